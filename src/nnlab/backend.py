@@ -1,0 +1,67 @@
+"""Array namespace, dtype and random-number helpers.
+
+Every kernel asks ``xp_of(x)`` for the module that owns its input (NumPy, or CuPy on a GPU) and calls
+``xp.<function>`` through it, so the same code runs on both. Nothing here imports the rest of nnlab.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+try:  # CuPy is optional: present only on machines with a CUDA GPU.
+    import cupy as _cupy  # type: ignore[import-not-found]
+except Exception:  # pragma: no cover - exercised only where CuPy is missing or broken
+    _cupy = None
+
+FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+
+
+def xp_of(*arrays: Any):
+    """Return the array namespace (``numpy`` or ``cupy``) of the first array argument that is a CuPy array."""
+    if _cupy is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return _cupy
+    return np
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy ``x`` to host memory as a NumPy array (a no-op for NumPy arrays)."""
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        return _cupy.asnumpy(x)
+    return np.asarray(x)
+
+
+def is_float_array(x: Any) -> bool:
+    """True when ``x`` is an array with a floating-point dtype."""
+    return hasattr(x, "dtype") and np.issubdtype(x.dtype, np.floating)
+
+
+def get_rng(seed: int | np.random.Generator | np.random.RandomState | None):
+    """Random source for functions that draw.
+
+    ``None`` means NumPy's global RNG (the ``np.random`` module), so ``np.random.seed(231)`` reproduces the
+    course notebooks; an int gives a fresh ``RandomState(seed)`` (the same stream ``np.random.seed(seed)``
+    would produce, without touching global state); a ``Generator``/``RandomState`` is used as is.
+    """
+    if seed is None:
+        return np.random
+    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
+        return seed
+    return np.random.RandomState(seed)
+
+
+def uniform(rng, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniform [0, 1) samples of ``shape`` from any random source returned by :func:`get_rng`."""
+    if isinstance(rng, np.random.Generator):
+        return rng.random(shape)
+    return rng.rand(*shape) if shape else np.asarray(rng.rand())
+
+
+def normal(rng, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normal samples of ``shape`` from any random source returned by :func:`get_rng`."""
+    if isinstance(rng, np.random.Generator):
+        return rng.standard_normal(shape)
+    return rng.randn(*shape)

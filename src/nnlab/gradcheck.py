@@ -1,0 +1,121 @@
+"""Numerical gradients and relative error, for verifying hand-written backward passes.
+
+The numerical functions perturb ``x`` **in place** (one entry at a time, restoring it afterwards), so a closure
+that ignores its argument and reads a captured array -- ``lambda _: model.loss(X, y)[0]`` over
+``model.params[name]`` -- still sees the perturbation. Use float64: with float32 the centered difference is
+dominated by rounding error, and these functions warn.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from random import randrange
+
+import numpy as np
+
+__all__ = ["eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse", "rel_error"]
+
+
+def _warn_if_low_precision(fn: str, x: np.ndarray) -> None:
+    if x.dtype != np.float64:
+        warnings.warn(
+            f"{fn}: x has dtype {x.dtype}; numerical gradients need float64 to be meaningful",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def rel_error(x, y) -> float:
+    """Maximum elementwise relative error ``max |x - y| / max(1e-8, |x| + |y|)`` (the CS231n definition)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, verbose: bool = True,
+                            h: float = 1e-5) -> np.ndarray:
+    """Centered-difference gradient of a scalar function at ``x``.
+
+    Inputs:
+    - f: maps an array shaped like ``x`` to a scalar.
+    - x: the point, any shape; perturbed in place and restored.
+    - verbose: print each index and its gradient.
+    - h: step size.
+
+    Returns ``grad`` shaped like ``x`` with ``grad[i] = (f(x + h e_i) - f(x - h e_i)) / (2h)``.
+    """
+    _warn_if_low_precision("eval_numerical_gradient", x)
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        fxph = float(f(x))
+        x[ix] = old - h
+        fxmh = float(f(x))
+        x[ix] = old
+        grad[ix] = (fxph - fxmh) / (2 * h)
+        if verbose:
+            print(ix, grad[ix])
+        it.iternext()
+    return grad
+
+
+def eval_numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, df: np.ndarray,
+                                  h: float = 1e-5) -> np.ndarray:
+    """Centered-difference gradient of ``sum(f(x) * df)`` for an array-valued ``f``.
+
+    Inputs:
+    - f: maps an array shaped like ``x`` to an array shaped like ``df``.
+    - x: the point, any shape; perturbed in place and restored.
+    - df: upstream gradient, shaped like ``f(x)``.
+
+    Returns ``grad`` shaped like ``x``: ``grad[i] = sum((f(x + h e_i) - f(x - h e_i)) * df) / (2h)``.
+    """
+    _warn_if_low_precision("eval_numerical_gradient_array", x)
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        pos = np.array(f(x), copy=True)
+        x[ix] = old - h
+        neg = np.array(f(x), copy=True)
+        x[ix] = old
+        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        it.iternext()
+    return grad
+
+
+def grad_check_sparse(f: Callable[[np.ndarray], float], x: np.ndarray, analytic_grad: np.ndarray,
+                      num_checks: int = 10, h: float = 1e-5, verbose: bool = True) -> list[float]:
+    """Compare ``analytic_grad`` with centered differences at ``num_checks`` random indices of ``x``.
+
+    Prints ``numerical: %f analytic: %f, relative error: %e`` per check (as the course code does) and returns
+    the list of relative errors ``|num - ana| / (|num| + |ana|)`` (0 where both are 0).
+    """
+    _warn_if_low_precision("grad_check_sparse", x)
+    if tuple(analytic_grad.shape) != tuple(x.shape):
+        raise ValueError(
+            f"grad_check_sparse: analytic_grad has shape {tuple(analytic_grad.shape)} but x has {tuple(x.shape)}"
+        )
+    errors = []
+    for _ in range(num_checks):
+        ix = tuple(randrange(m) for m in x.shape)
+        old = x[ix]
+        x[ix] = old + h
+        fxph = float(f(x))
+        x[ix] = old - h
+        fxmh = float(f(x))
+        x[ix] = old
+        grad_numerical = (fxph - fxmh) / (2 * h)
+        grad_analytic = float(analytic_grad[ix])
+        denom = abs(grad_numerical) + abs(grad_analytic)
+        err = abs(grad_numerical - grad_analytic) / denom if denom > 0 else 0.0
+        errors.append(err)
+        if verbose:
+            print(f"numerical: {grad_numerical:f} analytic: {grad_analytic:f}, relative error: {err:e}")
+    return errors

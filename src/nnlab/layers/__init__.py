@@ -1,0 +1,13 @@
+"""Functional kernels: ``name_forward(x, *params, param_dict) -> (out, cache)`` and
+``name_backward(dout, cache) -> dx or (dx, dparam1, ...)``.
+
+Pure functions on any array namespace (NumPy or CuPy, via ``nnlab.backend.xp_of``) that keep the input's
+dtype. Nothing in this package imports ``nnlab.nn``, ``nnlab.models`` or ``nnlab.solver``.
+"""
+
+from .activations import *  # noqa: F401,F403
+from .affine import *  # noqa: F401,F403
+from .composite import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
