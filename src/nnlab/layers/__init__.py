@@ -3,11 +3,19 @@
 
 Pure functions on any array namespace (NumPy or CuPy, via ``nnlab.backend.xp_of``) that keep the input's
 dtype. Nothing in this package imports ``nnlab.nn``, ``nnlab.models`` or ``nnlab.solver``.
+
+Modules: ``affine``, ``activations``, ``losses``, ``dropout``, ``normalization`` (batch/layer/spatial
+batch/group norm), ``composite`` (fully-connected sandwich layers), ``conv``, ``pooling``,
+``conv_composite`` (convolutional sandwich layers), ``recurrent``.
 """
 
 from .activations import *  # noqa: F401,F403
 from .affine import *  # noqa: F401,F403
 from .composite import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .conv_composite import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
+from .recurrent import *  # noqa: F401,F403
