@@ -1,0 +1,54 @@
+"""Timing helpers shared by the benchmark scripts (run them as ``python benchmarks/<name>.py``)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+
+def blas_threads() -> int:
+    """Threads NumPy's BLAS uses (threadpoolctl when available, else the CPU count)."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if infos:
+            return int(infos[0]["num_threads"])
+    except Exception:
+        pass
+    return os.cpu_count() or 1
+
+
+def time_fn(fn: Callable[[], object], repeats: int = 7, warmup: int = 2, min_time: float = 0.05) -> float:
+    """Median wall time of ``fn()`` in seconds; each sample loops until it lasts ``min_time``."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        n, start = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time:
+                break
+        samples.append(elapsed / n)
+    return statistics.median(samples)
+
+
+def numpy_gemm_gflops(dtype=np.float32, n: int = 1024) -> float:
+    """GFLOP/s of one (n x n) @ (n x n) NumPy matmul in ``dtype``: the ceiling the kernels are measured against."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    seconds = time_fn(lambda: a @ b, repeats=5)
+    return 2 * n**3 / seconds / 1e9
+
+
+def ratio_line(label: str, ours: float, theirs: float, width: int = 46) -> str:
+    """One aligned result line: times in ms and the ratio nnlab/torch."""
+    return f"{label:<{width}} nnlab {ours * 1e3:9.3f} ms   torch {theirs * 1e3:9.3f} ms   ratio {ours / theirs:5.2f}"

@@ -1,0 +1,100 @@
+"""The ``nnlab`` command: ``train`` (run a recipe) and friends.
+
+    nnlab train                      # the default recipe (digits-mlp)
+    nnlab train --list               # every recipe with its expected figure
+    nnlab train NAME --quick         # a short run (for CI)
+    nnlab train NAME --set learning_rate=1e-3 --set hidden_dims=[64,64] --out runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+
+__all__ = ["main", "parse_setting"]
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """Parse ``key=value``; the value is read as a Python literal when it is one (``1e-3``, ``[64, 64]``,
+    ``None``, ``True``), else kept as a string. Raises ``ValueError`` on a malformed setting."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise ValueError(f"--set expects KEY=VALUE with KEY a setting name, got {text!r}")
+    raw = raw.strip()
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key, value
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .recipes import DEFAULT_RECIPE, get_recipe, list_recipes, new_run_dir
+    from .recipes.artifacts import UnknownSettingError
+
+    if args.list:
+        for r in list_recipes():
+            default = " (default)" if r.name == DEFAULT_RECIPE else ""
+            print(f"{r.name}{default}\n    {r.summary}\n    expected: {r.expected}")
+        return 0
+    name = args.recipe or DEFAULT_RECIPE
+    try:
+        recipe = get_recipe(name)
+        overrides = dict(parse_setting(s) for s in args.set)
+    except (KeyError, ValueError) as exc:
+        print(f"nnlab train: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    run_dir = new_run_dir(name, args.out)
+    print(f"nnlab train {name}{' --quick' if args.quick else ''}: writing to {run_dir}")
+    try:
+        metrics = recipe.run(run_dir, quick=args.quick, **overrides)
+    except UnknownSettingError as exc:  # an unknown setting named in --set: nothing was trained
+        print(f"nnlab train: {exc.args[0]}", file=sys.stderr)
+        for leftover in run_dir.iterdir():
+            leftover.unlink()
+        run_dir.rmdir()
+        return 2
+    summary = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
+    for key, value in summary.items():
+        print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+    print(f"artifacts: {', '.join(sorted(p.name for p in run_dir.iterdir()))}")
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nnlab", description="nnlab: deep learning from scratch on NumPy")
+    parser.add_argument("--version", action="version", version=f"nnlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = sub.add_parser("train", help="run a recipe (default: digits-mlp) and write runs/<recipe>-<time>/")
+    train.add_argument("recipe", nargs="?", help="recipe name (see --list)")
+    train.add_argument("--list", action="store_true", help="list the recipes and their expected figures")
+    train.add_argument("--quick", action="store_true", help="a short run, for CI and smoke tests")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a recipe setting (repeatable), e.g. --set learning_rate=1e-3")
+    train.add_argument("--out", default="runs", help="root folder for run directories (default: runs)")
+    train.add_argument("--json", action="store_true", help="also print the final metrics as one JSON line")
+    train.set_defaults(func=_cmd_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

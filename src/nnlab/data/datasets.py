@@ -1,0 +1,61 @@
+"""Dataset loaders. Each returns the DESIGN.md dict of splits:
+``X_train, y_train, X_val, y_val, X_test, y_test`` (rows (N, D) or images NCHW; labels int64 (N,)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["load_digits", "split_indices"]
+
+
+def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int | None = 0,
+                  stratify: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shuffle ``range(n)`` and cut it into train/val/test index arrays.
+
+    With ``stratify`` (labels, shape (n,)), each class is split in the same proportions.
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            f"split_indices: val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be in [0, 1) "
+            "and sum to less than 1"
+        )
+    rng = np.random.RandomState(seed)
+    groups = [np.arange(n)] if stratify is None else [np.flatnonzero(stratify == c) for c in np.unique(stratify)]
+    train, val, test = [], [], []
+    for idx in groups:
+        idx = idx[rng.permutation(len(idx))]
+        n_test = int(round(test_fraction * len(idx)))
+        n_val = int(round(val_fraction * len(idx)))
+        test.append(idx[:n_test])
+        val.append(idx[n_test:n_test + n_val])
+        train.append(idx[n_test + n_val:])
+    return tuple(np.sort(np.concatenate(part)) for part in (train, val, test))  # type: ignore[return-value]
+
+
+def load_digits(val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int | None = 0,
+                dtype: np.dtype | type = np.float32, standardize: bool = True) -> dict[str, np.ndarray]:
+    """scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes; no download).
+
+    Pixels (0..16) are scaled to [0, 1]; with ``standardize`` the training split's per-feature mean is
+    subtracted from every split (as CS231n's mean-image subtraction). Splits are stratified and seeded.
+
+    Returns ``X_train`` (N, 64), ``y_train`` (N,), ``X_val``, ``y_val``, ``X_test``, ``y_test``
+    (about 70/10/20 %).
+    """
+    from sklearn.datasets import load_digits as _sk_load_digits
+
+    bunch = _sk_load_digits()
+    X = (bunch.data / 16.0).astype(dtype)
+    y = bunch.target.astype(np.int64)
+    tr, va, te = split_indices(len(y), val_fraction, test_fraction, seed=seed, stratify=y)
+    data = {
+        "X_train": X[tr], "y_train": y[tr],
+        "X_val": X[va], "y_val": y[va],
+        "X_test": X[te], "y_test": y[te],
+    }
+    if standardize:
+        mean = data["X_train"].mean(axis=0, dtype=np.float64).astype(dtype)
+        for k in ("X_train", "X_val", "X_test"):
+            data[k] = data[k] - mean
+    return data
