@@ -1,1 +1,177 @@
-"""(being written)"""
+"""Array files without pickle: ``save_arrays`` / ``load_arrays`` for ``.npz`` and ``.safetensors``.
+
+A file holds named arrays plus a JSON-able ``metadata`` dict. Writes are atomic: the bytes go to a temporary
+file in the destination directory, which is flushed, fsynced and then renamed over the destination with
+``os.replace``, so a process killed mid-write leaves either the old file or the new one, never half of one.
+
+- ``.npz``: written with ``np.savez``; the metadata is a JSON string stored as the 0-d unicode array
+  ``__metadata__``; read back with ``allow_pickle=False`` (object arrays are refused on both sides).
+- ``.safetensors``: written with ``safetensors.numpy``; the metadata is the JSON string under the key
+  ``"nnlab"`` of the file's string metadata.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backend import to_numpy
+
+__all__ = ["save_arrays", "load_arrays", "atomic_write_bytes", "SUFFIXES"]
+
+SUFFIXES = (".npz", ".safetensors")
+_META_KEY = "__metadata__"
+_SAFETENSORS_META_KEY = "nnlab"
+
+
+def _suffix(fn: str, path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"{fn}: path must end with .npz or .safetensors, got {str(path)!r}")
+    return suffix
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, ``os.replace``).
+
+    On any failure the temporary file is removed and an existing file at ``path`` is left untouched.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+    return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable; not supported on every platform, hence best effort.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _checked_arrays(fn: str, arrays: dict[str, Any]) -> dict[str, np.ndarray]:
+    if not isinstance(arrays, dict):
+        raise TypeError(f"{fn}: arrays must be a dict of name -> array, got {type(arrays).__name__}")
+    out = {}
+    for name, value in arrays.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{fn}: array names must be non-empty strings, got {name!r}")
+        if name == _META_KEY:
+            raise ValueError(f"{fn}: the array name {_META_KEY!r} is reserved for the metadata")
+        arr = np.ascontiguousarray(to_numpy(value))
+        if arr.dtype.hasobject:
+            raise TypeError(f"{fn}: array {name!r} has dtype object, which cannot be stored without pickle")
+        out[name] = arr
+    return out
+
+
+def _metadata_json(fn: str, metadata: dict | None) -> str:
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise TypeError(f"{fn}: metadata must be a dict or None, got {type(metadata).__name__}")
+    try:
+        return json.dumps(metadata)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{fn}: metadata must be JSON-serializable ({e})") from None
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], metadata: dict | None = None) -> Path:
+    """Atomically write named arrays and JSON metadata to ``path`` (``.npz`` or ``.safetensors``).
+
+    Parameters
+    ----------
+    path : destination; its suffix chooses the format.
+    arrays : dict name -> array of any shape and a non-object dtype (CuPy arrays are copied to the host).
+    metadata : JSON-serializable dict (numbers, strings, lists, dicts) or None.
+
+    Returns
+    -------
+    The destination as a ``Path``.
+    """
+    fn = "save_arrays"
+    path = Path(path)
+    suffix = _suffix(fn, path)
+    arrays = _checked_arrays(fn, arrays)
+    meta = _metadata_json(fn, metadata)
+    if suffix == ".npz":
+        buf = _io.BytesIO()
+        np.savez(buf, **arrays, **{_META_KEY: np.array(meta)})
+        data = buf.getvalue()
+    else:
+        from safetensors.numpy import save
+
+        data = save(arrays, metadata={_SAFETENSORS_META_KEY: meta})
+    return atomic_write_bytes(path, data)
+
+
+def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a file written by :func:`save_arrays`.
+
+    Returns
+    -------
+    arrays : dict name -> ndarray, with the dtypes and shapes that were saved.
+    metadata : the metadata dict ({} when none was stored).
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a truncated, corrupt or foreign one
+    (including an ``.npz`` that would need pickle).
+    """
+    fn = "load_arrays"
+    path = Path(path)
+    suffix = _suffix(fn, path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{fn}: no such file {str(path)!r}")
+    try:
+        if suffix == ".npz":
+            return _load_npz(path)
+        return _load_safetensors(path)
+    except Exception as e:
+        raise ValueError(
+            f"{fn}: {str(path)!r} is truncated, corrupt or not an array file written by save_arrays "
+            f"({type(e).__name__}: {e})"
+        ) from e
+
+
+def _load_npz(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    z = np.load(path, allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):  # a bare .npy file renamed to .npz
+        raise ValueError("expected an .npz archive, found a single array")
+    with z:
+        arrays = {name: z[name] for name in z.files}
+    meta = arrays.pop(_META_KEY, None)
+    return arrays, (json.loads(meta.item()) if meta is not None else {})
+
+
+def _load_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as f:
+        arrays = {name: f.get_tensor(name) for name in f.keys()}
+        raw = (f.metadata() or {}).get(_SAFETENSORS_META_KEY)
+    return arrays, (json.loads(raw) if raw else {})
