@@ -1,1 +1,409 @@
-"""(being written)"""
+"""First-order update rules, gradient clipping and small optimization drivers.
+
+Every update rule has the CS231n signature ``rule(w, dw, config=None) -> (next_w, config)``:
+
+- ``w``: parameter array, any shape; ``dw``: its gradient, same shape.
+- ``config``: dict of hyperparameters **and** optimizer state. Missing keys are filled with ``setdefault``; the
+  new state is stored back, so the caller keeps one dict per parameter and passes it again at the next step.
+  State arrays are plain arrays of ``w``'s shape and dtype, so a config serializes as it is.
+- ``next_w``: a new array of ``w``'s dtype; ``w`` itself is never modified.
+
+Hyperparameters are read as Python numbers, so a float32 ``w`` stays float32 (NumPy 2 would promote it when
+multiplied by a ``np.float64`` scalar). Rules run on NumPy or CuPy arrays alike (``backend.xp_of``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .backend import xp_of
+from .validation import check_array, check_same_shape
+
+__all__ = [
+    "sgd",
+    "sgd_momentum",
+    "sgd_nesterov_momentum",
+    "rmsprop",
+    "adam",
+    "adamax",
+    "adagrad",
+    "UPDATE_RULES",
+    "get_update_rule",
+    "clip_grad_norm",
+    "minimize",
+    "gradient_descent",
+]
+
+UpdateRule = Callable[[Any, Any, "dict | None"], "tuple[Any, dict]"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# argument checks
+# ---------------------------------------------------------------------------------------------------------------
+def _check_number(fn: str, name: str, value: Any, low: float = 0.0, high: float = math.inf,
+                  low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``value`` as a Python float after requiring it to be finite and inside [low, high] (or open ends)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: {name} must be a number, got {type(value).__name__}") from None
+    too_low = x <= low if low_open else x < low
+    too_high = x >= high if high_open else x > high
+    if not math.isfinite(x) or too_low or too_high:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open or high == math.inf else "]"
+        raise ValueError(f"{fn}: {name} must be a finite number in {lo}{low:g}, {high:g}{hi}, got {value!r}")
+    return x
+
+
+def _check_positive_int(fn: str, name: str, value: Any, allow_zero: bool = False) -> int:
+    """Return ``value`` as an int after requiring an integer > 0 (or >= 0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{fn}: {name} must be an integer, got {type(value).__name__}")
+    if value < 0 or (value == 0 and not allow_zero):
+        want = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{fn}: {name} must be {want}, got {value}")
+    return int(value)
+
+
+def _start(fn: str, w: Any, dw: Any, config: dict | None, learning_rate: float) -> dict:
+    """Validate ``w``/``dw``, create ``config`` if needed and fill ``learning_rate``."""
+    check_array(fn, "w", w, float_only=True)
+    check_array(fn, "dw", dw)
+    check_same_shape(fn, "dw", dw, "w", w)
+    if config is None:
+        config = {}
+    elif not isinstance(config, dict):
+        raise TypeError(f"{fn}: config must be a dict or None, got {type(config).__name__}")
+    config.setdefault("learning_rate", learning_rate)
+    _check_number(fn, "learning_rate", config["learning_rate"])
+    return config
+
+
+def _state(fn: str, config: dict, key: str, w: Any) -> Any:
+    """``config[key]``, created as zeros like ``w`` when missing; its shape must match ``w``."""
+    xp = xp_of(w)
+    s = config.setdefault(key, xp.zeros_like(w))
+    if tuple(getattr(s, "shape", ())) != tuple(w.shape):
+        got = tuple(s.shape) if hasattr(s, "shape") else type(s).__name__
+        raise ValueError(f"{fn}: config[{key!r}] has shape {got} but w has shape {tuple(w.shape)}")
+    return s
+
+
+def _like(a: Any, w: Any) -> Any:
+    """``a`` in ``w``'s dtype (no copy when it already is)."""
+    return a.astype(w.dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# update rules
+# ---------------------------------------------------------------------------------------------------------------
+def sgd(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
+    """Vanilla stochastic gradient descent: ``next_w = w - learning_rate * dw``.
+
+    config: ``learning_rate`` (1e-2).
+    """
+    config = _start("sgd", w, dw, config, 1e-2)
+    lr = float(config["learning_rate"])
+    return _like(w - lr * dw, w), config
+
+
+def sgd_momentum(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
+    """SGD with (heavy-ball) momentum, CS231n form.
+
+    ``v = momentum * v - learning_rate * dw``;  ``next_w = w + v``.
+    torch.optim.SGD keeps ``b = momentum * b + dw`` and steps ``w -= lr * b``; with a constant learning rate
+    ``v = -lr * b``, so both give the same trajectory.
+
+    config: ``learning_rate`` (1e-2), ``momentum`` (0.9), state ``velocity`` (zeros like w).
+    """
+    fn = "sgd_momentum"
+    config = _start(fn, w, dw, config, 1e-2)
+    config.setdefault("momentum", 0.9)
+    lr = float(config["learning_rate"])
+    mu = _check_number(fn, "momentum", config["momentum"])
+    v = _like(mu * _state(fn, config, "velocity", w) - lr * dw, w)
+    config["velocity"] = v
+    return _like(w + v, w), config
+
+
+def sgd_nesterov_momentum(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
+    """SGD with Nesterov momentum, in the "look-ahead folded into w" form of seed 002.
+
+    ``v_new = momentum * v - learning_rate * dw``;  ``next_w = w + v_new + momentum * (v_new - v)``.
+    Equal to torch.optim.SGD(nesterov=True) with a constant learning rate (see :func:`sgd_momentum`).
+
+    config: ``learning_rate`` (1e-2), ``momentum`` (0.9), state ``velocity`` (zeros like w).
+    """
+    fn = "sgd_nesterov_momentum"
+    config = _start(fn, w, dw, config, 1e-2)
+    config.setdefault("momentum", 0.9)
+    lr = float(config["learning_rate"])
+    mu = _check_number(fn, "momentum", config["momentum"])
+    v_old = _state(fn, config, "velocity", w)
+    v_new = _like(mu * v_old - lr * dw, w)
+    config["velocity"] = v_new
+    return _like(w + v_new + mu * (v_new - v_old), w), config
+
+
+def rmsprop(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
+    """RMSProp: a decaying average of squared gradients scales each coordinate's step.
+
+    ``cache = decay_rate * cache + (1 - decay_rate) * dw**2``;  ``next_w = w - lr * dw / (sqrt(cache) + eps)``.
+    Same as torch.optim.RMSprop with ``alpha = decay_rate``.
+
+    config: ``learning_rate`` (1e-2), ``decay_rate`` (0.99), ``epsilon`` (1e-8), state ``cache`` (zeros).
+    """
+    fn = "rmsprop"
+    config = _start(fn, w, dw, config, 1e-2)
+    config.setdefault("decay_rate", 0.99)
+    config.setdefault("epsilon", 1e-8)
+    lr = float(config["learning_rate"])
+    rho = _check_number(fn, "decay_rate", config["decay_rate"], 0.0, 1.0, high_open=True)
+    eps = _check_number(fn, "epsilon", config["epsilon"])
+    xp = xp_of(w)
+    cache = _like(rho * _state(fn, config, "cache", w) + (1.0 - rho) * (dw * dw), w)
+    config["cache"] = cache
+    return _like(w - lr * dw / (xp.sqrt(cache) + eps), w), config
+
+
+def _adam_betas(fn: str, config: dict) -> tuple[float, float]:
+    config.setdefault("beta1", 0.9)
+    config.setdefault("beta2", 0.999)
+    b1 = _check_number(fn, "beta1", config["beta1"], 0.0, 1.0, high_open=True)
+    b2 = _check_number(fn, "beta2", config["beta2"], 0.0, 1.0, high_open=True)
+    return b1, b2
+
+
+def _next_step(fn: str, config: dict) -> int:
+    """Increment and store the step counter ``t`` (it is incremented *before* it is used)."""
+    t = _check_positive_int(fn, "config['t']", config.setdefault("t", 0), allow_zero=True) + 1
+    config["t"] = t
+    return t
+
+
+def adam(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
+    """Adam with bias correction; ``t`` is incremented first, epsilon sits outside the square root.
+
+    ``t += 1;  m = b1*m + (1-b1)*dw;  v = b2*v + (1-b2)*dw**2``
+    ``next_w = w - lr * (m / (1-b1**t)) / (sqrt(v / (1-b2**t)) + eps)``  (= torch.optim.Adam).
+
+    config: ``learning_rate`` (1e-3), ``beta1`` (0.9), ``beta2`` (0.999), ``epsilon`` (1e-8),
+    state ``m`` and ``v`` (zeros like w) and ``t`` (0: number of steps taken).
+    """
+    fn = "adam"
+    config = _start(fn, w, dw, config, 1e-3)
+    config.setdefault("epsilon", 1e-8)
+    b1, b2 = _adam_betas(fn, config)
+    lr = float(config["learning_rate"])
+    eps = _check_number(fn, "epsilon", config["epsilon"])
+    m = _like(b1 * _state(fn, config, "m", w) + (1.0 - b1) * dw, w)
+    v = _like(b2 * _state(fn, config, "v", w) + (1.0 - b2) * (dw * dw), w)
+    t = _next_step(fn, config)
+    config["m"], config["v"] = m, v
+    xp = xp_of(w)
+    m_hat = m / (1.0 - b1**t)
+    v_hat = v / (1.0 - b2**t)
+    return _like(w - lr * m_hat / (xp.sqrt(v_hat) + eps), w), config
+
+
+def adamax(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
+    """Adamax: Adam with the infinity norm in place of the second moment (as torch.optim.Adamax).
+
+    ``t += 1;  m = b1*m + (1-b1)*dw;  u = max(b2*u, |dw| + eps)``;  ``next_w = w - lr / (1-b1**t) * m / u``.
+
+    config: ``learning_rate`` (2e-3), ``beta1`` (0.9), ``beta2`` (0.999), ``epsilon`` (1e-8),
+    state ``m``, ``u`` (zeros like w) and ``t`` (0).
+    """
+    fn = "adamax"
+    config = _start(fn, w, dw, config, 2e-3)
+    config.setdefault("epsilon", 1e-8)
+    b1, b2 = _adam_betas(fn, config)
+    lr = float(config["learning_rate"])
+    eps = _check_number(fn, "epsilon", config["epsilon"])
+    xp = xp_of(w)
+    m = _like(b1 * _state(fn, config, "m", w) + (1.0 - b1) * dw, w)
+    u = _like(xp.maximum(b2 * _state(fn, config, "u", w), xp.abs(dw) + eps), w)
+    t = _next_step(fn, config)
+    config["m"], config["u"] = m, u
+    return _like(w - (lr / (1.0 - b1**t)) * m / u, w), config
+
+
+def adagrad(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
+    """AdaGrad: steps shrink with the running sum of squared gradients (never forgotten, unlike RMSProp).
+
+    ``cache += dw**2``;  ``next_w = w - lr * dw / (sqrt(cache) + eps)``  (= torch.optim.Adagrad with
+    ``lr_decay=0``, ``initial_accumulator_value=0``).
+
+    config: ``learning_rate`` (1e-2), ``epsilon`` (1e-10, as torch), state ``cache`` (zeros like w).
+    """
+    fn = "adagrad"
+    config = _start(fn, w, dw, config, 1e-2)
+    config.setdefault("epsilon", 1e-10)
+    lr = float(config["learning_rate"])
+    eps = _check_number(fn, "epsilon", config["epsilon"])
+    xp = xp_of(w)
+    cache = _like(_state(fn, config, "cache", w) + dw * dw, w)
+    config["cache"] = cache
+    return _like(w - lr * dw / (xp.sqrt(cache) + eps), w), config
+
+
+UPDATE_RULES: dict[str, UpdateRule] = {
+    "sgd": sgd,
+    "sgd_momentum": sgd_momentum,
+    "sgd_nesterov_momentum": sgd_nesterov_momentum,
+    "rmsprop": rmsprop,
+    "adam": adam,
+    "adamax": adamax,
+    "adagrad": adagrad,
+}
+
+
+def get_update_rule(rule: str | UpdateRule) -> UpdateRule:
+    """The update rule named ``rule`` (a key of :data:`UPDATE_RULES`); a callable is returned unchanged."""
+    if callable(rule):
+        return rule
+    if isinstance(rule, str) and rule in UPDATE_RULES:
+        return UPDATE_RULES[rule]
+    known = ", ".join(UPDATE_RULES)
+    raise ValueError(f'Invalid update_rule "{rule}"; known rules: {known}')
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# gradient clipping
+# ---------------------------------------------------------------------------------------------------------------
+def clip_grad_norm(grads: Mapping[str, Any] | Iterable[Any] | Any, max_norm: float) -> float:
+    """Scale gradients **in place** so that their global L2 norm is at most ``max_norm``.
+
+    ``total = sqrt(sum_k ||g_k||^2)``;  every ``g_k *= min(1, max_norm / (total + 1e-6))``
+    (as ``torch.nn.utils.clip_grad_norm_``, including its 1e-6).
+
+    Inputs:
+    - grads: dict name -> gradient array (e.g. the ``grads`` of ``model.loss``), a list of arrays, or one array.
+      Arrays must have a floating dtype; they are modified in place.
+    - max_norm: the largest allowed global norm, >= 0.
+
+    Returns the global norm **before** clipping, as a Python float.
+    """
+    fn = "clip_grad_norm"
+    max_norm = _check_number(fn, "max_norm", max_norm)
+    if isinstance(grads, Mapping):
+        items = list(grads.items())
+    elif hasattr(grads, "shape"):
+        items = [("grads", grads)]
+    else:
+        items = [(f"grads[{i}]", g) for i, g in enumerate(grads)]
+    for name, g in items:
+        check_array(fn, name, g, float_only=True)
+    total = math.sqrt(sum(float(xp_of(g).vdot(g.ravel(), g.ravel())) for _, g in items))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for _, g in items:
+            g *= coef
+    return total
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# drivers
+# ---------------------------------------------------------------------------------------------------------------
+def minimize(f: Callable[[Any], float] | None, grad: Callable[[Any], Any], x0: Any,
+             rule: str | UpdateRule = "adam", num_iterations: int = 1000, **config: Any) -> Any:
+    """Run an update rule for ``num_iterations`` steps from ``x0`` and return the final point.
+
+    ``x_{k+1}, config = rule(x_k, grad(x_k), config)``. With ``rule='adam'`` and the defaults this is seed 000's
+    ``adam_optimizer``: for ``f = x0^2 + x1^2`` from ``[1, 1]``, 10 steps give ``[0.99000325 0.99000325]``.
+
+    Inputs:
+    - f: the objective; not needed by first-order rules (kept for the familiar ``(f, grad, x0)`` signature, may
+      be None).
+    - grad: maps ``x`` (shaped like ``x0``) to the gradient of ``f`` at ``x`` (same shape).
+    - x0: starting point, any shape; not modified (integer input is promoted to float64).
+    - rule: name in :data:`UPDATE_RULES` or an update rule.
+    - num_iterations: number of steps, >= 0.
+    - **config: the rule's hyperparameters, e.g. ``learning_rate=0.001, beta1=0.9``.
+
+    Returns ``x``, shaped like ``x0``.
+    """
+    fn = "minimize"
+    update = get_update_rule(rule)
+    if not callable(grad):
+        raise TypeError(f"{fn}: grad must be callable, got {type(grad).__name__}")
+    if f is not None and not callable(f):
+        raise TypeError(f"{fn}: f must be callable or None, got {type(f).__name__}")
+    num_iterations = _check_positive_int(fn, "num_iterations", num_iterations, allow_zero=True)
+    x = xp_of(x0).asarray(x0)
+    x = x.copy() if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+    state = dict(config)
+    for _ in range(num_iterations):
+        x, state = update(x, grad(x), state)
+    return x
+
+
+GD_METHODS = ("batch", "stochastic", "mini_batch")
+
+
+def _mse_step(X: np.ndarray, y: np.ndarray, w: np.ndarray, lr: float, scale: float) -> np.ndarray:
+    """``w - lr * scale * X^T (X w - y)``: one MSE gradient step (``scale`` is 2/batch for a mean)."""
+    return w - (lr * scale) * (X.T @ (X @ w - y))
+
+
+def gradient_descent(X: Any, y: Any, weights: Any, learning_rate: float, n_iterations: int,
+                     batch_size: int | None = None, method: str = "batch") -> np.ndarray:
+    """Linear least squares by batch, stochastic or mini-batch gradient descent on the MSE (seed 000).
+
+    Loss ``L(w) = mean_i (x_i . w - y_i)^2``; each of the ``n_iterations`` passes does, **without shuffling**:
+
+    - ``'batch'``: one step ``w -= lr * (2/n) X^T (X w - y)``.
+    - ``'stochastic'``: for i = 0..n-1 in order, ``w -= lr * 2 x_i (x_i . w - y_i)`` (not averaged).
+    - ``'mini_batch'``: for contiguous slices ``B`` of ``batch_size`` rows, ``w -= lr * (2/|B|) X_B^T (X_B w - y_B)``.
+      A last, shorter slice is averaged over its own size ``|B|`` (the mean gradient of the rows it holds), not
+      over ``batch_size``; when ``batch_size`` divides n (seed 000: n=4, batch_size=2) the two agree.
+
+    Inputs:
+    - X: (n, d) features; y: (n,) targets; weights: (d,) starting weights (not modified).
+    - learning_rate: step size >= 0; n_iterations: number of passes >= 0.
+    - batch_size: rows per mini-batch (required for ``'mini_batch'``; checked but unused otherwise).
+    - method: ``'batch'``, ``'stochastic'`` or ``'mini_batch'``.
+
+    Returns the final weights (d,), in the floating dtype of the inputs (float64 for integer inputs).
+    Seed 000 (X = [[1,1],[2,1],[3,1],[4,1]], y = [2,3,4,5], lr 0.01, 1000 iterations, zeros): batch
+    ``[1.01003164 0.97050576]``, stochastic ``[1.00000058 0.99999813]``, mini_batch (2) ``[1.0003804 0.99883421]``.
+    """
+    fn = "gradient_descent"
+    X, y, weights = np.asarray(X), np.asarray(y), np.asarray(weights)
+    check_array(fn, "X", X, ndim=2, shape_hint="(n, d)")
+    check_array(fn, "y", y, ndim=1, shape_hint="(n,)")
+    check_array(fn, "weights", weights, ndim=1, shape_hint="(d,)")
+    n, d = X.shape
+    if y.shape[0] != n:
+        raise ValueError(f"{fn}: y must have shape ({n},) to match X {tuple(X.shape)}, got {tuple(y.shape)}")
+    if weights.shape[0] != d:
+        raise ValueError(f"{fn}: weights must have shape ({d},) to match X {tuple(X.shape)}, "
+                         f"got {tuple(weights.shape)}")
+    if method not in GD_METHODS:
+        raise ValueError(f"{fn}: method must be one of {', '.join(GD_METHODS)}, got {method!r}")
+    if batch_size is not None:
+        batch_size = _check_positive_int(fn, "batch_size", batch_size)
+    elif method == "mini_batch":
+        raise ValueError(f"{fn}: batch_size is required for method 'mini_batch'")
+    lr = _check_number(fn, "learning_rate", learning_rate)
+    n_iterations = _check_positive_int(fn, "n_iterations", n_iterations, allow_zero=True)
+
+    dtype = np.result_type(X, y, weights)
+    dtype = dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
+    X, y, w = X.astype(dtype, copy=False), y.astype(dtype, copy=False), weights.astype(dtype, copy=True)
+    for _ in range(n_iterations):
+        if method == "batch":
+            w = _mse_step(X, y, w, lr, 2.0 / n)
+        elif method == "stochastic":  # sequential by definition: each sample sees the previous update
+            for i in range(n):
+                w = _mse_step(X[i:i + 1], y[i:i + 1], w, lr, 2.0)
+        else:
+            for start in range(0, n, batch_size):
+                Xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+                w = _mse_step(Xb, yb, w, lr, 2.0 / len(yb))
+    return w
