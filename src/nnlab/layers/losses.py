@@ -1,3 +1,128 @@
-"""(being written)"""
+"""Loss functions: each returns ``(loss, dscores)`` with the loss averaged as documented.
 
-__all__: list[str] = []
+- :func:`softmax_loss`: softmax cross-entropy on integer labels, mean over N (log-sum-exp, stable for 1e4 logits).
+- :func:`svm_loss`: multiclass hinge (Weston-Watkins, margin 1), mean over N.
+- :func:`mse_loss`: mean squared error, mean over ALL elements (``torch.nn.MSELoss()`` default).
+- :func:`cross_entropy_loss`: cross-entropy of given probabilities against one-hot targets (seed-003 form).
+
+Bad input (wrong ranks, mismatched shapes, non-integer or out-of-range labels, NaN/inf scores) raises a
+``ValueError``/``TypeError`` naming the function and the argument.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import xp_of
+from ..validation import check_array, check_finite, check_labels, check_same_shape
+
+__all__ = ["softmax_loss", "svm_loss", "mse_loss", "cross_entropy_loss"]
+
+
+def _check_scores_and_labels(fn: str, x: Any, y: Any) -> None:
+    check_array(fn, "x", x, ndim=2, shape_hint="(N, C) of class scores", float_only=True)
+    if x.shape[1] == 0:
+        raise ValueError(f"{fn}: x must have at least one class column, got shape {tuple(x.shape)}")
+    check_finite(fn, "x", x)
+    check_labels(fn, "y", y, x.shape[0], x.shape[1])
+
+
+def softmax_loss(x: Any, y: Any) -> tuple[Any, Any]:
+    """Softmax cross-entropy loss and its gradient.
+
+    Inputs:
+    - x: (N, C) class scores (logits), float.
+    - y: (N,) integer labels with ``0 <= y[i] < C``.
+
+    Returns ``(loss, dx)``:
+    ``loss = (1/N) sum_i [logsumexp(x_i) - x_i[y_i]]`` (a scalar of x's dtype) and
+    ``dx = (softmax(x) - onehot(y)) / N`` of shape (N, C).
+    """
+    _check_scores_and_labels("softmax_loss", x, y)
+    xp = xp_of(x)
+    n = x.shape[0]
+    rows = xp.arange(n)
+    shifted = x - x.max(axis=1, keepdims=True)
+    log_z = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = shifted - log_z
+    loss = -log_probs[rows, y].sum() / n
+    dx = xp.exp(log_probs)
+    dx[rows, y] -= 1
+    dx /= n
+    return loss, dx
+
+
+def svm_loss(x: Any, y: Any) -> tuple[Any, Any]:
+    """Multiclass hinge (SVM) loss and its gradient.
+
+    Inputs:
+    - x: (N, C) class scores, float.
+    - y: (N,) integer labels with ``0 <= y[i] < C``.
+
+    Returns ``(loss, dx)``: ``loss = (1/N) sum_i sum_{j != y_i} max(0, x_ij - x_i,y_i + 1)`` and ``dx`` (N, C).
+    Note: ``torch.nn.functional.multi_margin_loss`` also divides by C; ``svm_loss = C * multi_margin_loss``.
+    """
+    _check_scores_and_labels("svm_loss", x, y)
+    xp = xp_of(x)
+    n = x.shape[0]
+    rows = xp.arange(n)
+    correct = x[rows, y][:, None]
+    margins = xp.maximum(x - correct + 1, 0)
+    margins[rows, y] = 0
+    loss = margins.sum() / n
+    dx = (margins > 0).astype(x.dtype)
+    dx[rows, y] -= dx.sum(axis=1)
+    dx /= n
+    return loss, dx
+
+
+def mse_loss(pred: Any, target: Any) -> tuple[Any, Any]:
+    """Mean squared error over all elements and its gradient.
+
+    Inputs:
+    - pred: predictions of any shape, float.
+    - target: targets of the same shape.
+
+    Returns ``(loss, dpred)``: ``loss = mean((pred - target)**2)`` over ALL S elements (as
+    ``torch.nn.MSELoss()`` with ``reduction='mean'``), ``dpred = 2 (pred - target) / S`` shaped like ``pred``.
+    """
+    fn = "mse_loss"
+    check_array(fn, "pred", pred, float_only=True)
+    check_array(fn, "target", target)
+    check_same_shape(fn, "pred", pred, "target", target)
+    if pred.size == 0:
+        raise ValueError(f"{fn}: pred is empty (shape {tuple(pred.shape)})")
+    check_finite(fn, "pred", pred)
+    check_finite(fn, "target", target)
+    diff = pred - target.astype(pred.dtype, copy=False)
+    loss = (diff * diff).sum() / diff.size
+    dpred = diff * (2 / diff.size)
+    return loss, dpred
+
+
+def cross_entropy_loss(probs: Any, y_onehot: Any, eps: float = 1e-15) -> tuple[Any, Any]:
+    """Cross-entropy of predicted probabilities against one-hot (or soft) targets, and its gradient.
+
+    Inputs:
+    - probs: (N, C) predicted probabilities (e.g. a softmax output), float.
+    - y_onehot: (N, C) targets (one-hot rows).
+    - eps: added inside the log to avoid ``log(0)``.
+
+    Returns ``(loss, dprobs)``: ``loss = -(1/N) sum_ij y_ij log(p_ij + eps)`` and
+    ``dprobs = -y / (p + eps) / N`` (N, C). Pair it with :func:`~nnlab.layers.softmax_backward`, or use
+    :func:`softmax_loss` on logits, whose combined gradient is simpler and more stable.
+    """
+    fn = "cross_entropy_loss"
+    check_array(fn, "probs", probs, ndim=2, shape_hint="(N, C) of probabilities", float_only=True)
+    check_array(fn, "y_onehot", y_onehot, ndim=2, shape_hint="(N, C) one-hot targets")
+    check_same_shape(fn, "probs", probs, "y_onehot", y_onehot)
+    check_finite(fn, "probs", probs)
+    xp = xp_of(probs)
+    if bool((probs < 0).any()) or bool((probs > 1).any()):
+        raise ValueError(f"{fn}: probs must lie in [0, 1]")
+    n = probs.shape[0]
+    y = y_onehot.astype(probs.dtype, copy=False)
+    shifted = probs + eps
+    loss = -(y * xp.log(shifted)).sum() / n
+    dprobs = -y / shifted / n
+    return loss, dprobs

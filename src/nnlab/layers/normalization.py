@@ -1,3 +1,309 @@
-"""(being written)"""
+"""Normalization layers: batch norm (rows and NCHW), layer norm (last axis), group norm (NCHW).
 
-__all__: list[str] = []
+All of them compute ``xhat = (x - mean) / sqrt(var + eps)`` over some axes (biased variance) and return
+``gamma * xhat + beta``. Two private helpers do the shared math; the closed-form backward is
+
+    dx = (1/sqrt(var + eps)) * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),   dxhat = dout * gamma,
+
+with the means over the normalized axes. Batch norm keeps running statistics (momentum 0.9, starting at zeros
+of x's dtype) that are WRITTEN BACK into ``bn_param`` in training mode and used in test mode.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from ..backend import xp_of
+from ..validation import check_array
+
+__all__ = [
+    "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
+    "layernorm_forward", "layernorm_backward",
+    "spatial_batchnorm_forward", "spatial_batchnorm_backward",
+    "spatial_groupnorm_forward", "spatial_groupnorm_backward",
+]
+
+_MODES = ("train", "test")
+
+
+# ----------------------------------------------------------------------------------------------- shared math
+def _normalize(x: Any, axes: tuple[int, ...], eps: float) -> tuple[Any, Any, Any, Any]:
+    """Return ``(xhat, mean, var, inv_std)`` with statistics over ``axes`` (kept as size-1 dims)."""
+    mean = x.mean(axis=axes, keepdims=True)
+    xc = x - mean
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    inv_std = 1 / xp_of(x).sqrt(var + eps)
+    return xc * inv_std, mean, var, inv_std
+
+
+def _normalize_backward(dxhat: Any, xhat: Any, inv_std: Any, axes: tuple[int, ...]) -> Any:
+    """Gradient through ``xhat = (x - mean) * inv_std`` (statistics over ``axes``), closed form."""
+    mean_dxhat = dxhat.mean(axis=axes, keepdims=True)
+    mean_dxhat_xhat = (dxhat * xhat).mean(axis=axes, keepdims=True)
+    return inv_std * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)
+
+
+def _check_param(fn: str, name: str, p: Any, shapes: tuple[tuple[int, ...], ...]) -> None:
+    """Require ``p`` (gamma or beta) to have one of the allowed ``shapes`` (all of ``size`` elements)."""
+    check_array(fn, name, p)
+    if tuple(p.shape) not in shapes:
+        want = " or ".join(str(s) for s in shapes)
+        raise ValueError(f"{fn}: {name} must have shape {want} to match x, got {tuple(p.shape)}")
+
+
+def _check_dout(fn: str, dout: Any, shape: tuple[int, ...]) -> None:
+    check_array(fn, "dout", dout)
+    if tuple(dout.shape) != tuple(shape):
+        raise ValueError(f"{fn}: dout must have the forward output's shape {tuple(shape)}, got {tuple(dout.shape)}")
+
+
+def _mode_of(fn: str, param: dict) -> str:
+    if not isinstance(param, dict):
+        raise TypeError(f"{fn}: bn_param must be a dict, got {type(param).__name__}")
+    mode = param.get("mode")
+    if mode not in _MODES:
+        raise ValueError(f"{fn}: bn_param['mode'] must be 'train' or 'test', got {mode!r}")
+    return mode
+
+
+# ---------------------------------------------------------------------------------------------- batch norm
+def _batchnorm_over(fn: str, x: Any, gamma_b: Any, beta_b: Any, bn_param: dict, axes: tuple[int, ...],
+                    channels: int) -> tuple[Any, dict]:
+    """Batch norm with statistics over ``axes``; gamma_b/beta_b already broadcastable to x."""
+    mode = _mode_of(fn, bn_param)
+    xp = xp_of(x)
+    eps = bn_param.get("eps", 1e-5)
+    momentum = bn_param.get("momentum", 0.9)
+    running_mean = bn_param.get("running_mean")
+    running_var = bn_param.get("running_var")
+    if running_mean is None:
+        running_mean = xp.zeros(channels, dtype=x.dtype)
+    if running_var is None:
+        running_var = xp.zeros(channels, dtype=x.dtype)
+    stat_shape = tuple(1 if a in axes else s for a, s in enumerate(x.shape))
+    if mode == "train":
+        xhat, mean, var, inv_std = _normalize(x, axes, eps)
+        bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * mean.reshape(channels)
+        bn_param["running_var"] = momentum * running_var + (1 - momentum) * var.reshape(channels)
+    else:
+        mean = running_mean.reshape(stat_shape)
+        var = running_var.reshape(stat_shape)
+        inv_std = 1 / xp.sqrt(var + eps)
+        xhat = (x - mean) * inv_std
+        bn_param["running_mean"] = running_mean
+        bn_param["running_var"] = running_var
+    out = gamma_b * xhat + beta_b
+    cache = {"mode": mode, "axes": axes, "x": x, "xhat": xhat, "mean": mean, "var": var, "inv_std": inv_std,
+             "eps": eps, "gamma": gamma_b, "out_shape": tuple(out.shape)}
+    return out, cache
+
+
+def _batchnorm_backward_over(fn: str, dout: Any, cache: dict) -> tuple[Any, Any, Any]:
+    """Closed-form batch-norm backward over ``cache['axes']``; dgamma/dbeta in the broadcast shape."""
+    _check_dout(fn, dout, cache["out_shape"])
+    axes, xhat, gamma = cache["axes"], cache["xhat"], cache["gamma"]
+    dbeta = dout.sum(axis=axes, keepdims=True)
+    dgamma = (dout * xhat).sum(axis=axes, keepdims=True)
+    dxhat = dout * gamma
+    if cache["mode"] == "test":  # fixed statistics: a per-channel affine map
+        return dxhat * cache["inv_std"], dgamma, dbeta
+    return _normalize_backward(dxhat, xhat, cache["inv_std"], axes), dgamma, dbeta
+
+
+def batchnorm_forward(x: Any, gamma: Any, beta: Any, bn_param: dict) -> tuple[Any, dict]:
+    """Batch normalization forward pass over the batch axis.
+
+    Inputs:
+    - x: (N, D) data.
+    - gamma, beta: (D,) scale and shift.
+    - bn_param: dict with 'mode' ('train' | 'test', required), 'eps' (1e-5), 'momentum' (0.9),
+      'running_mean' / 'running_var' ((D,), created as zeros of x's dtype; updated and written back in
+      train mode as ``running = momentum * running + (1 - momentum) * batch_stat``).
+
+    Train: ``out = gamma * (x - mean) / sqrt(var + eps) + beta`` with the batch mean and biased variance;
+    test: the same with the running statistics. Returns ``(out, cache)``, out (N, D).
+    """
+    fn = "batchnorm_forward"
+    check_array(fn, "x", x, ndim=2, shape_hint="(N, D)")
+    d = x.shape[1]
+    _check_param(fn, "gamma", gamma, ((d,),))
+    _check_param(fn, "beta", beta, ((d,),))
+    return _batchnorm_over(fn, x, gamma, beta, bn_param, (0,), d)
+
+
+def batchnorm_backward(dout: Any, cache: dict) -> tuple[Any, Any, Any]:
+    """Batch normalization backward pass, step by step through the computation graph.
+
+    Graph: ``mean = sum(x)/N; xc = x - mean; var = sum(xc**2)/N; std = sqrt(var + eps); xhat = xc / std;
+    out = gamma * xhat + beta``; each step's local derivative is applied in reverse order.
+
+    Inputs: ``dout`` (N, D), ``cache`` from :func:`batchnorm_forward`.
+    Returns ``(dx, dgamma, dbeta)`` with shapes (N, D), (D,), (D,).
+    """
+    if cache["mode"] == "test":
+        dx, dgamma, dbeta = _batchnorm_backward_over("batchnorm_backward", dout, cache)
+        return dx, dgamma.reshape(-1), dbeta.reshape(-1)
+    _check_dout("batchnorm_backward", dout, cache["out_shape"])
+    xp = xp_of(dout)
+    x, xhat, mean, var, eps, gamma = (cache[k] for k in ("x", "xhat", "mean", "var", "eps", "gamma"))
+    n = x.shape[0]
+    xc = x - mean
+    std = xp.sqrt(var + eps)
+    dbeta = dout.sum(axis=0)                       # out = gamma * xhat + beta
+    dgamma = (dout * xhat).sum(axis=0)
+    dxhat = dout * gamma
+    dinv_std = (dxhat * xc).sum(axis=0, keepdims=True)   # xhat = xc * inv_std
+    dxc = dxhat / std
+    dstd = -dinv_std / (std * std)                 # inv_std = 1 / std
+    dvar = dstd * 0.5 / std                        # std = sqrt(var + eps)
+    dxc = dxc + 2 * xc * dvar / n                  # var = sum(xc**2) / N
+    dmean = -dxc.sum(axis=0, keepdims=True)        # xc = x - mean
+    dx = dxc + dmean / n                           # mean = sum(x) / N
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward_alt(dout: Any, cache: dict) -> tuple[Any, Any, Any]:
+    """Batch normalization backward pass in closed form.
+
+    ``dx = (1/(N sqrt(var + eps))) * (N dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))`` with
+    ``dxhat = dout * gamma`` (sums over the batch). Returns ``(dx, dgamma, dbeta)``: (N, D), (D,), (D,).
+    """
+    dx, dgamma, dbeta = _batchnorm_backward_over("batchnorm_backward_alt", dout, cache)
+    return dx, dgamma.reshape(-1), dbeta.reshape(-1)
+
+
+# ---------------------------------------------------------------------------------------------- layer norm
+def layernorm_forward(x: Any, gamma: Any, beta: Any, ln_param: dict) -> tuple[Any, dict]:
+    """Layer normalization forward pass over the LAST axis (per sample / per position).
+
+    Inputs:
+    - x: (..., D) data of any rank >= 1, e.g. (N, D) or (B, T, D).
+    - gamma, beta: (D,) scale and shift (shape (1, ..., 1, D) is accepted too; gradients come back in it).
+    - ln_param: dict with optional 'eps' (1e-5); any 'mode' is ignored (train and test are identical).
+
+    Returns ``(out, cache)`` with ``out = gamma * (x - mean) / sqrt(var + eps) + beta`` (shape of x), mean and
+    biased variance over the last axis.
+    """
+    fn = "layernorm_forward"
+    check_array(fn, "x", x)
+    if x.ndim < 1:
+        raise ValueError(f"{fn}: x must have at least 1 dimension (..., D), got shape {tuple(x.shape)}")
+    if ln_param is not None and not isinstance(ln_param, dict):
+        raise TypeError(f"{fn}: ln_param must be a dict, got {type(ln_param).__name__}")
+    d = x.shape[-1]
+    shapes = tuple((1,) * k + (d,) for k in range(x.ndim))
+    _check_param(fn, "gamma", gamma, shapes)
+    _check_param(fn, "beta", beta, shapes)
+    eps = (ln_param or {}).get("eps", 1e-5)
+    xhat, _, _, inv_std = _normalize(x, (x.ndim - 1,), eps)
+    out = gamma * xhat + beta
+    cache = {"xhat": xhat, "inv_std": inv_std, "gamma": gamma, "out_shape": tuple(out.shape)}
+    return out, cache
+
+
+def layernorm_backward(dout: Any, cache: dict) -> tuple[Any, Any, Any]:
+    """Layer normalization backward pass (closed form over the last axis).
+
+    Inputs: ``dout`` shaped like x, ``cache`` from :func:`layernorm_forward`.
+    Returns ``(dx, dgamma, dbeta)``: dx like x; dgamma, dbeta like gamma (sums over all leading axes).
+    """
+    _check_dout("layernorm_backward", dout, cache["out_shape"])
+    xhat, inv_std, gamma = cache["xhat"], cache["inv_std"], cache["gamma"]
+    lead = tuple(range(dout.ndim - 1))
+    dbeta = dout.sum(axis=lead).reshape(gamma.shape)
+    dgamma = (dout * xhat).sum(axis=lead).reshape(gamma.shape)
+    dx = _normalize_backward(dout * gamma, xhat, inv_std, (dout.ndim - 1,))
+    return dx, dgamma, dbeta
+
+
+# -------------------------------------------------------------------------------------- spatial batch norm
+def _channel_params(fn: str, x: Any, gamma: Any, beta: Any) -> tuple[Any, Any]:
+    """Accept (C,) or (1, C, 1, 1) gamma/beta for NCHW x; return both reshaped to (1, C, 1, 1)."""
+    c = x.shape[1]
+    shapes = ((c,), (1, c, 1, 1))
+    _check_param(fn, "gamma", gamma, shapes)
+    _check_param(fn, "beta", beta, shapes)
+    return gamma.reshape(1, c, 1, 1), beta.reshape(1, c, 1, 1)
+
+
+def spatial_batchnorm_forward(x: Any, gamma: Any, beta: Any, bn_param: dict) -> tuple[Any, dict]:
+    """Spatial batch normalization: per-channel statistics over (N, H, W).
+
+    Inputs:
+    - x: (N, C, H, W) data.
+    - gamma, beta: (C,) or (1, C, 1, 1) scale and shift.
+    - bn_param: as :func:`batchnorm_forward`; running statistics have shape (C,).
+
+    Returns ``(out, cache)``, out (N, C, H, W): ``gamma * (x - mean_c) / sqrt(var_c + eps) + beta``.
+    """
+    fn = "spatial_batchnorm_forward"
+    check_array(fn, "x", x, ndim=4, shape_hint="(N, C, H, W)")
+    gamma_b, beta_b = _channel_params(fn, x, gamma, beta)
+    out, cache = _batchnorm_over(fn, x, gamma_b, beta_b, bn_param, (0, 2, 3), x.shape[1])
+    cache["param_shape"] = tuple(gamma.shape)
+    return out, cache
+
+
+def spatial_batchnorm_backward(dout: Any, cache: dict) -> tuple[Any, Any, Any]:
+    """Spatial batch normalization backward pass (closed form).
+
+    Inputs: ``dout`` (N, C, H, W), ``cache`` from :func:`spatial_batchnorm_forward`.
+    Returns ``(dx, dgamma, dbeta)``: dx (N, C, H, W); dgamma, dbeta in the shape gamma was given in.
+    """
+    dx, dgamma, dbeta = _batchnorm_backward_over("spatial_batchnorm_backward", dout, cache)
+    shape = cache["param_shape"]
+    return dx, dgamma.reshape(shape), dbeta.reshape(shape)
+
+
+# ---------------------------------------------------------------------------------------------- group norm
+def spatial_groupnorm_forward(x: Any, gamma: Any, beta: Any, G: int, gn_param: dict) -> tuple[Any, dict]:
+    """Spatial group normalization: per sample, statistics over each group of C/G contiguous channels.
+
+    Inputs:
+    - x: (N, C, H, W) data.
+    - gamma, beta: (1, C, 1, 1) per-channel scale and shift ((C,) is accepted too).
+    - G: number of groups; must divide C.
+    - gn_param: dict with optional 'eps' (1e-5); no running statistics, no mode.
+
+    Returns ``(out, cache)``: with x viewed as (N, G, C/G * H * W), each row is normalized, then
+    ``out = gamma * xhat + beta`` (N, C, H, W).
+    """
+    fn = "spatial_groupnorm_forward"
+    check_array(fn, "x", x, ndim=4, shape_hint="(N, C, H, W)")
+    n, c, h, w = x.shape
+    try:
+        G = operator.index(G)
+    except TypeError:
+        raise TypeError(f"{fn}: G must be an integer number of groups, got {type(G).__name__}") from None
+    if G < 1 or c % G:
+        raise ValueError(f"{fn}: G must be a positive divisor of the {c} channels, got {G}")
+    if gn_param is not None and not isinstance(gn_param, dict):
+        raise TypeError(f"{fn}: gn_param must be a dict, got {type(gn_param).__name__}")
+    gamma_b, beta_b = _channel_params(fn, x, gamma, beta)
+    eps = (gn_param or {}).get("eps", 1e-5)
+    xhat_g, _, _, inv_std = _normalize(x.reshape(n, G, -1), (2,), eps)
+    xhat = xhat_g.reshape(x.shape)
+    out = gamma_b * xhat + beta_b
+    cache = {"xhat": xhat, "inv_std": inv_std, "gamma": gamma_b, "G": G, "param_shape": tuple(gamma.shape),
+             "out_shape": tuple(out.shape)}
+    return out, cache
+
+
+def spatial_groupnorm_backward(dout: Any, cache: dict) -> tuple[Any, Any, Any]:
+    """Spatial group normalization backward pass (closed form per sample and group).
+
+    Inputs: ``dout`` (N, C, H, W), ``cache`` from :func:`spatial_groupnorm_forward`.
+    Returns ``(dx, dgamma, dbeta)``: dx (N, C, H, W); dgamma, dbeta in the shape gamma was given in
+    (sums over N, H, W).
+    """
+    _check_dout("spatial_groupnorm_backward", dout, cache["out_shape"])
+    xhat, inv_std, gamma, G = cache["xhat"], cache["inv_std"], cache["gamma"], cache["G"]
+    shape = cache["param_shape"]
+    dbeta = dout.sum(axis=(0, 2, 3)).reshape(shape)
+    dgamma = (dout * xhat).sum(axis=(0, 2, 3)).reshape(shape)
+    n = dout.shape[0]
+    dxhat = (dout * gamma).reshape(n, G, -1)
+    dx = _normalize_backward(dxhat, xhat.reshape(n, G, -1), inv_std, (2,))
+    return dx.reshape(dout.shape), dgamma, dbeta
+
