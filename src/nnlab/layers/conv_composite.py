@@ -1,3 +1,80 @@
-"""(being written)"""
+"""Convolutional sandwich layers: compositions of the fast conv/pool kernels, ReLU and spatial batch norm.
 
-__all__: list[str] = []
+Each forward returns ``(out, cache)`` with the caches of its parts; each backward undoes the parts in reverse
+order. Nothing is re-derived here: the math lives in ``conv``, ``pooling``, ``activations`` and
+``normalization``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .activations import relu_backward, relu_forward
+from .conv import conv_backward_fast, conv_forward_fast
+from .normalization import spatial_batchnorm_backward, spatial_batchnorm_forward
+from .pooling import max_pool_backward_fast, max_pool_forward_fast
+
+__all__ = [
+    "conv_relu_forward", "conv_relu_backward",
+    "conv_relu_pool_forward", "conv_relu_pool_backward",
+    "conv_bn_relu_forward", "conv_bn_relu_backward",
+]
+
+
+def conv_relu_forward(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
+    """Convolution followed by ReLU: ``out = max(0, conv(x, w, b))``.
+
+    Inputs: x (N, C, H, W), w (F, C, KH, KW), b (F,), conv_param ``{'stride', 'pad'}``.
+    Returns ``out`` (N, F, H', W') and ``cache = (conv_cache, relu_cache)``.
+    """
+    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
+    out, relu_cache = relu_forward(a)
+    return out, (conv_cache, relu_cache)
+
+
+def conv_relu_backward(dout, cache: tuple) -> tuple[Any, Any, Any]:
+    """Backward pass of :func:`conv_relu_forward`. Returns ``(dx, dw, db)`` shaped like x, w, b."""
+    conv_cache, relu_cache = cache
+    return conv_backward_fast(relu_backward(dout, relu_cache), conv_cache)
+
+
+def conv_relu_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple[Any, tuple]:
+    """Convolution, ReLU, then max pooling.
+
+    Inputs: as :func:`conv_relu_forward` plus pool_param ``{'pool_height', 'pool_width', 'stride'}``.
+    Returns ``out`` (N, F, H'', W'') (pooled) and ``cache = (conv_cache, relu_cache, pool_cache)``.
+    """
+    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
+    s, relu_cache = relu_forward(a)
+    out, pool_cache = max_pool_forward_fast(s, pool_param)
+    return out, (conv_cache, relu_cache, pool_cache)
+
+
+def conv_relu_pool_backward(dout, cache: tuple) -> tuple[Any, Any, Any]:
+    """Backward pass of :func:`conv_relu_pool_forward`. Returns ``(dx, dw, db)`` shaped like x, w, b."""
+    conv_cache, relu_cache, pool_cache = cache
+    ds = max_pool_backward_fast(dout, pool_cache)
+    da = relu_backward(ds, relu_cache)
+    return conv_backward_fast(da, conv_cache)
+
+
+def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param: dict, bn_param: dict) -> tuple[Any, tuple]:
+    """Convolution, spatial batch normalization, then ReLU.
+
+    Inputs: as :func:`conv_relu_forward` plus gamma, beta (F,) or (1, F, 1, 1) and bn_param (``mode``,
+    ``eps``, ``momentum``, running statistics written back as in :func:`spatial_batchnorm_forward`).
+    Returns ``out`` (N, F, H', W') and ``cache = (conv_cache, bn_cache, relu_cache)``.
+    """
+    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
+    an, bn_cache = spatial_batchnorm_forward(a, gamma, beta, bn_param)
+    out, relu_cache = relu_forward(an)
+    return out, (conv_cache, bn_cache, relu_cache)
+
+
+def conv_bn_relu_backward(dout, cache: tuple) -> tuple[Any, Any, Any, Any, Any]:
+    """Backward pass of :func:`conv_bn_relu_forward`. Returns ``(dx, dw, db, dgamma, dbeta)``."""
+    conv_cache, bn_cache, relu_cache = cache
+    dan = relu_backward(dout, relu_cache)
+    da, dgamma, dbeta = spatial_batchnorm_backward(dan, bn_cache)
+    dx, dw, db = conv_backward_fast(da, conv_cache)
+    return dx, dw, db, dgamma, dbeta
