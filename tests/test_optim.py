@@ -249,3 +249,10 @@ def test_gradient_descent_rejects_bad_arguments(kwargs, error, message):
     args.update(kwargs)
     with pytest.raises(error, match=f"gradient_descent: {message}"):
         gradient_descent(**args)
+
+
+def test_adam_accepts_integral_float_step_count_and_rejects_negative():
+    _, config = adam(np.ones(2), np.ones(2), {"t": 5.0})
+    assert config["t"] == 6 and isinstance(config["t"], int)
+    with pytest.raises(ValueError, match=r"adam: config\['t'\] must be >= 0"):
+        adam(np.ones(2), np.ones(2), {"t": -1})

@@ -180,8 +180,14 @@ def _adam_betas(fn: str, config: dict) -> tuple[float, float]:
 
 
 def _next_step(fn: str, config: dict) -> int:
-    """Increment and store the step counter ``t`` (it is incremented *before* it is used)."""
-    t = _check_positive_int(fn, "config['t']", config.setdefault("t", 0), allow_zero=True) + 1
+    """Increment and store the step counter ``t`` (it is incremented *before* it is used).
+
+    An integral float (e.g. ``5.0`` after a JSON round trip) is accepted and stored back as an int.
+    """
+    t = config.setdefault("t", 0)
+    if isinstance(t, (float, np.floating)) and float(t).is_integer():
+        t = int(t)
+    t = _check_positive_int(fn, "config['t']", t, allow_zero=True) + 1
     config["t"] = t
     return t
 
