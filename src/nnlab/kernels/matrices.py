@@ -134,7 +134,9 @@ def polynomial_kernel(X: np.ndarray, Y: np.ndarray | None = None, degree: int = 
 def squared_distances(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
     """Pairwise squared Euclidean distances ``||x_i - z_j||^2 = ||x_i||^2 + ||z_j||^2 - 2 x_i . z_j``.
 
-    Numerically safe: round-off below zero is clipped to 0, and with ``Y=None`` the diagonal is exactly 0.
+    Numerically safe: both sets are first centred on the mean of ``X`` (distances are translation
+    invariant, and this removes the cancellation of large ``||x||^2`` terms), round-off below zero is clipped
+    to 0, and with ``Y=None`` the diagonal is exactly 0.
 
     Parameters
     ----------
@@ -146,14 +148,17 @@ def squared_distances(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
     """
     X, Y = _check_pair("squared_distances", X, Y)
     xp = xp_of(X, Y)
+    same = Y is X
+    center = X.mean(axis=0, dtype=X.dtype)
+    X = X - center
+    Y = X if same else Y - center
     x_sq = xp.einsum("ij,ij->i", X, X)
-    y_sq = x_sq if Y is X else xp.einsum("ij,ij->i", Y, Y)
+    y_sq = x_sq if same else xp.einsum("ij,ij->i", Y, Y)
     D2 = X @ Y.T
     D2 *= X.dtype.type(-2)
-    D2 += x_sq[:, None]
-    D2 += y_sq[None, :]
+    D2 += x_sq[:, None] + y_sq[None, :]      # one sum per entry, so D2 is exactly symmetric when Y is X
     xp.maximum(D2, 0, out=D2)
-    if Y is X:
+    if same:
         xp.fill_diagonal(D2, 0)
     return D2
 
