@@ -1,0 +1,151 @@
+"""``Classifier``: gives any :class:`nnlab.nn.Module` the CS231n model contract, so the Solver trains it.
+
+- ``model.params`` is a live, mutable mapping of the module's named parameters (``"0.weight"``, ...):
+  ``model.params[k] = w`` writes into the module, and ``model.params = {...}`` (the Solver restoring its best
+  parameters) writes every given entry.
+- ``model.loss(X)`` puts the module in eval mode and returns the scores (N, C); ``model.loss(X, y)`` puts it in
+  train mode, runs forward, the loss (``softmax_loss`` or ``svm_loss``) plus ``0.5 * reg * sum(W**2)`` over the
+  weights of ``Linear`` and ``Conv2d`` layers (never biases or normalization parameters; DESIGN.md L2 for nets),
+  then backward, and returns ``(loss, grads)`` with ``grads`` keyed like ``params``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
+
+import numpy as np
+
+from .. import layers as F
+from ..backend import xp_of
+from ..nn import Conv2d, Linear, Module
+from ..validation import check_array
+
+__all__ = ["Classifier", "ParameterView"]
+
+_LOSSES = {"softmax": "softmax_loss", "svm": "svm_loss"}
+
+
+class ParameterView(MutableMapping):
+    """A live ``dict``-like view of a module's parameters under their dotted names.
+
+    Reading returns the module's array (no copy); ``view[k] = w`` replaces parameter ``k`` in its module (the
+    shape must match). Keys cannot be added or deleted.
+    """
+
+    def __init__(self, module: Module) -> None:
+        self._module = module
+
+    def _keys(self) -> list[str]:
+        return [name for name, _ in self._module.named_parameters()]
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            owner, leaf = self._module._owner_of(key)
+            value = owner._parameters[leaf]
+        except KeyError:
+            raise KeyError(key) from None
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        current = self[key]
+        check_array("Classifier.params", key, value)
+        if tuple(value.shape) != tuple(current.shape):
+            raise ValueError(f"Classifier.params: {key} must have shape {tuple(current.shape)}, "
+                             f"got {tuple(value.shape)}")
+        owner, leaf = self._module._owner_of(key)
+        setattr(owner, leaf, value)
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("Classifier.params: parameters cannot be deleted")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def __repr__(self) -> str:
+        return "ParameterView({" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "})"
+
+
+class Classifier:
+    """Wrap ``module`` (scores (N, C) from inputs X) with a classification loss and L2 on its weights.
+
+    Inputs of the constructor:
+    - module: any :class:`nnlab.nn.Module` mapping X to class scores (N, C).
+    - loss: ``'softmax'`` (cross-entropy) or ``'svm'`` (multiclass hinge).
+    - reg: L2 strength (mutable attribute): ``loss += 0.5 * reg * sum(W**2)`` over every ``*.weight`` of a
+      ``Linear``/``Conv2d`` layer; its gradient ``reg * W`` is added to those weights' gradients.
+    """
+
+    def __init__(self, module: Module, loss: str = "softmax", reg: float = 0.0) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"Classifier: module must be an nnlab.nn.Module, got {type(module).__name__}")
+        if loss not in _LOSSES:
+            raise ValueError(f"Classifier: loss must be one of {sorted(_LOSSES)}, got {loss!r}")
+        if not float(reg) >= 0:
+            raise ValueError(f"Classifier: reg must be >= 0, got {reg!r}")
+        self.module = module
+        self.loss_name = loss
+        self.reg = float(reg)
+        self._params = ParameterView(module)
+
+    @property
+    def params(self) -> ParameterView:
+        """Live mapping name -> parameter array (writes go into the module)."""
+        return self._params
+
+    @params.setter
+    def params(self, values: Mapping[str, Any]) -> None:
+        unknown = [k for k in values if k not in self._params]
+        if unknown:
+            raise KeyError(f"Classifier.params: unknown parameter names {unknown}; known: {list(self._params)}")
+        for k, v in values.items():
+            self._params[k] = v
+
+    def regularized_names(self) -> list[str]:
+        """Names of the parameters under L2: the ``weight`` of every ``Linear`` and ``Conv2d`` layer."""
+        names = []
+        for prefix, module in self.module.named_modules():
+            if isinstance(module, (Linear, Conv2d)):
+                names.append(f"{prefix}.weight" if prefix else "weight")
+        return names
+
+    def loss(self, X: Any, y: Any = None) -> Any:
+        """Scores (N, C) when ``y`` is None (eval mode), else ``(loss, grads)`` (train mode, backward run)."""
+        if y is None:
+            self.module.eval()
+            return self.module(X)
+        self.module.train()
+        scores = self.module(X)
+        loss, dscores = getattr(F, _LOSSES[self.loss_name])(scores, y)
+        self.module.backward(dscores)
+        grads = self.module.grads
+        if self.reg:
+            for name in self.regularized_names():
+                w = self._params[name]
+                loss = loss + 0.5 * self.reg * (w * w).sum()
+                grads[name] = grads[name] + self.reg * w
+        return loss, grads
+
+    def predict(self, X: Any, batch_size: int = 1000) -> Any:
+        """Predicted labels (N,) = argmax of the eval-mode scores, computed ``batch_size`` rows at a time."""
+        if int(batch_size) < 1:
+            raise ValueError(f"Classifier.predict: batch_size must be >= 1, got {batch_size!r}")
+        xp = xp_of(X)
+        preds = [xp.argmax(self.loss(X[i:i + batch_size]), axis=1) for i in range(0, X.shape[0], int(batch_size))]
+        return xp.concatenate(preds) if preds else xp.zeros(0, dtype=np.int64)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The wrapped module's state dict (parameters and buffers)."""
+        return self.module.state_dict()
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> Any:
+        """Load the wrapped module's parameters and buffers."""
+        return self.module.load_state_dict(state_dict, strict=strict)
+
+    def __repr__(self) -> str:
+        return f"Classifier(loss={self.loss_name!r}, reg={self.reg:g}, module={self.module!r})"
