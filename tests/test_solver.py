@@ -438,12 +438,14 @@ def test_resume_after_sigkill_continues_to_the_same_result(tmp_path, where):
 def test_resume_float32_keeps_dtype_and_checks_shapes(tmp_path):
     data = make_blobs(n_train=40, dtype=np.float32)
     model = SoftmaxRegression(5, 3, dtype=np.float32)
-    Solver(model, data, update_rule="adam", batch_size=10, num_epochs=1, checkpoint_name=str(tmp_path / "f"),
-           seed=1, **quiet()).train()
+    Solver(model, data, update_rule="adam", optim_config={"learning_rate": np.float32(0.01)}, lr_decay=0.5,
+           batch_size=10, num_epochs=1, checkpoint_name=str(tmp_path / "f"), seed=1, **quiet()).train()
     fresh = SoftmaxRegression(5, 3, dtype=np.float32, seed=9)
     resumed = Solver.resume(tmp_path / "f_latest.npz", fresh, data, num_epochs=2)
     assert fresh.params["W"].dtype == np.float32 and resumed.optim_configs["W"]["m"].dtype == np.float32
-    assert isinstance(resumed.optim_configs["W"]["t"], int)
+    assert isinstance(resumed.optim_configs["W"]["t"], int) and resumed.optim_configs["W"]["t"] == 4
+    lr = resumed.optim_configs["W"]["learning_rate"]
+    assert type(lr) is np.float32 and lr == np.float32(0.005)  # numpy scalars come back as numpy scalars
     resumed.train()
     assert fresh.params["W"].dtype == np.float32
     with pytest.raises(ValueError, match=r"parameter 'W' has shape \(5, 3\) in the checkpoint but \(5, 4\)"):

@@ -84,7 +84,9 @@ def _checked_arrays(fn: str, arrays: dict[str, Any]) -> dict[str, np.ndarray]:
             raise TypeError(f"{fn}: array names must be non-empty strings, got {name!r}")
         if name == _META_KEY:
             raise ValueError(f"{fn}: the array name {_META_KEY!r} is reserved for the metadata")
-        arr = np.ascontiguousarray(to_numpy(value))
+        arr = to_numpy(value)
+        if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into shape (1,))
+            arr = arr.copy(order="C")
         if arr.dtype.hasobject:
             raise TypeError(f"{fn}: array {name!r} has dtype object, which cannot be stored without pickle")
         out[name] = arr
