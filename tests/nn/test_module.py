@@ -12,7 +12,8 @@ import nnlab.nn as nn
 
 def small_net(seed: int = 0) -> nn.Sequential:
     return nn.Sequential(
-        nn.Linear(6, 5, seed=seed), nn.BatchNorm1d(5), nn.ReLU(), nn.Dropout(0.3, seed=seed), nn.Linear(5, 3, seed=seed + 1)
+        nn.Linear(6, 5, seed=seed), nn.BatchNorm1d(5), nn.ReLU(), nn.Dropout(0.3, seed=seed),
+        nn.Linear(5, 3, seed=seed + 1),
     )
 
 
