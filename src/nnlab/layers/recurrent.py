@@ -266,15 +266,19 @@ def _lstm_gate_grads(dh_t: Any, dc_t: Any, gates: Any, prev_c: Any, tanh_c: Any,
 
 
 def _activation_derivs(gates: Any, H: int, xp) -> Any:
-    """``[s * (1 - s) for s = i, f, o | 1 - g**2]``, same shape as ``gates`` (..., 4H)."""
-    deriv = xp.empty_like(gates)
-    s, ds = gates[..., : 3 * H], deriv[..., : 3 * H]
-    xp.subtract(1, s, out=ds)
-    ds *= s
-    g, dg = gates[..., 3 * H :], deriv[..., 3 * H :]
-    xp.multiply(g, g, out=dg)
-    xp.subtract(1, dg, out=dg)
-    return deriv
+    """Activation derivatives ``[s (1 - s) for s = i, f, o | 1 - g**2]``, same shape as ``gates`` (..., 4H).
+
+    Computed as ``c - q**2`` with ``q = gates - [0.5 | 0]`` and ``c = [0.25 | 1]`` (since
+    ``s (1 - s) = 0.25 - (s - 0.5)**2``): three contiguous passes instead of strided per-gate ones.
+    """
+    offset = xp.zeros(4 * H, dtype=gates.dtype)
+    offset[: 3 * H] = 0.5
+    peak = xp.ones(4 * H, dtype=gates.dtype)
+    peak[: 3 * H] = 0.25
+    q = gates - offset
+    q *= q
+    xp.subtract(peak, q, out=q)
+    return q
 
 
 def lstm_step_backward(dnext_h: Any, dnext_c: Any, cache: tuple) -> tuple[Any, Any, Any, Any, Any, Any]:
