@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics.pairwise import pairwise_kernels
 
 from nnlab.kernels import (
@@ -127,3 +129,17 @@ def test_kernel_bad_input_raises_clear_errors(rng):
         kernel_matrix(X, kernel=lambda A, B: np.ones((2, 2)))
     with pytest.raises(TypeError, match="kernel_construction: phi must be callable"):
         kernel_construction(X, phi="x**2")
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 12), d=st.integers(1, 5), gamma=st.floats(1e-3, 50.0),
+       scale=st.sampled_from([1e-3, 1.0, 1e3]), seed=st.integers(0, 2**16))
+def test_rbf_kernel_invariants_hold_for_any_shape_and_scale(n, d, gamma, scale, seed):
+    X = np.random.default_rng(seed).standard_normal((n, d)) * scale
+    K = rbf_kernel(X, gamma=gamma)
+    assert K.shape == (n, n)
+    np.testing.assert_array_equal(K, K.T)
+    np.testing.assert_array_equal(np.diag(K), np.ones(n))
+    assert np.all(K >= 0) and np.all(K <= 1)
+    shifted = rbf_kernel(X + 7.0 * scale, gamma=gamma)      # translation invariance
+    np.testing.assert_allclose(shifted, K, atol=1e-10)
