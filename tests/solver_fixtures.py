@@ -104,3 +104,23 @@ def counter_data(n_train: int = 4, n_val: int = 3) -> dict[str, np.ndarray]:
     """Data for :class:`ScriptedCounter`: all labels 1."""
     return {"X_train": np.zeros((n_train, 1)), "y_train": np.ones(n_train, dtype=np.int64),
             "X_val": np.zeros((n_val, 1)), "y_val": np.ones(n_val, dtype=np.int64)}
+
+
+class BufferedCounter(ScriptedCounter):
+    """A ScriptedCounter with a non-trained buffer, like batch-norm running statistics: each training call
+    records the current ``w`` into ``stat``. Exposes the optional ``buffers()`` / ``load_buffers()`` hook."""
+
+    def __init__(self, peak: float) -> None:
+        super().__init__(peak)
+        self.stat = np.zeros(1)
+
+    def loss(self, X, y=None):
+        if y is not None:
+            self.stat = self.params["w"].copy()
+        return super().loss(X, y)
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        return {"stat": self.stat}
+
+    def load_buffers(self, buffers: dict[str, np.ndarray]) -> None:
+        self.stat = np.array(buffers["stat"], copy=True)

@@ -472,3 +472,38 @@ def test_resume_rejects_a_foreign_file(tmp_path):
     save_arrays(tmp_path / "other.npz", {"a": np.zeros(2)}, {"hello": 1})
     with pytest.raises(ValueError, match="is not a Solver checkpoint"):
         Solver.resume(tmp_path / "other.npz", SoftmaxRegression(5, 3), make_blobs())
+
+
+def test_best_params_come_back_with_their_own_buffers():
+    """Buffers (e.g. batch-norm running stats) must be restored together with the best weights, or the
+    restored weights would be evaluated with statistics from a later epoch."""
+    from tests.solver_fixtures import BufferedCounter
+
+    model = BufferedCounter(peak=4.0)
+    solver = Solver(model, counter_data(), batch_size=2, num_epochs=5, optim_config={"learning_rate": 1.0},
+                    seed=0, **quiet())
+    solver.train()
+    np.testing.assert_array_equal(model.params["w"], [4.0])
+    # stat was recorded during the step that produced w = 4, i.e. at w = 3; the last step saw w = 9.
+    np.testing.assert_array_equal(model.stat, [3.0])
+    np.testing.assert_array_equal(solver.best_buffers["stat"], [3.0])
+
+
+def test_checkpoint_latest_only_holds_buffers_and_resume_restores_them(tmp_path):
+    from tests.solver_fixtures import BufferedCounter
+
+    name = tmp_path / "run"
+    model = BufferedCounter(peak=4.0)
+    solver = Solver(model, counter_data(), batch_size=2, num_epochs=2, optim_config={"learning_rate": 1.0},
+                    seed=0, checkpoint_name=str(name), checkpoint_per_epoch=False, **quiet())
+    solver.train()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run_latest.npz"]
+    arrays, meta = load_arrays(tmp_path / "run_latest.npz")
+    np.testing.assert_array_equal(arrays["buffers/stat"], [3.0])  # last training call saw w = 3
+    assert meta["buffer_names"] == ["stat"]
+
+    fresh = BufferedCounter(peak=4.0)
+    resumed = Solver.resume(tmp_path / "run_latest.npz", fresh, counter_data(), num_epochs=3)
+    np.testing.assert_array_equal(fresh.stat, [3.0])
+    resumed.train()
+    assert resumed.epoch == 3 and len(resumed.val_acc_history) == 4

@@ -59,12 +59,13 @@ _DEFAULTS: dict[str, Any] = {
     "lr_schedule": None,
     "batch_transform": None,
     "checkpoint_every": 1,
+    "checkpoint_per_epoch": True,
     "divergence_guard": True,
 }
 # Settings stored in a checkpoint's metadata (callables and callbacks cannot be; pass them again to resume).
 _SAVED_SETTINGS = ("lr_decay", "batch_size", "num_epochs", "num_train_samples", "num_val_samples",
                    "checkpoint_name", "print_every", "verbose", "seed", "progress", "checkpoint_every",
-                   "divergence_guard")
+                   "checkpoint_per_epoch", "divergence_guard")
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
@@ -104,7 +105,10 @@ class Solver:
 
     Parameters
     ----------
-    model : object with ``params`` (dict name -> array) and ``loss(X, y=None)``.
+    model : object with ``params`` (dict name -> array) and ``loss(X, y=None)``. Optionally also
+        ``buffers() -> dict name -> array`` and ``load_buffers(dict)`` for state that is not trained by the
+        update rule but belongs with the weights (batch-norm running statistics): the Solver then keeps it with
+        ``best_params`` (so restored weights get their own statistics) and in checkpoints.
     data : dict with ``X_train`` (N, ...), ``y_train`` (N,), ``X_val`` (N_val, ...), ``y_val`` (N_val,);
         other keys are ignored.
     update_rule : name of a rule in :mod:`nnlab.optim` (``'sgd'``, ``'sgd_momentum'``, ``'rmsprop'``, ``'adam'``,
@@ -126,6 +130,8 @@ class Solver:
     batch_transform : callable ``(X_batch, y_batch) -> (X_batch, y_batch)`` applied to training minibatches
         only (data augmentation).
     checkpoint_every : checkpoint period in epochs (default 1).
+    checkpoint_per_epoch : keep one file per checkpointed epoch as CS231n does (default True); False writes only
+        ``f"{checkpoint_name}_latest.npz"``.
     divergence_guard : stop on a NaN/inf loss or gradient, keeping the parameters from before that step
         (default True).
 
@@ -159,6 +165,7 @@ class Solver:
         self.num_val_samples = opts["num_val_samples"]
         self.checkpoint_name = opts["checkpoint_name"]
         self.checkpoint_every = _check_int("checkpoint_every", opts["checkpoint_every"], 1)
+        self.checkpoint_per_epoch = bool(opts["checkpoint_per_epoch"])
         self.print_every = _check_int("print_every", opts["print_every"], 0)
         self.verbose = bool(opts["verbose"])
         self.seed = opts["seed"]
@@ -179,6 +186,7 @@ class Solver:
         self.epoch = 0
         self.best_val_acc = 0
         self.best_params: dict[str, Any] = {}
+        self.best_buffers: dict[str, Any] = {}
         self.loss_history: list[float] = []
         self.train_acc_history: list[float] = []
         self.val_acc_history: list[float] = []
@@ -287,10 +295,16 @@ class Solver:
         if val_acc > self.best_val_acc:
             self.best_val_acc = val_acc
             self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+            self.best_buffers = {k: v.copy() for k, v in self._model_buffers().items()}
 
     # ---------------------------------------------------------------------------------------------------------
     # training loop
     # ---------------------------------------------------------------------------------------------------------
+    def _model_buffers(self) -> dict[str, Any]:
+        """The model's non-trained state (``model.buffers()``), or ``{}`` for models without the hook."""
+        buffers = getattr(self.model, "buffers", None)
+        return dict(buffers()) if callable(buffers) else {}
+
     def _log(self, message: str) -> None:
         if self._bar is not None and not self._bar.disable:
             self._bar.write(message)
@@ -343,6 +357,8 @@ class Solver:
         if not self.diverged and self.best_params:
             for k, v in self.best_params.items():
                 self.model.params[k] = v.copy()
+            if self.best_buffers:
+                self.model.load_buffers({k: v.copy() for k, v in self.best_buffers.items()})
         if self.verbose and self.stop_reason:
             print(f"Stopped: {self.stop_reason}")
         self._call("on_train_end")
@@ -379,9 +395,10 @@ class Solver:
         arrays, metadata = self.state_arrays()
         epoch_path, latest_path = self.checkpoint_paths()
         epoch_path.parent.mkdir(parents=True, exist_ok=True)
-        if self.verbose:
-            self._log(f'Saving checkpoint to "{epoch_path}"')
-        save_arrays(epoch_path, arrays, metadata)
+        if self.checkpoint_per_epoch:
+            if self.verbose:
+                self._log(f'Saving checkpoint to "{epoch_path}"')
+            save_arrays(epoch_path, arrays, metadata)
         save_arrays(latest_path, arrays, metadata)
 
     def state_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
@@ -392,7 +409,9 @@ class Solver:
         metadata: epoch, best_val_acc, settings, scalar config entries, RNG state, format tag.
         """
         arrays: dict[str, np.ndarray] = {}
-        for prefix, params in (("params", self.model.params), ("best_params", self.best_params)):
+        buffers = self._model_buffers()
+        for prefix, params in (("params", self.model.params), ("best_params", self.best_params),
+                               ("buffers", buffers), ("best_buffers", self.best_buffers)):
             for k, v in params.items():
                 arrays[f"{prefix}/{k}"] = to_numpy(v)
         optim_scalars: dict[str, dict[str, Any]] = {}
@@ -429,6 +448,8 @@ class Solver:
             "best_val_acc": float(self.best_val_acc),
             "param_names": list(self.model.params),
             "best_param_names": list(self.best_params),
+            "buffer_names": list(buffers),
+            "best_buffer_names": list(self.best_buffers),
             "optim_scalars": optim_scalars,
             "optim_arrays": optim_arrays,
             "rng": rng_meta,
@@ -518,6 +539,12 @@ class Solver:
             self.model.params[k] = xp_of(current).asarray(saved)
         self.best_params = {k: xp_of(self.model.params[k]).asarray(arrays[f"best_params/{k}"])
                             for k in meta["best_param_names"]}
+        if meta.get("buffer_names"):
+            if not callable(getattr(self.model, "load_buffers", None)):
+                raise ValueError("Solver.resume: the checkpoint holds model buffers (e.g. batch-norm running "
+                                 "statistics) but the model has no load_buffers() method")
+            self.model.load_buffers({k: arrays[f"buffers/{k}"] for k in meta["buffer_names"]})
+        self.best_buffers = {k: arrays[f"best_buffers/{k}"] for k in meta.get("best_buffer_names", [])}
         self.optim_configs = {}
         for p in names:
             config = dict(meta["optim_scalars"].get(p, {}))
