@@ -218,3 +218,18 @@ def test_kernel_svm_bad_input_raises_clear_errors():
     pre = KernelSVM(kernel="precomputed").fit(rbf_kernel(X), y)
     with pytest.raises(ValueError, match="must have 20 columns"):
         pre.predict(np.ones((3, 19)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(40))
+def test_kernel_svm_matches_svc_on_many_random_problems_slow(seed):
+    rng = np.random.default_rng(1000 + seed)
+    kind = ["moons", "circles", "blobs"][seed % 3]
+    n = int(rng.integers(50, 2001))
+    kernel = ["rbf", "rbf", "poly", "linear"][seed % 4] if kind != "circles" else ["rbf", "poly"][seed % 2]
+    C = float(10 ** rng.uniform(-1, 2))
+    gamma = float(10 ** rng.uniform(-1, 0.5)) if seed % 2 else "scale"
+    X, y = make_problem(kind, n, seed)
+    ours, theirs = _fit_both(X, y, kernel, C, gamma, coef0=1.0 if kernel == "poly" else 0.0)
+    assert np.abs(ours.decision_function(X) - theirs.decision_function(X)).max() < 1e-3
+    assert np.mean(ours.predict(X) == theirs.predict(X)) >= 0.995

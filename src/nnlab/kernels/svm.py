@@ -51,7 +51,9 @@ class _CachedKernel:
     def __init__(self, X: np.ndarray, params: dict[str, Any], max_rows: int) -> None:
         self.X, self.params, self.max_rows = X, params, max(int(max_rows), 2)
         self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self.diag = np.array([_kernel(X[i:i + 1], X[i:i + 1], params)[0, 0] for i in range(X.shape[0])])
+        block = 256                              # diagonal of K from (256, 256) blocks: no per-sample calls
+        self.diag = np.concatenate([np.diagonal(_kernel(X[s:s + block], X[s:s + block], params))
+                                    for s in range(0, X.shape[0], block)]).astype(np.float64)
 
     def row(self, i: int) -> np.ndarray:
         r = self.cache.get(i)
