@@ -166,7 +166,7 @@ def squared_distances(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
 def rbf_kernel(X: np.ndarray, Y: np.ndarray | None = None, gamma: float | None = None) -> np.ndarray:
     """Gaussian RBF kernel ``K = exp(-gamma ||x - z||^2)`` (spec seed 003 §6.4).
 
-    Built from :func:`squared_distances`, so entries lie in (0, 1] and, with ``Y=None``, the diagonal is
+    Built from :func:`squared_distances`, so entries lie in [0, 1] and, with ``Y=None``, the diagonal is
     exactly 1.
 
     Parameters
