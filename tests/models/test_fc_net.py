@@ -192,6 +192,7 @@ def test_fc_net_dropout_keep_ratio_one_means_no_dropout():
     ({"hidden_dims": [5, 0]}, ValueError, r"hidden_dims\[1\] must be a positive integer, got 0"),
     ({"hidden_dims": [2.5]}, ValueError, r"hidden_dims\[0\] must be a positive integer"),
     ({"hidden_dims": 5}, TypeError, "hidden_dims must be a list of positive ints"),
+    ({"hidden_dims": "100"}, TypeError, "hidden_dims must be a list of positive ints"),
     ({"input_dim": -1}, ValueError, "input_dim must be a positive integer"),
     ({"num_classes": 0}, ValueError, "num_classes must be a positive integer"),
     ({"normalization": "groupnorm"}, ValueError, "normalization must be one of"),

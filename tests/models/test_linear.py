@@ -182,3 +182,18 @@ def test_linear_classifier_rejects_use_before_training_and_wrong_features(rng):
         clf.loss(np.zeros((2, 3)), np.array([0, 2]))
     with pytest.raises(ValueError, match="give both input_dim and num_classes"):
         LinearClassifier(input_dim=3)
+
+
+def test_linear_classifier_trains_under_the_solver(rng):
+    from nnlab.solver import Solver
+
+    X, y = separable_blobs(rng)
+    clf = Softmax(input_dim=5, num_classes=3, reg=1e-4, seed=0)
+    data = {"X_train": X, "y_train": y, "X_val": X[::3], "y_val": y[::3]}
+    solver = Solver(clf, data, update_rule="sgd", optim_config={"learning_rate": 1e-2}, num_epochs=10,
+                    batch_size=30, verbose=False, seed=0)
+    solver.train()
+    assert solver.loss_history[-1] < 0.25 * solver.loss_history[0]
+    assert solver.best_val_acc == 1.0
+    # the Solver puts the best parameters back through params["W"]; the classifier predicts with them
+    assert np.mean(clf.predict(X[::3]) == y[::3]) == 1.0

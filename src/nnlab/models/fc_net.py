@@ -151,7 +151,7 @@ class FullyConnectedNet:
                  reg: float = 0.0, weight_scale: float = 1e-2, dtype: Any = np.float32, seed: int | None = None,
                  dropout_keep_ratio: float | None = None) -> None:
         fn = "FullyConnectedNet"
-        if isinstance(hidden_dims, (int, np.integer)) or not isinstance(hidden_dims, Sequence):
+        if isinstance(hidden_dims, (int, np.integer, str, bytes)) or not hasattr(hidden_dims, "__iter__"):
             raise TypeError(f"{fn}: hidden_dims must be a list of positive ints, got {hidden_dims!r}")
         hidden_dims = [_check_positive_int(fn, f"hidden_dims[{i}]", h) for i, h in enumerate(hidden_dims)]
         input_dim = _check_positive_int(fn, "input_dim", input_dim)
