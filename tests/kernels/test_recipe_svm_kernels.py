@@ -31,6 +31,9 @@ def test_svm_kernels_recipe_quick_reproduces_spec_figures_and_writes_plots(tmp_p
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     assert len(metrics["plots"]) == 5
+    assert (metrics["degree2_example_a_acc"], metrics["feature_engineering_acc"], metrics["rbf_example_b_acc"]) == (
+        1.0, 1.0, 1.0)
+    assert metrics["degree2_example_b_acc"] == pytest.approx(0.8888888888888888, abs=1e-15)
 
 
 def test_svm_kernels_recipe_rejects_unknown_setting(tmp_path):

@@ -239,6 +239,13 @@ def run(run_dir: Path, quick: bool = False, **overrides: Any) -> dict[str, Any]:
         and metrics["degree2_kernel"]["example_a_train_acc"] == SPEC["example_a_acc"]
         and abs(metrics["degree2_kernel"]["example_b_train_acc"] - SPEC["example_b_acc"]) < 1e-12
     )
+    # headline scalars (what `nnlab train` prints)
+    metrics["degree2_example_a_acc"] = metrics["degree2_kernel"]["example_a_train_acc"]
+    metrics["degree2_example_b_acc"] = metrics["degree2_kernel"]["example_b_train_acc"]
+    metrics["feature_engineering_acc"] = metrics["feature_engineering"]["engineered_linear_train_acc"]
+    metrics["rbf_example_b_acc"] = metrics["rbf_kernel"]["example_b_train_acc"]
+    if "digits_ovr" in metrics:
+        metrics["digits_test_acc"] = metrics["digits_ovr"]["nnlab_ovr_test_acc"]
     metrics["plots"] = [p.name for p in plots]
     write_json(run_dir / "config.json", cfg)
     write_json(run_dir / "metrics.json", metrics)
