@@ -356,6 +356,8 @@ def test_rnn_and_lstm_reject_wrong_ranks_and_mismatched_sizes(rng):
         rnn_forward(x, h0, Wx[:, :5], Wh[:, :4], b[:5])
     with pytest.raises(ValueError, match=r"rnn_step_forward: prev_h must be 2-D \(N, H\)"):
         rnn_step_forward(x[:, 0], h0[0], Wx[:, :5], Wh[:, :5], b[:5])
+    with pytest.raises(ValueError, match=r"rnn_forward: x must hold at least one time step, got shape \(2, 0, 4\)"):
+        rnn_forward(x[:, :0], h0, Wx[:, :5], Wh[:, :5], b[:5])
     with pytest.raises(ValueError, match=r"lstm_step_forward: prev_c must have the shape of prev_h"):
         lstm_step_forward(x[:, 0], h0, h0[:1], Wx, Wh, b)
 

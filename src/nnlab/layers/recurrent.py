@@ -91,6 +91,8 @@ def _check_cell(fn: str, x: Any, prev_h: Any, Wx: Any, Wh: Any, b: Any, gates: i
         raise ValueError(f"{fn}: b must have shape ({g}H,) = {(gates * H,)}, got {tuple(b.shape)}")
     if x.shape[0] != N:
         raise ValueError(f"{fn}: x has batch size {x.shape[0]} but {h_name} has batch size {N}")
+    if x_ndim == 3 and x.shape[1] < 1:
+        raise ValueError(f"{fn}: x must hold at least one time step, got shape {tuple(x.shape)}")
     return D, H
 
 
