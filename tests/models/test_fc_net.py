@@ -272,3 +272,23 @@ def test_two_layer_net_rejects_bad_arguments():
         model.loss(np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"y must be in \[0, 3\)"):
         model.loss(np.zeros((2, 4)), np.array([-1, 0]))
+
+
+def test_fc_batchnorm_buffers_round_trip_and_drive_test_time_scores():
+    np.random.seed(0)
+    X = np.random.randn(8, 6)
+    y = np.random.randint(3, size=8)
+    model = FullyConnectedNet([5, 4], input_dim=6, num_classes=3, normalization="batchnorm", dtype=np.float64)
+    assert model.buffers() == {}
+    model.loss(X, y)
+    bufs = {k: v.copy() for k, v in model.buffers().items()}
+    assert sorted(bufs) == ["running_mean1", "running_mean2", "running_var1", "running_var2"]
+    scores = model.loss(X)
+    model.loss(X + 1.0, y)  # moves the running stats
+    assert not np.allclose(model.loss(X), scores)
+    model.load_buffers(bufs)
+    np.testing.assert_array_equal(model.loss(X), scores)
+    with pytest.raises(ValueError, match="unknown buffer 'running_mean3'"):
+        model.load_buffers({"running_mean3": np.zeros(4)})
+    plain = FullyConnectedNet([5], input_dim=6, num_classes=3)
+    assert plain.buffers() == {}

@@ -143,7 +143,9 @@ class FullyConnectedNet:
     - seed: fixes the dropout masks (``dropout_param['seed']``), as in CS231n; the global RNG is untouched.
 
     ``params``: ``W{i}`` (in, out), ``b{i}`` (out,) for i = 1..L, and ``gamma{i}``, ``beta{i}`` (out,) for
-    the hidden layers when normalized. ``bn_params[i]`` holds the mode and, for batchnorm, the running stats.
+    the hidden layers when normalized. ``bn_params[i]`` holds the mode and, for batchnorm, the running stats,
+    which :meth:`buffers` / :meth:`load_buffers` expose (``running_mean{i}``, ``running_var{i}``) so the Solver
+    keeps them with the best parameters and in checkpoints.
     """
 
     def __init__(self, hidden_dims: Sequence[int], input_dim: int = 3 * 32 * 32, num_classes: int = 10,
@@ -236,6 +238,28 @@ class FullyConnectedNet:
             out, cache = layers.dropout_forward(out, self.dropout_param)
             steps.append((layers.dropout_backward, cache, ()))
         return out
+
+    _BUFFER_KEYS = ("running_mean", "running_var")
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Batch-norm running statistics as ``{"running_mean1": (H1,), "running_var1": (H1,), ...}`` (the arrays
+        themselves, not copies); empty before the first training forward pass or without batchnorm."""
+        out = {}
+        for i, bn_param in enumerate(self.bn_params, start=1):
+            for key in self._BUFFER_KEYS:
+                if key in bn_param:
+                    out[f"{key}{i}"] = bn_param[key]
+        return out
+
+    def load_buffers(self, buffers: dict[str, np.ndarray]) -> None:
+        """Write running statistics (as returned by :meth:`buffers`) back into ``bn_params``."""
+        for name, value in buffers.items():
+            stem = name.rstrip("0123456789")
+            layer = name[len(stem):]
+            if stem not in self._BUFFER_KEYS or not layer or not 1 <= int(layer) <= len(self.bn_params):
+                raise ValueError(f"FullyConnectedNet.load_buffers: unknown buffer {name!r}; expected names like "
+                                 f"'running_mean1' .. 'running_var{len(self.bn_params)}'")
+            self.bn_params[int(layer) - 1][stem] = np.asarray(value, dtype=self.dtype).copy()
 
     def loss(self, X: np.ndarray, y: np.ndarray | None = None
              ) -> np.ndarray | tuple[Any, dict[str, np.ndarray]]:

@@ -53,7 +53,7 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **over
         model, data, update_rule=cfg["update_rule"], optim_config={"learning_rate": cfg["learning_rate"]},
         lr_decay=cfg["lr_decay"], num_epochs=cfg["num_epochs"], batch_size=cfg["batch_size"],
         num_train_samples=None, verbose=False, progress=progress, seed=cfg["seed"],
-        checkpoint_name=str(run_dir / "checkpoint"),
+        checkpoint_name=str(run_dir / "checkpoint"), checkpoint_per_epoch=False,
     )
     start = time.perf_counter()
     solver.train()
