@@ -6,8 +6,6 @@ import importlib.util
 import re
 from pathlib import Path
 
-import pytest
-
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_svm.py"
 
 
@@ -21,6 +19,7 @@ def test_bench_svm_prints_times_and_ratio_on_small_problem(capsys):
                        r"predictions ([\d.]+)", out)
     assert len(lines) == 2
     for ours, theirs, ratio, agree in lines:
-        assert float(ratio) == pytest.approx(float(ours) / float(theirs), rel=0.05, abs=0.01)
+        ours, theirs, ratio = float(ours), float(theirs), float(ratio)   # times printed to 0.1 ms
+        assert (ours - 0.05) / (theirs + 0.05) - 0.01 <= ratio <= (ours + 0.05) / max(theirs - 0.05, 1e-9) + 0.01
         assert float(agree) >= 0.995
     assert "worst ratio" in out
