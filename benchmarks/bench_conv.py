@@ -1,0 +1,208 @@
+"""Convolution and max-pool kernels: nnlab vs torch.nn.functional on the CPU, in one process.
+
+Usage: ``python benchmarks/bench_conv.py [--quick] [--threads 2] [--repeats 7]``
+
+Both libraries run with the same thread count (numpy's BLAS through the *_NUM_THREADS variables, set before
+numpy is imported; ``torch.set_num_threads``). Every time is the median of several runs after a warm-up; the
+ratio is nnlab / torch (below 1: nnlab is faster). Conv rows also show the GFLOP/s of the conv GEMMs
+(forward: one GEMM of 2*F*(C*KH*KW)*(N*H'*W') flops; forward + backward: three) measured alone and as achieved
+over the whole nnlab call, next to numpy's own float32/float64 GEMM rate measured in the same run. Timings on
+a machine shared with other jobs are noisy: run it twice and read the ratios, not single numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats; naive conv on 10 samples, scaled")
+    parser.add_argument("--threads", type=int, default=2, help="threads for numpy's BLAS and torch (default 2)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 7, quick 3)")
+    return parser.parse_args(argv)
+
+
+ARGS = _parse_args()
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(ARGS.threads)
+
+import numpy as np  # noqa: E402  (after the thread variables)
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from nnlab.layers.conv import (  # noqa: E402
+    conv_backward_fast,
+    conv_backward_naive,
+    conv_forward_fast,
+    conv_forward_naive,
+)
+from nnlab.layers.pooling import max_pool_backward_fast, max_pool_forward_fast  # noqa: E402
+
+torch.set_num_threads(ARGS.threads)
+
+# (name, x shape, w shape, stride, pad) — the shapes of issue 3, item 4.
+CONV_CASES = [
+    ("7x7 C3->32", (50, 3, 32, 32), (32, 3, 7, 7), 1, 3),
+    ("3x3 C3->32", (64, 3, 32, 32), (32, 3, 3, 3), 1, 1),
+    ("3x3 C64->64", (64, 64, 16, 16), (64, 64, 3, 3), 1, 1),
+    ("3x3 s2 C3->25", (100, 3, 31, 31), (25, 3, 3, 3), 2, 1),
+]
+POOL_CASE = ("maxpool 2x2", (64, 32, 32, 32), 2, 2)
+
+
+def median_time(fn, repeats: int) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` runs, after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def numpy_gemm_gflops(dtype, repeats: int, n: int = 1024) -> float:
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    return 2 * n**3 / median_time(lambda: a @ b, repeats) / 1e9
+
+
+def bench_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int) -> dict:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    conv_param = {"stride": stride, "pad": pad}
+    out, cache = conv_forward_fast(x, w, b, conv_param)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+
+    def ours_fwd():
+        return conv_forward_fast(x, w, b, conv_param)
+
+    def ours_fwd_bwd():
+        _, c = conv_forward_fast(x, w, b, conv_param)
+        return conv_backward_fast(dout, c)
+
+    xt, wt, bt = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
+    dout_t = torch.from_numpy(dout)
+
+    def torch_fwd():
+        with torch.no_grad():
+            return F.conv2d(xt, wt, bt, stride=stride, padding=pad)
+
+    def torch_fwd_bwd():
+        o = F.conv2d(xt, wt, bt, stride=stride, padding=pad)
+        return torch.autograd.grad(o, (xt, wt, bt), dout_t)
+
+    cols = cache[2]
+    w2 = w.reshape(w.shape[0], -1)
+    gemm_flops = 2 * w2.shape[0] * w2.shape[1] * cols.shape[1]
+    t_gemm = median_time(lambda: w2 @ cols, repeats)
+    r = {
+        "name": name, "dtype": np.dtype(dtype).name,
+        "ours_fwd": median_time(ours_fwd, repeats), "torch_fwd": median_time(torch_fwd, repeats),
+        "ours_fb": median_time(ours_fwd_bwd, repeats), "torch_fb": median_time(torch_fwd_bwd, repeats),
+        "gemm_gflops": gemm_flops / t_gemm / 1e9,
+    }
+    r["achieved_fwd_gflops"] = gemm_flops / r["ours_fwd"] / 1e9
+    r["achieved_fb_gflops"] = 3 * gemm_flops / r["ours_fb"] / 1e9
+    return r
+
+
+def bench_pool(name, x_shape, size, stride, dtype, repeats: int) -> dict:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    pool_param = {"pool_height": size, "pool_width": size, "stride": stride}
+    out, _ = max_pool_forward_fast(x, pool_param)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    dout_t = torch.from_numpy(dout)
+
+    def ours_fwd_bwd():
+        _, c = max_pool_forward_fast(x, pool_param)
+        return max_pool_backward_fast(dout, c)
+
+    def torch_fwd():
+        with torch.no_grad():
+            return F.max_pool2d(xt, size, stride)
+
+    def torch_fwd_bwd():
+        return torch.autograd.grad(F.max_pool2d(xt, size, stride), xt, dout_t)
+
+    return {
+        "name": name, "dtype": np.dtype(dtype).name,
+        "ours_fwd": median_time(lambda: max_pool_forward_fast(x, pool_param), repeats),
+        "torch_fwd": median_time(torch_fwd, repeats),
+        "ours_fb": median_time(ours_fwd_bwd, repeats), "torch_fb": median_time(torch_fwd_bwd, repeats),
+    }
+
+
+def bench_naive_speedup(quick: bool) -> dict:
+    """The spec's fast-layer cell (seed 004 §9.5): x(100,3,31,31), w(25,3,3,3), stride 2, pad 1, float64."""
+    rs = np.random.RandomState(231)
+    x = rs.randn(100, 3, 31, 31)
+    w = rs.randn(25, 3, 3, 3)
+    b = rs.randn(25)
+    dout = rs.randn(100, 25, 16, 16)
+    conv_param = {"stride": 2, "pad": 1}
+    n_naive = 10 if quick else 100
+    scale = 100 / n_naive
+    t0 = time.perf_counter()
+    _, cache_n = conv_forward_naive(x[:n_naive], w, b, conv_param)
+    t_naive_fwd = (time.perf_counter() - t0) * scale
+    t0 = time.perf_counter()
+    conv_backward_naive(dout[:n_naive], cache_n)
+    t_naive_bwd = (time.perf_counter() - t0) * scale
+    _, cache_f = conv_forward_fast(x, w, b, conv_param)
+    t_fast_fwd = median_time(lambda: conv_forward_fast(x, w, b, conv_param), 5)
+    t_fast_bwd = median_time(lambda: conv_backward_fast(dout, cache_f), 5)
+    return {"n_naive": n_naive, "naive_fwd": t_naive_fwd, "naive_bwd": t_naive_bwd,
+            "fast_fwd": t_fast_fwd, "fast_bwd": t_fast_bwd}
+
+
+def _ms(t: float) -> str:
+    return f"{t * 1e3:8.2f}"
+
+
+def main() -> int:
+    repeats = ARGS.repeats or (3 if ARGS.quick else 7)
+    print(f"nnlab conv/pool vs torch {torch.__version__} (CPU), {ARGS.threads} threads, median of {repeats} runs")
+    print(f"numpy {np.__version__}; cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.2f} "
+          "(a shared machine makes ratios noisy)")
+    peak = {dt: numpy_gemm_gflops(dt, repeats) for dt in (np.float32, np.float64)}
+    print(f"numpy GEMM 1024^3: float32 {peak[np.float32]:.0f} GFLOP/s, float64 {peak[np.float64]:.0f} GFLOP/s\n")
+
+    header = (f"{'case':<16}{'dtype':<8}{'fwd ms':>9}{'torch':>9}{'ratio':>7}  {'f+b ms':>9}{'torch':>9}"
+              f"{'ratio':>7}  {'GEMM GF/s':>10}{'achieved f / f+b':>18}")
+    print(header)
+    print("-" * len(header))
+    for dtype in (np.float32, np.float64):
+        for name, xs, ws, s, p in CONV_CASES:
+            r = bench_conv(name, xs, ws, s, p, dtype, repeats)
+            print(f"{name:<16}{r['dtype']:<8}{_ms(r['ours_fwd'])} {_ms(r['torch_fwd'])}"
+                  f"{r['ours_fwd'] / r['torch_fwd']:7.2f}  {_ms(r['ours_fb'])} {_ms(r['torch_fb'])}"
+                  f"{r['ours_fb'] / r['torch_fb']:7.2f}  {r['gemm_gflops']:10.0f}"
+                  f"{r['achieved_fwd_gflops']:10.0f} /{r['achieved_fb_gflops']:5.0f}   (numpy GEMM "
+                  f"{peak[dtype]:.0f})")
+        name, xs, size, s = POOL_CASE
+        r = bench_pool(name, xs, size, s, dtype, repeats)
+        print(f"{name:<16}{r['dtype']:<8}{_ms(r['ours_fwd'])} {_ms(r['torch_fwd'])}"
+              f"{r['ours_fwd'] / r['torch_fwd']:7.2f}  {_ms(r['ours_fb'])} {_ms(r['torch_fb'])}"
+              f"{r['ours_fb'] / r['torch_fb']:7.2f}")
+    r = bench_naive_speedup(ARGS.quick)
+    note = "" if r["n_naive"] == 100 else f" (naive timed on {r['n_naive']} samples, scaled to 100)"
+    print(f"\nnaive vs fast, spec case x(100,3,31,31) w(25,3,3,3) stride 2 pad 1, float64{note}:")
+    print(f"  forward : naive {r['naive_fwd']:.3f}s  fast {r['fast_fwd'] * 1e3:.2f}ms  "
+          f"speed-up {r['naive_fwd'] / r['fast_fwd']:.0f}x   (course code: 265x)")
+    print(f"  backward: naive {r['naive_bwd']:.3f}s  fast {r['fast_bwd'] * 1e3:.2f}ms  "
+          f"speed-up {r['naive_bwd'] / r['fast_bwd']:.0f}x   (course code: 554x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
