@@ -21,6 +21,7 @@ DEFAULT_RECIPE = "digits-mlp"
 # Modules that define recipes; imported lazily on first lookup so `import nnlab` stays light.
 _RECIPE_MODULES = [
     "nnlab.recipes.digits",
+    "nnlab.recipes.svm_kernels",
 ]
 
 
