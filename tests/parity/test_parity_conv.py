@@ -218,3 +218,18 @@ def test_conv_bn_relu_matches_torch(rng, dtype):
     assert np.abs(grads[2]).max() < (1e-12 if dtype == np.float64 else 1e-5) * np.abs(grads[1]).max()
     # running mean: 0.9 * 0 + 0.1 * batch mean of the conv output (per channel)
     assert_close("running_mean", bn_param["running_mean"], 0.1 * a.detach().mean(dim=(0, 2, 3)), dtype)
+
+
+def test_max_pool_fast_propagates_nan_like_torch(rng):
+    x = rng.standard_normal((1, 2, 6, 6))
+    x[0, 0, 1, 1] = np.nan  # one NaN in a tiled window
+    x[0, 1, 2, 3] = np.nan  # and one in overlapping windows
+    dout = rng.standard_normal((1, 2, 3, 3))
+    xt = to_torch(x, True)
+    out_t = F.max_pool2d(xt, 2, 2)
+    out_t.backward(to_torch(dout))
+    out, cache = max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    np.testing.assert_array_equal(out, out_t.detach().numpy())  # NaN == NaN for assert_array_equal
+    np.testing.assert_array_equal(max_pool_backward_fast(dout, cache), xt.grad.numpy())
+    out2, _ = max_pool_forward_fast(x, {"pool_height": 3, "pool_width": 3, "stride": 1})
+    np.testing.assert_array_equal(out2, F.max_pool2d(to_torch(x), 3, 1).numpy())

@@ -5,10 +5,11 @@
 window are dropped, as ``torch.nn.functional.max_pool2d`` with ``ceil_mode=False``).
 
 Max pooling routes the gradient of each window to its *first* maximum in row-major order, as torch does for
-ties (so ties never split or duplicate the gradient). The fast versions loop over the PH*PW window offsets, never
-over samples or pixels: when the windows tile the input exactly (``S == PH``, ``S == PW``, H and W
-divisible) the input is reshaped to (N, C, H', PH, W', PW) and the backward
-writes each offset once; otherwise each offset is a strided slice and the backward accumulates.
+ties (so ties never split or duplicate the gradient); in the fast version a NaN in a window wins, as in torch.
+The fast versions loop over the PH*PW window offsets, never over samples or pixels: when the windows tile the
+input exactly (``S == PH``, ``S == PW``, H and W divisible) the input is reshaped to (N, C, H', PH, W', PW)
+and the backward writes each offset once; otherwise each offset is a strided slice and the backward
+accumulates.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def max_pool_forward_fast(x, pool_param: dict) -> tuple[Any, tuple]:
     argmax = xp.zeros(out.shape, dtype=np.uint8 if PH * PW <= 256 else np.int32)
     for k, v in views:
         better = v > out  # strict: ties keep the earlier offset, as torch
+        better |= xp.isnan(v)  # NaN wins, as torch (``val > maxval || isnan(val)``)
         xp.copyto(out, v, where=better)
         xp.copyto(argmax, k, where=better)
     return out, (tuple(x.shape), argmax, pool_param)
