@@ -94,6 +94,16 @@ def _state(fn: str, config: dict, key: str, w: Any) -> Any:
     return s
 
 
+def _owned_state(fn: str, config: dict, key: str, w: Any) -> Any:
+    """Like :func:`_state`, but the returned array is ``w``'s dtype and safe to update in place: it is stored
+    back into ``config[key]`` (a cast copy when the given state had another dtype)."""
+    s = _state(fn, config, key, w)
+    if s.dtype != w.dtype or not getattr(s, "flags", None) or not s.flags.writeable:
+        s = s.astype(w.dtype, copy=True)
+        config[key] = s
+    return s
+
+
 def _like(a: Any, w: Any) -> Any:
     """``a`` in ``w``'s dtype (no copy when it already is)."""
     return a.astype(w.dtype, copy=False)
@@ -199,7 +209,7 @@ def adam(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
     ``next_w = w - lr * (m / (1-b1**t)) / (sqrt(v / (1-b2**t)) + eps)``  (= torch.optim.Adam).
 
     config: ``learning_rate`` (1e-3), ``beta1`` (0.9), ``beta2`` (0.999), ``epsilon`` (1e-8),
-    state ``m`` and ``v`` (zeros like w) and ``t`` (0: number of steps taken).
+    state ``m`` and ``v`` (zeros like w; updated in place) and ``t`` (0: number of steps taken).
     """
     fn = "adam"
     config = _start(fn, w, dw, config, 1e-3)
@@ -207,14 +217,22 @@ def adam(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
     b1, b2 = _adam_betas(fn, config)
     lr = float(config["learning_rate"])
     eps = _check_number(fn, "epsilon", config["epsilon"])
-    m = _like(b1 * _state(fn, config, "m", w) + (1.0 - b1) * dw, w)
-    v = _like(b2 * _state(fn, config, "v", w) + (1.0 - b2) * (dw * dw), w)
+    m = _owned_state(fn, config, "m", w)
+    v = _owned_state(fn, config, "v", w)
     t = _next_step(fn, config)
-    config["m"], config["v"] = m, v
     xp = xp_of(w)
-    m_hat = m / (1.0 - b1**t)
-    v_hat = v / (1.0 - b2**t)
-    return _like(w - lr * m_hat / (xp.sqrt(v_hat) + eps), w), config
+    # The moments are updated in place in config (fewer temporaries: this rule runs once per parameter per step).
+    m *= b1
+    m += (1.0 - b1) * dw
+    v *= b2
+    v += (1.0 - b2) * (dw * dw)
+    # lr * m_hat / (sqrt(v_hat) + eps), arranged as torch.optim.Adam computes it.
+    denom = xp.sqrt(v)
+    denom /= math.sqrt(1.0 - b2**t)
+    denom += eps
+    step = m / denom
+    step *= lr / (1.0 - b1**t)
+    return _like(w - step, w), config
 
 
 def adamax(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
