@@ -295,8 +295,6 @@ class Module:
                 for name, value in registry.items():
                     if value is not None and np.issubdtype(value.dtype, np.floating):
                         registry[name] = value.astype(dtype, copy=False)
-            if "dtype" in module.__dict__:
-                object.__setattr__(module, "dtype", dtype)
         return self
 
     def astype(self, dtype: Any) -> Module:
