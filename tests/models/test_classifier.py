@@ -133,5 +133,51 @@ def test_sequential_with_batchnorm_learns_digits_through_solver():
     solver.train()
     test_acc = float((model.predict(data["X_test"]) == data["y_test"]).mean())
     assert test_acc >= 0.97, f"test accuracy {test_acc:.4f}"
-    # The Solver restored its best parameters through the params setter; BatchNorm buffers came along in eval.
     assert solver.best_val_acc >= 0.96
+    # The Solver restored its best parameters through the params mapping and their BatchNorm statistics through
+    # buffers()/load_buffers().
+    assert set(solver.best_buffers) == {"1.running_mean", "1.running_var"}
+    for k, v in solver.best_buffers.items():
+        np.testing.assert_array_equal(model.buffers()[k], v)
+    for k, v in solver.best_params.items():
+        np.testing.assert_array_equal(model.params[k], v)
+
+
+def test_buffers_expose_and_restore_batchnorm_running_statistics():
+    net = nn.Sequential(nn.Linear(3, 2, seed=0), nn.BatchNorm1d(2))
+    model = Classifier(net)
+    assert list(model.buffers()) == ["1.running_mean", "1.running_var"]
+    assert model.buffers()["1.running_var"] is net[1].running_var
+    model.load_buffers({"1.running_mean": np.array([1.0, 2.0], np.float32)})
+    np.testing.assert_array_equal(net[1].running_mean, [1.0, 2.0])
+    with pytest.raises(KeyError, match="unknown buffer names"):
+        model.load_buffers({"0.running_mean": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"1.running_var must have shape \(2,\), got \(3,\)"):
+        model.load_buffers({"1.running_var": np.zeros(3)})
+
+
+def test_solver_checkpoint_resumes_into_a_fresh_classifier(tmp_path, rng):
+    from nnlab.solver import Solver
+
+    data = {"X_train": rng.standard_normal((40, 5)).astype(np.float32), "y_train": rng.integers(0, 3, 40),
+            "X_val": rng.standard_normal((10, 5)).astype(np.float32), "y_val": rng.integers(0, 3, 10)}
+
+    def make() -> Classifier:
+        return Classifier(nn.Sequential(nn.Linear(5, 4, seed=0), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 3, seed=1)))
+
+    model = make()
+    solver = Solver(model, data, update_rule="adam", num_epochs=2, batch_size=10, verbose=False, progress=False,
+                    seed=0, checkpoint_name=str(tmp_path / "run"))
+    solver.train()
+    from nnlab.io import load_arrays
+
+    saved, _ = load_arrays(tmp_path / "run_latest.npz")  # the last iterate (train() then restores the best)
+    fresh = make()
+    resumed = Solver.resume(tmp_path / "run_latest.npz", fresh, data)
+    assert resumed.epoch == 2
+    for k in fresh.params:
+        np.testing.assert_array_equal(fresh.params[k], saved[f"params/{k}"])
+    for k in ("1.running_mean", "1.running_var"):
+        np.testing.assert_array_equal(fresh.buffers()[k], saved[f"buffers/{k}"])
+    for k, v in resumed.best_params.items():
+        np.testing.assert_array_equal(v, solver.best_params[k])

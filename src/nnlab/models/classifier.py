@@ -7,6 +7,8 @@
   train mode, runs forward, the loss (``softmax_loss`` or ``svm_loss``) plus ``0.5 * reg * sum(W**2)`` over the
   weights of ``Linear`` and ``Conv2d`` layers (never biases or normalization parameters; DESIGN.md L2 for nets),
   then backward, and returns ``(loss, grads)`` with ``grads`` keyed like ``params``.
+- ``model.buffers()`` / ``model.load_buffers(d)`` expose the module's buffers (batch-norm running statistics),
+  so the Solver restores them together with its best parameters and checkpoints them.
 """
 
 from __future__ import annotations
@@ -138,6 +140,24 @@ class Classifier:
         xp = xp_of(X)
         preds = [xp.argmax(self.loss(X[i:i + batch_size]), axis=1) for i in range(0, X.shape[0], int(batch_size))]
         return xp.concatenate(preds) if preds else xp.zeros(0, dtype=np.int64)
+
+    def buffers(self) -> dict[str, Any]:
+        """The module's buffers (e.g. batch-norm running statistics) by dotted name; the Solver saves them with
+        its best parameters and in checkpoints."""
+        return dict(self.module.named_buffers())
+
+    def load_buffers(self, buffers: Mapping[str, Any]) -> None:
+        """Write buffers (as returned by :meth:`buffers`) back into the module; unknown names or shapes raise."""
+        own = self.buffers()
+        unknown = [k for k in buffers if k not in own]
+        if unknown:
+            raise KeyError(f"Classifier.load_buffers: unknown buffer names {unknown}; known: {list(own)}")
+        for k, v in buffers.items():
+            if tuple(v.shape) != tuple(own[k].shape):
+                raise ValueError(f"Classifier.load_buffers: {k} must have shape {tuple(own[k].shape)}, "
+                                 f"got {tuple(v.shape)}")
+            owner, leaf = self.module._owner_of(k)
+            setattr(owner, leaf, v)
 
     def state_dict(self) -> dict[str, Any]:
         """The wrapped module's state dict (parameters and buffers)."""
