@@ -1,8 +1,11 @@
 """Ready models with the CS231n contract: ``model.params`` (dict of arrays) and ``model.loss(X, y=None)``.
 
 ``loss(X)`` returns class scores (N, C); ``loss(X, y)`` returns ``(loss, grads)`` with ``grads`` keyed like
-``params``. That is all the Solver needs.
+``params``. That is all the Solver needs. Models with state that is not trained (batch-norm running statistics)
+also expose ``buffers()`` / ``load_buffers()``.
 """
 
+from .classifier import *  # noqa: F401,F403
+from .cnn import *  # noqa: F401,F403
 from .fc_net import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
