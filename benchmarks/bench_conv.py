@@ -23,6 +23,7 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer repeats; naive conv on 10 samples, scaled")
     parser.add_argument("--threads", type=int, default=2, help="threads for numpy's BLAS and torch (default 2)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 7, quick 3)")
+    parser.add_argument("--profile", action="store_true", help="time the stages of nnlab conv")
     return parser.parse_args(argv)
 
 
@@ -35,6 +36,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from nnlab.layers.conv import (  # noqa: E402
+    _col2im,
+    _im2col,
     conv_backward_fast,
     conv_backward_naive,
     conv_forward_fast,
@@ -114,6 +117,32 @@ def bench_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int) -> dict
     return r
 
 
+def profile_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int) -> dict:
+    """Median time of each stage of conv_forward_fast / conv_backward_fast, in seconds."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    Fn, _, KH, KW = w_shape
+    N, _, H, W = x_shape
+    OH, OW = (H + 2 * pad - KH) // stride + 1, (W + 2 * pad - KW) // stride + 1
+    w2 = w.reshape(Fn, -1)
+    cols = _im2col(x, KH, KW, stride, pad, OH, OW)
+    out = w2 @ cols
+    dout = rng.standard_normal((N, Fn, OH, OW)).astype(dtype)
+    g = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(Fn, -1)
+    dcols = w2.T @ g
+    return {
+        "im2col": median_time(lambda: _im2col(x, KH, KW, stride, pad, OH, OW), repeats),
+        "gemm": median_time(lambda: w2 @ cols, repeats),
+        "out layout": median_time(
+            lambda: np.ascontiguousarray(out.reshape(Fn, N, OH, OW).transpose(1, 0, 2, 3)), repeats),
+        "dout layout": median_time(lambda: np.ascontiguousarray(dout.transpose(1, 0, 2, 3)), repeats),
+        "dw gemm": median_time(lambda: g @ cols.T, repeats),
+        "dcols gemm": median_time(lambda: w2.T @ g, repeats),
+        "col2im": median_time(lambda: _col2im(dcols, x_shape, KH, KW, stride, pad, OH, OW), repeats),
+    }
+
+
 def bench_pool(name, x_shape, size, stride, dtype, repeats: int) -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
@@ -189,6 +218,9 @@ def main() -> int:
                   f"{r['ours_fb'] / r['torch_fb']:7.2f}  {r['gemm_gflops']:10.0f}"
                   f"{r['achieved_fwd_gflops']:10.0f} /{r['achieved_fb_gflops']:5.0f}   (numpy GEMM "
                   f"{peak[dtype]:.0f})")
+            if ARGS.profile:
+                parts = profile_conv(name, xs, ws, s, p, dtype, repeats)
+                print("    profile ms: " + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in parts.items()))
         name, xs, size, s = POOL_CASE
         r = bench_pool(name, xs, size, s, dtype, repeats)
         print(f"{name:<16}{r['dtype']:<8}{_ms(r['ours_fwd'])} {_ms(r['torch_fwd'])}"

@@ -141,8 +141,9 @@ def max_pool_forward_fast(x, pool_param: dict) -> tuple[Any, tuple]:
     for k, v in views:
         better = v > out  # strict: ties keep the earlier offset, as torch
         better |= xp.isnan(v)  # NaN wins, as torch (``val > maxval || isnan(val)``)
-        xp.copyto(out, v, where=better)
-        xp.copyto(argmax, k, where=better)
+        xp.maximum(out, v, out=out)  # propagates NaN
+        # each improvement moves the argmax to a later offset, so argmax = the last k that improved
+        xp.maximum(argmax, better.astype(argmax.dtype) * argmax.dtype.type(k), out=argmax)
     return out, (tuple(x.shape), argmax, pool_param)
 
 
@@ -160,13 +161,11 @@ def max_pool_backward_fast(dout, cache: tuple):
     xp = xp_of(dout)
     tiled = _tiles(x_shape, PH, PW, S)
     dx = (xp.empty if tiled else xp.zeros)(x_shape, dtype=dout.dtype)
-    zero = dout.dtype.type(0)
     for k, view in _offset_views(dx, PH, PW, S, OH, OW, tiled):
-        routed = xp.where(argmax == k, dout, zero)
         if tiled:
-            view[...] = routed
+            xp.multiply(dout, argmax == k, out=view)
         else:
-            view += routed
+            view += dout * (argmax == k)
     return dx
 
 
