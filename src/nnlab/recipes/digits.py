@@ -30,8 +30,11 @@ QUICK = {"num_epochs": 3}
 
 @register("digits-mlp", summary="FullyConnectedNet [256, 128] + batch norm + Adam on the 8x8 digits (default)",
           expected="test accuracy >= 0.97 in under a minute on 2 cores")
-def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **overrides: Any) -> dict[str, Any]:
-    """Train the default digits MLP, write its artifacts into ``run_dir`` and return the metrics."""
+def run(run_dir: Path, quick: bool = False, progress: bool | None = None, callbacks: list | None = None,
+        **overrides: Any) -> dict[str, Any]:
+    """Train the default digits MLP, write its artifacts into ``run_dir`` and return the metrics.
+
+    ``callbacks`` (Solver callbacks, e.g. the tuner's pruning hook) are passed to the Solver as they are."""
     from nnlab.data import load_digits
     from nnlab.models import FullyConnectedNet
     from nnlab.solver import Solver
@@ -53,7 +56,7 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **over
         model, data, update_rule=cfg["update_rule"], optim_config={"learning_rate": cfg["learning_rate"]},
         lr_decay=cfg["lr_decay"], num_epochs=cfg["num_epochs"], batch_size=cfg["batch_size"],
         num_train_samples=None, verbose=False, progress=progress, seed=cfg["seed"],
-        checkpoint_name=str(run_dir / "checkpoint"), checkpoint_per_epoch=False,
+        checkpoint_name=str(run_dir / "checkpoint"), checkpoint_per_epoch=False, callbacks=callbacks,
     )
     start = time.perf_counter()
     solver.train()
