@@ -38,7 +38,7 @@ def test_train_unknown_recipe_and_unknown_setting_exit_2_with_message(tmp_path, 
 
 
 def test_train_quick_default_recipe_writes_run_directory(tmp_path, capsys):
-    assert main(["train", "--quick", "--out", str(tmp_path), "--json"]) == 0
+    assert main(["train", "--quick", "--out", str(tmp_path), "--json", "--no-progress"]) == 0
     (run_dir,) = list(tmp_path.iterdir())
     assert run_dir.name.startswith("digits-mlp-")
     names = {p.name for p in run_dir.iterdir()}

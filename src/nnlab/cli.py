@@ -54,7 +54,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     run_dir = new_run_dir(name, args.out)
     print(f"nnlab train {name}{' --quick' if args.quick else ''}: writing to {run_dir}")
     try:
-        metrics = recipe.run(run_dir, quick=args.quick, **overrides)
+        metrics = recipe.run(run_dir, quick=args.quick, progress=not args.no_progress, **overrides)
     except UnknownSettingError as exc:  # an unknown setting named in --set: nothing was trained
         print(f"nnlab train: {exc.args[0]}", file=sys.stderr)
         for leftover in run_dir.iterdir():
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a recipe setting (repeatable), e.g. --set learning_rate=1e-3")
     train.add_argument("--out", default="runs", help="root folder for run directories (default: runs)")
     train.add_argument("--json", action="store_true", help="also print the final metrics as one JSON line")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on stderr by default)")
     train.set_defaults(func=_cmd_train)
     return parser
 

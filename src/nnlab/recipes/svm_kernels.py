@@ -154,7 +154,7 @@ def _digits(C: float, seed: int) -> dict[str, Any]:
                   "kernels with a from-scratch SMO kernel SVM, decision-boundary plots",
           expected="f1..f5 acc 0.50/0.50/0.50/0.75/0.62 (none separable); engineered features 1.0; "
                    "degree-2 kernel 1.0 on 8 points and 8/9 on 9 points (C=1); RBF fits the 9 points")
-def run(run_dir: Path, quick: bool = False, **overrides: Any) -> dict[str, Any]:
+def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **overrides: Any) -> dict[str, Any]:
     """Reproduce spec seed 003 §6, write ``config.json``, ``metrics.json`` and PNG plots; return the metrics."""
     from sklearn.svm import SVC
 
