@@ -40,6 +40,21 @@ def time_fn(fn: Callable[[], object], repeats: int = 7, warmup: int = 2, min_tim
     return statistics.median(samples)
 
 
+def time_pair(ours: Callable[[], object], theirs: Callable[[], object], repeats: int = 9,
+              min_time: float = 0.05) -> tuple[float, float, float]:
+    """Interleaved timing: alternate samples of ``ours`` and ``theirs`` so that a change in machine load hits
+    both alike. Returns ``(median ours, median theirs, median of the per-pair ratios)`` in seconds."""
+    for _ in range(2):
+        ours()
+        theirs()
+    t_ours, t_theirs = [], []
+    for _ in range(repeats):
+        t_ours.append(time_fn(ours, repeats=1, warmup=0, min_time=min_time))
+        t_theirs.append(time_fn(theirs, repeats=1, warmup=0, min_time=min_time))
+    ratios = [a / b for a, b in zip(t_ours, t_theirs)]
+    return statistics.median(t_ours), statistics.median(t_theirs), statistics.median(ratios)
+
+
 def numpy_gemm_gflops(dtype=np.float32, n: int = 1024) -> float:
     """GFLOP/s of one (n x n) @ (n x n) NumPy matmul in ``dtype``: the ceiling the kernels are measured against."""
     rng = np.random.default_rng(0)
