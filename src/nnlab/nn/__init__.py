@@ -10,3 +10,4 @@ the torch twin's. Each module's ``forward`` calls a kernel of :mod:`nnlab.layers
 from .containers import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .module import *  # noqa: F401,F403
+from .recurrent import *  # noqa: F401,F403

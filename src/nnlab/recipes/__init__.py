@@ -22,6 +22,7 @@ DEFAULT_RECIPE = "digits-mlp"
 _RECIPE_MODULES = [
     "nnlab.recipes.digits",
     "nnlab.recipes.svm_kernels",
+    "nnlab.recipes.macbeth",
 ]
 
 

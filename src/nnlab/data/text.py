@@ -1,0 +1,179 @@
+"""Character-level text data: Project Gutenberg stripping, the spec's cleaning, vocabularies and windows.
+
+Spec seed_003 §7.1: the text is lower-cased, whitespace collapsed to single spaces, only ``a-z0-9.,!?'"\\n ;:-``
+kept, doubled ``.,!?`` de-duplicated and the spacing around punctuation normalised; every window of
+``sequence_len = 30`` characters (stride 1) predicts the character that follows it, so
+``N = len(text) - sequence_len`` windows.
+
+Decisions (documented deviations):
+
+- Token ids are **int64** (the spec stores float32 indices; the embedding kernel requires integer ids).
+- The spec's vocabulary map (37 characters, ``' ': 0 ... 'z': 36``) is printed verbatim by the seed; it came
+  from a gutenberg.org copy of eBook #1533 whose Gutenberg marker lines carry the digits 1, 3, 5. The copy in
+  ``../shared/data/text/macbeth.txt`` (2021 edition) has no digits in its play text, so ``sorted(set(text))``
+  gives 34 characters there. :func:`load_macbeth` therefore indexes with the spec's fixed map
+  :data:`MACBETH_VOCAB` by default (``vocab="spec"``: same ids as the seed, 37 model outputs);
+  ``vocab="text"`` builds the map from the cleaned text instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "MACBETH_VOCAB",
+    "SEQUENCE_LEN",
+    "strip_gutenberg",
+    "clean_text",
+    "build_vocab",
+    "encode_text",
+    "make_windows",
+    "preprocess_text_data",
+    "default_data_dir",
+    "load_macbeth",
+]
+
+SEQUENCE_LEN = 30
+#: The seed's 37-character vocabulary, in index order (``char_indices[c] == MACBETH_VOCAB.index(c)``).
+MACBETH_VOCAB = " !,-.135:;?abcdefghijklmnopqrstuvwxyz"
+
+_START = re.compile(r"^\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.IGNORECASE | re.MULTILINE)
+_END = re.compile(r"^\*\*\*\s*END OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.IGNORECASE | re.MULTILINE)
+_NOT_ALLOWED = re.compile(r"[^a-z0-9.,!?'\"\n ;:-]")
+_DOUBLED = re.compile(r"([.,!?])\1+")
+_SPACE_BEFORE_PUNCT = re.compile(r" +([.,!?;:])")
+
+
+def strip_gutenberg(text: str) -> str:
+    """The text between the ``*** START OF ... ***`` and ``*** END OF ... ***`` lines of a Project Gutenberg
+    file (both markers excluded). Text without the markers is returned unchanged; a start marker without an end
+    marker keeps everything after it."""
+    if not isinstance(text, str):
+        raise TypeError(f"strip_gutenberg: text must be a str, got {type(text).__name__}")
+    start = _START.search(text)
+    if start is not None:
+        text = text[start.end():]
+    end = _END.search(text)
+    if end is not None:
+        text = text[: end.start()]
+    return text.strip("\n")
+
+
+def clean_text(text: str) -> str:
+    """The spec's ``clean_text``: lower-case; keep only ``a-z0-9.,!?'"\\n ;:-``; collapse whitespace to single
+    spaces (so no newlines remain); de-duplicate doubled ``.,!?``; no space before ``.,!?;:``; strip the ends.
+
+    Characters outside the allowed set (curly quotes, apostrophes ``’``, dashes ``—``, ``_``) are dropped, as the
+    seed's vocabulary shows.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"clean_text: text must be a str, got {type(text).__name__}")
+    text = _NOT_ALLOWED.sub("", text.lower())
+    text = re.sub(r"\s+", " ", text)
+    text = _DOUBLED.sub(r"\1", text)
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    return text.strip()
+
+
+def build_vocab(text: str) -> tuple[dict[str, int], dict[int, str]]:
+    """``vocab = sorted(set(text))``; returns ``(char_indices {c: i}, indices_char {i: c})``."""
+    if not isinstance(text, str) or not text:
+        raise ValueError("build_vocab: text must be a non-empty str")
+    vocab = sorted(set(text))
+    return {c: i for i, c in enumerate(vocab)}, dict(enumerate(vocab))
+
+
+def encode_text(text: str, char_indices: dict[str, int], fn: str = "encode_text") -> np.ndarray:
+    """Token ids (len(text),) int64 of ``text``; a character missing from ``char_indices`` raises ``ValueError``
+    naming it."""
+    unknown = sorted(set(text) - set(char_indices))
+    if unknown:
+        raise ValueError(f"{fn}: text has characters outside the vocabulary: {''.join(unknown)!r} "
+                         f"(vocabulary: {''.join(sorted(char_indices))!r})")
+    return np.fromiter((char_indices[c] for c in text), dtype=np.int64, count=len(text))
+
+
+def make_windows(ids: np.ndarray, sequence_len: int = SEQUENCE_LEN, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Sliding windows over a token sequence: ``X[n] = ids[n*step : n*step + T]``, ``Y[n] = ids[n*step + T]``.
+
+    Inputs: ids (L,) integer; sequence_len T >= 1; step >= 1.
+    Returns ``X (N, T)`` and ``Y (N, 1)`` (copies, ids' dtype) with ``N = len(range(0, L - T, step))``
+    (``L - T`` for step 1). Raises ``ValueError`` when ``L <= T`` (no window has a next character).
+    """
+    fn = "make_windows"
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"{fn}: ids must be a 1-D integer array, got shape {ids.shape} and dtype {ids.dtype}")
+    for name, value in (("sequence_len", sequence_len), ("step", step)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{fn}: {name} must be an integer >= 1, got {value!r}")
+    if ids.size <= sequence_len:
+        raise ValueError(f"{fn}: the text must be longer than sequence_len={sequence_len} characters, "
+                         f"got {ids.size}")
+    windows = np.lib.stride_tricks.sliding_window_view(ids[:-1], sequence_len)[::step]
+    starts = np.arange(0, ids.size - sequence_len, step)
+    return np.ascontiguousarray(windows), ids[starts + sequence_len][:, None].copy()
+
+
+def preprocess_text_data(text: str, sequence_len: int = SEQUENCE_LEN, step: int = 1,
+                         vocab: str | None = None) -> dict[str, Any]:
+    """The spec's ``preprocess_text_data``: clean the text, index its characters, cut the windows.
+
+    Inputs: raw text (already stripped of any Gutenberg header); sequence_len T (30); step (1); vocab: None to
+    build ``sorted(set(cleaned text))``, or a string of characters in index order (e.g. :data:`MACBETH_VOCAB`).
+    Returns a dict with ``x`` (N, T) int64, ``y`` (N, 1) int64, ``text`` (cleaned), ``char_indices``,
+    ``indices_char``, ``vocab`` (list of characters), ``vocab_size`` and ``sequence_len``.
+    """
+    text = clean_text(text)
+    if len(text) <= sequence_len:
+        raise ValueError(f"preprocess_text_data: the cleaned text has {len(text)} characters; it must be longer "
+                         f"than sequence_len={sequence_len}")
+    if vocab is None:
+        char_indices, indices_char = build_vocab(text)
+    else:
+        if len(set(vocab)) != len(vocab):
+            raise ValueError("preprocess_text_data: vocab must not repeat characters")
+        char_indices = {c: i for i, c in enumerate(vocab)}
+        indices_char = dict(enumerate(vocab))
+    ids = encode_text(text, char_indices, fn="preprocess_text_data")
+    x, y = make_windows(ids, sequence_len, step)
+    return {"x": x, "y": y, "text": text, "char_indices": char_indices, "indices_char": indices_char,
+            "vocab": [indices_char[i] for i in range(len(indices_char))], "vocab_size": len(char_indices),
+            "sequence_len": sequence_len}
+
+
+def default_data_dir() -> Path:
+    """``$NNLAB_DATA`` if set, else ``../shared/data`` beside the repository checkout (or the working directory)."""
+    env = os.environ.get("NNLAB_DATA")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[3]
+    for base in (repo, Path.cwd()):
+        candidate = base.parent / "shared" / "data"
+        if candidate.exists():
+            return candidate
+    return repo.parent / "shared" / "data"
+
+
+def load_macbeth(path: str | Path | None = None, sequence_len: int = SEQUENCE_LEN, step: int = 1,
+                 vocab: str = "spec") -> dict[str, Any]:
+    """Read Macbeth (Project Gutenberg #1533), strip the Gutenberg header/footer and preprocess it.
+
+    Inputs: path to the UTF-8 text (default ``$NNLAB_DATA/text/macbeth.txt``); sequence_len, step as in
+    :func:`preprocess_text_data`; vocab ``"spec"`` (the seed's 37-character map, :data:`MACBETH_VOCAB`) or
+    ``"text"`` (``sorted(set(text))``).
+    Returns the dict of :func:`preprocess_text_data`.
+    """
+    if vocab not in ("spec", "text"):
+        raise ValueError(f"load_macbeth: vocab must be 'spec' or 'text', got {vocab!r}")
+    path = Path(path) if path is not None else default_data_dir() / "text" / "macbeth.txt"
+    if not path.exists():
+        raise FileNotFoundError(f"load_macbeth: {path} not found (set NNLAB_DATA or pass path=)")
+    raw = path.read_text(encoding="utf-8")
+    return preprocess_text_data(strip_gutenberg(raw), sequence_len, step,
+                                vocab=MACBETH_VOCAB if vocab == "spec" else None)

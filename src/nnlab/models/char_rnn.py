@@ -1,0 +1,131 @@
+"""``CharRNN``: the seed's next-character model ``[EMBEDDING - RNN/LSTM - final hidden state - FC]``.
+
+Spec seed_003 §7.2: ``Embedding(V, E) -> RNN/LSTM(E, H, batch_first) -> h_n.squeeze(0) -> Linear(H, V)``; the
+logits of the character that follows each window. Parameter names follow the torch twin built with named
+children (``embedding.weight``, ``rnn.weight_ih_l0``, ..., ``fc.weight``, ``fc.bias``; torch's shapes and LSTM
+gate order), so ``state_dict()`` loads into ``torch.nn.ModuleDict``-style twins with those names.
+
+Model contract (CS231n / :class:`nnlab.solver.Solver`): ``model.params`` (live mapping name -> array) and
+``model.loss(X, y=None)``:
+
+- default (``seq_loss=False``): X (N, T) integer ids; ``loss(X)`` returns scores (N, V); ``loss(X, y)`` with y
+  (N,) or (N, 1) next-character ids returns the mean softmax cross-entropy and its gradients (torch's
+  ``CrossEntropyLoss``). ``Solver.check_accuracy`` works on this path (argmax of the (N, V) scores).
+- ``seq_loss=True``: trained on every time step: y (N, T) gives the next character after each prefix; scores
+  are (N, T, V) and the loss is the cross-entropy averaged over all N*T steps (``temporal_softmax_loss / T``).
+  ``loss(X)`` still returns the (N, V) scores of the last step, so sampling and ``check_accuracy`` (with
+  last-step labels) work unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import layers as F
+from ..nn.layers import Linear
+from ..nn.module import Module
+from ..nn.recurrent import LSTM, RNN, Embedding
+from ..validation import check_array
+from .classifier import ParameterView
+
+__all__ = ["CharRNN"]
+
+_CELLS = {"rnn": RNN, "lstm": LSTM}
+
+
+class CharRNN(Module):
+    """Character language model: embedding, one recurrent layer, linear read-out to the vocabulary.
+
+    Inputs of the constructor: vocab_size V, embedding_dim E (spec: 256), hidden_size H (spec: 128), cell
+    ``'rnn'`` or ``'lstm'``, seq_loss (see the module docstring), seed (None = NumPy's global RNG), dtype
+    (float32 default), vocab (optional string of the V characters in index order, kept for sampling).
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int = 256, hidden_size: int = 128, cell: str = "rnn",
+                 seq_loss: bool = False, seed: Any = None, dtype: Any = np.float32,
+                 vocab: str | None = None) -> None:
+        super().__init__()
+        if cell not in _CELLS:
+            raise ValueError(f"CharRNN: cell must be 'rnn' or 'lstm', got {cell!r}")
+        if vocab is not None and len(vocab) != vocab_size:
+            raise ValueError(f"CharRNN: vocab has {len(vocab)} characters but vocab_size={vocab_size}")
+        from ..backend import get_rng
+
+        rng = get_rng(seed)
+        self.cell = cell
+        self.seq_loss = bool(seq_loss)
+        self.vocab = vocab
+        self.embedding = Embedding(vocab_size, embedding_dim, seed=rng, dtype=dtype)
+        self.rnn = _CELLS[cell](embedding_dim, hidden_size, seed=rng, dtype=dtype)
+        self.fc = Linear(hidden_size, vocab_size, seed=rng, dtype=dtype)
+        object.__setattr__(self, "_params", ParameterView(self))
+
+    @property
+    def vocab_size(self) -> int:
+        return self.embedding.num_embeddings
+
+    @property
+    def params(self) -> ParameterView:
+        """Live mapping name -> parameter (``model.params[k] = w`` writes into the module)."""
+        return self._params
+
+    @params.setter
+    def params(self, values: dict[str, Any]) -> None:
+        for k, v in values.items():
+            self._params[k] = v
+
+    def _check_ids(self, X: Any) -> None:
+        check_array("CharRNN.loss", "X", X, ndim=2, shape_hint="(N, T) integer token ids")
+        if not np.issubdtype(X.dtype, np.integer):
+            raise TypeError(f"CharRNN.loss: X must hold integer token ids, got dtype {X.dtype}")
+        V = self.vocab_size
+        if X.size and (int(X.min()) < 0 or int(X.max()) >= V):
+            raise ValueError(f"CharRNN.loss: X must hold token ids in [0, {V}), got values from "
+                             f"{int(X.min())} to {int(X.max())}")
+
+    def forward(self, X: Any) -> Any:
+        """Scores: (N, V) of the character after each window, or (N, T, V) for every step with ``seq_loss``."""
+        self._check_ids(X)
+        emb = self.embedding(X)
+        out, _ = self.rnn(emb)
+        return self.fc(out if self.seq_loss else out[:, -1])
+
+    def backward(self, dscores: Any) -> None:
+        """Gradients of every parameter from ``dscores`` (the shape :meth:`forward` returned)."""
+        dh = self.fc.backward(dscores)
+        if self.seq_loss:
+            demb = self.rnn.backward(dh)
+        else:
+            demb = self.rnn.backward(None, dh_n=dh)
+        self.embedding.backward(demb)
+
+    def loss(self, X: Any, y: Any = None) -> Any:
+        """Scores (N, V) when ``y`` is None; else ``(loss, grads)`` with ``grads`` keyed like ``params``."""
+        if y is None:
+            scores = self.forward(X)
+            return scores[:, -1] if self.seq_loss else scores
+        y = np.asarray(y) if isinstance(y, (list, tuple)) else y
+        N, T = X.shape
+        if self.seq_loss:
+            check_array("CharRNN.loss", "y", y, ndim=2, shape_hint="(N, T)")
+            if tuple(y.shape) != (N, T):
+                raise ValueError(f"CharRNN.loss: y must have shape (N, T) = {(N, T)} with seq_loss, "
+                                 f"got {tuple(y.shape)}")
+            scores = self.forward(X)
+            loss, dscores = F.temporal_softmax_loss(scores, y)
+            loss, dscores = loss / T, dscores / scores.dtype.type(T)
+        else:
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]
+            check_array("CharRNN.loss", "y", y, ndim=1, shape_hint="(N,) or (N, 1)")
+            if y.shape[0] != N:
+                raise ValueError(f"CharRNN.loss: X has {N} windows but y has {y.shape[0]} labels")
+            scores = self.forward(X)
+            loss, dscores = F.softmax_loss(scores, y)
+        self.backward(dscores)
+        return float(loss), self.grads
+
+    def extra_repr(self) -> str:
+        return f"cell={self.cell!r}, seq_loss={self.seq_loss}"
