@@ -70,6 +70,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from .tune import TuneError, tune
+
+    try:
+        fixed = dict(parse_setting(s) for s in args.set)
+        tune(args.recipe, args.param, trials=args.trials, sampler=args.sampler, pruner=args.pruner,
+             seed=args.seed, jobs=args.jobs, storage=args.storage, study=args.study, out=args.out,
+             resume=args.resume, quick=args.quick, fixed=fixed, keep_weights=not args.no_weights)
+    except (TuneError, ValueError) as exc:
+        print(f"nnlab tune: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nnlab", description="nnlab: deep learning from scratch on NumPy")
     parser.add_argument("--version", action="version", version=f"nnlab {__version__}")
@@ -85,6 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true", help="also print the final metrics as one JSON line")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on stderr by default)")
     train.set_defaults(func=_cmd_train)
+
+    tune_p = sub.add_parser("tune", help="search a recipe's hyperparameters with Optuna (SQLite or PostgreSQL)")
+    tune_p.add_argument("recipe", nargs="?", help="recipe name (default: digits-mlp; taken from the study on --resume)")
+    tune_p.add_argument("--param", action="append", default=[], metavar="NAME=KIND:ARGS",
+                        help="searched setting (repeatable): uniform:LOW:HIGH, loguniform:LOW:HIGH, "
+                             "int:LOW:HIGH[:STEP], choice:V1,V2 or grid:V1,V2")
+    tune_p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="recipe setting held fixed in every trial (repeatable)")
+    tune_p.add_argument("--trials", type=int, default=None,
+                        help="finished trials to reach (default: the grid size, else 20)")
+    tune_p.add_argument("--sampler", choices=["tpe", "random", "grid"], default="tpe")
+    tune_p.add_argument("--pruner", default="median", help="median (default), none or threshold:LOWER")
+    tune_p.add_argument("--seed", type=int, default=None, help="sampler seed (worker k uses seed + k)")
+    tune_p.add_argument("--jobs", type=int, default=1, help="worker processes on this machine")
+    tune_p.add_argument("--storage", default=None,
+                        help="Optuna RDB URL, e.g. postgresql://user@host/db (default: SQLite in the study folder)")
+    tune_p.add_argument("--study", default=None, help="study name (default: <recipe>-<time>)")
+    tune_p.add_argument("--resume", action="store_true", help="continue (or join as a worker) the study --study")
+    tune_p.add_argument("--quick", action="store_true", help="run every trial with the recipe's quick settings")
+    tune_p.add_argument("--no-weights", action="store_true", help="do not keep each trial's model.npz")
+    tune_p.add_argument("--out", default="runs", help="root folder for runs/tune-<study>/ (default: runs)")
+    tune_p.set_defaults(func=_cmd_tune)
     return parser
 
 

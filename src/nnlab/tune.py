@@ -1,0 +1,599 @@
+"""Hyperparameter search over any recipe with Optuna: ``nnlab tune <recipe> --param ... --trials N``.
+
+A *search space* maps recipe settings to distributions written as text (``parse_param``)::
+
+    learning_rate=loguniform:1e-4:1e-2    reg=uniform:0:0.5    batch_size=int:32:256[:STEP]
+    update_rule=choice:adam,sgd           hidden_dims=grid:[64],[128,64]    (grid = choice, for --sampler grid)
+
+Every trial runs ``recipe.run(trial_dir, quick, progress=False, callbacks=[pruning hook], **settings)`` and
+maximizes the recipe's best validation accuracy. A :class:`PruningCallback` reports the Solver's val accuracy at
+every epoch end to Optuna's pruner and stops a bad trial early (it is then stored as PRUNED). Each trial keeps
+its settings, per-epoch histories and best val accuracy as user attributes, and its run directory (metrics,
+curves, ``model.npz`` with the best weights, unless ``keep_weights=False``).
+
+Storage: an SQLite file ``<out>/tune-<study>/study.db`` by default; any Optuna RDB URL otherwise
+(``postgresql://user@host/db`` to share one study between processes on several machines). Trials carry a
+heartbeat, so a trial whose worker died is marked FAIL after ``grace_period`` seconds and re-queued with the
+same settings (``RetryHeartbeatStaleTrialCallback``). A study stores its recipe, space, sampler and target in
+its user attributes, so ``tune(..., resume=True)`` (``nnlab tune --resume --study NAME``) joins or continues
+it. The study stops when ``trials`` trials are finished (COMPLETE or PRUNED).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import inspect
+import math
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .callbacks import Callback
+
+__all__ = ["ParamSpec", "TuneError", "parse_param", "parse_space", "PruningCallback", "make_sampler",
+           "make_pruner", "tune", "export_csv", "plot_study", "best_summary"]
+
+_KINDS = ("uniform", "loguniform", "int", "choice", "grid")
+_PRIMITIVES = (type(None), bool, int, float, str)
+HEARTBEAT_INTERVAL = 2
+GRACE_PERIOD = 6
+
+
+class TuneError(ValueError):
+    """A tuning request that cannot run: bad space, unknown setting, unreachable storage, missing study."""
+
+
+@dataclass
+class ParamSpec:
+    """One searched setting: ``kind`` in uniform/loguniform/int/choice/grid with ``low``/``high``/``step``
+    (numeric kinds) or ``values`` (choice/grid)."""
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    step: int | None = None
+    values: list[Any] = field(default_factory=list)
+
+    @property
+    def finite(self) -> bool:
+        """True when the values can be enumerated (choice, grid)."""
+        return self.kind in ("choice", "grid")
+
+    def labels(self) -> list[Any]:
+        """Optuna categorical choices: the values themselves when primitive, else their ``repr``."""
+        return [v if isinstance(v, _PRIMITIVES) else repr(v) for v in self.values]
+
+    def decode(self, label: Any) -> Any:
+        """The setting value of a categorical ``label``."""
+        return self.values[self.labels().index(label)]
+
+    def suggest(self, trial: Any) -> Any:
+        """Draw this setting's value for an Optuna ``trial``."""
+        if self.kind in ("uniform", "loguniform"):
+            return trial.suggest_float(self.name, self.low, self.high, log=self.kind == "loguniform")
+        if self.kind == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), step=self.step or 1)
+        return self.decode(trial.suggest_categorical(self.name, self.labels()))
+
+    def to_text(self) -> str:
+        """Back to the ``name=kind:...`` form (stored with the study so that ``--resume`` rebuilds it)."""
+        if self.finite:
+            return f"{self.name}={self.kind}:" + ",".join(repr(v) for v in self.values)
+        tail = f":{self.step}" if self.step else ""
+        low, high = (int(self.low), int(self.high)) if self.kind == "int" else (self.low, self.high)
+        return f"{self.name}={self.kind}:{low!r}:{high!r}{tail}"
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _split_values(raw: str) -> list[Any]:
+    """``1e-3,2e-3`` -> floats; ``[64],[128,64]`` -> lists; ``adam,sgd`` -> strings."""
+    try:
+        values = ast.literal_eval(f"({raw},)")
+        if isinstance(values, tuple):
+            return list(values)
+    except (ValueError, SyntaxError):
+        pass
+    return [_literal(part.strip()) for part in raw.split(",")]
+
+
+def _number(text: str, what: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise TuneError(f"--param {spec!r}: {what} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise TuneError(f"--param {spec!r}: {what} must be finite, got {text!r}")
+    return value
+
+
+def parse_param(text: str) -> ParamSpec:
+    """Parse ``NAME=KIND:ARGS`` into a :class:`ParamSpec`; ``TuneError`` (a ``ValueError``) saying what is
+    wrong otherwise. KIND: ``uniform:LOW:HIGH``, ``loguniform:LOW:HIGH`` (0 < LOW), ``int:LOW:HIGH[:STEP]``,
+    ``choice:V1,V2,...`` or ``grid:V1,V2,...`` (Python literals, else strings)."""
+    name, sep, rhs = text.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        raise TuneError(f"--param expects NAME=KIND:ARGS with NAME a setting name, got {text!r}")
+    kind, _, args = rhs.strip().partition(":")
+    if kind not in _KINDS:
+        raise TuneError(f"--param {text!r}: unknown kind {kind!r}; expected one of {', '.join(_KINDS)}")
+    if kind in ("choice", "grid"):
+        values = _split_values(args) if args.strip() else []
+        if not values:
+            raise TuneError(f"--param {text!r}: {kind} needs at least one value, e.g. {name}={kind}:1,2")
+        if len({repr(v) for v in values}) != len(values):
+            raise TuneError(f"--param {text!r}: {kind} values must be distinct")
+        return ParamSpec(name, kind, values=values)
+    parts = args.split(":")
+    if len(parts) not in ((2, 3) if kind == "int" else (2,)):
+        form = "int:LOW:HIGH[:STEP]" if kind == "int" else f"{kind}:LOW:HIGH"
+        raise TuneError(f"--param {text!r}: expected {name}={form}")
+    low, high = _number(parts[0], "LOW", text), _number(parts[1], "HIGH", text)
+    if not low < high:
+        raise TuneError(f"--param {text!r}: LOW must be < HIGH, got {parts[0]} and {parts[1]}")
+    if kind == "loguniform" and low <= 0:
+        raise TuneError(f"--param {text!r}: loguniform needs 0 < LOW, got {parts[0]}")
+    step = None
+    if kind == "int":
+        if low != int(low) or high != int(high):
+            raise TuneError(f"--param {text!r}: int bounds must be integers")
+        if len(parts) == 3:
+            step = int(_number(parts[2], "STEP", text))
+            if step < 1:
+                raise TuneError(f"--param {text!r}: STEP must be >= 1")
+    return ParamSpec(name, kind, low=low, high=high, step=step)
+
+
+def parse_space(texts: list[str]) -> dict[str, ParamSpec]:
+    """Parse several ``--param`` texts; a setting named twice is an error."""
+    space: dict[str, ParamSpec] = {}
+    for text in texts:
+        spec = parse_param(text)
+        if spec.name in space:
+            raise TuneError(f"--param: setting {spec.name!r} is given twice")
+        space[spec.name] = spec
+    return space
+
+
+def grid_size(space: dict[str, ParamSpec]) -> int:
+    """Number of configurations of a finite space (product of the value counts)."""
+    return math.prod(len(s.values) for s in space.values())
+
+
+class PruningCallback(Callback):
+    """Solver callback: report the last val accuracy of each epoch to an Optuna ``trial`` (step = epoch) and
+    stop the Solver when the trial's pruner says so (``pruned`` is then True)."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+        self.pruned = False
+        self.val_acc_by_epoch: list[float] = []
+
+    def on_epoch_end(self, solver: Any, epoch: int) -> None:
+        if not solver.val_acc_history:
+            return
+        self.val_acc_by_epoch.append(float(solver.val_acc_history[-1]))
+        self.trial.report(self.val_acc_by_epoch[-1], epoch)
+        if self.trial.should_prune():
+            self.pruned = True
+            solver.stop_training = True
+            solver.stop_reason = f"pruned by the tuner at epoch {epoch} (val acc {solver.val_acc_history[-1]:.4f})"
+
+
+def make_sampler(name: str, space: dict[str, ParamSpec], seed: int | None = None) -> Any:
+    """Optuna sampler ``'grid'`` (every configuration of a finite space once), ``'random'`` or ``'tpe'``."""
+    import optuna
+
+    if name == "grid":
+        infinite = [s.name for s in space.values() if not s.finite]
+        if infinite:
+            raise TuneError(f"--sampler grid needs choice/grid values for every --param; {', '.join(infinite)} "
+                            "is a continuous range")
+        return optuna.samplers.GridSampler({n: s.labels() for n, s in space.items()}, seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, len(space) * 2)))
+    raise TuneError(f"unknown sampler {name!r}; expected grid, random or tpe")
+
+
+def make_pruner(text: str | None) -> Any:
+    """``'median'`` (default), ``'none'`` or ``'threshold:LOWER'`` (prune a trial whose val accuracy falls
+    below LOWER at any epoch end)."""
+    import optuna
+
+    text = text or "median"
+    if text == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if text == "none":
+        return optuna.pruners.NopPruner()
+    kind, _, arg = text.partition(":")
+    if kind == "threshold":
+        return optuna.pruners.ThresholdPruner(lower=_number(arg, "LOWER", text))
+    raise TuneError(f"unknown pruner {text!r}; expected median, none or threshold:LOWER")
+
+
+# --------------------------------------------------------------------------------------------------------- storage
+
+def _safe_url(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL too malformed to parse is shown as given
+        return url
+
+
+def open_storage(url: str) -> Any:
+    """An Optuna ``RDBStorage`` with trial heartbeats and retry of dead workers' trials; ``TuneError`` with the
+    cause when the database cannot be reached (nothing is created then)."""
+    import optuna
+
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        engine_kwargs["connect_args"] = {"connect_timeout": 10}
+    if url.startswith("sqlite"):
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+    except ImportError as exc:
+        raise TuneError(f"cannot open storage {_safe_url(url)}: its database driver is not installed "
+                        "(PostgreSQL: pip install 'psycopg[binary]')") from exc
+    except Exception as exc:  # noqa: BLE001 - sqlalchemy/driver errors vary; report them uniformly
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TuneError(f"cannot open storage {_safe_url(url)}: {first}") from exc
+
+
+# ------------------------------------------------------------------------------------------------------- the study
+
+@dataclass
+class _Job:
+    """Everything a worker process needs (picklable)."""
+
+    storage: str
+    study: str
+    study_dir: str
+    worker: int = 0
+    seed: int | None = None
+    limit_threads: bool = False
+    live: bool = True
+
+
+def _recipe_settings(recipe: Any) -> set[str] | None:
+    defaults = getattr(sys.modules.get(recipe.run.__module__), "DEFAULTS", None)
+    return set(defaults) if isinstance(defaults, dict) else None
+
+
+def _check_settings(recipe: Any, names: list[str]) -> None:
+    known = _recipe_settings(recipe)
+    if known is None:
+        return
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise TuneError(f"recipe {recipe.name!r} has no setting(s) {', '.join(unknown)}; "
+                        f"known settings: {', '.join(sorted(known))}")
+
+
+def _objective(study_attrs: dict[str, Any], study_dir: Path, keep_weights: bool):
+    from .recipes import get_recipe
+
+    recipe = get_recipe(study_attrs["recipe"])
+    space = parse_space(study_attrs["space"])
+    fixed = {k: _literal(v) for k, v in study_attrs["fixed"].items()}
+    takes_callbacks = "callbacks" in inspect.signature(recipe.run).parameters
+
+    def objective(trial: Any) -> float:
+        import optuna
+
+        settings = {name: spec.suggest(trial) for name, spec in space.items()}
+        run_dir = study_dir / "trials" / f"{trial.number:04d}"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        hook = PruningCallback(trial)
+        extra = {"callbacks": [hook]} if takes_callbacks else {}
+        metrics = recipe.run(run_dir, quick=bool(study_attrs["quick"]), progress=False, **extra,
+                             **{**fixed, **settings})
+        val_history = [float(v) for v in metrics.get("val_acc_history", [])]
+        by_epoch = hook.val_acc_by_epoch
+        if not takes_callbacks:  # no live hook: report the finished run's accuracy checks afterwards
+            by_epoch = val_history
+            for epoch, acc in enumerate(by_epoch, 1):
+                trial.report(acc, epoch)
+        trial.set_user_attr("settings", {k: repr(v) for k, v in settings.items()})
+        trial.set_user_attr("val_acc_history", val_history)
+        trial.set_user_attr("train_acc_history", [float(v) for v in metrics.get("train_acc_history", [])])
+        trial.set_user_attr("best_val_acc", float(metrics["best_val_acc"]))
+        trial.set_user_attr("val_acc_by_epoch", by_epoch)
+        trial.set_user_attr("epochs", len(by_epoch))
+        trial.set_user_attr("run_dir", str(run_dir))
+        for key in ("test_acc", "train_acc", "val_acc"):
+            if isinstance(metrics.get(key), float):
+                trial.set_user_attr(key, metrics[key])
+        if not keep_weights:
+            for path in run_dir.glob("*.npz"):
+                path.unlink()
+        if hook.pruned:
+            raise optuna.TrialPruned(f"pruned at epoch {len(by_epoch)}")
+        return float(metrics["best_val_acc"])
+
+    return objective
+
+
+def _counts(study: Any) -> dict[str, int]:
+    from optuna.trial import TrialState
+
+    counts = {s.name: 0 for s in TrialState}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] += 1
+    return counts
+
+
+def _format_row(trial: Any, space_names: list[str]) -> str:
+    value = f"{trial.value:.4f}" if trial.value is not None else "-"
+    epochs = trial.user_attrs.get("epochs", "-")
+    settings = ", ".join(f"{n}={_short(trial.params.get(n))}" for n in space_names)
+    secs = trial.duration.total_seconds() if trial.duration else float("nan")
+    return f"{trial.number:>5}  {trial.state.name:<8}  {value:>7}  {epochs!s:>6}  {secs:6.1f}s  {settings}"
+
+
+def _short(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+TABLE_HEADER = f"{'trial':>5}  {'state':<8}  {'val_acc':>7}  {'epochs':>6}  {'time':>7}  settings"
+
+
+def _worker(job: _Job) -> int:
+    """Run trials until the study has its target of finished trials (counting other workers' running
+    trials as on their way). Returns the number of trials this worker ran."""
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if job.limit_threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    storage = open_storage(job.storage)
+    probe = optuna.load_study(study_name=job.study, storage=storage)
+    attrs = probe.user_attrs
+    space = parse_space(attrs["space"])
+    seed = None if attrs["seed"] is None else int(attrs["seed"]) + job.worker
+    study = optuna.load_study(study_name=job.study, storage=storage,
+                              sampler=make_sampler(attrs["sampler"], space, seed),
+                              pruner=make_pruner(attrs["pruner"]))
+    objective = _objective(attrs, Path(job.study_dir), bool(attrs["keep_weights"]))
+    names = list(space)
+
+    def show(st: Any, trial: Any) -> None:
+        if job.live:
+            print(_format_row(trial, names), flush=True)
+
+    ran = 0
+    target = int(attrs["trials"])
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial -> FAIL, re-queued as WAITING
+        c = _counts(study)
+        done = c["COMPLETE"] + c["PRUNED"]
+        if done >= target or (done + c["RUNNING"] >= target and c["WAITING"] == 0):
+            return ran
+        if attrs["sampler"] == "grid" and c["WAITING"] == 0 and done + c["RUNNING"] + c["FAIL"] >= target * 4:
+            return ran  # a grid whose trials keep failing: give up rather than loop
+        study.optimize(objective, n_trials=1, callbacks=[show], catch=())
+        last = study.get_trials(deepcopy=False)[-1]
+        ran += 1
+        if last.state == TrialState.FAIL:
+            return ran
+
+
+def _worker_entry(job: _Job) -> None:
+    try:
+        _worker(job)
+    except Exception as exc:  # noqa: BLE001 - reported by the parent through the exit code
+        print(f"nnlab tune worker {job.worker}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from exc
+
+
+def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | None = None,
+         sampler: str = "tpe", pruner: str | None = "median", seed: int | None = None, jobs: int = 1,
+         storage: str | None = None, study: str | None = None, out: str | os.PathLike = "runs",
+         resume: bool = False, quick: bool = False, fixed: dict[str, Any] | None = None,
+         keep_weights: bool = True, live: bool = True) -> Any:
+    """Create (or with ``resume=True`` join/continue) a study and run trials until ``trials`` are finished.
+
+    Parameters
+    ----------
+    recipe : registered recipe name (ignored on resume; taken from the study).
+    space : ``--param`` texts (see :func:`parse_param`).
+    trials : target number of finished (complete or pruned) trials; default the grid size for ``'grid'``, else 20.
+    sampler : ``'grid'``, ``'random'`` or ``'tpe'``; ``seed`` makes random/TPE reproducible (worker k uses seed+k).
+    pruner : see :func:`make_pruner`.
+    jobs : worker processes on this machine (each limited to one BLAS thread when ``jobs > 1``).
+    storage : Optuna RDB URL; default ``sqlite:///<out>/tune-<study>/study.db``.
+    study : study name; default ``<recipe>-<YYYYmmdd-HHMMSS>``.
+    fixed : recipe settings held fixed in every trial (like ``nnlab train --set``).
+
+    Returns the ``optuna.Study``; writes ``trials.csv`` and ``study.png`` into ``<out>/tune-<study>/``.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise TuneError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if resume and not study:
+        raise TuneError("--resume needs --study NAME (and --storage URL unless it is the default SQLite file)")
+    if not resume:
+        attrs = _new_study_attrs(recipe, space or [], trials, sampler, pruner, seed, quick, fixed or {},
+                                 keep_weights)
+        study = study or f"{attrs['recipe']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    study_dir = Path(out) / f"tune-{study}"
+    if storage is None:
+        if resume and not (study_dir / "study.db").exists():
+            raise TuneError(f"no study {study!r} at {study_dir / 'study.db'}; pass --storage URL or --out")
+        study_dir.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{(study_dir / 'study.db').resolve()}"
+    rdb = open_storage(storage)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        try:
+            st = optuna.load_study(study_name=study, storage=rdb)
+        except KeyError:
+            raise TuneError(f"storage {_safe_url(storage)} has no study {study!r}") from None
+        if "space" not in st.user_attrs:
+            raise TuneError(f"study {study!r} was not created by nnlab tune (no recipe/space attributes)")
+    else:
+        try:
+            st = optuna.create_study(study_name=study, storage=rdb, direction="maximize")
+        except optuna.exceptions.DuplicatedStudyError:
+            raise TuneError(f"study {study!r} already exists in {_safe_url(storage)}; "
+                            "pass --resume to continue it (or join it from another worker)") from None
+        for key, value in attrs.items():
+            st.set_user_attr(key, value)
+    attrs = st.user_attrs
+    if live:
+        print(f"study {study} ({attrs['recipe']}, sampler {attrs['sampler']}, target {attrs['trials']} trials, "
+              f"{jobs} job{'s' if jobs > 1 else ''}) in {_safe_url(storage)}", flush=True)
+        print(TABLE_HEADER, flush=True)
+    base = _Job(storage=storage, study=study, study_dir=str(study_dir), seed=seed, live=live)
+    if jobs == 1:
+        _worker(base)
+    else:
+        _run_processes(base, jobs)
+    st = optuna.load_study(study_name=study, storage=rdb)
+    export_csv(st, study_dir / "trials.csv")
+    plot_study(st, study_dir / "study.png")
+    if live:
+        print(best_summary(st))
+    return st
+
+
+def _new_study_attrs(recipe: str | None, space_texts: list[str], trials: int | None, sampler: str,
+                     pruner: str | None, seed: int | None, quick: bool, fixed: dict[str, Any],
+                     keep_weights: bool) -> dict[str, Any]:
+    from .recipes import DEFAULT_RECIPE, get_recipe
+
+    name = recipe or DEFAULT_RECIPE
+    try:
+        rec = get_recipe(name)
+    except KeyError as exc:
+        raise TuneError(exc.args[0]) from None
+    space = parse_space(space_texts)
+    if not space:
+        raise TuneError("give at least one --param NAME=KIND:ARGS to search")
+    overlap = sorted(set(space) & set(fixed))
+    if overlap:
+        raise TuneError(f"{', '.join(overlap)} both searched (--param) and fixed (--set)")
+    _check_settings(rec, [*space, *fixed])
+    make_sampler(sampler, space, seed)
+    make_pruner(pruner)
+    if trials is None:
+        trials = grid_size(space) if sampler == "grid" else 20
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise TuneError(f"trials must be an integer >= 1, got {trials!r}")
+    if sampler == "grid" and trials > grid_size(space):
+        raise TuneError(f"the grid has {grid_size(space)} configurations, fewer than --trials {trials}")
+    return {"recipe": name, "space": [s.to_text() for s in space.values()], "trials": trials,
+            "sampler": sampler, "pruner": pruner or "median", "seed": seed, "quick": bool(quick),
+            "fixed": {k: repr(v) for k, v in fixed.items()}, "keep_weights": bool(keep_weights)}
+
+
+def _run_processes(base: _Job, jobs: int) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = []
+    for k in range(jobs):
+        job = _Job(**{**base.__dict__, "worker": k, "limit_threads": True})
+        p = ctx.Process(target=_worker_entry, args=(job,), name=f"nnlab-tune-{k}")
+        p.start()
+        procs.append(p)
+    for p in procs:
+        p.join()
+    failed = [p.name for p in procs if p.exitcode != 0]
+    if failed:
+        raise TuneError(f"worker(s) {', '.join(failed)} failed; the study keeps every finished trial, "
+                        "continue it with --resume")
+
+
+# -------------------------------------------------------------------------------------------------------- reports
+
+def export_csv(study: Any, path: str | os.PathLike) -> Path:
+    """One row per trial: number, state, value, best_val_acc, epochs, duration, then one column per setting."""
+    trials = study.get_trials(deepcopy=False)
+    names = sorted({n for t in trials for n in t.params})
+    path = Path(path)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["number", "state", "value", "best_val_acc", "epochs", "duration_s", *names])
+        for t in trials:
+            w.writerow([t.number, t.state.name, "" if t.value is None else t.value,
+                        t.user_attrs.get("best_val_acc", ""), t.user_attrs.get("epochs", ""),
+                        "" if t.duration is None else round(t.duration.total_seconds(), 3),
+                        *[t.params.get(n, "") for n in names]])
+    return path
+
+
+def plot_study(study: Any, path: str | os.PathLike) -> Path:
+    """PNG: objective by trial (with the best so far) and one slice (objective vs setting) per setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.trial import TrialState
+
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    names = sorted({n for t in done for n in t.params})
+    fig, axes = plt.subplots(1, 1 + len(names), figsize=(4 * (1 + len(names)), 3.4), squeeze=False,
+                             layout="constrained")
+    ax = axes[0, 0]
+    xs, ys = [t.number for t in done], [t.value for t in done]
+    ax.plot(xs, ys, "o", label="trial")
+    if ys:
+        best = [max(ys[: i + 1]) for i in range(len(ys))]
+        ax.step(xs, best, where="post", color="C3", label="best so far")
+    ax.set(title="objective by trial", xlabel="trial", ylabel="best val accuracy")
+    ax.legend(loc="lower right")
+    for ax, name in zip(axes[0, 1:], names):
+        vals = [t.params[name] for t in done]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+        x = vals if numeric else [str(v) for v in vals]
+        ax.plot(x, ys, "o")
+        if numeric and vals and min(vals) > 0 and max(vals) / min(vals) > 50:
+            ax.set_xscale("log")
+        ax.set(title=f"slice: {name}", xlabel=name)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)
+
+
+def best_summary(study: Any) -> str:
+    """``best trial #k: val_acc=... settings`` (or a note that no trial completed)."""
+    from optuna.trial import TrialState
+
+    c = _counts(study)
+    head = (f"{c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed, "
+            f"{c['RUNNING']} running, {c['WAITING']} waiting")
+    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        return f"{head}; no completed trial yet"
+    b = study.best_trial
+    settings = ", ".join(f"{k}={_short(v)}" for k, v in b.params.items())
+    return f"{head}\nbest trial #{b.number}: val_acc={b.value:.4f}  {settings}"
