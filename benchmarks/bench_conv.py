@@ -3,11 +3,13 @@
 Usage: ``python benchmarks/bench_conv.py [--quick] [--threads 2] [--repeats 7]``
 
 Both libraries run with the same thread count (numpy's BLAS through the *_NUM_THREADS variables, set before
-numpy is imported; ``torch.set_num_threads``). Every time is the median of several runs after a warm-up; the
-ratio is nnlab / torch (below 1: nnlab is faster). Conv rows also show the GFLOP/s of the conv GEMMs
-(forward: one GEMM of 2*F*(C*KH*KW)*(N*H'*W') flops; forward + backward: three) measured alone and as achieved
-over the whole nnlab call, next to numpy's own float32/float64 GEMM rate measured in the same run. Timings on
-a machine shared with other jobs are noisy: run it twice and read the ratios, not single numbers.
+numpy is imported; ``torch.set_num_threads``). nnlab and torch samples are interleaved
+(``benchmarks/common.time_pair``): times are medians, the ratio nnlab / torch is the median of the per-pair
+ratios (below 1: nnlab is faster), so a change of machine load hits both alike. Conv rows also show the
+GFLOP/s of the conv GEMMs (forward: one GEMM of 2*F*(C*KH*KW)*(N*H'*W') flops; forward + backward: three),
+measured alone and as achieved over the whole nnlab call, next to numpy's own float32/float64 GEMM rate
+measured in the same run. ``--profile`` times each stage (im2col, GEMMs, layouts, col2im). Timings on a
+machine shared with other jobs are noisy: run it twice and read the ratios, not single numbers.
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="threads for numpy's BLAS and torch (default 2)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 7, quick 3)")
     parser.add_argument("--profile", action="store_true", help="time the stages of nnlab conv")
-    return parser.parse_args(argv)
+    parser.add_argument("--min-time", type=float, default=None,
+                        help="seconds each timing sample loops for (default 0.05, quick 0.02)")
+    args = parser.parse_args(argv)
+    if args.min_time is None:
+        args.min_time = 0.02 if args.quick else 0.05
+    return args
 
 
 ARGS = _parse_args()
@@ -44,6 +51,9 @@ from nnlab.layers.conv import (  # noqa: E402
     conv_forward_naive,
 )
 from nnlab.layers.pooling import max_pool_backward_fast, max_pool_forward_fast  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import time_pair  # noqa: E402  (benchmarks/common.py: interleaved nnlab/torch samples)
 
 torch.set_num_threads(ARGS.threads)
 
@@ -106,12 +116,9 @@ def bench_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int) -> dict
     w2 = w.reshape(w.shape[0], -1)
     gemm_flops = 2 * w2.shape[0] * w2.shape[1] * cols.shape[1]
     t_gemm = median_time(lambda: w2 @ cols, repeats)
-    r = {
-        "name": name, "dtype": np.dtype(dtype).name,
-        "ours_fwd": median_time(ours_fwd, repeats), "torch_fwd": median_time(torch_fwd, repeats),
-        "ours_fb": median_time(ours_fwd_bwd, repeats), "torch_fb": median_time(torch_fwd_bwd, repeats),
-        "gemm_gflops": gemm_flops / t_gemm / 1e9,
-    }
+    r = {"name": name, "dtype": np.dtype(dtype).name, "gemm_gflops": gemm_flops / t_gemm / 1e9}
+    r["ours_fwd"], r["torch_fwd"], r["ratio_fwd"] = time_pair(ours_fwd, torch_fwd, repeats, ARGS.min_time)
+    r["ours_fb"], r["torch_fb"], r["ratio_fb"] = time_pair(ours_fwd_bwd, torch_fwd_bwd, repeats, ARGS.min_time)
     r["achieved_fwd_gflops"] = gemm_flops / r["ours_fwd"] / 1e9
     r["achieved_fb_gflops"] = 3 * gemm_flops / r["ours_fb"] / 1e9
     return r
@@ -163,12 +170,11 @@ def bench_pool(name, x_shape, size, stride, dtype, repeats: int) -> dict:
     def torch_fwd_bwd():
         return torch.autograd.grad(F.max_pool2d(xt, size, stride), xt, dout_t)
 
-    return {
-        "name": name, "dtype": np.dtype(dtype).name,
-        "ours_fwd": median_time(lambda: max_pool_forward_fast(x, pool_param), repeats),
-        "torch_fwd": median_time(torch_fwd, repeats),
-        "ours_fb": median_time(ours_fwd_bwd, repeats), "torch_fb": median_time(torch_fwd_bwd, repeats),
-    }
+    r = {"name": name, "dtype": np.dtype(dtype).name}
+    r["ours_fwd"], r["torch_fwd"], r["ratio_fwd"] = time_pair(lambda: max_pool_forward_fast(x, pool_param),
+                                                              torch_fwd, repeats, ARGS.min_time)
+    r["ours_fb"], r["torch_fb"], r["ratio_fb"] = time_pair(ours_fwd_bwd, torch_fwd_bwd, repeats, ARGS.min_time)
+    return r
 
 
 def bench_naive_speedup(quick: bool) -> dict:
@@ -214,8 +220,8 @@ def main() -> int:
         for name, xs, ws, s, p in CONV_CASES:
             r = bench_conv(name, xs, ws, s, p, dtype, repeats)
             print(f"{name:<16}{r['dtype']:<8}{_ms(r['ours_fwd'])} {_ms(r['torch_fwd'])}"
-                  f"{r['ours_fwd'] / r['torch_fwd']:7.2f}  {_ms(r['ours_fb'])} {_ms(r['torch_fb'])}"
-                  f"{r['ours_fb'] / r['torch_fb']:7.2f}  {r['gemm_gflops']:10.0f}"
+                  f"{r['ratio_fwd']:7.2f}  {_ms(r['ours_fb'])} {_ms(r['torch_fb'])}"
+                  f"{r['ratio_fb']:7.2f}  {r['gemm_gflops']:10.0f}"
                   f"{r['achieved_fwd_gflops']:10.0f} /{r['achieved_fb_gflops']:5.0f}   (numpy GEMM "
                   f"{peak[dtype]:.0f})")
             if ARGS.profile:
@@ -224,8 +230,8 @@ def main() -> int:
         name, xs, size, s = POOL_CASE
         r = bench_pool(name, xs, size, s, dtype, repeats)
         print(f"{name:<16}{r['dtype']:<8}{_ms(r['ours_fwd'])} {_ms(r['torch_fwd'])}"
-              f"{r['ours_fwd'] / r['torch_fwd']:7.2f}  {_ms(r['ours_fb'])} {_ms(r['torch_fb'])}"
-              f"{r['ours_fb'] / r['torch_fb']:7.2f}")
+              f"{r['ratio_fwd']:7.2f}  {_ms(r['ours_fb'])} {_ms(r['torch_fb'])}"
+              f"{r['ratio_fb']:7.2f}")
     r = bench_naive_speedup(ARGS.quick)
     note = "" if r["n_naive"] == 100 else f" (naive timed on {r['n_naive']} samples, scaled to 100)"
     print(f"\nnaive vs fast, spec case x(100,3,31,31) w(25,3,3,3) stride 2 pad 1, float64{note}:")
