@@ -84,6 +84,24 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    from .data.download import DATASETS, download
+    from .data.paths import DataFormatError
+
+    if args.data_command != "download":
+        for name, (folder, files) in DATASETS.items():
+            print(f"{name} -> <data root>/{folder}: {', '.join(f.filename for f in files)}")
+        return 0
+    try:
+        paths = download(args.name, dest=args.dest, mirror=args.mirror, progress=not args.no_progress)
+    except (ValueError, DataFormatError, OSError) as exc:
+        print(f"nnlab data download: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    for p in paths:
+        print(p)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nnlab", description="nnlab: deep learning from scratch on NumPy")
     parser.add_argument("--version", action="version", version=f"nnlab {__version__}")
@@ -121,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     tune_p.add_argument("--no-weights", action="store_true", help="do not keep each trial's model.npz")
     tune_p.add_argument("--out", default="runs", help="root folder for runs/tune-<study>/ (default: runs)")
     tune_p.set_defaults(func=_cmd_tune)
+
+    data_p = sub.add_parser("data", help="list the datasets or download one with sha256 checks")
+    data_sub = data_p.add_subparsers(dest="data_command", metavar="ACTION")
+    data_sub.add_parser("list", help="datasets that can be downloaded and their files")
+    dl = data_sub.add_parser("download", help="fetch a dataset's official files (pooch, sha256-checked)")
+    dl.add_argument("name", help="dataset name (see `nnlab data list`)")
+    dl.add_argument("--dest", default=None, help="target folder (default: $NNLAB_DATA/<dataset folder>)")
+    dl.add_argument("--mirror", default=None, help="base URL serving the same file names (replaces the official host)")
+    dl.add_argument("--no-progress", action="store_true", help="hide the download progress bar")
+    data_p.set_defaults(func=_cmd_data)
     return parser
 
 
