@@ -65,16 +65,17 @@ def strip_gutenberg(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """The spec's ``clean_text``: lower-case; keep only ``a-z0-9.,!?'"\\n ;:-``; collapse whitespace to single
-    spaces (so no newlines remain); de-duplicate doubled ``.,!?``; no space before ``.,!?;:``; strip the ends.
+    """The spec's ``clean_text``: lower-case; collapse whitespace to single spaces (so no newlines remain);
+    keep only ``a-z0-9.,!?'"\\n ;:-`` (collapsing the spaces that dropped characters leave); de-duplicate
+    doubled ``.,!?``; no space before ``.,!?;:``; strip the ends.
 
     Characters outside the allowed set (curly quotes, apostrophes ``’``, dashes ``—``, ``_``) are dropped, as the
     seed's vocabulary shows.
     """
     if not isinstance(text, str):
         raise TypeError(f"clean_text: text must be a str, got {type(text).__name__}")
-    text = _NOT_ALLOWED.sub("", text.lower())
-    text = re.sub(r"\s+", " ", text)
+    text = re.sub(r"\s+", " ", text.lower())
+    text = re.sub(r" +", " ", _NOT_ALLOWED.sub("", text))
     text = _DOUBLED.sub(r"\1", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     return text.strip()
