@@ -102,6 +102,21 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import generate
+    from .recipes.macbeth import load_char_model
+
+    try:
+        model, cfg = load_char_model(args.run_dir)
+        text = generate(model, args.seed_text, args.length, args.temperature, seed=args.seed,
+                        sequence_len=cfg.get("sequence_len", 30))
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"nnlab generate: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nnlab", description="nnlab: deep learning from scratch on NumPy")
     parser.add_argument("--version", action="version", version=f"nnlab {__version__}")
@@ -149,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--mirror", default=None, help="base URL serving the same file names (replaces the official host)")
     dl.add_argument("--no-progress", action="store_true", help="hide the download progress bar")
     data_p.set_defaults(func=_cmd_data)
+
+    gen = sub.add_parser("generate", help="sample text from a trained macbeth-rnn/-lstm run directory")
+    gen.add_argument("run_dir", help="run directory written by `nnlab train macbeth-lstm` (config.json, model.npz)")
+    gen.add_argument("--seed-text", required=True, help="prompt (lower-case, in the model's vocabulary)")
+    gen.add_argument("--length", type=int, default=150, help="characters to generate (default: 150)")
+    gen.add_argument("--temperature", type=float, default=0.75, help="softmax temperature > 0 (default: 0.75)")
+    gen.add_argument("--seed", type=int, default=None, help="random seed (same seed, same text)")
+    gen.set_defaults(func=_cmd_generate)
     return parser
 
 
