@@ -63,6 +63,10 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             return _reconstruct
         if module == "numpy" and name in ("ndarray", "dtype"):
             return getattr(np, name)
+        if (module, name) == ("_codecs", "encode"):  # protocol-2 pickles written by Python 3 store bytes this way
+            import _codecs
+
+            return _codecs.encode
         raise DataFormatError(f"restricted_loads: refusing to load {module}.{name} (only NumPy arrays are allowed)")
 
 
