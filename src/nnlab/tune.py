@@ -42,8 +42,9 @@ __all__ = ["ParamSpec", "TuneError", "parse_param", "parse_space", "PruningCallb
 
 _KINDS = ("uniform", "loguniform", "int", "choice", "grid")
 _PRIMITIVES = (type(None), bool, int, float, str)
-HEARTBEAT_INTERVAL = 2
-GRACE_PERIOD = 6
+# Seconds between a running trial's heartbeats, and silence after which its worker counts as dead.
+HEARTBEAT_INTERVAL = int(os.environ.get("NNLAB_TUNE_HEARTBEAT", "2"))
+GRACE_PERIOD = 3 * HEARTBEAT_INTERVAL
 
 
 class TuneError(ValueError):
@@ -238,6 +239,21 @@ def _safe_url(url: str) -> str:
         return url
 
 
+def _sqlite_wal(engine: Any) -> None:
+    """SQLite in WAL mode with ``synchronous=NORMAL``: readers never block the writer (several workers) and a
+    commit does not wait for an fsync (a killed process still leaves a consistent database)."""
+    from sqlalchemy import event
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened while creating the tables predate the listener
+
+
 def open_storage(url: str) -> Any:
     """An Optuna ``RDBStorage`` with trial heartbeats and retry of dead workers' trials; ``TuneError`` with the
     cause when the database cannot be reached (nothing is created then)."""
@@ -251,9 +267,12 @@ def open_storage(url: str) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
+            storage = optuna.storages.RDBStorage(
                 url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+        if url.startswith("sqlite"):
+            _sqlite_wal(storage.engine)
+        return storage
     except ImportError as exc:
         raise TuneError(f"cannot open storage {_safe_url(url)}: its database driver is not installed "
                         "(PostgreSQL: pip install 'psycopg[binary]')") from exc
@@ -363,8 +382,9 @@ TABLE_HEADER = f"{'trial':>5}  {'state':<8}  {'val_acc':>7}  {'epochs':>6}  {'ti
 
 
 def _worker(job: _Job) -> int:
-    """Run trials until the study has its target of finished trials (counting other workers' running
-    trials as on their way). Returns the number of trials this worker ran."""
+    """Run trials until the study has its target of finished trials. When the other workers' running trials
+    would reach it, wait for them: a dead worker's trial goes stale and comes back as WAITING, to be run here.
+    Returns the number of trials this worker ran."""
     import optuna
     from optuna.trial import TrialState
 
@@ -396,8 +416,11 @@ def _worker(job: _Job) -> int:
             optuna.storages.fail_stale_trials(study)  # a dead worker's trial -> FAIL, re-queued as WAITING
         c = _counts(study)
         done = c["COMPLETE"] + c["PRUNED"]
-        if done >= target or (done + c["RUNNING"] >= target and c["WAITING"] == 0):
+        if done >= target:
             return ran
+        if done + c["RUNNING"] >= target and c["WAITING"] == 0:
+            time.sleep(HEARTBEAT_INTERVAL)
+            continue
         if attrs["sampler"] == "grid" and c["WAITING"] == 0 and done + c["RUNNING"] + c["FAIL"] >= target * 4:
             return ran  # a grid whose trials keep failing: give up rather than loop
         study.optimize(objective, n_trials=1, callbacks=[show], catch=())
@@ -462,6 +485,10 @@ def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | No
             raise TuneError(f"storage {_safe_url(storage)} has no study {study!r}") from None
         if "space" not in st.user_attrs:
             raise TuneError(f"study {study!r} was not created by nnlab tune (no recipe/space attributes)")
+        if trials is not None:  # raise (or lower) the study's target
+            if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+                raise TuneError(f"trials must be an integer >= 1, got {trials!r}")
+            st.set_user_attr("trials", trials)
     else:
         try:
             st = optuna.create_study(study_name=study, storage=rdb, direction="maximize")
