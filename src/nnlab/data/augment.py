@@ -19,6 +19,11 @@ from ..validation import check_array
 __all__ = ["Compose", "RandomCrop", "RandomHorizontalFlip", "RandomRotation", "augment_batches", "rotate"]
 
 
+def _rng(rng):
+    """Like :func:`get_rng`, but also accepts the ``np.random`` module that ``get_rng(None)`` returns."""
+    return rng if rng is np.random else get_rng(rng)
+
+
 def _check_images(fn: str, X: np.ndarray) -> None:
     check_array(fn, "X", X, ndim=4, shape_hint="(N, C, H, W)")
 
@@ -42,7 +47,7 @@ class RandomHorizontalFlip:
 
     def __call__(self, X: np.ndarray, rng=None) -> np.ndarray:
         _check_images("RandomHorizontalFlip", X)
-        flip = _select(get_rng(rng), len(X), self.p)
+        flip = _select(_rng(rng), len(X), self.p)
         return np.where(flip[:, None, None, None], X[..., ::-1], X)
 
     def __repr__(self) -> str:
@@ -69,7 +74,7 @@ class RandomRotation:
 
     def __call__(self, X: np.ndarray, rng=None) -> np.ndarray:
         _check_images("RandomRotation", X)
-        rng = get_rng(rng)
+        rng = _rng(rng)
         chosen = np.flatnonzero(_select(rng, len(X), self.p))
         angles = rng.uniform(self.degrees[0], self.degrees[1], len(X))[chosen]
         out = X.copy()
@@ -119,7 +124,7 @@ class RandomCrop:
 
     def __call__(self, X: np.ndarray, rng=None) -> np.ndarray:
         _check_images("RandomCrop", X)
-        rng = get_rng(rng)
+        rng = _rng(rng)
         pad = self.padding
         Xp = np.pad(X, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=self.fill) if pad else X
         h, w = self.size
@@ -142,7 +147,7 @@ class Compose:
         self.transforms = list(transforms)
 
     def __call__(self, X: np.ndarray, rng=None) -> np.ndarray:
-        rng = get_rng(rng)
+        rng = _rng(rng)
         for t in self.transforms:
             X = t(X, rng)
         return X
