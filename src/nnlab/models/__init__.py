@@ -5,6 +5,7 @@
 also expose ``buffers()`` / ``load_buffers()``.
 """
 
+from .char_rnn import *  # noqa: F401,F403
 from .classifier import *  # noqa: F401,F403
 from .cnn import *  # noqa: F401,F403
 from .fc_net import *  # noqa: F401,F403
