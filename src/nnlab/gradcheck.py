@@ -26,6 +26,22 @@ def _warn_if_low_precision(fn: str, x: np.ndarray) -> None:
         )
 
 
+def _centered_pair(f: Callable, x: np.ndarray, ix: tuple, h: float):
+    """``(f(x + h e_ix), f(x - h e_ix))`` with ``x`` perturbed in place and restored afterwards.
+    Array results are copied, since ``f`` may return a view that the next evaluation overwrites."""
+    old = x[ix]
+    try:
+        x[ix] = old + h
+        plus = f(x)
+        plus = np.array(plus, copy=True) if isinstance(plus, np.ndarray) else plus
+        x[ix] = old - h
+        minus = f(x)
+        minus = np.array(minus, copy=True) if isinstance(minus, np.ndarray) else minus
+    finally:
+        x[ix] = old
+    return plus, minus
+
+
 def rel_error(x, y) -> float:
     """Maximum elementwise relative error ``max |x - y| / max(1e-8, |x| + |y|)`` (the CS231n definition)."""
     x = np.asarray(x, dtype=np.float64)
@@ -50,13 +66,8 @@ def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, ver
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
     while not it.finished:
         ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = float(f(x))
-        x[ix] = old - h
-        fxmh = float(f(x))
-        x[ix] = old
-        grad[ix] = (fxph - fxmh) / (2 * h)
+        fxph, fxmh = _centered_pair(f, x, ix, h)
+        grad[ix] = (float(fxph) - float(fxmh)) / (2 * h)
         if verbose:
             print(ix, grad[ix])
         it.iternext()
@@ -79,13 +90,8 @@ def eval_numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.n
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
     while not it.finished:
         ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = np.array(f(x), copy=True)
-        x[ix] = old - h
-        neg = np.array(f(x), copy=True)
-        x[ix] = old
-        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        pos, neg = _centered_pair(f, x, ix, h)
+        grad[ix] = np.sum((np.asarray(pos) - np.asarray(neg)) * df) / (2 * h)
         it.iternext()
     return grad
 
@@ -105,13 +111,8 @@ def grad_check_sparse(f: Callable[[np.ndarray], float], x: np.ndarray, analytic_
     errors = []
     for _ in range(num_checks):
         ix = tuple(randrange(m) for m in x.shape)
-        old = x[ix]
-        x[ix] = old + h
-        fxph = float(f(x))
-        x[ix] = old - h
-        fxmh = float(f(x))
-        x[ix] = old
-        grad_numerical = (fxph - fxmh) / (2 * h)
+        fxph, fxmh = _centered_pair(f, x, ix, h)
+        grad_numerical = (float(fxph) - float(fxmh)) / (2 * h)
         grad_analytic = float(analytic_grad[ix])
         denom = abs(grad_numerical) + abs(grad_analytic)
         err = abs(grad_numerical - grad_analytic) / denom if denom > 0 else 0.0
