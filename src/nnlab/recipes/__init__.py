@@ -23,7 +23,6 @@ _RECIPE_MODULES = [
     "nnlab.recipes.digits",
     "nnlab.recipes.svm_kernels",
     "nnlab.recipes.macbeth",
-    "nnlab.recipes.convnets",
     "nnlab.recipes.studies",
     "nnlab.recipes.mnist",
     "nnlab.recipes.housing",
