@@ -74,13 +74,17 @@ def test_text_prep_rejects_short_text_and_unknown_characters():
 def test_macbeth_figures_on_the_shared_copy(data_dir):
     """The shared copy (2021 edition) cleans to 102,011 characters: N = 102,011 - 30 = 101,981 windows of 30.
     The seed's gutenberg.org copy gave 102,176 characters, X (102146, 30); both obey N = len - 30. Its play
-    text uses 34 of the spec's 37 characters (no digits; the seed's 1, 3, 5 came from its Gutenberg marker
-    lines), so the spec's fixed 37-character map indexes it."""
+    text uses 34 of the spec's 37 characters (no digits; the seed's 1, 3, 5 came from text outside the play in
+    its copy, most likely Gutenberg lines naming eBook 1533), so the spec's fixed 37-character map indexes it.
+    Dropped characters leave no space: ``crown’d`` -> ``crownd``, ``life;—this`` -> ``life;this``."""
     data = load_macbeth(data_dir / "text" / "macbeth.txt")
     assert len(data["text"]) == 102011
     assert data["x"].shape == (101981, 30) and data["y"].shape == (101981, 1)
     assert data["vocab_size"] == 37 and data["char_indices"] == SPEC_VOCAB_MAP
     assert data["text"].startswith("cover macbeth by william shakespeare contents act i scene i. an open place.")
+    assert data["text"].endswith("took off her life;this, and what needful else that calls upon us, by the grace "
+                                 "of grace, we will perform in measure, time, and place. so thanks to all at once, "
+                                 "and to each one, whom we invite to see us crownd at scone. flourish. exeunt.")
     own = load_macbeth(data_dir / "text" / "macbeth.txt", vocab="text")
     assert "".join(own["vocab"]) == " !,-.:;?abcdefghijklmnopqrstuvwxyz"
     assert set(own["vocab"]) <= set(MACBETH_VOCAB)
