@@ -7,7 +7,11 @@ epoch loss being the mean of the batch losses. (Its ``ReduceLROnPlateau(min_lr=1
 so it is omitted.) Gradient clipping by global norm is optional (``clip_norm``, off by default as in the seed).
 
 The loop is written here rather than in the Solver because the seed measures epochs as full passes without
-replacement and reports mean epoch losses; the model still follows the Solver's contract.
+replacement and reports mean epoch losses; the model still follows the Solver's contract. Given the same initial
+weights and batch order it reproduces the seed's torch loop (``torch.optim.RMSprop`` over both recurrent biases,
+``CrossEntropyLoss``, the last partial batch) to 1e-10 in float64 (``tests/recipes/test_macbeth_torch_loop.py``),
+and ``CharRNN`` draws its initial weights from torch's default distributions; what is left between our final
+losses and the spec's is the text (a different edition, see :mod:`nnlab.data.text`) and the random seed.
 
 Artifacts in the run directory: ``config.json`` (settings and the vocabulary), ``losses.json``
 (``{"losses": [...]}`` one per epoch, rewritten after each epoch), ``loss.png`` (loss vs epoch), ``model.npz``
