@@ -35,6 +35,21 @@ def parse_setting(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def _run_with_emissions(recipe: Any, run_dir: Any, args: argparse.Namespace, overrides: dict) -> dict:
+    """Run ``recipe`` inside codecarbon's offline tracker (``--track-emissions``); merge ``energy_kwh``,
+    ``emissions_kg_co2e``, ``duration_s`` and ``tracker`` into the returned metrics and the run's metrics.json."""
+    from .emissions import track_emissions
+
+    with track_emissions(run_dir, project_name=recipe.name) as emissions:
+        metrics = recipe.run(run_dir, quick=args.quick, progress=not args.no_progress, **overrides)
+    metrics = {**metrics, **emissions.as_metrics()}
+    path = run_dir / "metrics.json"
+    written = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**written, **emissions.as_metrics()}, indent=2) + "\n")
+    print(emissions.summary())
+    return metrics
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .recipes import DEFAULT_RECIPE, get_recipe, list_recipes, new_run_dir
     from .recipes.artifacts import UnknownSettingError
@@ -51,10 +66,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except (KeyError, ValueError) as exc:
         print(f"nnlab train: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
+    if getattr(args, "track_emissions", False):
+        from .emissions import EmissionsUnavailableError, require_codecarbon
+
+        try:
+            require_codecarbon()
+        except EmissionsUnavailableError as exc:
+            print(f"nnlab train: {exc}", file=sys.stderr)
+            return 2
     run_dir = new_run_dir(name, args.out)
     print(f"nnlab train {name}{' --quick' if args.quick else ''}: writing to {run_dir}")
     try:
-        metrics = recipe.run(run_dir, quick=args.quick, progress=not args.no_progress, **overrides)
+        if getattr(args, "track_emissions", False):
+            metrics = _run_with_emissions(recipe, run_dir, args, overrides)
+        else:
+            metrics = recipe.run(run_dir, quick=args.quick, progress=not args.no_progress, **overrides)
     except UnknownSettingError as exc:  # an unknown setting named in --set: nothing was trained
         print(f"nnlab train: {exc.args[0]}", file=sys.stderr)
         for leftover in run_dir.iterdir():
@@ -131,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="runs", help="root folder for run directories (default: runs)")
     train.add_argument("--json", action="store_true", help="also print the final metrics as one JSON line")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on stderr by default)")
+    train.add_argument("--track-emissions", action="store_true",
+                       help="record energy (kWh) and CO2e of the run with codecarbon's offline tracker into "
+                            "metrics.json (pip install \"nnlab[emissions]\"; country code: "
+                            "$NNLAB_EMISSIONS_COUNTRY, default USA)")
     train.set_defaults(func=_cmd_train)
 
     tune_p = sub.add_parser("tune", help="search a recipe's hyperparameters with Optuna (SQLite or PostgreSQL)")
