@@ -93,6 +93,7 @@ def _curves(solver) -> dict[str, Any]:
     last_epoch = loss[-solver.iterations_per_epoch:]
     return {"final_train_acc": train[-1], "final_val_acc": val[-1], "best_train_acc": max(train),
             "best_val_acc": max(val), "first_loss": loss[0], "final_loss": float(np.mean(last_epoch)),
+            "diverged": bool(getattr(solver, "diverged", False)),
             "loss_history": loss, "train_acc_history": train, "val_acc_history": val}
 
 
@@ -297,7 +298,7 @@ BATCHNORM_DEFAULTS: dict[str, Any] = {
     "batch_learning_rate": 10 ** -3.5,
     "batch_normalizations": ["batchnorm", "layernorm"],
 }
-BATCHNORM_QUICK = {"num_train": 200, "num_val": 200, "num_epochs": 2, "deep_repeats": 1, "sweep_num_scales": 2,
+BATCHNORM_QUICK = {"num_train": 200, "num_val": 200, "num_epochs": 4, "deep_repeats": 1, "sweep_num_scales": 2,
                    "batch_sizes": [10, 50], "batch_normalizations": ["batchnorm"]}
 BATCHNORM_SPEC = {"deep": {"batchnorm": {"final_train_acc": 0.767, "final_val_acc": 0.328, "best_val_acc": 0.342},
                            "baseline": {"final_train_acc": 0.714, "final_val_acc": 0.323, "best_val_acc": 0.345}}}
@@ -333,7 +334,7 @@ def _deep_experiment(data, cfg, run_dir: Path, progress) -> dict[str, Any]:
 
 def _sweep_experiment(data, cfg, run_dir: Path, progress) -> dict[str, Any]:
     scales = [float(s) for s in np.logspace(-4, 0, num=cfg["sweep_num_scales"])]
-    results = {label: {"best_val_acc": [], "best_train_acc": [], "final_loss": []}
+    results = {label: {"best_val_acc": [], "best_train_acc": [], "final_loss": [], "diverged": []}
                for label in ("baseline", "batchnorm")}
     for ws in scales:
         for label, norm in (("baseline", None), ("batchnorm", "batchnorm")):
@@ -344,6 +345,7 @@ def _sweep_experiment(data, cfg, run_dir: Path, progress) -> dict[str, Any]:
             res["best_val_acc"].append(max(float(v) for v in solver.val_acc_history))
             res["best_train_acc"].append(max(float(v) for v in solver.train_acc_history))
             res["final_loss"].append(float(np.mean(solver.loss_history[-100:])))  # notebook: mean of last 100
+            res["diverged"].append(bool(getattr(solver, "diverged", False)))
     _plot_weight_scale_sweep(scales, results, run_dir / "batchnorm_weight_scale.png")
     trained = {label: int(sum(v > _TRAINS for v in res["best_val_acc"])) for label, res in results.items()}
     bn, base = results["batchnorm"], results["baseline"]
