@@ -114,6 +114,10 @@ def _save_model(run_dir: Path, label: str, solver, cfg: Mapping[str, Any], model
     save_arrays(run_dir / f"model_{label}.npz", arrays, metadata=meta)
 
 
+def _seeds_note(seed: int, repeats: int) -> str:
+    return f"seed {seed}" + (f"; thin lines: seeds {seed + 1}..{seed + repeats - 1}" if repeats > 1 else "")
+
+
 def _summary(curves: Mapping[str, Any]) -> dict[str, float]:
     return {k: curves[k] for k in _SUMMARY_KEYS}
 
@@ -269,7 +273,7 @@ def run_optimizers(run_dir: Path, quick: bool = False, progress: bool | None = N
     write_json(run_dir / "metrics.json", metrics)
     _plot_comparison(first, run_dir / "optimizers.png",
                      f"Update rules: FC net {cfg['hidden_dims']}, {cfg['num_train']} CIFAR-10 images "
-                     f"(seed {cfg['seed']}; thin lines: other seeds)",
+                     f"({_seeds_note(cfg['seed'], cfg['repeats'])})",
                      extra={rule: r[1:] for rule, r in runs.items()})
     return metrics
 
@@ -319,7 +323,7 @@ def _deep_experiment(data, cfg, run_dir: Path, progress) -> dict[str, Any]:
     first = {label: r[0] for label, r in runs.items()}
     _plot_comparison(first, run_dir / "batchnorm_deep.png",
                      f"6-layer net {cfg['deep_hidden_dims']} with and without batch norm, {cfg['num_train']} images "
-                     f"(seed {cfg['seed']}; thin lines: other seeds)", extra={lb: r[1:] for lb, r in runs.items()})
+                     f"({_seeds_note(cfg['seed'], cfg['deep_repeats'])})", extra={lb: r[1:] for lb, r in runs.items()})
 
     def claims(s):
         bn, base = s["batchnorm"], s["baseline"]
@@ -478,7 +482,7 @@ def run_dropout(run_dir: Path, quick: bool = False, progress: bool | None = None
     write_json(run_dir / "metrics.json", metrics)
     _plot_comparison({f"{k:.2f} dropout_keep_ratio": first[lb] for k, lb in zip(keeps, labels)},
                      run_dir / "dropout.png",
-                     f"Dropout on {cfg['num_train']} CIFAR-10 images (seed {cfg['seed']}; thin lines: other seeds)",
+                     f"Dropout on {cfg['num_train']} CIFAR-10 images ({_seeds_note(cfg['seed'], cfg['repeats'])})",
                      panels=("train", "val"), figsize=(12, 9),
                      extra={f"{k:.2f} dropout_keep_ratio": runs[lb][1:] for k, lb in zip(keeps, labels)})
     return metrics
