@@ -95,7 +95,7 @@ def track_emissions(run_dir: str | os.PathLike, project_name: str = "nnlab", cou
     run_dir.mkdir(parents=True, exist_ok=True)
     tracker = OfflineEmissionsTracker(
         country_iso_code=country, project_name=project_name, measure_power_secs=measure_power_secs,
-        output_dir=str(run_dir), save_to_file=save_to_file, log_level="error", allow_multiple_runs=True,
+        output_dir=str(run_dir), log_level="error", allow_multiple_runs=True, **_output_kwargs(save_to_file),
     )
     _quiet_codecarbon()
     result = EmissionsResult(tracker=f"codecarbon {_version()} OfflineEmissionsTracker (country {country})")
@@ -108,6 +108,16 @@ def track_emissions(run_dir: str | os.PathLike, project_name: str = "nnlab", cou
         result.emissions_kg_co2e = float(emissions if emissions is not None else data.emissions)
         result.energy_kwh = float(data.energy_consumed)
         result.duration_s = float(data.duration)
+
+
+def _output_kwargs(save_to_file: bool) -> dict[str, Any]:
+    """codecarbon >= 3 takes ``output_methods=[OutputMethod.CSV]`` (``save_to_file`` is deprecated there);
+    older versions only know ``save_to_file``."""
+    try:
+        from codecarbon.output_methods.base_output import OutputMethod
+    except ImportError:
+        return {"save_to_file": save_to_file}
+    return {"output_methods": [OutputMethod.CSV] if save_to_file else []}
 
 
 def _version() -> str:
