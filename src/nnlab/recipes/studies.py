@@ -378,14 +378,19 @@ def _batch_size_experiment(data, cfg, run_dir: Path, progress) -> dict[str, Any]
                          panels=("train", "val"), figsize=(12, 8), styles=styles)
         out[norm] = {label: c for label, c in runs.items() if label.startswith(norm)}
     claims: dict[str, bool] = {}
-    spreads = {}
+    spreads: dict[str, dict[str, float]] = {}
     for norm in cfg["batch_normalizations"]:
-        finals = [out[norm][f"{norm}_bs{bs}"]["final_train_acc"] for bs in sorted(cfg["batch_sizes"])]
-        spreads[norm] = float(np.ptp(finals))
-        claims[f"{norm}_final_train_acc_rises_with_batch_size"] = bool(np.all(np.diff(finals) > 0))
+        runs = [out[norm][f"{norm}_bs{bs}"] for bs in sorted(cfg["batch_sizes"])]
+        train, val = [r["final_train_acc"] for r in runs], [r["best_val_acc"] for r in runs]
+        spreads[norm] = {"final_train_acc": float(np.ptp(train)), "best_val_acc": float(np.ptp(val))}
+        # §8.11 Q2: BN depends on the batch size (small batches give noisy statistics)
+        claims[f"{norm}_final_train_acc_rises_with_batch_size"] = bool(np.all(np.diff(train) > 0))
+        claims[f"{norm}_best_val_acc_rises_with_batch_size"] = bool(np.all(np.diff(val) > 0))
+        claims[f"{norm}_smallest_batch_below_baseline_best_val_acc"] = val[0] < baseline["best_val_acc"]
     if {"batchnorm", "layernorm"} <= set(spreads):  # §8.10: LN shows "a markedly smaller influence of batch size"
-        claims["layernorm_smaller_batch_size_influence"] = spreads["layernorm"] < spreads["batchnorm"]
-    out["final_train_acc_spread_over_batch_sizes"] = spreads
+        for key in ("final_train_acc", "best_val_acc"):
+            claims[f"layernorm_smaller_batch_size_spread_{key}"] = spreads["layernorm"][key] < spreads["batchnorm"][key]
+    out["spread_over_batch_sizes"] = spreads
     out["claims"] = claims
     return out
 
