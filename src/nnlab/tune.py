@@ -22,16 +22,18 @@ it. The study stops when ``trials`` trials are finished (COMPLETE or PRUNED).
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import inspect
+import json
 import math
-import multiprocessing
 import os
 import shutil
+import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,12 @@ _PRIMITIVES = (type(None), bool, int, float, str)
 # Seconds between a running trial's heartbeats, and silence after which its worker counts as dead.
 HEARTBEAT_INTERVAL = int(os.environ.get("NNLAB_TUNE_HEARTBEAT", "2"))
 GRACE_PERIOD = 3 * HEARTBEAT_INTERVAL
+# Seconds an idle worker waits before looking again at the others' running trials (the study's end is seen
+# this soon after the last trial finishes).
+POLL_INTERVAL = min(0.2, HEARTBEAT_INTERVAL)
+# Environment variables that size the BLAS/OpenMP thread pools of a worker process before it imports NumPy.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                "NUMEXPR_NUM_THREADS")
 
 
 class TuneError(ValueError):
@@ -292,8 +300,49 @@ class _Job:
     study_dir: str
     worker: int = 0
     seed: int | None = None
-    limit_threads: bool = False
+    threads: int | None = None  # BLAS/OpenMP threads of this worker (None: leave the pools as they are)
     live: bool = True
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(jobs: int) -> int:
+    """BLAS threads for each of ``jobs`` workers on this machine: ``max(1, cores // jobs)``, so that the workers
+    together never run more threads than there are cores (oversubscription slows every one of them)."""
+    return max(1, usable_cores() // jobs)
+
+
+# Plot functions of nnlab.viz that recipes call for their per-run PNGs.
+_TRIAL_PLOTS = ("plot_training_curves", "plot_confusion_matrix", "plot_weight_grid")
+
+
+@contextlib.contextmanager
+def _without_trial_plots():
+    """Skip the per-run PNGs (training curves, confusion matrix, weight grid) while a trial's recipe runs.
+
+    Rendering them costs ~0.5 s of matplotlib per trial, as much as a short trial's training; a study shows
+    its trials in ``study.png`` and keeps each trial's histories in ``metrics.json`` and the study instead.
+    The functions are restored on exit."""
+    from . import viz
+
+    saved = {name: getattr(viz, name) for name in _TRIAL_PLOTS if hasattr(viz, name)}
+
+    def skip(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    try:
+        for name in saved:
+            setattr(viz, name, skip)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(viz, name, fn)
 
 
 def _recipe_settings(recipe: Any) -> set[str] | None:
@@ -329,8 +378,10 @@ def _objective(study_attrs: dict[str, Any], study_dir: Path, keep_weights: bool)
         run_dir.mkdir(parents=True)
         hook = PruningCallback(trial)
         extra = {"callbacks": [hook]} if takes_callbacks else {}
-        metrics = recipe.run(run_dir, quick=bool(study_attrs["quick"]), progress=False, **extra,
-                             **{**fixed, **settings})
+        plots = contextlib.nullcontext() if study_attrs.get("trial_plots") else _without_trial_plots()
+        with plots:
+            metrics = recipe.run(run_dir, quick=bool(study_attrs["quick"]), progress=False, **extra,
+                                 **{**fixed, **settings})
         val_history = [float(v) for v in metrics.get("val_acc_history", [])]
         by_epoch = hook.val_acc_by_epoch
         if not takes_callbacks:  # no live hook: report the finished run's accuracy checks afterwards
@@ -381,19 +432,26 @@ def _short(v: Any) -> str:
 TABLE_HEADER = f"{'trial':>5}  {'state':<8}  {'val_acc':>7}  {'epochs':>6}  {'time':>7}  settings"
 
 
-def _worker(job: _Job) -> int:
-    """Run trials until the study has its target of finished trials. When the other workers' running trials
-    would reach it, wait for them: a dead worker's trial goes stale and comes back as WAITING, to be run here.
-    Returns the number of trials this worker ran."""
+def _worker(job: _Job, storage: Any = None) -> int:
+    """Run trials until the study has its target of finished trials, with at most ``job.threads`` BLAS threads
+    (restored afterwards), on ``storage`` (an open RDBStorage; default: open ``job.storage``). Returns the number
+    of trials this worker ran."""
+    if job.threads is None:
+        return _run_trials(job, storage)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(job.threads):
+        return _run_trials(job, storage)
+
+
+def _run_trials(job: _Job, storage: Any = None) -> int:
+    """The worker loop: one trial at a time until the target is reached. When the other workers' running trials
+    would reach it, wait for them: a dead worker's trial goes stale and comes back as WAITING, to be run here."""
     import optuna
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if job.limit_threads:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    storage = open_storage(job.storage)
+    storage = storage if storage is not None else open_storage(job.storage)
     probe = optuna.load_study(study_name=job.study, storage=storage)
     attrs = probe.user_attrs
     space = parse_space(attrs["space"])
@@ -419,7 +477,7 @@ def _worker(job: _Job) -> int:
         if done >= target:
             return ran
         if done + c["RUNNING"] >= target and c["WAITING"] == 0:
-            time.sleep(HEARTBEAT_INTERVAL)
+            time.sleep(POLL_INTERVAL)
             continue
         if attrs["sampler"] == "grid" and c["WAITING"] == 0 and done + c["RUNNING"] + c["FAIL"] >= target * 4:
             return ran  # a grid whose trials keep failing: give up rather than loop
@@ -430,7 +488,9 @@ def _worker(job: _Job) -> int:
             return ran
 
 
-def _worker_entry(job: _Job) -> None:
+def _worker_main(job_json: str) -> None:
+    """Entry point of a worker process started by :func:`_start_worker` (the job as JSON)."""
+    job = _Job(**json.loads(job_json))
     try:
         _worker(job)
     except Exception as exc:  # noqa: BLE001 - reported by the parent through the exit code
@@ -442,7 +502,7 @@ def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | No
          sampler: str = "tpe", pruner: str | None = "median", seed: int | None = None, jobs: int = 1,
          storage: str | None = None, study: str | None = None, out: str | os.PathLike = "runs",
          resume: bool = False, quick: bool = False, fixed: dict[str, Any] | None = None,
-         keep_weights: bool = True, live: bool = True) -> Any:
+         keep_weights: bool = True, trial_plots: bool = False, live: bool = True) -> Any:
     """Create (or with ``resume=True`` join/continue) a study and run trials until ``trials`` are finished.
 
     Parameters
@@ -452,10 +512,14 @@ def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | No
     trials : target number of finished (complete or pruned) trials; default the grid size for ``'grid'``, else 20.
     sampler : ``'grid'``, ``'random'`` or ``'tpe'``; ``seed`` makes random/TPE reproducible (worker k uses seed+k).
     pruner : see :func:`make_pruner`.
-    jobs : worker processes on this machine (each limited to one BLAS thread when ``jobs > 1``).
+    jobs : workers on this machine: this process and ``jobs - 1`` worker processes that live for the whole
+        study, each with ``max(1, cores // jobs)`` BLAS threads when ``jobs > 1``.
     storage : Optuna RDB URL; default ``sqlite:///<out>/tune-<study>/study.db``.
     study : study name; default ``<recipe>-<YYYYmmdd-HHMMSS>``.
     fixed : recipe settings held fixed in every trial (like ``nnlab train --set``).
+    keep_weights : keep each trial's ``model.npz`` (its best weights).
+    trial_plots : also render each trial's PNGs (curves, confusion matrix); off by default, as they cost about
+        as much as a short trial's training.
 
     Returns the ``optuna.Study``; writes ``trials.csv`` and ``study.png`` into ``<out>/tune-<study>/``.
     """
@@ -468,7 +532,7 @@ def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | No
         raise TuneError("--resume needs --study NAME (and --storage URL unless it is the default SQLite file)")
     if not resume:
         attrs = _new_study_attrs(recipe, space or [], trials, sampler, pruner, seed, quick, fixed or {},
-                                 keep_weights)
+                                 keep_weights, trial_plots)
         study = study or f"{attrs['recipe']}-{time.strftime('%Y%m%d-%H%M%S')}"
     study_dir = Path(out) / f"tune-{study}"
     if storage is None:
@@ -504,9 +568,9 @@ def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | No
         print(TABLE_HEADER, flush=True)
     base = _Job(storage=storage, study=study, study_dir=str(study_dir), seed=seed, live=live)
     if jobs == 1:
-        _worker(base)
+        _worker(base, rdb)
     else:
-        _run_processes(base, jobs)
+        _run_processes(base, jobs, rdb)
     st = optuna.load_study(study_name=study, storage=rdb)
     export_csv(st, study_dir / "trials.csv")
     plot_study(st, study_dir / "study.png")
@@ -517,7 +581,7 @@ def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | No
 
 def _new_study_attrs(recipe: str | None, space_texts: list[str], trials: int | None, sampler: str,
                      pruner: str | None, seed: int | None, quick: bool, fixed: dict[str, Any],
-                     keep_weights: bool) -> dict[str, Any]:
+                     keep_weights: bool, trial_plots: bool = False) -> dict[str, Any]:
     from .recipes import DEFAULT_RECIPE, get_recipe
 
     name = recipe or DEFAULT_RECIPE
@@ -542,20 +606,40 @@ def _new_study_attrs(recipe: str | None, space_texts: list[str], trials: int | N
         raise TuneError(f"the grid has {grid_size(space)} configurations, fewer than --trials {trials}")
     return {"recipe": name, "space": [s.to_text() for s in space.values()], "trials": trials,
             "sampler": sampler, "pruner": pruner or "median", "seed": seed, "quick": bool(quick),
-            "fixed": {k: repr(v) for k, v in fixed.items()}, "keep_weights": bool(keep_weights)}
+            "fixed": {k: repr(v) for k, v in fixed.items()}, "keep_weights": bool(keep_weights),
+            "trial_plots": bool(trial_plots)}
 
 
-def _run_processes(base: _Job, jobs: int) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    procs = []
-    for k in range(jobs):
-        job = _Job(**{**base.__dict__, "worker": k, "limit_threads": True})
-        p = ctx.Process(target=_worker_entry, args=(job,), name=f"nnlab-tune-{k}")
-        p.start()
-        procs.append(p)
-    for p in procs:
-        p.join()
-    failed = [p.name for p in procs if p.exitcode != 0]
+def _start_worker(job: _Job) -> subprocess.Popen:
+    """Start one worker process for the whole study: a fresh interpreter (nothing of the caller's ``__main__``
+    is re-run) whose BLAS/OpenMP pools are sized by environment variables before NumPy loads."""
+    import nnlab
+
+    env = dict(os.environ)
+    if job.threads is not None:
+        env.update({var: str(job.threads) for var in _THREAD_VARS})
+    src = str(Path(nnlab.__file__).resolve().parents[1])  # this nnlab, even when it is not installed
+    env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
+    code = "import sys; from nnlab.tune import _worker_main; _worker_main(sys.argv[1])"
+    return subprocess.Popen([sys.executable, "-c", code, json.dumps(asdict(job))], env=env)
+
+
+def _run_processes(base: _Job, jobs: int, storage: Any = None) -> None:
+    """Run the study with ``jobs`` workers: ``jobs - 1`` processes plus this one (its imports are already done),
+    each limited to ``cores // jobs`` BLAS threads. If this process's worker fails or is interrupted, the other
+    workers are stopped (their running trials go stale and are re-run by ``--resume``)."""
+    threads = threads_per_worker(jobs)
+    procs = [_start_worker(_Job(**{**asdict(base), "worker": k, "threads": threads})) for k in range(1, jobs)]
+    try:
+        _worker(_Job(**{**asdict(base), "worker": 0, "threads": threads}), storage)
+    except BaseException:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+        raise
+    codes = [p.wait() for p in procs]
+    failed = [f"nnlab-tune-{k}" for k, code in enumerate(codes, 1) if code != 0]
     if failed:
         raise TuneError(f"worker(s) {', '.join(failed)} failed; the study keeps every finished trial, "
                         "continue it with --resume")
