@@ -11,7 +11,7 @@ shared JPEG-q75 CIFAR-10 its best configuration (100, 1.5e-3, 0.5) reached val 0
 default grid is shifted to a larger net and higher rates with more epochs (still 18 configurations): hidden size
 {100, 200} x lr {1e-3, 1.5e-3, 2e-3} x reg {0, 0.25, 0.5}, 12 epochs. The spec's sweep exactly::
 
-    nnlab train cifar10-two-layer --set num_epochs=10 \
+    nnlab train cifar10-two-layer --set num_epochs=10 \\
         --set "sweep_grid={'hidden_size': [50, 100], 'learning_rate': [7e-4, 1e-3, 1.5e-3], 'reg': [0.0, 0.25, 0.5]}"
 
 Equivalent command::
