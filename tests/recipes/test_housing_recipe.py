@@ -59,6 +59,7 @@ def test_housing_quick_run_follows_the_seed_and_writes_artifacts(tmp_path, data_
     assert len(gd) == 20  # 2000 iterations logged every 100
     # deterministic full-batch GD on the seed's data and weights: the seed's losses at iterations 0 and 1000
     np.testing.assert_allclose([gd[0], gd[10]], SPEC_LOSSES["gd"][:2], atol=6e-7)
+    assert metrics["gd_spec_loss_max_abs_diff"] < 6e-7
     for name in SETUPS:
         res = metrics["setups"][name]
         assert res["losses"][-1] < res["losses"][0] - 0.1, name  # measured drops 0.18-0.23

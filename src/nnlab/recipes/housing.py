@@ -26,9 +26,10 @@ Same data and initial weights as the seed: the first logged loss is 1.086384 as 
 follows the seed's trajectory. The dropout runs draw their masks differently from the seed's
 ``np.random.choice`` (a private ``RandomState(dropout_seed)``), so they only follow it statistically.
 
-Artifacts: ``config.json``, ``metrics.json`` (per set-up: logged losses, test CE and accuracy, confusion matrix,
-spec figures and bounds, seconds), ``losses.png`` (the four loss curves against the seed's), ``confusion.png``
-(the four test confusion matrices, rows normalized, labels low/med/high), ``model_<setup>.npz`` (weights).
+Artifacts: ``config.json``, ``metrics.json`` (per set-up: logged losses, their largest gap to the seed's, test CE
+and accuracy, confusion matrix, spec figures and bounds, seconds), ``losses.png`` (the four loss curves against
+the seed's), ``confusion.png`` (the four test confusion matrices, rows normalized, labels low/med/high),
+``model_<setup>.npz`` (weights).
 """
 
 from __future__ import annotations
@@ -183,6 +184,13 @@ def _evaluate(model, data: dict[str, np.ndarray]) -> dict[str, Any]:
     return out
 
 
+def _spec_loss_gap(setup: str, losses: list[float], log_every: int) -> float | None:
+    """Largest |nnlab - seed| over the iterations logged by both (multiples of 1000 and of ``log_every``)."""
+    gaps = [abs(losses[k] - SPEC_LOSSES[setup][k * log_every // SPEC_LOG_EVERY]) for k in range(len(losses))
+            if (k * log_every) % SPEC_LOG_EVERY == 0 and k * log_every // SPEC_LOG_EVERY < len(SPEC_LOSSES[setup])]
+    return max(gaps) if gaps else None
+
+
 def _within_bound(setup: str, ce: float) -> bool:
     kind, value = SPEC_BOUND[setup]
     return ce <= value if kind == "<=" else abs(ce - SPEC_TEST_CE[setup]) <= value
@@ -281,6 +289,7 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **over
         res = {"losses": losses, "seconds": seconds, **setup, **_evaluate(model, data)}
         res.pop("test_pred")
         res["spec_test_ce"] = SPEC_TEST_CE[name]
+        res["spec_loss_max_abs_diff"] = _spec_loss_gap(name, losses, int(cfg["log_every"]))
         res["within_spec_bound"] = _within_bound(name, res["test_ce"])
         results[name] = res
         save_arrays(run_dir / f"model_{name}.npz", {k: np.asarray(v) for k, v in model.state_dict().items()},
@@ -288,7 +297,7 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **over
 
     metrics: dict[str, Any] = {}
     for name, res in results.items():
-        for key in ("test_ce", "test_acc", "train_ce", "seconds"):
+        for key in ("test_ce", "test_acc", "train_ce", "spec_loss_max_abs_diff", "seconds"):
             metrics[f"{name}_{key}"] = res[key]
     metrics["meets_spec"] = all(res["within_spec_bound"] for res in results.values()) and (
         "gd" not in results or results["gd"]["test_ce"] <= SPEC_TEST_CE["gd"] + 5e-4)
