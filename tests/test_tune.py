@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import pytest
 
 optuna = pytest.importorskip("optuna")
 
+import nnlab.tune as nt  # noqa: E402
+from nnlab import viz  # noqa: E402
 from nnlab.cli import main  # noqa: E402
 from nnlab.recipes import _REGISTRY, Recipe  # noqa: E402
-from nnlab.tune import ParamSpec, TuneError, parse_param, parse_space, tune  # noqa: E402
+from nnlab.tune import ParamSpec, TuneError, parse_param, parse_space, threads_per_worker, tune  # noqa: E402
 
 # digits-mlp trials kept short: one small hidden layer, no batch norm, 2 epochs, no weights kept.
 SHORT = {"hidden_dims": [32], "normalization": None, "num_epochs": 2, "batch_size": 200}
@@ -171,6 +174,7 @@ def test_cli_tune_prints_live_table_best_config_and_writes_csv_png(tmp_path, cap
     folder = tmp_path / "tune-cli"
     assert {"study.db", "trials.csv", "study.png", "trials"} <= {p.name for p in folder.iterdir()}
     assert (folder / "trials" / "0000" / "model.npz").exists()  # best weights of each trial, via nnlab.io
+    assert not (folder / "trials" / "0000" / "curves.png").exists()  # per-trial PNGs are off by default
     # the same study name again without --resume is refused and the study is untouched
     rc = main(["tune", "digits-mlp", "--param", "learning_rate=choice:1e-3", "--study", "cli",
                "--out", str(tmp_path)])
@@ -188,6 +192,7 @@ def test_cli_tune_prints_live_table_best_config_and_writes_csv_png(tmp_path, cap
      "cannot open storage postgresql://nobody:***@127.0.0.1:1/none"),
     (["--param", "reg=uniform:0:1", "--storage", "nosuchdb://x"], "cannot open storage nosuchdb://x"),
     (["--resume"], "no study 'bad'"),
+    (["--param", "reg=uniform:0:1", "--jobs", "0"], "jobs must be an integer >= 1, got 0"),
     ([], "at least one --param"),
 ])
 def test_cli_tune_bad_input_exits_2_with_a_clear_message_and_creates_nothing(tmp_path, capsys, argv, message):
@@ -197,3 +202,54 @@ def test_cli_tune_bad_input_exits_2_with_a_clear_message_and_creates_nothing(tmp
     assert message in err, err
     assert "secret" not in err
     assert not (tmp_path / "tune-bad").exists()
+
+
+# ------------------------------------------------------------------------------------------- parallel workers
+
+def test_trial_plots_are_skipped_by_default_and_rendered_on_request(tmp_path):
+    originals = (viz.plot_training_curves, viz.plot_confusion_matrix)
+    st = tune("digits-mlp", ["learning_rate=grid:1e-2"], sampler="grid", pruner="none",
+              fixed={**SHORT, "num_epochs": 1}, out=tmp_path, study="plots", trial_plots=True, live=False)
+    run_dir = Path(st.trials[0].user_attrs["run_dir"])
+    assert (run_dir / "curves.png").stat().st_size > 5000 and (run_dir / "confusion.png").stat().st_size > 5000
+    st = tune("digits-mlp", ["learning_rate=grid:1e-2"], sampler="grid", pruner="none",
+              fixed={**SHORT, "num_epochs": 1}, out=tmp_path, study="noplots", live=False)
+    run_dir = Path(st.trials[0].user_attrs["run_dir"])
+    assert (run_dir / "metrics.json").exists() and not list(run_dir.glob("*.png"))
+    assert (viz.plot_training_curves, viz.plot_confusion_matrix) == originals  # restored after the trial
+
+
+@pytest.mark.parametrize("cores, jobs, threads", [(2, 1, 2), (2, 2, 1), (2, 3, 1), (8, 3, 2), (16, 4, 4)])
+def test_threads_per_worker_splits_the_cores_between_workers(monkeypatch, cores, jobs, threads):
+    monkeypatch.setattr(nt, "usable_cores", lambda: cores)
+    assert threads_per_worker(jobs) == threads
+
+
+def test_worker_process_runs_trials_with_its_share_of_blas_threads(tmp_path):
+    # A worker process started as --jobs starts it, alone on a 2-trial study: its BLAS pools are sized before
+    # NumPy loads (1 thread, where the library default here is the core count).
+    attrs = nt._new_study_attrs("digits-mlp", ["learning_rate=grid:3e-3,1e-2"], None, "grid", "none", None,
+                                False, {**SHORT, "num_epochs": 1}, False)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    st = optuna.create_study(study_name="w", storage=nt.open_storage(url), direction="maximize")
+    for key, value in attrs.items():
+        st.set_user_attr(key, value)
+    job = nt._Job(storage=url, study="w", study_dir=str(tmp_path), worker=1, threads=1, live=False)
+    assert nt._start_worker(job).wait(timeout=120) == 0
+    trials = optuna.load_study(study_name="w", storage=url).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    for t in trials:
+        info = t.user_attrs["worker"]
+        assert info["index"] == 1 and info["pid"] != os.getpid() and info["blas_threads"] == 1
+
+
+def test_jobs_2_runs_each_grid_configuration_once_with_cores_split_between_workers(tmp_path):
+    lrs = [1e-3, 3e-3, 1e-2, 3e-2]
+    st = tune("digits-mlp", [f"learning_rate=grid:{','.join(map(str, lrs))}"], sampler="grid", pruner="none",
+              fixed={**SHORT, "num_epochs": 1}, out=tmp_path, study="j2", jobs=2, keep_weights=False, live=False)
+    assert sorted(t.params["learning_rate"] for t in st.trials) == lrs
+    assert all(t.state.name == "COMPLETE" for t in st.trials)
+    workers = {t.user_attrs["worker"]["index"]: t.user_attrs["worker"]["pid"] for t in st.trials}
+    assert set(workers) <= {0, 1} and workers.get(0, os.getpid()) == os.getpid()  # worker 0 is this process
+    assert all(t.user_attrs["worker"]["blas_threads"] == threads_per_worker(2) for t in st.trials)
+    assert len((tmp_path / "tune-j2" / "trials.csv").read_text().splitlines()) == 5

@@ -360,7 +360,7 @@ def _check_settings(recipe: Any, names: list[str]) -> None:
                         f"known settings: {', '.join(sorted(known))}")
 
 
-def _objective(study_attrs: dict[str, Any], study_dir: Path, keep_weights: bool):
+def _objective(study_attrs: dict[str, Any], study_dir: Path, keep_weights: bool, worker_info: dict[str, Any]):
     from .recipes import get_recipe
 
     recipe = get_recipe(study_attrs["recipe"])
@@ -395,6 +395,7 @@ def _objective(study_attrs: dict[str, Any], study_dir: Path, keep_weights: bool)
         trial.set_user_attr("val_acc_by_epoch", by_epoch)
         trial.set_user_attr("epochs", len(by_epoch))
         trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("worker", dict(worker_info))
         for key in ("test_acc", "train_acc", "val_acc"):
             if isinstance(metrics.get(key), float):
                 trial.set_user_attr(key, metrics[key])
@@ -432,21 +433,31 @@ def _short(v: Any) -> str:
 TABLE_HEADER = f"{'trial':>5}  {'state':<8}  {'val_acc':>7}  {'epochs':>6}  {'time':>7}  settings"
 
 
-def _worker(job: _Job, storage: Any = None) -> int:
-    """Run trials until the study has its target of finished trials, with at most ``job.threads`` BLAS threads
-    (restored afterwards), on ``storage`` (an open RDBStorage; default: open ``job.storage``). Returns the number
-    of trials this worker ran."""
-    if job.threads is None:
-        return _run_trials(job, storage)
+def _thread_limit(threads: int | None) -> Any:
+    """Context limiting the loaded BLAS/OpenMP pools to ``threads`` (restored on exit); no-op for None."""
+    if threads is None:
+        return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(job.threads):
-        return _run_trials(job, storage)
+    return threadpool_limits(threads)
 
 
-def _run_trials(job: _Job, storage: Any = None) -> int:
-    """The worker loop: one trial at a time until the target is reached. When the other workers' running trials
-    would reach it, wait for them: a dead worker's trial goes stale and comes back as WAITING, to be run here."""
+def _blas_threads() -> int | None:
+    """Largest thread count among the loaded BLAS libraries (None when none is loaded)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+    return max(counts) if counts else None
+
+
+def _worker(job: _Job, storage: Any = None) -> int:
+    """Run trials until the study has its target of finished trials, each with at most ``job.threads`` BLAS
+    threads (limit re-applied per trial, so libraries a trial loads are limited from the next one on), on
+    ``storage`` (an open RDBStorage; default: open ``job.storage``). Returns the number of trials it ran.
+
+    The loop: when the other workers' running trials would reach the target, wait for them: a dead worker's
+    trial goes stale and comes back as WAITING, to be run here. Each trial records ``worker`` (index, process
+    id, BLAS threads) as a user attribute."""
     import optuna
     from optuna.trial import TrialState
 
@@ -459,7 +470,8 @@ def _run_trials(job: _Job, storage: Any = None) -> int:
     study = optuna.load_study(study_name=job.study, storage=storage,
                               sampler=make_sampler(attrs["sampler"], space, seed),
                               pruner=make_pruner(attrs["pruner"]))
-    objective = _objective(attrs, Path(job.study_dir), bool(attrs["keep_weights"]))
+    worker_info: dict[str, Any] = {"index": job.worker, "pid": os.getpid(), "blas_threads": None}
+    objective = _objective(attrs, Path(job.study_dir), bool(attrs["keep_weights"]), worker_info)
     names = list(space)
 
     def show(st: Any, trial: Any) -> None:
@@ -481,7 +493,9 @@ def _run_trials(job: _Job, storage: Any = None) -> int:
             continue
         if attrs["sampler"] == "grid" and c["WAITING"] == 0 and done + c["RUNNING"] + c["FAIL"] >= target * 4:
             return ran  # a grid whose trials keep failing: give up rather than loop
-        study.optimize(objective, n_trials=1, callbacks=[show], catch=())
+        with _thread_limit(job.threads):
+            worker_info["blas_threads"] = _blas_threads()
+            study.optimize(objective, n_trials=1, callbacks=[show], catch=())
         last = study.get_trials(deepcopy=False)[-1]
         ran += 1
         if last.state == TrialState.FAIL:
@@ -664,17 +678,21 @@ def export_csv(study: Any, path: str | os.PathLike) -> Path:
 
 
 def plot_study(study: Any, path: str | os.PathLike) -> Path:
-    """PNG: objective by trial (with the best so far) and one slice (objective vs setting) per setting."""
-    import matplotlib
+    """PNG: objective by trial (with the best so far) and one slice (objective vs setting) per setting.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on a bare Agg figure with fixed margins (no pyplot, no layout engine): a third of the time, as this
+    runs once per study after the workers finish."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from optuna.trial import TrialState
 
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     names = sorted({n for t in done for n in t.params})
-    fig, axes = plt.subplots(1, 1 + len(names), figsize=(4 * (1 + len(names)), 3.4), squeeze=False,
-                             layout="constrained")
+    width = 4 * (1 + len(names))
+    fig = Figure(figsize=(width, 3.4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 1 + len(names), squeeze=False)
+    fig.subplots_adjust(left=0.7 / width, right=1 - 0.2 / width, bottom=0.16, top=0.9, wspace=0.3)
     ax = axes[0, 0]
     xs, ys = [t.number for t in done], [t.value for t in done]
     ax.plot(xs, ys, "o", label="trial")
@@ -692,7 +710,6 @@ def plot_study(study: Any, path: str | os.PathLike) -> Path:
             ax.set_xscale("log")
         ax.set(title=f"slice: {name}", xlabel=name)
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return Path(path)
 
 
