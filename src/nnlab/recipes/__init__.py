@@ -27,6 +27,9 @@ _RECIPE_MODULES = [
     "nnlab.recipes.mnist",
     "nnlab.recipes.housing",
     "nnlab.recipes.convnets",
+    "nnlab.recipes.cifar10",
+    "nnlab.recipes.cifar10_two_layer",
+    "nnlab.recipes.cifar10_fc",
 ]
 
 
