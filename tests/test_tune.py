@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import os
 from pathlib import Path
 
@@ -193,6 +195,7 @@ def test_cli_tune_prints_live_table_best_config_and_writes_csv_png(tmp_path, cap
     (["--param", "reg=uniform:0:1", "--storage", "nosuchdb://x"], "cannot open storage nosuchdb://x"),
     (["--resume"], "no study 'bad'"),
     (["--param", "reg=uniform:0:1", "--jobs", "0"], "jobs must be an integer >= 1, got 0"),
+    (["--param", "reg=uniform:0:1", "--sampler", "grid", "--jobs", "2"], "--sampler grid needs choice/grid"),
     ([], "at least one --param"),
 ])
 def test_cli_tune_bad_input_exits_2_with_a_clear_message_and_creates_nothing(tmp_path, capsys, argv, message):
@@ -226,21 +229,26 @@ def test_threads_per_worker_splits_the_cores_between_workers(monkeypatch, cores,
 
 
 def test_worker_process_runs_trials_with_its_share_of_blas_threads(tmp_path):
-    # A worker process started as --jobs starts it, alone on a 2-trial study: its BLAS pools are sized before
-    # NumPy loads (1 thread, where the library default here is the core count).
+    # A worker process started as --jobs 2 starts it, alone on a 2-trial study: its BLAS pools are sized before
+    # NumPy loads (1 thread on 2 cores, where the library default is the core count).
     attrs = nt._new_study_attrs("digits-mlp", ["learning_rate=grid:3e-3,1e-2"], None, "grid", "none", None,
                                 False, {**SHORT, "num_epochs": 1}, False)
     url = f"sqlite:///{tmp_path / 'study.db'}"
     st = optuna.create_study(study_name="w", storage=nt.open_storage(url), direction="maximize")
     for key, value in attrs.items():
         st.set_user_attr(key, value)
-    job = nt._Job(storage=url, study="w", study_dir=str(tmp_path), worker=1, threads=1, live=False)
-    assert nt._start_worker(job).wait(timeout=120) == 0
+    (proc,) = nt._prestart_workers(2)
+    assert proc.poll() is None  # started before the study is known: it waits for its job
+    job = nt._Job(storage=url, study="w", study_dir=str(tmp_path), worker=1, threads=threads_per_worker(2),
+                  live=False)
+    proc.stdin.write(json.dumps(dataclasses.asdict(job)) + "\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=120) == 0
     trials = optuna.load_study(study_name="w", storage=url).trials
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
     for t in trials:
         info = t.user_attrs["worker"]
-        assert info["index"] == 1 and info["pid"] != os.getpid() and info["blas_threads"] == 1
+        assert info["index"] == 1 and info["pid"] != os.getpid() and info["blas_threads"] == threads_per_worker(2)
 
 
 def test_jobs_2_runs_each_grid_configuration_once_with_cores_split_between_workers(tmp_path):

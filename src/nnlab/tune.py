@@ -502,16 +502,6 @@ def _worker(job: _Job, storage: Any = None) -> int:
             return ran
 
 
-def _worker_main(job_json: str) -> None:
-    """Entry point of a worker process started by :func:`_start_worker` (the job as JSON)."""
-    job = _Job(**json.loads(job_json))
-    try:
-        _worker(job)
-    except Exception as exc:  # noqa: BLE001 - reported by the parent through the exit code
-        print(f"nnlab tune worker {job.worker}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from exc
-
-
 def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | None = None,
          sampler: str = "tpe", pruner: str | None = "median", seed: int | None = None, jobs: int = 1,
          storage: str | None = None, study: str | None = None, out: str | os.PathLike = "runs",
@@ -542,6 +532,41 @@ def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | No
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise TuneError(f"jobs must be an integer >= 1, got {jobs!r}")
+    procs = _prestart_workers(jobs)  # they import while this process opens the study
+    try:
+        st, rdb, storage, study_dir = _open_study(
+            recipe, space, trials=trials, sampler=sampler, pruner=pruner, seed=seed, storage=storage, study=study,
+            out=out, resume=resume, quick=quick, fixed=fixed, keep_weights=keep_weights, trial_plots=trial_plots)
+        attrs = st.user_attrs
+        if live:
+            print(f"study {st.study_name} ({attrs['recipe']}, sampler {attrs['sampler']}, target "
+                  f"{attrs['trials']} trials, {jobs} job{'s' if jobs > 1 else ''}) in {_safe_url(storage)}",
+                  flush=True)
+            print(TABLE_HEADER, flush=True)
+        base = _Job(storage=storage, study=st.study_name, study_dir=str(study_dir), seed=seed, live=live)
+        if jobs == 1:
+            _worker(base, rdb)
+        else:
+            _run_processes(base, procs, rdb)
+    except BaseException:
+        _stop(procs)
+        raise
+    st = optuna.load_study(study_name=st.study_name, storage=rdb)
+    export_csv(st, study_dir / "trials.csv")
+    plot_study(st, study_dir / "study.png")
+    if live:
+        print(best_summary(st))
+    return st
+
+
+def _open_study(recipe: str | None, space: list[str] | None, *, trials: int | None, sampler: str,
+                pruner: str | None, seed: int | None, storage: str | None, study: str | None,
+                out: str | os.PathLike, resume: bool, quick: bool, fixed: dict[str, Any] | None,
+                keep_weights: bool, trial_plots: bool) -> tuple[Any, Any, str, Path]:
+    """Create the study (or load it on ``resume``) with its nnlab attributes; returns ``(study, rdb_storage,
+    storage_url, study_dir)``. ``TuneError`` for bad input, before anything is written."""
+    import optuna
+
     if resume and not study:
         raise TuneError("--resume needs --study NAME (and --storage URL unless it is the default SQLite file)")
     if not resume:
@@ -575,22 +600,7 @@ def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | No
                             "pass --resume to continue it (or join it from another worker)") from None
         for key, value in attrs.items():
             st.set_user_attr(key, value)
-    attrs = st.user_attrs
-    if live:
-        print(f"study {study} ({attrs['recipe']}, sampler {attrs['sampler']}, target {attrs['trials']} trials, "
-              f"{jobs} job{'s' if jobs > 1 else ''}) in {_safe_url(storage)}", flush=True)
-        print(TABLE_HEADER, flush=True)
-    base = _Job(storage=storage, study=study, study_dir=str(study_dir), seed=seed, live=live)
-    if jobs == 1:
-        _worker(base, rdb)
-    else:
-        _run_processes(base, jobs, rdb)
-    st = optuna.load_study(study_name=study, storage=rdb)
-    export_csv(st, study_dir / "trials.csv")
-    plot_study(st, study_dir / "study.png")
-    if live:
-        print(best_summary(st))
-    return st
+    return st, rdb, storage, study_dir
 
 
 def _new_study_attrs(recipe: str | None, space_texts: list[str], trials: int | None, sampler: str,
@@ -624,33 +634,64 @@ def _new_study_attrs(recipe: str | None, space_texts: list[str], trials: int | N
             "trial_plots": bool(trial_plots)}
 
 
-def _start_worker(job: _Job) -> subprocess.Popen:
-    """Start one worker process for the whole study: a fresh interpreter (nothing of the caller's ``__main__``
-    is re-run) whose BLAS/OpenMP pools are sized by environment variables before NumPy loads."""
+def _prestart_workers(jobs: int) -> list[subprocess.Popen]:
+    """Start the ``jobs - 1`` extra worker processes of ``--jobs``: fresh interpreters (nothing of the caller's
+    ``__main__`` is re-run) with ``cores // jobs`` BLAS/OpenMP threads set in their environment before NumPy
+    loads. Each imports what a worker needs, then waits for its job on stdin (see :func:`_worker_main`)."""
     import nnlab
 
-    env = dict(os.environ)
-    if job.threads is not None:
-        env.update({var: str(job.threads) for var in _THREAD_VARS})
+    if jobs < 2:
+        return []
+    env = {**os.environ, **{var: str(threads_per_worker(jobs)) for var in _THREAD_VARS}}
     src = str(Path(nnlab.__file__).resolve().parents[1])  # this nnlab, even when it is not installed
     env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
-    code = "import sys; from nnlab.tune import _worker_main; _worker_main(sys.argv[1])"
-    return subprocess.Popen([sys.executable, "-c", code, json.dumps(asdict(job))], env=env)
+    code = "from nnlab.tune import _worker_main; _worker_main()"
+    return [subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.PIPE, text=True)
+            for _ in range(1, jobs)]
 
 
-def _run_processes(base: _Job, jobs: int, storage: Any = None) -> None:
-    """Run the study with ``jobs`` workers: ``jobs - 1`` processes plus this one (its imports are already done),
-    each limited to ``cores // jobs`` BLAS threads. If this process's worker fails or is interrupted, the other
-    workers are stopped (their running trials go stale and are re-run by ``--resume``)."""
-    threads = threads_per_worker(jobs)
-    procs = [_start_worker(_Job(**{**asdict(base), "worker": k, "threads": threads})) for k in range(1, jobs)]
+def _worker_main() -> None:
+    """Body of a worker process: warm the imports (storage, recipes), read one job (JSON line) from stdin and run
+    it; exit quietly on an empty line or a closed stdin (the parent gave up before the study opened)."""
+    from .recipes import list_recipes
+
+    open_storage("sqlite://")  # imports SQLAlchemy/Alembic/Optuna's storage and its schema code
+    list_recipes()
+    line = sys.stdin.readline()
+    if not line.strip():
+        return
+    job = _Job(**json.loads(line))
+    try:
+        _worker(job)
+    except Exception as exc:  # noqa: BLE001 - reported by the parent through the exit code
+        print(f"nnlab tune worker {job.worker}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from exc
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """Stop worker processes (a started trial of theirs goes stale and is re-run by ``--resume``)."""
+    for p in procs:
+        with contextlib.suppress(OSError):
+            p.stdin.close()
+        p.terminate()
+    for p in procs:
+        p.wait()
+
+
+def _run_processes(base: _Job, procs: list[subprocess.Popen], storage: Any = None) -> None:
+    """Run the study with ``len(procs) + 1`` workers: the prestarted processes, each sent its job, plus this
+    process (its imports are done); each limited to ``cores // jobs`` BLAS threads. If this process's worker
+    fails or is interrupted, the others are stopped."""
+    threads = threads_per_worker(len(procs) + 1)
+    for k, p in enumerate(procs, 1):
+        job = _Job(**{**asdict(base), "worker": k, "threads": threads})
+        with contextlib.suppress(OSError):  # a process that died starting up shows in its exit code
+            p.stdin.write(json.dumps(asdict(job)) + "\n")
+            p.stdin.close()
     try:
         _worker(_Job(**{**asdict(base), "worker": 0, "threads": threads}), storage)
     except BaseException:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait()
+        _stop(procs)
         raise
     codes = [p.wait() for p in procs]
     failed = [f"nnlab-tune-{k}" for k, code in enumerate(codes, 1) if code != 0]
