@@ -17,6 +17,10 @@ heartbeat, so a trial whose worker died is marked FAIL after ``grace_period`` se
 same settings (``RetryHeartbeatStaleTrialCallback``). A study stores its recipe, space, sampler and target in
 its user attributes, so ``tune(..., resume=True)`` (``nnlab tune --resume --study NAME``) joins or continues
 it. The study stops when ``trials`` trials are finished (COMPLETE or PRUNED).
+
+``jobs=K`` runs K workers on this machine for the whole study: this process and K-1 worker processes started
+first (so their imports overlap the study's creation), each with ``cores // K`` BLAS threads. Trials skip the
+recipes' per-run PNGs unless ``trial_plots=True``. Each trial records its ``worker`` (index, pid, BLAS threads).
 """
 
 from __future__ import annotations
