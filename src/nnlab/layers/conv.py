@@ -127,45 +127,60 @@ def conv_backward_naive(dout, cache: tuple) -> tuple[Any, Any, Any]:
 # ------------------------------------------------------------------------------------------------- fast
 
 
-def _im2col(x, KH: int, KW: int, S: int, P: int, OH: int, OW: int):
-    """Gather every receptive field into columns: ``(C*KH*KW, N*H'*W')`` with rows ordered (c, p, q).
+def _taps(a, KH: int, KW: int, S: int, OH: int, OW: int):
+    """For each kernel offset (p, q), the (N, C, H', W') strided view ``a[:, :, p + i*S, q + j*S]`` of ``a``.
 
-    ``cols[(c, p, q), (n, i, j)] = xpad[n, c, i*S + p, j*S + q]``. The windows are a strided view of the
-    padded input (no data moved); one copy lays them out for the GEMM.
+    ``a`` is a padded input (or its gradient); the view of offset (p, q) holds, at output position (i, j), the
+    pixel that filter tap (p, q) meets there. No data is moved.
+    """
+    for p in range(KH):
+        for q in range(KW):
+            yield p, q, a[:, :, p:p + (OH - 1) * S + 1:S, q:q + (OW - 1) * S + 1:S]
+
+
+def _im2col(x, KH: int, KW: int, S: int, P: int, OH: int, OW: int):
+    """Receptive fields as a stack of per-sample matrices, plus a row of ones for the bias.
+
+    Returns ``cols`` of shape (N, C*KH*KW + 1, H'*W'): ``cols[n, (c, p, q), (i, j)] = xpad[n, c, i*S + p,
+    j*S + q]`` (rows ordered (c, p, q) like ``w.reshape(F, -1)``'s columns) and ``cols[n, -1] = 1``. Filled
+    by one strided copy per kernel offset (KH*KW copies, each of N*C*H'*W' values). This layout makes
+    ``[w | b] @ cols`` (a batched GEMM) land directly in NCHW order: no transpose of the output, no bias pass.
     """
     xp = xp_of(x)
     N, C = x.shape[:2]
-    xpad = _pad_hw(x, P)
-    # (N, C, Hp-KH+1, Wp-KW+1, KH, KW): every window, a view of xpad
-    windows = xp.lib.stride_tricks.sliding_window_view(xpad, (KH, KW), axis=(2, 3))
-    windows = windows[:, :, :(OH - 1) * S + 1:S, :(OW - 1) * S + 1:S]  # (N, C, OH, OW, KH, KW)
-    cols = xp.ascontiguousarray(windows.transpose(1, 4, 5, 0, 2, 3))  # (C, KH, KW, N, OH, OW)
-    return cols.reshape(C * KH * KW, N * OH * OW)
+    K = C * KH * KW
+    cols = xp.empty((N, K + 1, OH * OW), dtype=x.dtype)
+    fields = cols[:, :K].reshape(N, C, KH, KW, OH, OW)  # a view of the first K rows
+    for p, q, tap in _taps(_pad_hw(x, P), KH, KW, S, OH, OW):
+        fields[:, :, p, q] = tap
+    cols[:, K] = 1
+    return cols
 
 
 def _col2im(dcols, x_shape: tuple, KH: int, KW: int, S: int, P: int, OH: int, OW: int):
-    """Adjoint of :func:`_im2col`: sum the columns back onto the (padded) input grid.
+    """Adjoint of :func:`_im2col` (without the ones row): sum the columns back onto the input grid.
 
-    One strided-slice accumulation per kernel offset (p, q): ``dxpad[:, :, p::S, q::S] += dcols[:, p, q]``.
+    ``dcols`` is (N, C*KH*KW, H'*W'); one strided accumulation per kernel offset,
+    ``dxpad[:, :, p + i*S, q + j*S] += dcols[:, (c, p, q), (i, j)]``, then the padding is cropped off.
     """
     xp = xp_of(dcols)
     N, C, H, W = x_shape
-    dcols = dcols.reshape(C, KH, KW, N, OH, OW)
+    dfields = dcols.reshape(N, C, KH, KW, OH, OW)
     dxpad = xp.zeros((N, C, H + 2 * P, W + 2 * P), dtype=dcols.dtype)
-    dxpad_t = dxpad.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view, matches the column layout
-    for p in range(KH):
-        for q in range(KW):
-            dxpad_t[:, :, p:p + (OH - 1) * S + 1:S, q:q + (OW - 1) * S + 1:S] += dcols[:, p, q]
+    for p, q, tap in _taps(dxpad, KH, KW, S, OH, OW):
+        tap += dfields[:, :, p, q]
     if P == 0:
         return dxpad
     return xp.ascontiguousarray(dxpad[:, :, P:P + H, P:P + W])
 
 
 def conv_forward_fast(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
-    """Convolution forward pass: im2col through strided views, then one GEMM.
+    """Convolution forward pass: im2col through strided views, then one (batched) GEMM.
 
-    Inputs and output as :func:`conv_forward_naive`. ``out = (w.reshape(F, -1) @ cols + b)`` with ``cols`` the
-    (C*KH*KW, N*H'*W') matrix of receptive fields, reshaped to (N, F, H', W'). Keeps the input dtype.
+    Inputs and output as :func:`conv_forward_naive`. With ``cols`` the (N, C*KH*KW + 1, H'*W') receptive
+    fields of :func:`_im2col` (last row: ones), ``out[n] = [w.reshape(F, -1) | b] @ cols[n]`` — one GEMM per
+    sample in a single ``matmul`` call, written straight into (N, F, H'*W') = (N, F, H', W'), the bias added
+    by the GEMM itself. Keeps the input dtype.
 
     Returns ``(out, cache)`` with cache ``(x.shape, w, cols, conv_param)`` for :func:`conv_backward_fast`.
     """
@@ -174,17 +189,17 @@ def conv_forward_fast(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
     N, F = x.shape[0], w.shape[0]
     KH, KW = w.shape[2:]
     cols = _im2col(x, KH, KW, S, P, OH, OW)
-    out = w.reshape(F, -1) @ cols  # (F, N*OH*OW)
-    out += b.reshape(F, 1)
-    out = xp.ascontiguousarray(out.reshape(F, N, OH, OW).transpose(1, 0, 2, 3))
+    wb = xp.concatenate([w.reshape(F, -1), b.reshape(F, 1).astype(w.dtype, copy=False)], axis=1)  # (F, K+1)
+    out = xp.matmul(wb, cols).reshape(N, F, OH, OW)
     return out, (tuple(x.shape), w, cols, conv_param)
 
 
 def conv_backward_fast(dout, cache: tuple) -> tuple[Any, Any, Any]:
     """Convolution backward pass for :func:`conv_forward_fast`.
 
-    With ``G = dout`` laid out as (F, N*H'*W'): ``dw = G @ cols.T``, ``db = G.sum(1)``,
-    ``dcols = w.T @ G`` and ``dx = col2im(dcols)`` (a loop over the KH*KW kernel offsets).
+    With ``g[n] = dout[n]`` as an (F, H'*W') matrix (a free reshape): ``[dw | db] = sum_n g[n] @ cols[n].T``
+    (the ones row of ``cols`` gives ``db``), ``dcols[n] = w.reshape(F, -1).T @ g[n]`` and
+    ``dx = col2im(dcols)`` (a loop over the KH*KW kernel offsets).
 
     Returns ``(dx, dw, db)`` shaped like x, w, b.
     """
@@ -197,9 +212,9 @@ def conv_backward_fast(dout, cache: tuple) -> tuple[Any, Any, Any]:
     check_array("conv_backward_fast", "dout", dout, ndim=4, shape_hint="(N, F, H', W')")
     if tuple(dout.shape) != (N, F, OH, OW):
         raise ValueError(f"conv_backward_fast: dout must have shape {(N, F, OH, OW)}, got {tuple(dout.shape)}")
-    g = xp.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(F, -1)  # (F, N*OH*OW)
-    db = g.sum(axis=1)
-    dw = (g @ cols.T).reshape(w.shape)
-    dcols = w.reshape(F, -1).T @ g  # (C*KH*KW, N*OH*OW)
+    g = xp.ascontiguousarray(dout).reshape(N, F, OH * OW)
+    dwb = xp.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0)  # (F, K+1)
+    dw, db = xp.ascontiguousarray(dwb[:, :-1]).reshape(w.shape), dwb[:, -1].copy()
+    dcols = xp.matmul(w.reshape(F, -1).T, g)  # (N, C*KH*KW, H'*W')
     dx = _col2im(dcols, x_shape, KH, KW, S, P, OH, OW)
     return dx, dw, db
