@@ -18,6 +18,7 @@ import argparse
 import os
 import sys
 import time
+from collections import OrderedDict
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -112,10 +113,10 @@ def bench_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int) -> dict
         o = F.conv2d(xt, wt, bt, stride=stride, padding=pad)
         return torch.autograd.grad(o, (xt, wt, bt), dout_t)
 
-    cols = cache[2]
-    w2 = w.reshape(w.shape[0], -1)
-    gemm_flops = 2 * w2.shape[0] * w2.shape[1] * cols.shape[1]
-    t_gemm = median_time(lambda: w2 @ cols, repeats)
+    cols = cache[2]  # (N, C*KH*KW + 1, H'*W'): receptive fields and the ones row of the bias
+    wb = np.concatenate([w.reshape(w.shape[0], -1), b[:, None]], axis=1)
+    gemm_flops = 2 * w.size * cols.shape[0] * cols.shape[2]  # the conv's multiply-adds, bias row not counted
+    t_gemm = median_time(lambda: np.matmul(wb, cols), repeats)
     r = {"name": name, "dtype": np.dtype(dtype).name, "gemm_gflops": gemm_flops / t_gemm / 1e9}
     r["ours_fwd"], r["torch_fwd"], r["ratio_fwd"] = time_pair(ours_fwd, torch_fwd, repeats, ARGS.min_time)
     r["ours_fb"], r["torch_fb"], r["ratio_fb"] = time_pair(ours_fwd_bwd, torch_fwd_bwd, repeats, ARGS.min_time)
@@ -133,19 +134,15 @@ def profile_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int) -> di
     N, _, H, W = x_shape
     OH, OW = (H + 2 * pad - KH) // stride + 1, (W + 2 * pad - KW) // stride + 1
     w2 = w.reshape(Fn, -1)
+    wb = np.concatenate([w2, np.zeros((Fn, 1), dtype)], axis=1)
     cols = _im2col(x, KH, KW, stride, pad, OH, OW)
-    out = w2 @ cols
-    dout = rng.standard_normal((N, Fn, OH, OW)).astype(dtype)
-    g = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(Fn, -1)
-    dcols = w2.T @ g
+    g = rng.standard_normal((N, Fn, OH * OW)).astype(dtype)
+    dcols = np.matmul(w2.T, g)
     return {
         "im2col": median_time(lambda: _im2col(x, KH, KW, stride, pad, OH, OW), repeats),
-        "gemm": median_time(lambda: w2 @ cols, repeats),
-        "out layout": median_time(
-            lambda: np.ascontiguousarray(out.reshape(Fn, N, OH, OW).transpose(1, 0, 2, 3)), repeats),
-        "dout layout": median_time(lambda: np.ascontiguousarray(dout.transpose(1, 0, 2, 3)), repeats),
-        "dw gemm": median_time(lambda: g @ cols.T, repeats),
-        "dcols gemm": median_time(lambda: w2.T @ g, repeats),
+        "gemm": median_time(lambda: np.matmul(wb, cols), repeats),
+        "dw gemm": median_time(lambda: np.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0), repeats),
+        "dcols gemm": median_time(lambda: np.matmul(w2.T, g), repeats),
         "col2im": median_time(lambda: _col2im(dcols, x_shape, KH, KW, stride, pad, OH, OW), repeats),
     }
 
@@ -200,6 +197,134 @@ def bench_naive_speedup(quick: bool) -> dict:
             "fast_fwd": t_fast_fwd, "fast_bwd": t_fast_bwd}
 
 
+# ------------------------------------------------------------------------------------ training steps
+
+
+def three_layer_steps(batch: int):
+    """One Adam step of ThreeLayerConvNet (batch ``batch``, CIFAR-sized float32 input) in nnlab and in torch.
+
+    The torch twin (conv 7x7 pad 3 - relu - 2x2 max pool - linear - relu - linear, cross-entropy) starts from
+    the nnlab weights (``W2``/``W3`` transposed into ``Linear.weight``). Returns ``(ours, theirs, loss_pair)``.
+    """
+    from nnlab.models import ThreeLayerConvNet
+    from nnlab.optim import adam
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, size=batch)
+    model = ThreeLayerConvNet(weight_scale=1e-2, seed=0, dtype=np.float32)
+    p = model.params
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 7, padding=3), torch.nn.ReLU(), torch.nn.MaxPool2d(2, 2),
+                              torch.nn.Flatten(), torch.nn.Linear(32 * 16 * 16, 100), torch.nn.ReLU(),
+                              torch.nn.Linear(100, 10))
+    with torch.no_grad():
+        for (w_t, b_t), (w, b, transpose) in zip(((net[0].weight, net[0].bias), (net[4].weight, net[4].bias),
+                                                  (net[6].weight, net[6].bias)),
+                                                 (("W1", "b1", False), ("W2", "b2", True), ("W3", "b3", True))):
+            w_t.copy_(torch.from_numpy(p[w].T.copy() if transpose else p[w]))
+            b_t.copy_(torch.from_numpy(p[b]))
+    with torch.no_grad():
+        losses = (float(model.loss(X, y)[0]),
+                  float(F.cross_entropy(net(torch.from_numpy(X)), torch.from_numpy(y))))
+    configs = {k: {"learning_rate": 1e-3} for k in p}
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def ours():
+        loss, grads = model.loss(X, y)
+        for k in p:
+            p[k], configs[k] = adam(p[k], grads[k], configs[k])
+        return loss
+
+    def theirs():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(Xt), yt)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return ours, theirs, losses
+
+
+def mri_steps(batch: int = 32):
+    """One Adam step of the seed-003 MRI network (``mri_cnn`` through ``Classifier``; input (batch, 1, 84, 84),
+    float32, dropout 0.2 active) in nnlab and in torch (the same ``Sequential`` built from torch.nn, loaded from
+    the nnlab state dict). Returns ``(ours, theirs, max |scores difference| in eval mode)``."""
+    from nnlab.models import Classifier, mri_cnn
+    from nnlab.optim import adam
+
+    nn = torch.nn
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, 1, 84, 84)).astype(np.float32)
+    y = rng.integers(0, 4, size=batch)
+    model = Classifier(mri_cnn(seed=0))
+
+    def conv(cin, cout):
+        return nn.Conv2d(cin, cout, 3, padding=1)
+
+    act = nn.LeakyReLU(0.01)
+    net = nn.Sequential(OrderedDict([
+        ("feature_extractor", nn.Sequential(conv(1, 8), act, conv(8, 32), act, nn.MaxPool2d(2, 2), nn.Dropout(0.2),
+                                            conv(32, 32), act, conv(32, 64), act, nn.MaxPool2d(2, 2),
+                                            nn.Dropout(0.2))),
+        ("avg_pooling", nn.AdaptiveAvgPool2d((7, 7))),
+        ("flatten", nn.Flatten()),
+        ("classifier", nn.Sequential(nn.Linear(3136, 256), act, nn.Dropout(0.2), nn.Linear(256, 128), act,
+                                     nn.Dropout(0.2), nn.Linear(128, 4))),
+    ]))
+    net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.state_dict().items()})
+    net.eval()
+    with torch.no_grad():
+        diff = float(np.abs(model.loss(X) - net(torch.from_numpy(X)).numpy()).max())
+    net.train()
+    configs = {k: {"learning_rate": 1e-4} for k in model.params}
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def ours():
+        loss, grads = model.loss(X, y)
+        for k in list(model.params):
+            model.params[k], configs[k] = adam(model.params[k], grads[k], configs[k])
+        return loss
+
+    def theirs():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(Xt), yt)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return ours, theirs, diff
+
+
+def step_memory(batch: int) -> dict:
+    """Peak traced memory (tracemalloc) of one ThreeLayerConvNet training step (forward, backward, no update)
+    at ``batch``, next to the bytes it must hold: the im2col matrix kept for the backward, the backward's
+    column gradient of the same size, and the activations (conv out, relu out, pool out and argmax, hidden
+    layer, scores) plus the gradients of those activations that are alive at the same time."""
+    import tracemalloc
+
+    from nnlab.layers.conv import conv_forward_fast
+    from nnlab.models import ThreeLayerConvNet
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, size=batch)
+    model = ThreeLayerConvNet(seed=0, dtype=np.float32)
+    model.loss(X, y)  # warm-up outside the trace
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    model.loss(X, y)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    _, cache = conv_forward_fast(X, model.params["W1"], model.params["b1"], model.conv_param)
+    cols_bytes = cache[2].nbytes
+    conv_out = batch * 32 * 32 * 32 * 4
+    activations = (2 * conv_out + conv_out // 4 + conv_out // 16  # conv out, relu out, pool out, uint8 argmax
+                   + 2 * batch * 100 * 4 + batch * 10 * 4)  # hidden pre/post relu, scores
+    return {"batch": batch, "peak": peak, "cols": cols_bytes, "activations": activations}
+
+
 def _ms(t: float) -> str:
     return f"{t * 1e3:8.2f}"
 
@@ -239,6 +364,26 @@ def main() -> int:
           f"speed-up {r['naive_fwd'] / r['fast_fwd']:.0f}x   (course code: 265x)")
     print(f"  backward: naive {r['naive_bwd']:.3f}s  fast {r['fast_bwd'] * 1e3:.2f}ms  "
           f"speed-up {r['naive_bwd'] / r['fast_bwd']:.0f}x   (course code: 554x)")
+
+    print("\ntraining steps, float32, forward + backward + Adam, same initial weights (goal ratio <= 1.5):")
+    ours, theirs, (loss_ours, loss_theirs) = three_layer_steps(50)
+    t_o, t_t, ratio = time_pair(ours, theirs, repeats, ARGS.min_time)
+    print(f"  ThreeLayerConvNet, batch 50 (3x32x32)     nnlab {_ms(t_o)} ms  torch {_ms(t_t)} ms  ratio {ratio:.2f}"
+          f"   (initial loss {loss_ours:.6f} vs {loss_theirs:.6f})")
+    ours, theirs, diff = mri_steps(32)
+    t_o, t_t, ratio = time_pair(ours, theirs, repeats, ARGS.min_time)
+    print(f"  MRI network, batch 32 (1x84x84)           nnlab {_ms(t_o)} ms  torch {_ms(t_t)} ms  ratio {ratio:.2f}"
+          f"   (eval-mode scores differ by {diff:.1e})")
+
+    print("\npeak traced memory of one ThreeLayerConvNet training step (float32; goal: linear in the batch, "
+          "<= 2x im2col + activations):")
+    rows = [step_memory(n) for n in (50, 200)]
+    for m in rows:
+        need = m["cols"] + m["activations"]
+        print(f"  batch {m['batch']:3d}: peak {m['peak'] / 2**20:7.1f} MiB   im2col {m['cols'] / 2**20:6.1f} MiB + "
+              f"activations {m['activations'] / 2**20:6.1f} MiB = {need / 2**20:6.1f} MiB   "
+              f"peak / that {m['peak'] / need:.2f}")
+    print(f"  peak(200) / peak(50) = {rows[1]['peak'] / rows[0]['peak']:.2f} (linear: 4.00)")
     return 0
 
 

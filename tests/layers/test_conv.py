@@ -149,3 +149,26 @@ def test_conv_rejects_integer_input():
     with pytest.raises(TypeError, match="conv_forward_fast: x must have a floating-point dtype"):
         conv_forward_fast(np.zeros((1, 1, 3, 3), dtype=np.int64), np.zeros((1, 1, 1, 1)), np.zeros(1),
                           {"stride": 1, "pad": 0})
+
+
+@pytest.mark.parametrize("case", [(2, 3, 6, 5, 4, 3, 1, 1), (3, 2, 7, 7, 2, 3, 2, 0)])
+def test_conv_backward_fast_need_dx_false_gives_same_dw_db_and_no_dx(rng, case):
+    N, C, H, W, F, K, S, P = case
+    x, w, b = _case(rng, N, C, H, W, F, K)
+    out, cache = conv_forward_fast(x, w, b, {"stride": S, "pad": P})
+    dout = rng.standard_normal(out.shape)
+    _, dw, db = conv_backward_fast(dout, cache)
+    dx_skipped, dw_skipped, db_skipped = conv_backward_fast(dout, cache, need_dx=False)
+    assert dx_skipped is None
+    np.testing.assert_array_equal(dw_skipped, dw)
+    np.testing.assert_array_equal(db_skipped, db)
+
+
+def test_conv_fast_bias_gradient_is_dout_sum(rng):
+    """db comes out of the dw GEMM (the ones row of the im2col matrix): it must equal sum_{n,i,j} dout."""
+    x, w, b = _case(rng, 3, 2, 5, 6, 4, 3)
+    out, cache = conv_forward_fast(x, w, b, {"stride": 2, "pad": 1})
+    dout = rng.standard_normal(out.shape)
+    _, dw, db = conv_backward_fast(dout, cache)
+    np.testing.assert_allclose(db, dout.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+    assert dw.flags.c_contiguous and dw.shape == w.shape

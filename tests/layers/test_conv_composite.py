@@ -100,3 +100,24 @@ def test_conv_sandwiches_keep_float32(rng):
     out, cache = conv_bn_relu_forward(x, w, b, g, be, {"stride": 1, "pad": 1}, {"mode": "train"})
     assert out.dtype == np.float32
     assert all(gr.dtype == np.float32 for gr in conv_bn_relu_backward(np.ones_like(out), cache))
+
+
+@pytest.mark.parametrize("name", ["conv_relu", "conv_relu_pool", "conv_bn_relu"])
+def test_conv_sandwich_backward_need_dx_false_skips_only_dx(rng, name):
+    x, w, b = _inputs(rng, H=6, W=6)
+    conv_param, pool_param = {"stride": 1, "pad": 1}, {"pool_height": 2, "pool_width": 2, "stride": 2}
+    if name == "conv_relu":
+        out, cache = conv_relu_forward(x, w, b, conv_param)
+        backward = conv_relu_backward
+    elif name == "conv_relu_pool":
+        out, cache = conv_relu_pool_forward(x, w, b, conv_param, pool_param)
+        backward = conv_relu_pool_backward
+    else:
+        gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
+        out, cache = conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, {"mode": "train"})
+        backward = conv_bn_relu_backward
+    dout = rng.standard_normal(out.shape)
+    full, skipped = backward(dout, cache), backward(dout, cache, need_dx=False)
+    assert full[0].shape == x.shape and skipped[0] is None
+    for a, c in zip(full[1:], skipped[1:]):
+        np.testing.assert_array_equal(a, c)

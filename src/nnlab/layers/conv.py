@@ -194,12 +194,16 @@ def conv_forward_fast(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
     return out, (tuple(x.shape), w, cols, conv_param)
 
 
-def conv_backward_fast(dout, cache: tuple) -> tuple[Any, Any, Any]:
+def conv_backward_fast(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, Any, Any]:
     """Convolution backward pass for :func:`conv_forward_fast`.
 
     With ``g[n] = dout[n]`` as an (F, H'*W') matrix (a free reshape): ``[dw | db] = sum_n g[n] @ cols[n].T``
     (the ones row of ``cols`` gives ``db``), ``dcols[n] = w.reshape(F, -1).T @ g[n]`` and
     ``dx = col2im(dcols)`` (a loop over the KH*KW kernel offsets).
+
+    ``need_dx=False`` skips ``dcols`` and col2im (about a third of the work) and returns ``dx = None``: for a
+    network's first layer, whose input needs no gradient (what torch skips when the input has
+    ``requires_grad=False``).
 
     Returns ``(dx, dw, db)`` shaped like x, w, b.
     """
@@ -215,6 +219,8 @@ def conv_backward_fast(dout, cache: tuple) -> tuple[Any, Any, Any]:
     g = xp.ascontiguousarray(dout).reshape(N, F, OH * OW)
     dwb = xp.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0)  # (F, K+1)
     dw, db = xp.ascontiguousarray(dwb[:, :-1]).reshape(w.shape), dwb[:, -1].copy()
+    if not need_dx:
+        return None, dw, db
     dcols = xp.matmul(w.reshape(F, -1).T, g)  # (N, C*KH*KW, H'*W')
     dx = _col2im(dcols, x_shape, KH, KW, S, P, OH, OW)
     return dx, dw, db

@@ -32,10 +32,11 @@ def conv_relu_forward(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
     return out, (conv_cache, relu_cache)
 
 
-def conv_relu_backward(dout, cache: tuple) -> tuple[Any, Any, Any]:
-    """Backward pass of :func:`conv_relu_forward`. Returns ``(dx, dw, db)`` shaped like x, w, b."""
+def conv_relu_backward(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, Any, Any]:
+    """Backward pass of :func:`conv_relu_forward`. Returns ``(dx, dw, db)`` shaped like x, w, b
+    (``dx = None`` with ``need_dx=False``, see :func:`conv_backward_fast`)."""
     conv_cache, relu_cache = cache
-    return conv_backward_fast(relu_backward(dout, relu_cache), conv_cache)
+    return conv_backward_fast(relu_backward(dout, relu_cache), conv_cache, need_dx=need_dx)
 
 
 def conv_relu_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple[Any, tuple]:
@@ -50,12 +51,13 @@ def conv_relu_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple
     return out, (conv_cache, relu_cache, pool_cache)
 
 
-def conv_relu_pool_backward(dout, cache: tuple) -> tuple[Any, Any, Any]:
-    """Backward pass of :func:`conv_relu_pool_forward`. Returns ``(dx, dw, db)`` shaped like x, w, b."""
+def conv_relu_pool_backward(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, Any, Any]:
+    """Backward pass of :func:`conv_relu_pool_forward`. Returns ``(dx, dw, db)`` shaped like x, w, b
+    (``dx = None`` with ``need_dx=False``, see :func:`conv_backward_fast`)."""
     conv_cache, relu_cache, pool_cache = cache
     ds = max_pool_backward_fast(dout, pool_cache)
     da = relu_backward(ds, relu_cache)
-    return conv_backward_fast(da, conv_cache)
+    return conv_backward_fast(da, conv_cache, need_dx=need_dx)
 
 
 def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param: dict, bn_param: dict) -> tuple[Any, tuple]:
@@ -71,10 +73,11 @@ def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param: dict, bn_param: dict)
     return out, (conv_cache, bn_cache, relu_cache)
 
 
-def conv_bn_relu_backward(dout, cache: tuple) -> tuple[Any, Any, Any, Any, Any]:
-    """Backward pass of :func:`conv_bn_relu_forward`. Returns ``(dx, dw, db, dgamma, dbeta)``."""
+def conv_bn_relu_backward(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, Any, Any, Any, Any]:
+    """Backward pass of :func:`conv_bn_relu_forward`. Returns ``(dx, dw, db, dgamma, dbeta)``
+    (``dx = None`` with ``need_dx=False``, see :func:`conv_backward_fast`)."""
     conv_cache, bn_cache, relu_cache = cache
     dan = relu_backward(dout, relu_cache)
     da, dgamma, dbeta = spatial_batchnorm_backward(dan, bn_cache)
-    dx, dw, db = conv_backward_fast(da, conv_cache)
+    dx, dw, db = conv_backward_fast(da, conv_cache, need_dx=need_dx)
     return dx, dw, db, dgamma, dbeta
