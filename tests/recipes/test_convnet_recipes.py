@@ -13,7 +13,7 @@ import pytest
 from nnlab.io import load_arrays
 from nnlab.recipes import get_recipe
 from nnlab.recipes.artifacts import UnknownSettingError
-from nnlab.recipes.convnets import StopAfterEpoch, downsample2, stratified_subset
+from nnlab.recipes.convnets import StopAfterEpoch, TimeBudget, downsample2, stratified_subset
 
 ARTIFACTS = {"config.json", "metrics.json", "curves.png", "confusion.png", "model.npz", "filters.png",
              "checkpoint_latest.npz"}
@@ -136,3 +136,27 @@ def test_stratified_subset_takes_the_same_number_per_class_reproducibly():
 def test_stop_after_epoch_rejects_a_non_positive_epoch():
     with pytest.raises(ValueError, match="StopAfterEpoch: epoch must be an integer >= 1, got 0"):
         StopAfterEpoch(0)
+
+
+def test_time_budget_rejects_a_non_positive_budget():
+    with pytest.raises(ValueError, match="TimeBudget: seconds must be > 0, got -1"):
+        TimeBudget(-1)
+
+
+class _FakeSolver:
+    num_epochs = 10
+    stop_training = False
+    stop_reason = None
+
+
+def test_time_budget_stops_when_another_epoch_would_not_fit(monkeypatch):
+    clock = iter([0.0, 100.0, 250.0, 340.0])  # epochs of 100, 150, 90 s
+    monkeypatch.setattr("nnlab.recipes.convnets.time.perf_counter", lambda: next(clock))
+    budget, solver = TimeBudget(400), _FakeSolver()
+    budget.on_train_begin(solver)
+    budget.on_epoch_end(solver, 1)  # 100 + 100 <= 400
+    assert not solver.stop_training
+    budget.on_epoch_end(solver, 2)  # 250 + 150 <= 400
+    assert not solver.stop_training
+    budget.on_epoch_end(solver, 3)  # 340 + 150 (the slowest epoch) > 400
+    assert solver.stop_training and "after epoch 3 of 10" in solver.stop_reason

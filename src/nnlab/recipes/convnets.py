@@ -15,8 +15,9 @@ The shared MRI copy holds byte-identical duplicates, 216 of the test images equa
 84x84 resize: ``metrics.json`` also gives the accuracy on the other test images (``test_acc_unique``).
 
 A long ``mri-cnn`` run may be split over several processes: ``stop_after_epoch=k`` ends this process after epoch
-``k`` (writing every artifact and ``checkpoint_latest.npz``); ``resume_from=<run dir or checkpoint>`` continues it
-(``Solver.resume``) in a new run directory, whose histories then cover the whole run.
+``k``, ``time_budget_s=T`` after the last epoch that fits in T seconds of training (both write every artifact and
+``checkpoint_latest.npz``); ``resume_from=<run dir or checkpoint>`` continues it (``Solver.resume``) in a new run
+directory, whose histories then cover the whole run.
 
 Artifacts: ``config.json``, ``metrics.json`` (accuracies, histories, seconds per epoch), ``curves.png``,
 ``confusion.png`` (test split, named classes), ``model.npz``, ``filters.png`` (first-layer filters, CS231n
@@ -36,7 +37,7 @@ from . import register
 from .artifacts import apply_overrides, save_classifier_run, write_json
 
 __all__ = ["CONVNET_DEFAULTS", "CONVNET_QUICK", "MRI_DEFAULTS", "MRI_QUICK", "EpochTimer", "StopAfterEpoch",
-           "downsample2", "stratified_subset", "run_cifar10_convnet", "run_mri_cnn"]
+           "TimeBudget", "downsample2", "stratified_subset", "run_cifar10_convnet", "run_mri_cnn"]
 
 CIFAR10_CLASSES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -81,6 +82,7 @@ MRI_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "data_path": None,
     "stop_after_epoch": None,
+    "time_budget_s": None,
     "resume_from": None,
 }
 # CI: 480 training / 200 test images at 42x42 (2x2 mean of the 84x84 images), 3 short epochs (~10 s).
@@ -120,6 +122,30 @@ class StopAfterEpoch:
         if epoch >= self.epoch and epoch < solver.num_epochs:
             solver.stop_training = True
             solver.stop_reason = f"stopped after epoch {epoch} of {solver.num_epochs} (stop_after_epoch)"
+
+
+class TimeBudget:
+    """Solver callback that ends training at an epoch boundary when another epoch (as long as the slowest one so
+    far) would not finish within ``seconds`` of the start of training; resume later with ``Solver.resume``."""
+
+    def __init__(self, seconds: float) -> None:
+        if not float(seconds) > 0:
+            raise ValueError(f"TimeBudget: seconds must be > 0, got {seconds!r}")
+        self.seconds = float(seconds)
+        self._start = self._last = 0.0
+        self._slowest = 0.0
+
+    def on_train_begin(self, solver: Any) -> None:
+        self._start = self._last = time.perf_counter()
+
+    def on_epoch_end(self, solver: Any, epoch: int) -> None:
+        now = time.perf_counter()
+        self._slowest = max(self._slowest, now - self._last)
+        self._last = now
+        if epoch < solver.num_epochs and now - self._start + self._slowest > self.seconds:
+            solver.stop_training = True
+            solver.stop_reason = (f"stopped after epoch {epoch} of {solver.num_epochs}: another epoch would pass the "
+                                  f"time budget of {self.seconds:.0f} s (time_budget_s)")
 
 
 def downsample2(X: np.ndarray, factor: int) -> np.ndarray:
@@ -252,6 +278,7 @@ def run_mri_cnn(run_dir: Path, quick: bool = False, progress: bool | None = None
     augment = Compose([RandomHorizontalFlip(cfg["flip_p"]),
                        RandomRotation(cfg["rotation_degrees"], p=cfg["rotation_p"])])
     stop = [StopAfterEpoch(cfg["stop_after_epoch"])] if cfg["stop_after_epoch"] else []
+    stop += [TimeBudget(cfg["time_budget_s"])] if cfg["time_budget_s"] else []
     settings = dict(lr_schedule=exponential_decay(cfg["learning_rate"], cfg["gamma"]), progress=progress,
                     num_epochs=cfg["num_epochs"], checkpoint_name=str(run_dir / "checkpoint"),
                     checkpoint_per_epoch=False, verbose=True, print_every=0)
