@@ -1,15 +1,24 @@
-"""Convolution and max-pool kernels: nnlab vs torch.nn.functional on the CPU, in one process.
+"""Convolution, max-pool and conv-net training steps: nnlab vs PyTorch on the CPU, in one process.
 
-Usage: ``python benchmarks/bench_conv.py [--quick] [--threads 2] [--repeats 7]``
+Usage: ``python benchmarks/bench_conv.py [--quick] [--threads 2] [--repeats 7] [--profile]``
 
 Both libraries run with the same thread count (numpy's BLAS through the *_NUM_THREADS variables, set before
 numpy is imported; ``torch.set_num_threads``). nnlab and torch samples are interleaved
 (``benchmarks/common.time_pair``): times are medians, the ratio nnlab / torch is the median of the per-pair
-ratios (below 1: nnlab is faster), so a change of machine load hits both alike. Conv rows also show the
-GFLOP/s of the conv GEMMs (forward: one GEMM of 2*F*(C*KH*KW)*(N*H'*W') flops; forward + backward: three),
-measured alone and as achieved over the whole nnlab call, next to numpy's own float32/float64 GEMM rate
-measured in the same run. ``--profile`` times each stage (im2col, GEMMs, layouts, col2im). Timings on a
-machine shared with other jobs are noisy: run it twice and read the ratios, not single numbers.
+ratios (below 1: nnlab is faster), so a change of machine load hits both alike. Sections:
+
+1. conv forward and forward + backward (``torch.nn.functional.conv2d`` + autograd), float32 and float64, on the
+   shapes of issue 3, with the GFLOP/s of the conv GEMMs (forward: 2*F*(C*KH*KW)*(N*H'*W') flops; forward +
+   backward: three times that) measured alone and as achieved over the whole nnlab call, next to numpy's own
+   1024^3 GEMM rate measured in the same run; ``--profile`` times each stage (im2col, GEMMs, col2im).
+2. max-pool 2x2 forward and forward + backward.
+3. naive vs fast conv on the spec's x(100,3,31,31) case (float64).
+4. one training step (forward, backward, Adam) of ThreeLayerConvNet (batch 50) and of the MRI network (batch
+   32, 1x84x84), each against the same network written with torch.nn, started from the same weights.
+5. tracemalloc peak of one ThreeLayerConvNet training step at batch 50 and 200, next to the bytes of its
+   im2col matrix plus activations.
+
+Timings on a machine shared with other jobs are noisy: hold the machine-wide lock, read the ratios.
 """
 
 from __future__ import annotations
