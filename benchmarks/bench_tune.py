@@ -23,7 +23,7 @@ import time
 
 CHILD = """
 import json, sys, time
-from nnlab.tune import tune, threads_per_worker
+from nnlab.tune import tune
 
 a = json.loads(sys.argv[1])
 lrs = ",".join(f"{1e-3 * (1.2 ** k):.4g}" for k in range(a["trials"]))
@@ -33,7 +33,9 @@ st = tune("digits-mlp", [f"learning_rate=grid:{lrs}"], sampler="grid", pruner="n
           keep_weights=False, trial_plots=a["trial_plots"], live=False)
 seconds = time.perf_counter() - start
 done = [t for t in st.trials if t.state.name == "COMPLETE"]
-print(json.dumps({"seconds": seconds, "complete": len(done), "threads": threads_per_worker(a["jobs"]),
+print(json.dumps({"seconds": seconds, "complete": len(done),
+                  "threads": sorted({t.user_attrs["worker"]["blas_threads"] for t in done}),
+                  "workers": len({t.user_attrs["worker"]["index"] for t in done}),
                   "mean_trial_s": sum(t.duration.total_seconds() for t in done) / max(1, len(done))}))
 """
 
@@ -70,7 +72,7 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, trial plots {'on' if args.trial_plots else 'off'}")
     for jobs, r in ((1, r1), (2, r2)):
         print(f"  --jobs {jobs}: {r['wall']:7.2f} s wall ({r['seconds']:.2f} s in tune), mean trial "
-              f"{r['mean_trial_s']:.2f} s, {r['threads']} BLAS thread(s) per worker")
+              f"{r['mean_trial_s']:.2f} s, trials run by {r['workers']} worker(s) with BLAS threads {r['threads']}")
     print(f"  ratio jobs2/jobs1: {r2['wall'] / r1['wall']:.3f} (goal <= 0.65)")
     print(f"  load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
 
