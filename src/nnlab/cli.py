@@ -89,7 +89,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 2
     summary = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
     for key, value in summary.items():
-        print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+        print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
     print(f"artifacts: {', '.join(sorted(p.name for p in run_dir.iterdir()))}")
     if args.json:
         print(json.dumps(summary))
