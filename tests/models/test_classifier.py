@@ -181,3 +181,19 @@ def test_solver_checkpoint_resumes_into_a_fresh_classifier(tmp_path, rng):
         np.testing.assert_array_equal(fresh.buffers()[k], saved[f"buffers/{k}"])
     for k, v in resumed.best_params.items():
         np.testing.assert_array_equal(v, solver.best_params[k])
+
+
+def test_first_conv_skips_the_input_gradient_and_parameter_grads_are_unchanged(rng):
+    X = rng.standard_normal((4, 2, 5, 5))
+    y = rng.integers(0, 5, size=4)
+    lean = Classifier(conv_net().astype(np.float64))
+    full = Classifier(conv_net().astype(np.float64), input_grad=True)
+    assert lean.module[0].input_grad is False and full.module[0].input_grad is True
+    loss_lean, grads_lean = lean.loss(X, y)
+    loss_full, grads_full = full.loss(X, y)
+    assert loss_lean == loss_full
+    for name in grads_full:
+        np.testing.assert_array_equal(grads_lean[name], grads_full[name], err_msg=name)
+    assert lean.module[0].backward(np.ones((4, 3, 5, 5))) is None  # no input gradient computed
+    assert full.module[0].backward(np.ones((4, 3, 5, 5))).shape == X.shape
+

