@@ -454,6 +454,14 @@ def _blas_threads() -> int | None:
     return max(counts) if counts else None
 
 
+def _warm_report_imports() -> bool:
+    """Import matplotlib's Agg figure (for ``study.png``) ahead of the report; True when done."""
+    with contextlib.suppress(ImportError):
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+    return True
+
+
 def _worker(job: _Job, storage: Any = None) -> int:
     """Run trials until the study has its target of finished trials, each with at most ``job.threads`` BLAS
     threads (limit re-applied per trial, so libraries a trial loads are limited from the next one on), on
@@ -482,7 +490,7 @@ def _worker(job: _Job, storage: Any = None) -> int:
         if job.live:
             print(_format_row(trial, names), flush=True)
 
-    ran = 0
+    ran, warmed = 0, False
     target = int(attrs["trials"])
     while True:
         with warnings.catch_warnings():
@@ -493,6 +501,8 @@ def _worker(job: _Job, storage: Any = None) -> int:
         if done >= target:
             return ran
         if done + c["RUNNING"] >= target and c["WAITING"] == 0:
+            if job.worker == 0 and not warmed:  # idle while the others finish: load what the report needs
+                warmed = _warm_report_imports()
             time.sleep(POLL_INTERVAL)
             continue
         if attrs["sampler"] == "grid" and c["WAITING"] == 0 and done + c["RUNNING"] + c["FAIL"] >= target * 4:
