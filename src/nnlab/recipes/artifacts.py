@@ -78,7 +78,7 @@ def save_classifier_run(run_dir: Path, solver, data: Mapping[str, np.ndarray], c
     write_json(run_dir / "metrics.json", metrics)
     plot_training_curves(solver, run_dir / "curves.png", title=str(config.get("recipe", "")))
     if "X_test" in data and len(data["y_test"]):
-        scores = np.concatenate([model.loss(data["X_test"][i:i + 500]) for i in range(0, len(data["y_test"]), 500)])
+        scores = np.concatenate([model.loss(data["X_test"][i:i + 100]) for i in range(0, len(data["y_test"]), 100)])
         plot_confusion_matrix(data["y_test"], np.argmax(scores, axis=1), run_dir / "confusion.png",
                               class_names=class_names, normalize="true")
     save_arrays(run_dir / "model.npz", {k: np.asarray(v) for k, v in model.params.items()},
