@@ -103,7 +103,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         fixed = dict(parse_setting(s) for s in args.set)
         tune(args.recipe, args.param, trials=args.trials, sampler=args.sampler, pruner=args.pruner,
              seed=args.seed, jobs=args.jobs, storage=args.storage, study=args.study, out=args.out,
-             resume=args.resume, quick=args.quick, fixed=fixed, keep_weights=not args.no_weights)
+             resume=args.resume, quick=args.quick, fixed=fixed, keep_weights=not args.no_weights,
+             trial_plots=args.trial_plots)
     except (TuneError, ValueError) as exc:
         print(f"nnlab tune: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
@@ -182,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune_p.add_argument("--resume", action="store_true", help="continue (or join as a worker) the study --study")
     tune_p.add_argument("--quick", action="store_true", help="run every trial with the recipe's quick settings")
     tune_p.add_argument("--no-weights", action="store_true", help="do not keep each trial's model.npz")
+    tune_p.add_argument("--trial-plots", action="store_true", help="also render each trial's PNGs (slower)")
     tune_p.add_argument("--out", default="runs", help="root folder for runs/tune-<study>/ (default: runs)")
     tune_p.set_defaults(func=_cmd_tune)
 

@@ -49,3 +49,15 @@ def test_split_indices_partitions_range_and_rejects_bad_fractions():
         split_indices(10, 0.6, 0.5)
     with pytest.raises(ValueError, match="test_fraction"):
         split_indices(10, 0.1, -0.1)
+
+
+def test_bundled_digits_read_directly_equal_scikit_learns_loader():
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    from nnlab.data.datasets import _bundled_digits
+
+    pixels, labels = _bundled_digits()
+    bunch = sk_load_digits()
+    np.testing.assert_array_equal(pixels, bunch.data)
+    np.testing.assert_array_equal(labels, bunch.target)
+    assert labels.dtype == np.int64 and np.bincount(labels).tolist() == np.bincount(bunch.target).tolist()

@@ -33,6 +33,26 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int |
     return tuple(np.sort(np.concatenate(part)) for part in (train, val, test))  # type: ignore[return-value]
 
 
+def _bundled_digits() -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (1797, 64) and labels (1797,) from scikit-learn's bundled ``digits.csv.gz``, read directly: importing
+    ``sklearn.datasets`` costs 1-3 s (scipy, pandas), which every ``nnlab train`` and every tune worker paid.
+    Falls back to ``sklearn.datasets.load_digits`` if the file is not where scikit-learn keeps it."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("sklearn")
+    file = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec and spec.origin else None
+    if file is None or not file.is_file():
+        from sklearn.datasets import load_digits as _sk_load_digits
+
+        bunch = _sk_load_digits()
+        return bunch.data, bunch.target.astype(np.int64)
+    table = np.loadtxt(file, delimiter=",", dtype=np.float64)
+    if table.shape != (1797, 65):
+        raise ValueError(f"load_digits: {file} should hold 1797 rows of 64 pixels + 1 label, got {table.shape}")
+    return table[:, :64], table[:, 64].astype(np.int64)
+
+
 def load_digits(val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int | None = 0,
                 dtype: np.dtype | type = np.float32, standardize: bool = True) -> dict[str, np.ndarray]:
     """scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes; no download).
@@ -43,11 +63,9 @@ def load_digits(val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int
     Returns ``X_train`` (N, 64), ``y_train`` (N,), ``X_val``, ``y_val``, ``X_test``, ``y_test``
     (about 70/10/20 %).
     """
-    from sklearn.datasets import load_digits as _sk_load_digits
-
-    bunch = _sk_load_digits()
-    X = (bunch.data / 16.0).astype(dtype)
-    y = bunch.target.astype(np.int64)
+    pixels, target = _bundled_digits()
+    X = (pixels / 16.0).astype(dtype)
+    y = target
     tr, va, te = split_indices(len(y), val_fraction, test_fraction, seed=seed, stratify=y)
     data = {
         "X_train": X[tr], "y_train": y[tr],
