@@ -65,6 +65,7 @@ CONVNET_QUICK: dict[str, Any] = {"num_training": 1000, "num_validation": 200, "n
 
 MRI_DEFAULTS: dict[str, Any] = {
     "size": 84,
+    "crop_lr": 0.0,
     "downsample": 1,
     "max_train": None,
     "max_test": None,
@@ -231,7 +232,7 @@ def _mri_data(cfg: dict[str, Any]) -> dict[str, np.ndarray]:
     """The MRI dict (val = test, as the seed), optionally subsampled (stratified) and downsampled."""
     from nnlab.data.images import load_brain_mri
 
-    data = load_brain_mri(cfg["data_path"], size=cfg["size"], grayscale=True)
+    data = load_brain_mri(cfg["data_path"], size=cfg["size"], grayscale=True, crop_lr=cfg["crop_lr"])
     out = {}
     for split, limit in (("train", cfg["max_train"]), ("test", cfg["max_test"])):
         X, y = data[f"X_{split}"], data[f"y_{split}"]
