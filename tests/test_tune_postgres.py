@@ -19,8 +19,11 @@ URL = os.environ.get("NNLAB_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not URL, reason="NNLAB_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL)")
 
 GRID = ["--param", "learning_rate=grid:1e-3,3e-3,1e-2", "--param", "reg=grid:0.0,0.01"]
-FIXED = ["--set", "hidden_dims=[32]", "--set", "normalization=None", "--set", "num_epochs=4",
-         "--set", "batch_size=100", "--pruner", "none", "--no-weights"]
+# Trials of ~3 s (100 short epochs): long enough that a second worker, which needs a few seconds to start, joins
+# while the first is still mid-study (4-epoch trials finished the whole grid before it could).
+EPOCHS = 100
+FIXED = ["--set", "hidden_dims=[32]", "--set", "normalization=None", "--set", f"num_epochs={EPOCHS}",
+         "--set", "batch_size=20", "--pruner", "none", "--no-weights"]
 ENV = {**os.environ, "NNLAB_TUNE_HEARTBEAT": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
 
 
@@ -48,7 +51,7 @@ def _check_complete_grid(study: str) -> list:
     done = [t for t in trials if t.state.name == "COMPLETE"]
     configs = sorted((t.params["learning_rate"], t.params["reg"]) for t in done)
     assert configs == sorted(itertools.product([1e-3, 3e-3, 1e-2], [0.0, 0.01]))  # each once, none lost
-    assert all(0.1 < t.value <= 1 and len(t.user_attrs["val_acc_by_epoch"]) == 4 for t in done)
+    assert all(0.1 < t.value <= 1 and len(t.user_attrs["val_acc_by_epoch"]) == EPOCHS for t in done)
     return trials
 
 
