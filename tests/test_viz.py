@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnlab.viz import confusion_matrix, plot_confusion_matrix, plot_training_curves, plot_weight_grid, visualize_grid
+from nnlab.viz import (
+    confusion_matrix,
+    plot_confusion_matrix,
+    plot_training_curves,
+    plot_weight_grid,
+    plots_disabled,
+    plots_enabled,
+    visualize_grid,
+)
 
 
 def _open_png(path):
@@ -118,3 +126,21 @@ def test_plots_do_not_touch_pyplot_state(tmp_path):
         import matplotlib.pyplot as plt
 
         assert plt.get_fignums() == []
+
+
+def test_plots_disabled_skips_every_figure_and_restores_the_switch(tmp_path, rng):
+    hist = {"loss_history": [1.0, 0.5], "train_acc_history": [0.5], "val_acc_history": [0.4]}
+    assert plots_enabled()
+    with plots_disabled():
+        assert not plots_enabled()
+        assert plot_training_curves(hist, tmp_path / "curves.png") is None
+        assert plot_confusion_matrix([0, 1], [1, 1], tmp_path / "cm.png") is None
+        assert plot_weight_grid(rng.standard_normal((6, 1, 5, 5)), tmp_path / "w.png", layout="NCHW") is None
+        with plots_disabled():  # nested blocks restore the outer state
+            pass
+        assert not plots_enabled()
+    assert plots_enabled() and list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError), plots_disabled():  # an error inside the block also restores it
+        raise RuntimeError("boom")
+    assert plots_enabled()
+    assert plot_training_curves(hist, tmp_path / "curves.png") == tmp_path / "curves.png"

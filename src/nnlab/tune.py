@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import viz
 from .callbacks import Callback
 from .search_space import ParamSpec, TuneError, _literal, grid_size, make_pruner, make_sampler, parse_param, parse_space
 
@@ -159,33 +160,6 @@ def threads_per_worker(jobs: int) -> int:
     return max(1, usable_cores() // jobs)
 
 
-# Plot functions of nnlab.viz that recipes call for their per-run PNGs.
-_TRIAL_PLOTS = ("plot_training_curves", "plot_confusion_matrix", "plot_weight_grid")
-
-
-@contextlib.contextmanager
-def _without_trial_plots():
-    """Skip the per-run PNGs (training curves, confusion matrix, weight grid) while a trial's recipe runs.
-
-    Rendering them costs ~0.5 s of matplotlib per trial, as much as a short trial's training; a study shows
-    its trials in ``study.png`` and keeps each trial's histories in ``metrics.json`` and the study instead.
-    The functions are restored on exit."""
-    from . import viz
-
-    saved = {name: getattr(viz, name) for name in _TRIAL_PLOTS if hasattr(viz, name)}
-
-    def skip(*args: Any, **kwargs: Any) -> None:
-        return None
-
-    try:
-        for name in saved:
-            setattr(viz, name, skip)
-        yield
-    finally:
-        for name, fn in saved.items():
-            setattr(viz, name, fn)
-
-
 def _recipe_settings(recipe: Any) -> set[str] | None:
     defaults = getattr(sys.modules.get(recipe.run.__module__), "DEFAULTS", None)
     return set(defaults) if isinstance(defaults, dict) else None
@@ -219,7 +193,9 @@ def _objective(study_attrs: dict[str, Any], study_dir: Path, keep_weights: bool,
         run_dir.mkdir(parents=True)
         hook = PruningCallback(trial)
         extra = {"callbacks": [hook]} if takes_callbacks else {}
-        plots = contextlib.nullcontext() if study_attrs.get("trial_plots") else _without_trial_plots()
+        # A trial's PNGs (curves, confusion matrix: ~0.5 s of matplotlib) would cost as much as a short trial;
+        # the study shows its trials in study.png and keeps each trial's histories instead.
+        plots = contextlib.nullcontext() if study_attrs.get("trial_plots") else viz.plots_disabled()
         with plots:
             metrics = recipe.run(run_dir, quick=bool(study_attrs["quick"]), progress=False, **extra,
                                  **{**fixed, **settings})

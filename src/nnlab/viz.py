@@ -2,14 +2,18 @@
 
 Figures are built as ``matplotlib.figure.Figure`` objects on a ``FigureCanvasAgg`` (the non-interactive
 backend) and never touch pyplot's global state, so they work in scripts, tests and on headless servers.
-Every ``plot_*`` function returns the path it wrote.
+Every ``plot_*`` function returns the path it wrote. Inside ``with plots_disabled():`` they draw nothing and
+return ``None`` (``nnlab tune`` uses this for its trials, whose PNGs would cost as much as their training).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,36 @@ from .backend import to_numpy
 from .validation import check_array
 
 __all__ = ["visualize_grid", "confusion_matrix", "plot_training_curves", "plot_weight_grid",
-           "plot_confusion_matrix"]
+           "plot_confusion_matrix", "plots_disabled", "plots_enabled"]
+
+_PLOTS_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("nnlab_plots_enabled", default=True)
+
+
+@contextlib.contextmanager
+def plots_disabled() -> Iterator[None]:
+    """Within the block, :func:`plot_training_curves`, :func:`plot_weight_grid` and
+    :func:`plot_confusion_matrix` skip their figure (no file is written) and return ``None``.
+
+    The switch is a context variable, restored on exit (also on error) and local to the thread or task that
+    set it."""
+    token = _PLOTS_ENABLED.set(False)
+    try:
+        yield
+    finally:
+        _PLOTS_ENABLED.reset(token)
+
+
+def plots_enabled() -> bool:
+    """Whether the ``plot_*`` functions draw (False inside :func:`plots_disabled`)."""
+    return _PLOTS_ENABLED.get()
+
+
+def _skipped_when_disabled(fn: Callable[..., Path]) -> Callable[..., Path | None]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Path | None:
+        return fn(*args, **kwargs) if _PLOTS_ENABLED.get() else None
+
+    return wrapper
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -114,6 +147,7 @@ def _histories(source: Any) -> tuple[list[float], list[float], list[float]]:
                     f"and val_acc_history, got {type(source).__name__}")
 
 
+@_skipped_when_disabled
 def plot_training_curves(solver_or_histories: Any, path: str | os.PathLike, title: str | None = None) -> Path:
     """Two panels (CS231n notebook 02 layout): training loss vs iteration ('o' markers), and train/val
     accuracy vs epoch ('-o') with a dashed 0.5 reference line.
@@ -138,6 +172,7 @@ def plot_training_curves(solver_or_histories: Any, path: str | os.PathLike, titl
     return _save(fig, path)
 
 
+@_skipped_when_disabled
 def plot_weight_grid(W: Any, path: str | os.PathLike, image_shape: Sequence[int] | None = None,
                      layout: str = "NHWC", padding: int = 1, title: str | None = None) -> Path:
     """Show weights as a grid of images via :func:`visualize_grid`.
@@ -177,6 +212,7 @@ def plot_weight_grid(W: Any, path: str | os.PathLike, image_shape: Sequence[int]
     return _save(fig, path)
 
 
+@_skipped_when_disabled
 def plot_confusion_matrix(y_true: Any, y_pred: Any, path: str | os.PathLike,
                           class_names: Sequence[str] | None = None, normalize: str | None = None,
                           title: str | None = None) -> Path:
