@@ -209,6 +209,31 @@ def bench_naive_speedup(quick: bool) -> dict:
 # ------------------------------------------------------------------------------------ training steps
 
 
+def _adam_steps(model, net, X: np.ndarray, y: np.ndarray, lr: float):
+    """Closures for one Adam training step (forward, backward, update) of an nnlab model and of its torch twin
+    ``net`` on the same batch ``(X, y)`` with learning rate ``lr``; each returns the step's loss."""
+    from nnlab.optim import adam
+
+    configs = {k: {"learning_rate": lr} for k in model.params}
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def ours():
+        loss, grads = model.loss(X, y)
+        for k in list(model.params):
+            model.params[k], configs[k] = adam(model.params[k], grads[k], configs[k])
+        return loss
+
+    def theirs():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(Xt), yt)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return ours, theirs
+
+
 def three_layer_steps(batch: int):
     """One Adam step of ThreeLayerConvNet (batch ``batch``, CIFAR-sized float32 input) in nnlab and in torch.
 
@@ -216,7 +241,6 @@ def three_layer_steps(batch: int):
     the nnlab weights (``W2``/``W3`` transposed into ``Linear.weight``). Returns ``(ours, theirs, loss_pair)``.
     """
     from nnlab.models import ThreeLayerConvNet
-    from nnlab.optim import adam
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
@@ -235,24 +259,7 @@ def three_layer_steps(batch: int):
     with torch.no_grad():
         losses = (float(model.loss(X, y)[0]),
                   float(F.cross_entropy(net(torch.from_numpy(X)), torch.from_numpy(y))))
-    configs = {k: {"learning_rate": 1e-3} for k in p}
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-
-    def ours():
-        loss, grads = model.loss(X, y)
-        for k in p:
-            p[k], configs[k] = adam(p[k], grads[k], configs[k])
-        return loss
-
-    def theirs():
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(Xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return ours, theirs, losses
+    return (*_adam_steps(model, net, X, y, 1e-3), losses)
 
 
 def mri_steps(batch: int = 32):
@@ -260,7 +267,6 @@ def mri_steps(batch: int = 32):
     float32, dropout 0.2 active) in nnlab and in torch (the same ``Sequential`` built from torch.nn, loaded from
     the nnlab state dict). Returns ``(ours, theirs, max |scores difference| in eval mode)``."""
     from nnlab.models import Classifier, mri_cnn
-    from nnlab.optim import adam
 
     nn = torch.nn
     rng = np.random.default_rng(0)
@@ -286,24 +292,7 @@ def mri_steps(batch: int = 32):
     with torch.no_grad():
         diff = float(np.abs(model.loss(X) - net(torch.from_numpy(X)).numpy()).max())
     net.train()
-    configs = {k: {"learning_rate": 1e-4} for k in model.params}
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-
-    def ours():
-        loss, grads = model.loss(X, y)
-        for k in list(model.params):
-            model.params[k], configs[k] = adam(model.params[k], grads[k], configs[k])
-        return loss
-
-    def theirs():
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(Xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return ours, theirs, diff
+    return (*_adam_steps(model, net, X, y, 1e-4), diff)
 
 
 def step_memory(batch: int) -> dict:

@@ -41,7 +41,8 @@ from . import register
 from .artifacts import apply_overrides, save_classifier_run, write_json
 
 __all__ = ["CLASS_NAMES", "QUICK_DATA", "load_data", "resolve_settings", "run_grid_sweep", "sweep_command",
-           "load_params", "draw_classifier_plots", "plot_class_templates", "plot_sweep", "DEFAULTS", "QUICK"]
+           "solve_and_save", "load_params", "draw_classifier_plots", "plot_class_templates", "plot_sweep",
+           "DEFAULTS", "QUICK"]
 
 #: Class names as the course notebooks print them (seed 004 §2.1).
 CLASS_NAMES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -145,6 +146,28 @@ def run_grid_sweep(name: str, run_dir: Path, cfg: dict[str, Any], overrides: Map
     plot_sweep(rows, grid, run_dir / "sweep.png", title=f"{name}: grid sweep")
     draw(run_dir, best_cfg)
     return metrics
+
+
+def solve_and_save(run_dir: Path, model: Any, data: Mapping[str, np.ndarray], cfg: dict[str, Any],
+                   progress: bool | None, callbacks: list | None) -> tuple[Any, dict[str, Any]]:
+    """Train ``model`` with the Solver and write the run's artifacts (:func:`save_classifier_run`).
+
+    Settings read from ``cfg``: ``learning_rate``, ``num_epochs``, ``batch_size``, ``seed``, and optionally
+    ``update_rule`` (default ``"sgd"``) and ``lr_decay`` (default 1.0). Returns ``(solver, metrics)``; the
+    metrics include ``train_seconds`` and ``iterations``.
+    """
+    from nnlab.solver import Solver
+
+    solver = Solver(model, data, update_rule=cfg.get("update_rule", "sgd"),
+                    optim_config={"learning_rate": cfg["learning_rate"]}, lr_decay=cfg.get("lr_decay", 1.0),
+                    num_epochs=cfg["num_epochs"], batch_size=cfg["batch_size"], verbose=False, progress=progress,
+                    seed=cfg["seed"], callbacks=callbacks)
+    start = time.perf_counter()
+    solver.train()
+    seconds = time.perf_counter() - start
+    metrics = save_classifier_run(run_dir, solver, data, cfg, class_names=CLASS_NAMES,
+                                  extra_metrics={"train_seconds": seconds, "iterations": solver.num_iterations})
+    return solver, metrics
 
 
 def load_params(run_dir: Path) -> dict[str, np.ndarray]:
@@ -272,7 +295,6 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, callba
         **overrides: Any) -> dict[str, Any]:
     """Train the linear softmax (one configuration, or the grid sweep); write the run's artifacts."""
     from nnlab.models import Softmax
-    from nnlab.solver import Solver
 
     cfg, sweep = resolve_settings("cifar10-softmax", DEFAULTS, QUICK, overrides, quick)
     if sweep:
@@ -284,15 +306,8 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, callba
     model = Softmax(input_dim=data["X_train"].shape[1], num_classes=10, reg=cfg["reg"],
                     weight_scale=cfg["weight_scale"], seed=cfg["seed"])
     model.W = model.W.astype(np.float32)
-    solver = Solver(model, data, update_rule="sgd", optim_config={"learning_rate": cfg["learning_rate"]},
-                    lr_decay=1.0, num_epochs=cfg["num_epochs"], batch_size=cfg["batch_size"],
-                    verbose=False, progress=progress, seed=cfg["seed"], callbacks=callbacks)
-    start = time.perf_counter()
-    solver.train()
-    seconds = time.perf_counter() - start
     cfg["notes"] = ("Solver SGD, minibatches with replacement; keeps the best-validation weights; "
                     "CIFAR-10 from the JPEG q75 re-encoding")
-    metrics = save_classifier_run(run_dir, solver, data, cfg, class_names=CLASS_NAMES,
-                                  extra_metrics={"train_seconds": seconds, "iterations": solver.num_iterations})
+    _, metrics = solve_and_save(run_dir, model, data, cfg, progress, callbacks)  # plain SGD, no lr decay
     plot_class_templates(model.W, run_dir / "templates.png")
     return metrics

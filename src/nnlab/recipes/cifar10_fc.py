@@ -23,15 +23,13 @@ the trained net from the run directory).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import register
-from .artifacts import save_classifier_run
-from .cifar10 import CLASS_NAMES, load_data, resolve_settings
+from .cifar10 import load_data, resolve_settings, solve_and_save
 
 __all__ = ["DEFAULTS", "PRESETS", "QUICK", "load_model"]
 
@@ -107,21 +105,13 @@ def load_model(run_dir: str | Path):
 def _train(name: str, run_dir: Path, quick: bool, progress: bool | None, callbacks: list | None,
            overrides: dict[str, Any]) -> dict[str, Any]:
     from nnlab.io import save_arrays
-    from nnlab.solver import Solver
     from nnlab.viz import plot_weight_grid
 
     cfg = _settings(name, overrides, quick)
     data = load_data(cfg["data_path"], quick, cfg["num_train"])
     np.random.seed(cfg["seed"])  # the net draws its initial weights from NumPy's global RNG
     model = _build(cfg)
-    solver = Solver(model, data, update_rule=cfg["update_rule"], optim_config={"learning_rate": cfg["learning_rate"]},
-                    lr_decay=cfg["lr_decay"], num_epochs=cfg["num_epochs"], batch_size=cfg["batch_size"],
-                    verbose=False, progress=progress, seed=cfg["seed"], callbacks=callbacks)
-    start = time.perf_counter()
-    solver.train()
-    seconds = time.perf_counter() - start
-    metrics = save_classifier_run(run_dir, solver, data, cfg, class_names=CLASS_NAMES,
-                                  extra_metrics={"train_seconds": seconds, "iterations": solver.num_iterations})
+    _, metrics = solve_and_save(run_dir, model, data, cfg, progress, callbacks)
     arrays = {k: np.asarray(v) for k, v in model.params.items()}
     arrays.update({k: np.asarray(v) for k, v in model.buffers().items()})
     save_arrays(run_dir / "model.npz", arrays, metadata={"recipe": name, "buffers": sorted(model.buffers())})

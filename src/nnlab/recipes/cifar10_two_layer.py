@@ -27,15 +27,13 @@ Artifacts: ``config.json``, ``metrics.json`` (with the ``sweep`` table), ``curve
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import register
-from .artifacts import save_classifier_run
-from .cifar10 import CLASS_NAMES, draw_classifier_plots, load_data, load_params, resolve_settings, run_grid_sweep
+from .cifar10 import draw_classifier_plots, load_data, load_params, resolve_settings, run_grid_sweep, solve_and_save
 
 __all__ = ["DEFAULTS", "QUICK", "SPEC_GRID"]
 
@@ -83,7 +81,6 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, callba
         **overrides: Any) -> dict[str, Any]:
     """Train one TwoLayerNet (or the grid sweep); write the run's artifacts and return the metrics."""
     from nnlab.models import TwoLayerNet
-    from nnlab.solver import Solver
     from nnlab.viz import plot_weight_grid
 
     cfg, sweep = resolve_settings("cifar10-two-layer", DEFAULTS, QUICK, overrides, quick)
@@ -94,14 +91,7 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, callba
     np.random.seed(cfg["seed"])  # TwoLayerNet draws its weights from NumPy's global RNG
     model = TwoLayerNet(input_dim=3 * 32 * 32, hidden_dim=int(cfg["hidden_size"]), num_classes=10,
                         weight_scale=cfg["weight_scale"], reg=cfg["reg"], dtype=np.float32)
-    solver = Solver(model, data, update_rule=cfg["update_rule"], optim_config={"learning_rate": cfg["learning_rate"]},
-                    lr_decay=cfg["lr_decay"], num_epochs=cfg["num_epochs"], batch_size=cfg["batch_size"],
-                    verbose=False, progress=progress, seed=cfg["seed"], callbacks=callbacks)
-    start = time.perf_counter()
-    solver.train()
-    seconds = time.perf_counter() - start
-    metrics = save_classifier_run(run_dir, solver, data, cfg, class_names=CLASS_NAMES,
-                                  extra_metrics={"train_seconds": seconds, "iterations": solver.num_iterations})
+    _, metrics = solve_and_save(run_dir, model, data, cfg, progress, callbacks)
     plot_weight_grid(model.params["W1"], run_dir / "weights.png", image_shape=(3, 32, 32), padding=3,
                      title="first-layer weights")
     return metrics
