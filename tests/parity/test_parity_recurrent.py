@@ -8,24 +8,26 @@ import numpy as np
 import pytest
 import torch
 
+from nnlab.layers.losses import temporal_softmax_loss
 from nnlab.layers.recurrent import (
     lstm_backward_with_state,
     lstm_forward,
     lstm_step_backward,
     lstm_step_forward,
-    lstm_weights_from_torch,
-    lstm_weights_to_torch,
     rnn_backward,
     rnn_forward,
     rnn_step_backward,
     rnn_step_forward,
-    rnn_weights_from_torch,
-    rnn_weights_to_torch,
     temporal_affine_backward,
     temporal_affine_forward,
-    temporal_softmax_loss,
     word_embedding_backward,
     word_embedding_forward,
+)
+from nnlab.layers.torch_convert import (
+    lstm_weights_from_torch,
+    lstm_weights_to_torch,
+    rnn_weights_from_torch,
+    rnn_weights_to_torch,
 )
 from tests.parity.conftest import assert_close, to_torch
 

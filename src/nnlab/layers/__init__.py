@@ -6,7 +6,8 @@ dtype. Nothing in this package imports ``nnlab.nn``, ``nnlab.models`` or ``nnlab
 
 Modules: ``affine``, ``activations``, ``losses``, ``dropout``, ``normalization`` (batch/layer/spatial
 batch/group norm), ``composite`` (fully-connected sandwich layers), ``conv``, ``pooling``,
-``conv_composite`` (convolutional sandwich layers), ``recurrent``.
+``conv_composite`` (convolutional sandwich layers), ``recurrent``, ``torch_convert`` (recurrent
+weights to and from torch's layout).
 """
 
 from .activations import *  # noqa: F401,F403
@@ -19,3 +20,4 @@ from .losses import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403
+from .torch_convert import *  # noqa: F401,F403

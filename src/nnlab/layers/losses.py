@@ -4,6 +4,8 @@
 - :func:`svm_loss`: multiclass hinge (Weston-Watkins, margin 1), mean over N.
 - :func:`mse_loss`: mean squared error, mean over ALL elements (``torch.nn.MSELoss()`` default).
 - :func:`cross_entropy_loss`: cross-entropy of given probabilities against one-hot targets (seed-003 form).
+- :func:`temporal_softmax_loss`: masked softmax cross-entropy over (N, T, V) sequences, summed over steps, mean
+  over N (CS231n).
 
 Bad input (wrong ranks, mismatched shapes, non-integer or out-of-range labels, NaN/inf scores) raises a
 ``ValueError``/``TypeError`` naming the function and the argument.
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..backend import xp_of
 from ..validation import check_array, check_finite, check_labels, check_same_shape
 
-__all__ = ["softmax_loss", "svm_loss", "mse_loss", "cross_entropy_loss"]
+__all__ = ["softmax_loss", "svm_loss", "mse_loss", "cross_entropy_loss", "temporal_softmax_loss"]
 
 
 def _check_scores_and_labels(fn: str, x: Any, y: Any) -> None:
@@ -126,3 +130,46 @@ def cross_entropy_loss(probs: Any, y_onehot: Any, eps: float = 1e-15) -> tuple[A
     loss = -(y * xp.log(shifted)).sum() / n
     dprobs = -y / shifted / n
     return loss, dprobs
+
+
+def temporal_softmax_loss(x: Any, y: Any, mask: Any = None) -> tuple[float, Any]:
+    """Softmax cross-entropy summed over the unmasked time steps and averaged over the batch (CS231n).
+
+    ``loss = -(1/N) sum_{n,t} mask[n, t] log softmax(x[n, t])[y[n, t]]`` -- divided by N only, not by the
+    number of unmasked steps (torch's ``cross_entropy(reduction="sum") / N`` on the masked entries).
+
+    Inputs: x (N, T, V) scores; y (N, T) integer targets in [0, V); mask (N, T) boolean (or 0/1), which steps
+    count (all of them when None).
+    Returns ``(loss, dx)``: a Python float and dx (N, T, V) in x's dtype.
+    """
+    fn = "temporal_softmax_loss"
+    check_array(fn, "x", x, ndim=3, shape_hint="(N, T, V)", float_only=True)
+    check_array(fn, "y", y, ndim=2, shape_hint="(N, T)")
+    N, T, V = x.shape
+    if tuple(y.shape) != (N, T):
+        raise ValueError(f"{fn}: y must have shape (N, T) = {(N, T)} to match x {tuple(x.shape)}, "
+                         f"got {tuple(y.shape)}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"{fn}: y must hold integer class labels, got dtype {y.dtype}")
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= V):
+        raise ValueError(f"{fn}: y must be in [0, {V}), got values from {int(y.min())} to {int(y.max())}")
+    xp = xp_of(x)
+    if mask is None:
+        mask = xp.ones((N, T), dtype=x.dtype)
+    else:
+        check_array(fn, "mask", mask, ndim=2, shape_hint="(N, T)")
+        if tuple(mask.shape) != (N, T):
+            raise ValueError(f"{fn}: mask must have shape (N, T) = {(N, T)}, got {tuple(mask.shape)}")
+        mask = mask.astype(x.dtype, copy=False)
+    flat = x.reshape(N * T, V)
+    shifted = flat - flat.max(axis=1, keepdims=True)
+    log_z = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = shifted - log_z
+    rows = xp.arange(N * T)
+    m = mask.reshape(N * T)
+    labels = y.reshape(N * T)
+    loss = -float((m * log_probs[rows, labels]).sum()) / N
+    dx = xp.exp(log_probs)
+    dx[rows, labels] -= 1
+    dx *= (m / N)[:, None]
+    return loss, dx.reshape(N, T, V)

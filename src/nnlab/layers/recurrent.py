@@ -1,5 +1,6 @@
-"""Recurrent kernels: vanilla RNN and LSTM (one step and whole sequences), word embeddings, temporal affine
-layers and the masked temporal softmax loss, with converters to and from ``torch.nn.RNN``/``torch.nn.LSTM``.
+"""Recurrent kernels: vanilla RNN and LSTM (one step and whole sequences), word embeddings and temporal affine
+layers. The masked temporal softmax loss is in :mod:`nnlab.layers.losses`; the converters to and from
+``torch.nn.RNN``/``torch.nn.LSTM`` weights are in :mod:`nnlab.layers.torch_convert`.
 
 Conventions (CS231n ``rnn_layers.py``; DESIGN.md):
 
@@ -7,7 +8,7 @@ Conventions (CS231n ``rnn_layers.py``; DESIGN.md):
 - Weights are stored input-major: ``Wx`` (D, H) or (D, 4H), ``Wh`` (H, H) or (H, 4H), one bias ``b``.
 - LSTM gates are in the CS231n order **i, f, o, g** along the 4H axis: ``a = x Wx + h Wh + b`` is split into
   input, forget, output gates (sigmoid) and the cell candidate g (tanh). torch orders them i, f, g, o, keeps
-  transposed weights and two biases; :func:`lstm_weights_to_torch`/:func:`lstm_weights_from_torch` convert.
+  transposed weights and two biases; ``torch_convert.lstm_weights_to_torch``/``lstm_weights_from_torch`` convert.
 - Every kernel keeps the input dtype; ``x``, states and weights must share one floating dtype.
 
 Speed: the input projection ``x Wx + b`` of every time step is one GEMM before the time loop, and all
@@ -39,11 +40,6 @@ __all__ = [
     "word_embedding_backward",
     "temporal_affine_forward",
     "temporal_affine_backward",
-    "temporal_softmax_loss",
-    "rnn_weights_to_torch",
-    "rnn_weights_from_torch",
-    "lstm_weights_to_torch",
-    "lstm_weights_from_torch",
 ]
 
 # Above this vocabulary size the embedding gradient is accumulated by sorting the token ids and summing
@@ -406,7 +402,7 @@ def lstm_backward(dh: Any, cache: LSTMCache) -> tuple[Any, Any, Any, Any, Any]:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# word embedding, temporal affine, temporal softmax loss
+# word embedding, temporal affine
 # ----------------------------------------------------------------------------------------------------------
 
 def word_embedding_forward(x: Any, W: Any) -> tuple[Any, tuple]:
@@ -492,152 +488,3 @@ def temporal_affine_backward(dout: Any, cache: tuple) -> tuple[Any, Any, Any]:
     _check_upstream("temporal_affine_backward", "dout", dout, (N, T, M), x.dtype)
     d2 = dout.reshape(N * T, M)
     return (d2 @ w.T).reshape(N, T, D), x.reshape(N * T, D).T @ d2, d2.sum(axis=0)
-
-
-def temporal_softmax_loss(x: Any, y: Any, mask: Any = None) -> tuple[float, Any]:
-    """Softmax cross-entropy summed over the unmasked time steps and averaged over the batch (CS231n).
-
-    ``loss = -(1/N) sum_{n,t} mask[n, t] log softmax(x[n, t])[y[n, t]]`` -- divided by N only, not by the
-    number of unmasked steps (torch's ``cross_entropy(reduction="sum") / N`` on the masked entries).
-
-    Inputs: x (N, T, V) scores; y (N, T) integer targets in [0, V); mask (N, T) boolean (or 0/1), which steps
-    count (all of them when None).
-    Returns ``(loss, dx)``: a Python float and dx (N, T, V) in x's dtype.
-    """
-    fn = "temporal_softmax_loss"
-    check_array(fn, "x", x, ndim=3, shape_hint="(N, T, V)", float_only=True)
-    check_array(fn, "y", y, ndim=2, shape_hint="(N, T)")
-    N, T, V = x.shape
-    if tuple(y.shape) != (N, T):
-        raise ValueError(f"{fn}: y must have shape (N, T) = {(N, T)} to match x {tuple(x.shape)}, "
-                         f"got {tuple(y.shape)}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise TypeError(f"{fn}: y must hold integer class labels, got dtype {y.dtype}")
-    if y.size and (int(y.min()) < 0 or int(y.max()) >= V):
-        raise ValueError(f"{fn}: y must be in [0, {V}), got values from {int(y.min())} to {int(y.max())}")
-    xp = xp_of(x)
-    if mask is None:
-        mask = xp.ones((N, T), dtype=x.dtype)
-    else:
-        check_array(fn, "mask", mask, ndim=2, shape_hint="(N, T)")
-        if tuple(mask.shape) != (N, T):
-            raise ValueError(f"{fn}: mask must have shape (N, T) = {(N, T)}, got {tuple(mask.shape)}")
-        mask = mask.astype(x.dtype, copy=False)
-    flat = x.reshape(N * T, V)
-    shifted = flat - flat.max(axis=1, keepdims=True)
-    log_z = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-    log_probs = shifted - log_z
-    rows = xp.arange(N * T)
-    m = mask.reshape(N * T)
-    labels = y.reshape(N * T)
-    loss = -float((m * log_probs[rows, labels]).sum()) / N
-    dx = xp.exp(log_probs)
-    dx[rows, labels] -= 1
-    dx *= (m / N)[:, None]
-    return loss, dx.reshape(N, T, V)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# converters to and from torch.nn.RNN / torch.nn.LSTM (single layer, unidirectional); no torch import
-# ----------------------------------------------------------------------------------------------------------
-
-def _as_array(fn: str, name: str, a: Any) -> Any:
-    """Accept arrays, or torch tensors duck-typed through ``.detach().cpu().numpy()``."""
-    if hasattr(a, "detach") and hasattr(a, "cpu"):
-        a = a.detach().cpu().numpy()
-    check_array(fn, name, a, float_only=True)
-    return a
-
-
-def _swap_last_two_gate_blocks(a: Any, H: int) -> Any:
-    """Reorder the 4H axis (last) between i, f, o, g and i, f, g, o; the swap is its own inverse."""
-    xp = xp_of(a)
-    return xp.concatenate([a[..., : 2 * H], a[..., 3 * H :], a[..., 2 * H : 3 * H]], axis=-1)
-
-
-def rnn_weights_to_torch(Wx: Any, Wh: Any, b: Any) -> dict[str, Any]:
-    """Functional RNN weights -> ``torch.nn.RNN`` (tanh, one layer) ``state_dict`` arrays.
-
-    Inputs: Wx (D, H), Wh (H, H), b (H,).
-    Returns ``{"weight_ih_l0": Wx^T (H, D), "weight_hh_l0": Wh^T (H, H), "bias_ih_l0": b, "bias_hh_l0": 0}``
-    as contiguous arrays; wrap with ``torch.from_numpy`` and ``load_state_dict``.
-    """
-    fn = "rnn_weights_to_torch"
-    check_array(fn, "Wx", Wx, ndim=2, shape_hint="(D, H)", float_only=True)
-    H = Wx.shape[1]
-    check_array(fn, "Wh", Wh, ndim=2, shape_hint="(H, H)", float_only=True)
-    check_array(fn, "b", b, ndim=1, shape_hint="(H,)", float_only=True)
-    if Wh.shape != (H, H) or b.shape != (H,):
-        raise ValueError(f"{fn}: Wh must be (H, H) and b (H,) with H = {H} from Wx {tuple(Wx.shape)}, "
-                         f"got Wh {tuple(Wh.shape)} and b {tuple(b.shape)}")
-    xp = xp_of(Wx, Wh, b)
-    return {"weight_ih_l0": xp.ascontiguousarray(Wx.T), "weight_hh_l0": xp.ascontiguousarray(Wh.T),
-            "bias_ih_l0": b.copy(), "bias_hh_l0": xp.zeros_like(b)}
-
-
-def rnn_weights_from_torch(weight_ih: Any, weight_hh: Any, bias_ih: Any, bias_hh: Any) -> tuple[Any, Any, Any]:
-    """``torch.nn.RNN`` weights (arrays or tensors) -> functional ``(Wx (D, H), Wh (H, H), b (H,))``.
-
-    ``Wx = weight_ih^T``, ``Wh = weight_hh^T``, ``b = bias_ih + bias_hh`` (the two torch biases add up).
-    """
-    fn = "rnn_weights_from_torch"
-    w_ih = _as_array(fn, "weight_ih", weight_ih)
-    w_hh = _as_array(fn, "weight_hh", weight_hh)
-    b_ih = _as_array(fn, "bias_ih", bias_ih)
-    b_hh = _as_array(fn, "bias_hh", bias_hh)
-    check_array(fn, "weight_ih", w_ih, ndim=2, shape_hint="(H, D)")
-    H = w_ih.shape[0]
-    if w_hh.shape != (H, H) or b_ih.shape != (H,) or b_hh.shape != (H,):
-        raise ValueError(f"{fn}: weight_hh must be (H, H) and the biases (H,) with H = {H}, got "
-                         f"{tuple(w_hh.shape)}, {tuple(b_ih.shape)}, {tuple(b_hh.shape)}")
-    xp = xp_of(w_ih)
-    return xp.ascontiguousarray(w_ih.T), xp.ascontiguousarray(w_hh.T), b_ih + b_hh
-
-
-def lstm_weights_to_torch(Wx: Any, Wh: Any, b: Any) -> dict[str, Any]:
-    """Functional LSTM weights (gates i, f, o, g) -> ``torch.nn.LSTM`` (one layer) ``state_dict`` arrays.
-
-    Inputs: Wx (D, 4H), Wh (H, 4H), b (4H,).
-    Returns ``weight_ih_l0`` (4H, D), ``weight_hh_l0`` (4H, H), ``bias_ih_l0`` = b and ``bias_hh_l0`` = 0
-    (4H,), in torch's gate order i, f, g, o, transposed, contiguous.
-    """
-    fn = "lstm_weights_to_torch"
-    check_array(fn, "Wx", Wx, ndim=2, shape_hint="(D, 4H)", float_only=True)
-    check_array(fn, "Wh", Wh, ndim=2, shape_hint="(H, 4H)", float_only=True)
-    check_array(fn, "b", b, ndim=1, shape_hint="(4H,)", float_only=True)
-    H = Wh.shape[0]
-    if Wh.shape != (H, 4 * H) or Wx.shape[1] != 4 * H or b.shape != (4 * H,):
-        raise ValueError(f"{fn}: expected Wx (D, 4H), Wh (H, 4H), b (4H,) with H = {H}, got Wx "
-                         f"{tuple(Wx.shape)}, Wh {tuple(Wh.shape)}, b {tuple(b.shape)}")
-    xp = xp_of(Wx, Wh, b)
-    return {"weight_ih_l0": xp.ascontiguousarray(_swap_last_two_gate_blocks(Wx, H).T),
-            "weight_hh_l0": xp.ascontiguousarray(_swap_last_two_gate_blocks(Wh, H).T),
-            "bias_ih_l0": _swap_last_two_gate_blocks(b, H), "bias_hh_l0": xp.zeros_like(b)}
-
-
-def lstm_weights_from_torch(weight_ih: Any, weight_hh: Any, bias_ih: Any,
-                            bias_hh: Any) -> tuple[Any, Any, Any]:
-    """``torch.nn.LSTM`` weights (gates i, f, g, o; arrays or tensors) -> functional ``(Wx, Wh, b)`` (i, f, o, g).
-
-    ``Wx`` (D, 4H) = reordered ``weight_ih^T``, ``Wh`` (H, 4H) = reordered ``weight_hh^T``,
-    ``b`` (4H,) = reordered ``bias_ih + bias_hh``. The same map turns torch's weight *gradients* into
-    nnlab's (except that the bias gradient is ``bias_ih.grad`` alone, reordered, since both torch biases
-    receive the same gradient).
-    """
-    fn = "lstm_weights_from_torch"
-    w_ih = _as_array(fn, "weight_ih", weight_ih)
-    w_hh = _as_array(fn, "weight_hh", weight_hh)
-    b_ih = _as_array(fn, "bias_ih", bias_ih)
-    b_hh = _as_array(fn, "bias_hh", bias_hh)
-    check_array(fn, "weight_hh", w_hh, ndim=2, shape_hint="(4H, H)")
-    H = w_hh.shape[1]
-    if w_hh.shape != (4 * H, H) or w_ih.ndim != 2 or w_ih.shape[0] != 4 * H:
-        raise ValueError(f"{fn}: expected weight_ih (4H, D) and weight_hh (4H, H) with H = {H}, got "
-                         f"{tuple(w_ih.shape)} and {tuple(w_hh.shape)}")
-    if b_ih.shape != (4 * H,) or b_hh.shape != (4 * H,):
-        raise ValueError(f"{fn}: bias_ih and bias_hh must be (4H,) = {(4 * H,)}, got "
-                         f"{tuple(b_ih.shape)} and {tuple(b_hh.shape)}")
-    xp = xp_of(w_ih)
-    Wx = xp.ascontiguousarray(_swap_last_two_gate_blocks(w_ih.T, H))
-    Wh = xp.ascontiguousarray(_swap_last_two_gate_blocks(w_hh.T, H))
-    return Wx, Wh, _swap_last_two_gate_blocks(b_ih + b_hh, H)
