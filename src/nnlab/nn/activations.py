@@ -1,0 +1,133 @@
+"""Modern activation modules (torch.nn names and arguments): ``GELU``, ``SiLU``, ``ELU``, ``SELU``, ``Softplus``,
+``Hardsigmoid``, ``Hardswish``, ``Mish`` and the learnable ``PReLU``.
+
+Each ``forward`` calls the matching kernel of :mod:`nnlab.layers.activations` and keeps its cache; ``backward``
+returns ``dx`` (and, for ``PReLU``, stores ``grads['weight']``). Any input shape; ``PReLU`` reads channels on
+axis 1 as torch does. (ReLU, LeakyReLU, Sigmoid, Tanh and Softsign live in :mod:`nnlab.nn.layers`.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import layers as F
+from .layers import _Elementwise, _ensure_forward, _float_dtype, _positive_int
+from .module import Module
+
+__all__ = ["GELU", "SiLU", "ELU", "SELU", "Softplus", "Hardsigmoid", "Hardswish", "Mish", "PReLU"]
+
+
+class GELU(Module):
+    """``x * Phi(x)`` (``approximate='none'``, exact erf) or its tanh approximation (``'tanh'``) via
+    ``gelu_forward``."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Any) -> Any:
+        out, self._cache = F.gelu_forward(x, self.approximate)
+        return out
+
+    def backward(self, dout: Any) -> Any:
+        return F.gelu_backward(dout, _ensure_forward(self))
+
+    def extra_repr(self) -> str:
+        return f"approximate='{self.approximate}'"
+
+
+class SiLU(_Elementwise):
+    """``x * sigmoid(x)`` via ``silu_forward``."""
+
+    _kernel = "silu"
+
+
+class SELU(_Elementwise):
+    """``scale * elu(x, alpha)`` with torch's constants via ``selu_forward``."""
+
+    _kernel = "selu"
+
+
+class Hardsigmoid(_Elementwise):
+    """``clip(x/6 + 1/2, 0, 1)`` via ``hardsigmoid_forward``."""
+
+    _kernel = "hardsigmoid"
+
+
+class Hardswish(_Elementwise):
+    """``x * clip(x + 3, 0, 6) / 6`` via ``hardswish_forward``."""
+
+    _kernel = "hardswish"
+
+
+class Mish(_Elementwise):
+    """``x * tanh(softplus(x))`` via ``mish_forward``."""
+
+    _kernel = "mish"
+
+
+class ELU(Module):
+    """``x`` where ``x > 0`` else ``alpha * (exp(x) - 1)`` via ``elu_forward``."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x: Any) -> Any:
+        out, self._cache = F.elu_forward(x, self.alpha)
+        return out
+
+    def backward(self, dout: Any) -> Any:
+        return F.elu_backward(dout, _ensure_forward(self))
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Softplus(Module):
+    """``log(1 + exp(beta x)) / beta``, linear where ``beta x > threshold``, via ``softplus_forward``."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        if not float(beta) != 0:
+            raise ValueError(f"Softplus: beta must be non-zero, got {beta!r}")
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, x: Any) -> Any:
+        out, self._cache = F.softplus_forward(x, self.beta, self.threshold)
+        return out
+
+    def backward(self, dout: Any) -> Any:
+        return F.softplus_backward(dout, _ensure_forward(self))
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta:g}, threshold={self.threshold:g}"
+
+
+class PReLU(Module):
+    """``x`` where ``x > 0`` else ``weight[c] * x`` (torch.nn.PReLU) via ``prelu_forward``.
+
+    Parameter ``weight`` (num_parameters,), every slope ``init`` (0.25): one shared slope, or one per channel
+    of axis 1 (num_parameters = C). ``backward`` stores ``grads['weight']``.
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype: Any = np.float32) -> None:
+        super().__init__()
+        self.num_parameters = _positive_int("PReLU", "num_parameters", num_parameters)
+        self.weight = np.full(self.num_parameters, init, dtype=_float_dtype("PReLU", dtype))
+
+    def forward(self, x: Any) -> Any:
+        out, self._cache = F.prelu_forward(x, self.weight)
+        return out
+
+    def backward(self, dout: Any) -> Any:
+        dx, dweight = F.prelu_backward(dout, _ensure_forward(self))
+        self._set_grad("weight", dweight)
+        return dx
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
