@@ -12,6 +12,7 @@ weights to and from torch's layout).
 
 from .activations import *  # noqa: F401,F403
 from .affine import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
 from .composite import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .conv_composite import *  # noqa: F401,F403
