@@ -6,7 +6,7 @@ dtype. Nothing in this package imports ``nnlab.nn``, ``nnlab.models`` or ``nnlab
 
 Modules: ``affine``, ``activations``, ``losses``, ``dropout``, ``normalization`` (batch/layer/spatial
 batch/group norm), ``composite`` (fully-connected sandwich layers), ``conv``, ``pooling``,
-``conv_composite`` (convolutional sandwich layers), ``recurrent``, ``torch_convert`` (recurrent
+``conv_composite`` (convolutional sandwich layers), ``recurrent``, ``gru``, ``torch_convert`` (recurrent
 weights to and from torch's layout).
 """
 
@@ -17,6 +17,7 @@ from .composite import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .conv_composite import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
+from .gru import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403

@@ -1,9 +1,11 @@
-"""Converters between nnlab's functional recurrent weights and ``torch.nn.RNN``/``torch.nn.LSTM`` state dicts.
+"""Converters between nnlab's functional recurrent weights and ``torch.nn.RNN``/``LSTM``/``GRU`` state dicts.
 
 Single layer, unidirectional. torch keeps each weight transposed (``weight_ih`` (G*H, D), ``weight_hh`` (G*H, H))
 and two biases (``bias_ih``, ``bias_hh``) that add up; the functional kernels of :mod:`nnlab.layers.recurrent`
 take ``Wx`` (D, G*H), ``Wh`` (H, G*H) and one ``b`` (G*H,), and order the LSTM gates i, f, o, g where torch
-orders them i, f, g, o. Nothing here imports torch: tensors are accepted duck-typed (``.detach().cpu()``).
+orders them i, f, g, o. The GRU kernels keep torch's gate order r, z, n and both biases (``b_hn`` sits inside
+the reset gate's product), so its converters only transpose. Nothing here imports torch: tensors are accepted
+duck-typed (``.detach().cpu()``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ __all__ = [
     "rnn_weights_from_torch",
     "lstm_weights_to_torch",
     "lstm_weights_from_torch",
+    "gru_weights_to_torch",
+    "gru_weights_from_torch",
 ]
 
 
@@ -121,3 +125,48 @@ def lstm_weights_from_torch(weight_ih: Any, weight_hh: Any, bias_ih: Any,
     Wx = xp.ascontiguousarray(_swap_last_two_gate_blocks(w_ih.T, H))
     Wh = xp.ascontiguousarray(_swap_last_two_gate_blocks(w_hh.T, H))
     return Wx, Wh, _swap_last_two_gate_blocks(b_ih + b_hh, H)
+
+
+def gru_weights_to_torch(Wx: Any, Wh: Any, bx: Any, bh: Any) -> dict[str, Any]:
+    """Functional GRU weights (gates r, z, n) -> ``torch.nn.GRU`` (one layer) ``state_dict`` arrays.
+
+    Inputs: Wx (D, 3H), Wh (H, 3H), bx (3H,), bh (3H,).
+    Returns ``{"weight_ih_l0": Wx^T (3H, D), "weight_hh_l0": Wh^T (3H, H), "bias_ih_l0": bx, "bias_hh_l0": bh}``
+    (contiguous copies). The same map turns the kernels' gradients into torch's.
+    """
+    fn = "gru_weights_to_torch"
+    check_array(fn, "Wx", Wx, ndim=2, shape_hint="(D, 3H)", float_only=True)
+    check_array(fn, "Wh", Wh, ndim=2, shape_hint="(H, 3H)", float_only=True)
+    check_array(fn, "bx", bx, ndim=1, shape_hint="(3H,)", float_only=True)
+    check_array(fn, "bh", bh, ndim=1, shape_hint="(3H,)", float_only=True)
+    H = Wh.shape[0]
+    if Wh.shape != (H, 3 * H) or Wx.shape[1] != 3 * H or bx.shape != (3 * H,) or bh.shape != (3 * H,):
+        raise ValueError(f"{fn}: expected Wx (D, 3H), Wh (H, 3H), bx and bh (3H,) with H = {H}, got Wx "
+                         f"{tuple(Wx.shape)}, Wh {tuple(Wh.shape)}, bx {tuple(bx.shape)}, bh {tuple(bh.shape)}")
+    xp = xp_of(Wx, Wh, bx, bh)
+    return {"weight_ih_l0": xp.ascontiguousarray(Wx.T), "weight_hh_l0": xp.ascontiguousarray(Wh.T),
+            "bias_ih_l0": bx.copy(), "bias_hh_l0": bh.copy()}
+
+
+def gru_weights_from_torch(weight_ih: Any, weight_hh: Any, bias_ih: Any,
+                           bias_hh: Any) -> tuple[Any, Any, Any, Any]:
+    """``torch.nn.GRU`` weights (gates r, z, n; arrays or tensors) -> functional ``(Wx, Wh, bx, bh)``.
+
+    ``Wx`` (D, 3H) = ``weight_ih^T``, ``Wh`` (H, 3H) = ``weight_hh^T``, ``bx`` = ``bias_ih``, ``bh`` =
+    ``bias_hh`` (3H,); the gate order is already the kernels'.
+    """
+    fn = "gru_weights_from_torch"
+    w_ih = _as_array(fn, "weight_ih", weight_ih)
+    w_hh = _as_array(fn, "weight_hh", weight_hh)
+    b_ih = _as_array(fn, "bias_ih", bias_ih)
+    b_hh = _as_array(fn, "bias_hh", bias_hh)
+    check_array(fn, "weight_hh", w_hh, ndim=2, shape_hint="(3H, H)")
+    H = w_hh.shape[1]
+    if w_hh.shape != (3 * H, H) or w_ih.ndim != 2 or w_ih.shape[0] != 3 * H:
+        raise ValueError(f"{fn}: expected weight_ih (3H, D) and weight_hh (3H, H) with H = {H}, got "
+                         f"{tuple(w_ih.shape)} and {tuple(w_hh.shape)}")
+    if b_ih.shape != (3 * H,) or b_hh.shape != (3 * H,):
+        raise ValueError(f"{fn}: bias_ih and bias_hh must be (3H,) = {(3 * H,)}, got "
+                         f"{tuple(b_ih.shape)} and {tuple(b_hh.shape)}")
+    xp = xp_of(w_ih)
+    return xp.ascontiguousarray(w_ih.T), xp.ascontiguousarray(w_hh.T), b_ih.copy(), b_hh.copy()

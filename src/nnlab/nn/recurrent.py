@@ -1,11 +1,13 @@
-"""Recurrent modules (torch.nn names, parameter names and shapes): ``Embedding``, ``RNN`` and ``LSTM``.
+"""Recurrent modules (torch.nn names, parameter names and shapes): ``Embedding``, ``RNN``, ``LSTM`` and ``GRU``.
 
-Batch-first, one layer, unidirectional. Parameters are stored exactly as in ``torch.nn.RNN``/``torch.nn.LSTM``
-(``weight_ih_l0`` (G*H, D), ``weight_hh_l0`` (G*H, H), ``bias_ih_l0`` and ``bias_hh_l0`` (G*H,), torch's gate
-order i, f, g, o for the LSTM), so a ``state_dict`` loads 1:1 into the torch twin and back. ``forward`` maps
-them onto the functional kernels of :mod:`nnlab.layers.recurrent` with the documented converters
+Batch-first, unidirectional; ``RNN``/``LSTM`` have one layer, ``GRU`` takes ``num_layers`` and ``bias``.
+Parameters are stored exactly as in ``torch.nn.RNN``/``LSTM``/``GRU`` (``weight_ih_l0`` (G*H, D),
+``weight_hh_l0`` (G*H, H), ``bias_ih_l0`` and ``bias_hh_l0`` (G*H,), torch's gate order i, f, g, o for the LSTM),
+so a ``state_dict`` loads 1:1 into the torch twin and back. ``forward`` maps them onto the functional kernels of
+:mod:`nnlab.layers.recurrent` with the documented converters
 (``rnn_weights_from_torch``, ``lstm_weights_from_torch``: transpose, add the two biases, reorder the gates to
 CS231n's i, f, o, g); ``backward`` maps the kernel gradients back (both torch biases get the same gradient).
+``GRU`` keeps both biases and torch's gate order r, z, n (:mod:`nnlab.layers.gru`), so it only transposes.
 
 ``RNN``/``LSTM`` calls return ``(output, h_n)`` / ``(output, (h_n, c_n))`` like torch with ``batch_first=True``:
 output (N, T, H), h_n and c_n (1, N, H). ``backward(dout, dh_n=None, dc_n=None)`` takes the upstream gradients
@@ -27,7 +29,7 @@ from ..validation import check_array
 from .layers import _check_input, _ensure_forward, _float_dtype, _positive_int, _uniform_init
 from .module import Module
 
-__all__ = ["Embedding", "RNN", "LSTM"]
+__all__ = ["Embedding", "RNN", "LSTM", "GRU"]
 
 Seed = Any
 
@@ -66,22 +68,27 @@ class _Recurrent(Module):
     _gates = 1
 
     def __init__(self, input_size: int, hidden_size: int, batch_first: bool = True, seed: Seed = None,
-                 dtype: Any = np.float32) -> None:
+                 dtype: Any = np.float32, num_layers: int = 1, bias: bool = True) -> None:
         super().__init__()
         fn = type(self).__name__
         if not batch_first:
             raise ValueError(f"{fn}: only batch_first=True is supported (inputs (N, T, D))")
         self.input_size = _positive_int(fn, "input_size", input_size)
         self.hidden_size = _positive_int(fn, "hidden_size", hidden_size)
+        self.num_layers = _positive_int(fn, "num_layers", num_layers)
+        self.bias = bool(bias)
         self.batch_first = True
         dtype = _float_dtype(fn, dtype)
         rng = get_rng(seed)
-        G, H, D = self._gates, self.hidden_size, self.input_size
+        G, H = self._gates, self.hidden_size
         bound = 1.0 / np.sqrt(H)
-        self.weight_ih_l0 = _uniform_init(rng, (G * H, D), bound, dtype)
-        self.weight_hh_l0 = _uniform_init(rng, (G * H, H), bound, dtype)
-        self.bias_ih_l0 = _uniform_init(rng, (G * H,), bound, dtype)
-        self.bias_hh_l0 = _uniform_init(rng, (G * H,), bound, dtype)
+        for k in range(self.num_layers):  # torch's names and registration order, layer by layer
+            D = self.input_size if k == 0 else H
+            setattr(self, f"weight_ih_l{k}", _uniform_init(rng, (G * H, D), bound, dtype))
+            setattr(self, f"weight_hh_l{k}", _uniform_init(rng, (G * H, H), bound, dtype))
+            if self.bias:
+                setattr(self, f"bias_ih_l{k}", _uniform_init(rng, (G * H,), bound, dtype))
+                setattr(self, f"bias_hh_l{k}", _uniform_init(rng, (G * H,), bound, dtype))
         self.state_grads: tuple = ()
 
     def _check_x(self, x: Any) -> None:
@@ -200,3 +207,93 @@ class LSTM(_Recurrent):
         self._set_weight_grads(F.lstm_weights_to_torch(dWx, dWh, db))
         self.state_grads = (dh0[None], dc0[None])
         return dx
+
+
+class GRU(_Recurrent):
+    """GRU (torch.nn.GRU, batch_first, unidirectional; torch's gate order r, z, n and semantics).
+
+    Per layer k: ``r, z = sigmoid(x W_i{r,z}^T + b_i{r,z} + h W_h{r,z}^T + b_h{r,z})``,
+    ``n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))``, ``h' = (1 - z) * n + z * h``; layer k > 0 reads the
+    hidden states of layer k - 1. Parameters per layer: ``weight_ih_l{k}`` (3H, D or H), ``weight_hh_l{k}``
+    (3H, H), and with ``bias`` ``bias_ih_l{k}``, ``bias_hh_l{k}`` (3H,) -- a torch ``state_dict`` loads 1:1.
+
+    ``gru(x, h0=None)`` with x (N, T, input_size) and h0 (num_layers, N, H) (zeros when None; (N, H) is accepted
+    for one layer) -> ``(output (N, T, H), h_n (num_layers, N, H))``, output being the last layer's states.
+    ``backward(dout, dh_n=None)`` takes the gradients of output (None = zero) and of h_n, returns dx (N, T, D),
+    stores every parameter gradient and keeps ``state_grads = (dh0,)`` with dh0 (num_layers, N, H).
+    Inter-layer dropout is not implemented.
+    """
+
+    _gates = 3
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = True,
+                 bias: bool = True, seed: Seed = None, dtype: Any = np.float32) -> None:
+        super().__init__(input_size, hidden_size, batch_first=batch_first, seed=seed, dtype=dtype,
+                         num_layers=num_layers, bias=bias)
+
+    def __call__(self, x: Any, h0: Any = None) -> tuple[Any, Any]:
+        return self.forward(x, h0)
+
+    def _layer_weights(self, k: int, like: Any) -> tuple[Any, Any, Any, Any]:
+        """Layer k's kernel weights ``(Wx, Wh, bx, bh)`` (zero biases when ``bias=False``)."""
+        w_ih, w_hh = getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}")
+        if self.bias:
+            b_ih, b_hh = getattr(self, f"bias_ih_l{k}"), getattr(self, f"bias_hh_l{k}")
+        else:
+            b_ih = b_hh = xp_of(like).zeros(3 * self.hidden_size, dtype=w_ih.dtype)
+        return F.gru_weights_from_torch(w_ih, w_hh, b_ih, b_hh)
+
+    def forward(self, x: Any, h0: Any = None) -> tuple[Any, Any]:
+        fn = "GRU.forward"
+        self._check_x(x)
+        L, N, H = self.num_layers, x.shape[0], self.hidden_size
+        if h0 is None:
+            h0 = xp_of(x).zeros((L, N, H), dtype=x.dtype)
+        else:
+            check_array(fn, "h0", h0, ndim=(2, 3), shape_hint="(num_layers, N, H)", float_only=True)
+            if tuple(h0.shape) == (N, H) and L == 1:
+                h0 = h0[None]
+            if tuple(h0.shape) != (L, N, H):
+                raise ValueError(f"{fn}: h0 must have shape (num_layers, N, H) = {(L, N, H)} for x "
+                                 f"{tuple(x.shape)}, got {tuple(h0.shape)}")
+        caches, h_n, out = [], [], x
+        for k in range(L):
+            out, cache = F.gru_forward(out, h0[k], *self._layer_weights(k, x))
+            caches.append(cache)
+            h_n.append(out[:, -1])
+        self._cache = caches
+        return out, xp_of(x).stack(h_n)
+
+    def backward(self, dout: Any, dh_n: Any = None) -> Any:
+        caches = _ensure_forward(self)
+        N, T, H = caches[-1].h.shape
+        L = self.num_layers
+        if dout is not None and tuple(dout.shape) != (N, T, H):
+            raise ValueError(f"GRU.backward: dout must have shape {(N, T, H)}, got {tuple(dout.shape)}")
+        if dh_n is not None and tuple(dh_n.shape) != (L, N, H) and not (L == 1 and tuple(dh_n.shape) == (N, H)):
+            raise ValueError(f"GRU.backward: dh_n must have shape (num_layers, N, H) = {(L, N, H)}, "
+                             f"got {tuple(dh_n.shape)}")
+        xp = xp_of(caches[-1].h)
+        dh = xp.zeros((N, T, H), dtype=caches[-1].h.dtype) if dout is None else dout.copy()
+        dh0 = [None] * L
+        for k in range(L - 1, -1, -1):
+            if dh_n is not None:
+                dh[:, -1] += dh_n.reshape(L, N, H)[k]
+            dx, dh0[k], dWx, dWh, dbx, dbh = F.gru_backward(dh, caches[k])
+            grads = F.gru_weights_to_torch(dWx, dWh, dbx, dbh)
+            self._set_grad(f"weight_ih_l{k}", grads["weight_ih_l0"])
+            self._set_grad(f"weight_hh_l{k}", grads["weight_hh_l0"])
+            if self.bias:
+                self._set_grad(f"bias_ih_l{k}", grads["bias_ih_l0"])
+                self._set_grad(f"bias_hh_l{k}", grads["bias_hh_l0"])
+            dh = dx
+        self.state_grads = (xp.stack(dh0),)
+        return dh
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if not self.bias:
+            text += ", bias=False"
+        return text + ", batch_first=True"
