@@ -7,7 +7,10 @@ the torch twin's. Each module's ``forward`` calls a kernel of :mod:`nnlab.layers
 :class:`nnlab.models.classifier.Classifier` to train it with the Solver.
 """
 
+from .activations import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
 from .containers import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .module import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403
