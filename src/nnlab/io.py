@@ -1,8 +1,11 @@
-"""Array files without pickle: ``save_arrays`` / ``load_arrays`` for ``.npz`` and ``.safetensors``.
+"""Files nnlab writes: pickle-free array files (``save_arrays`` / ``load_arrays`` for ``.npz`` and
+``.safetensors``), atomic bytes/text/JSON writes, and race-free run folders (``make_run_dir``).
 
 A file holds named arrays plus a JSON-able ``metadata`` dict. Writes are atomic: the bytes go to a temporary
 file in the destination directory, which is flushed, fsynced and then renamed over the destination with
 ``os.replace``, so a process killed mid-write leaves either the old file or the new one, never half of one.
+Written files get mode ``0o644`` minus the process umask (as ``open(path, "w")`` would give), not the ``0o600``
+of ``tempfile.mkstemp``.
 
 - ``.npz``: written with ``np.savez``; the metadata is a JSON string stored as the 0-d unicode array
   ``__metadata__``; read back with ``allow_pickle=False`` (object arrays are refused on both sides).
@@ -15,7 +18,9 @@ from __future__ import annotations
 import io as _io
 import json
 import os
-import tempfile
+import secrets
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +28,16 @@ import numpy as np
 
 from .backend import to_numpy
 
-__all__ = ["save_arrays", "load_arrays", "atomic_write_bytes", "SUFFIXES"]
+__all__ = [
+    "SUFFIXES",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "jsonable",
+    "load_arrays",
+    "make_run_dir",
+    "save_arrays",
+    "write_json_atomic",
+]
 
 SUFFIXES = (".npz", ".safetensors")
 _META_KEY = "__metadata__"
@@ -37,14 +51,26 @@ def _suffix(fn: str, path: Path) -> str:
     return suffix
 
 
+def _create_temp(directory: Path, name: str) -> tuple[int, str]:
+    """Create ``<directory>/.<name>.<random>.tmp`` exclusively with mode 0o644 (the kernel applies the umask)."""
+    for _ in range(100):
+        tmp = str(directory / f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"atomic_write_bytes: could not create a temporary file in {str(directory)!r}")
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, ``os.replace``).
 
-    On any failure the temporary file is removed and an existing file at ``path`` is left untouched.
+    The file gets mode ``0o644 & ~umask``. On any failure the temporary file is removed and an existing file at
+    ``path`` is left untouched.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    fd, tmp = _create_temp(directory, path.name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -59,6 +85,60 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         raise
     _fsync_directory(directory)
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """:func:`atomic_write_bytes` of ``text`` encoded with ``encoding``."""
+    if not isinstance(text, str):
+        raise TypeError(f"atomic_write_text: text must be a str, got {type(text).__name__}")
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with NumPy scalars -> Python numbers, arrays -> nested lists, tuples -> lists, paths -> str,
+    mapping keys -> str; anything else JSON cannot hold becomes its ``repr``."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
+    """Write ``obj`` as JSON (through :func:`jsonable`, then ``json.dumps(indent=indent)`` plus a newline)
+    atomically to ``path``; returns the path. Non-finite floats are written as ``NaN``/``Infinity``, which
+    Python's ``json`` reads back."""
+    return atomic_write_text(path, json.dumps(jsonable(obj), indent=indent) + "\n")
+
+
+def make_run_dir(root: str | os.PathLike, name: str) -> Path:
+    """Create and return a new folder ``<root>/<name>-<YYYYmmdd-HHMMSS>``, or ``...-<k>`` (k = 2, 3, ...) when
+    that exists; ``root`` and its parents are created as needed.
+
+    Race-free: each candidate is claimed with ``mkdir(exist_ok=False)``, so processes creating folders at the same
+    instant each get their own, and none raises ``FileExistsError``.
+    """
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or os.sep in name:
+        raise ValueError(f"make_run_dir: name must be a non-empty folder name without separators, got {name!r}")
+    root = Path(root).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    base = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for k in range(1, 100_000):
+        path = root / (base if k == 1 else f"{base}-{k}")
+        try:
+            path.mkdir(exist_ok=False)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"make_run_dir: every name {base}-<k> in {str(root)!r} is taken")
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnlab.data.images import load_brain_mri, load_image_folder
+from nnlab.data.images import MRI_CLASSES, load_brain_mri, load_image_folder
 from nnlab.data.paths import DataFormatError, DataNotFoundError
 
 
@@ -53,10 +53,17 @@ def test_corrupt_image_missing_class_and_missing_source_are_refused(tmp_path):
     (tmp_path / "set" / "Testing" / "b" / "bad.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
     with pytest.raises(DataFormatError, match="cannot decode .*bad.jpg"):
         load_image_folder(tmp_path / "set", cache=False)
-    with pytest.raises(DataFormatError, match="does not exist"):
+    with pytest.raises(DataNotFoundError, match="nothing does not exist"):
         load_image_folder(tmp_path / "nothing")
-    with pytest.raises(DataNotFoundError, match="nnlab data download brain_tumor_mri"):
-        load_brain_mri(tmp_path / "nothing")
+    with pytest.raises(DataNotFoundError, match="kaggle.com/datasets/masoudnickparvar/brain-tumor-mri-dataset"):
+        load_brain_mri(tmp_path / "nothing")  # not downloadable by nnlab (Kaggle login): the message says where
+
+
+def test_load_brain_mri_reads_an_extracted_folder(tmp_path):
+    _write_tree(tmp_path / "mri", {"Training": {c: 2 for c in MRI_CLASSES}, "Testing": {c: 1 for c in MRI_CLASSES}})
+    data = load_brain_mri(tmp_path / "mri", size=8)
+    assert data["X_train"].shape == (8, 1, 8, 8) and data["X_test"].shape == (4, 1, 8, 8)
+    np.testing.assert_array_equal(data["y_train"], [0, 0, 1, 1, 2, 2, 3, 3])
 
 
 @pytest.mark.data

@@ -12,6 +12,6 @@ from .housing import (  # noqa: F401
 )
 from .images import MRI_CLASSES, load_brain_mri, load_image_folder  # noqa: F401
 from .mnist import load_mnist, read_idx  # noqa: F401
-from .paths import DataFormatError, DataNotFoundError  # noqa: F401
+from .paths import DataError, DataFormatError, DataNotFoundError  # noqa: F401
 from .preprocessing import min_max_scale, one_hot, standardize, subtract_mean_image, train_val_test_split  # noqa: F401
 from .text import *  # noqa: F401,F403

@@ -25,7 +25,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .paths import DataFormatError, DataNotFoundError, cache_dir_for, data_root, verify_sha256
+from .cache import cached_arrays
+from .paths import DataFormatError, data_root, missing_data, verify_sha256
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -48,6 +49,7 @@ _DEFAULT_NAMES = ("cifar-10-python.tar.gz", "cifar-10-batches-py", "cifar-10-bin
                   "cifar10_jpeg_q75.zip")
 _TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 _RECORD = 1 + 3072
+_REDOWNLOAD = "delete it and download it again (`nnlab data download cifar10`)"
 
 
 # ----------------------------------------------------------------------------------------------- pickle batches
@@ -130,7 +132,7 @@ def _member_reader(source: Path):
             members = {PurePosixPath(m.name).name: m for m in tar.getmembers() if m.isfile()}
             return lambda name: tar.extractfile(members[name]).read() if name in members else None
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DataFormatError(f"load_cifar10: {source} is a damaged archive ({exc})") from exc
+        raise DataFormatError(f"load_cifar10: {source} is a damaged archive ({exc}); {_REDOWNLOAD}") from exc
     raise DataFormatError(f"load_cifar10: {source} is neither a folder, a tar archive nor a zip of images")
 
 
@@ -150,10 +152,10 @@ def _read_batches(source: Path) -> tuple[np.ndarray, ...] | None:
         for name in names:
             raw = first if name in ("data_batch_1", "data_batch_1.bin") else read(name)
             if raw is None:
-                raise DataFormatError(f"load_cifar10: {source} has data_batch_1 but no {name}")
+                raise DataFormatError(f"load_cifar10: {source} has data_batch_1 but no {name}; {_REDOWNLOAD}")
             parts.append(parse(raw, f"{source}:{name}"))
     except (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile) as exc:
-        raise DataFormatError(f"load_cifar10: {source} is truncated or damaged ({exc})") from exc
+        raise DataFormatError(f"load_cifar10: {source} is truncated or damaged ({exc}); {_REDOWNLOAD}") from exc
     X_train = _to_nhwc(np.concatenate([p[0] for p in parts[:5]]))
     y_train = np.concatenate([p[1] for p in parts[:5]])
     X_test, y_test = _to_nhwc(parts[5][0]), parts[5][1]
@@ -171,7 +173,10 @@ def _image_entries(names: list[str], split: str, limit: int | None) -> list[tupl
     lists = [sorted(v)[:limit] for v in per_class.values()]
     if not all(lists):
         missing = [CIFAR10_CLASSES[c] for c, v in enumerate(lists) if not v]
-        raise DataFormatError(f"load_cifar10: no {split}/<class>/ images for classes {missing}")
+        raise DataFormatError(
+            f"load_cifar10: no {split}/<class>/ images for classes {missing}; an image tree needs "
+            f"train/<class>/*.png|jpg and test/<class>/*.png|jpg for each of the 10 classes {list(CIFAR10_CLASSES)}"
+        )
     n = max(len(v) for v in lists)
     return [(v[i], c) for i in range(n) for c, v in enumerate(lists) if i < len(v)]
 
@@ -182,7 +187,7 @@ def _decode_rgb32(raw: bytes, where: str) -> np.ndarray:
     try:
         img = np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise DataFormatError(f"load_cifar10: cannot decode {where} ({exc})") from exc
+        raise DataFormatError(f"load_cifar10: cannot decode {where} ({exc}); remove or replace that image") from exc
     if img.shape != (32, 32, 3):
         raise DataFormatError(f"load_cifar10: {where} is {img.shape[1]}x{img.shape[0]}, expected 32x32 RGB")
     return img
@@ -196,7 +201,7 @@ def _read_image_tree(source: Path, limit: int | None) -> tuple[np.ndarray, ...]:
         try:
             zf = zipfile.ZipFile(source)
         except (zipfile.BadZipFile, OSError) as exc:
-            raise DataFormatError(f"load_cifar10: {source} is not a readable zip ({exc})") from exc
+            raise DataFormatError(f"load_cifar10: {source} is not a readable zip ({exc}); {_REDOWNLOAD}") from exc
         names, read = zf.namelist(), zf.read
     out = []
     for split in ("train", "test"):
@@ -204,7 +209,7 @@ def _read_image_tree(source: Path, limit: int | None) -> tuple[np.ndarray, ...]:
         try:
             X = np.stack([_decode_rgb32(read(name), f"{source}:{name}") for name, _ in entries])
         except (zipfile.BadZipFile, OSError) as exc:
-            raise DataFormatError(f"load_cifar10: {source} is truncated or damaged ({exc})") from exc
+            raise DataFormatError(f"load_cifar10: {source} is truncated or damaged ({exc}); {_REDOWNLOAD}") from exc
         out += [X, np.array([c for _, c in entries], dtype=np.int64)]
     return tuple(out)
 
@@ -218,10 +223,8 @@ def _resolve(path: str | os.PathLike | None) -> Path:
     for name in _DEFAULT_NAMES:
         if (folder / name).exists():
             return folder / name
-    raise DataNotFoundError(
-        f"load_cifar10: no CIFAR-10 data at {folder} (looked for {', '.join(_DEFAULT_NAMES)}); get it with "
-        f"`nnlab data download cifar10 --dest {folder}` or pass path=/set NNLAB_DATA"
-    )
+    raise missing_data("load_cifar10", folder, "CIFAR-10 data (" + " or ".join(_DEFAULT_NAMES) + ")", "cifar10",
+                       path is not None)
 
 
 def load_cifar10_raw(path: str | os.PathLike | None = None, limit: int | None = None,
@@ -232,12 +235,13 @@ def load_cifar10_raw(path: str | os.PathLike | None = None, limit: int | None = 
 
     ``path``: an archive, a batches folder, an image folder/zip, or a folder holding one of them (default
     ``$NNLAB_DATA/cifar10``). ``limit``: at most this many images per class and split (image trees only; for quick
-    tests). Decoded image trees are cached as ``.npz`` (see :func:`nnlab.data.paths.cache_dir_for`).
+    tests). Decoded image trees are cached as ``.npz`` in ``cache_dir`` (default ``$NNLAB_CACHE`` or the user
+    cache folder, never the data folder; see :mod:`nnlab.data.cache`).
     ``verify``: check the sha256 of files whose official bytes are known (:data:`CIFAR10_SHA256`).
     """
     source = _resolve(path)
     if verify and source.is_file() and source.name in CIFAR10_SHA256:
-        verify_sha256("load_cifar10", source, CIFAR10_SHA256[source.name])
+        verify_sha256("load_cifar10", source, CIFAR10_SHA256[source.name], "cifar10")
     if source.is_dir() or tarfile.is_tarfile(source):
         batches = _read_batches(source)
         if batches is not None:
@@ -245,17 +249,14 @@ def load_cifar10_raw(path: str | os.PathLike | None = None, limit: int | None = 
         if source.is_file():
             raise DataFormatError(f"load_cifar10: archive {source} holds no data_batch_1 or data_batch_1.bin")
     elif not zipfile.is_zipfile(source):
-        raise DataFormatError(f"load_cifar10: {source} is not a CIFAR-10 archive, batch folder or image zip")
-    stat = source.stat()
-    cache = cache_dir_for(source, cache_dir) / f"{source.name}.{stat.st_size}.{int(stat.st_mtime)}.{limit}.npz"
-    if cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            return z["X_train"], z["y_train"], z["X_test"], z["y_test"]
-    arrays = _read_image_tree(source, limit)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, **dict(zip(("X_train", "y_train", "X_test", "y_test"), arrays)))
-    os.replace(tmp, cache)
-    return arrays  # type: ignore[return-value]
+        raise DataFormatError(
+            f"load_cifar10: {source} is not a CIFAR-10 archive (cifar-10-python.tar.gz, cifar-10-binary.tar.gz), "
+            "batch folder or image zip; pass one of those as path="
+        )
+    names = ("X_train", "y_train", "X_test", "y_test")
+    arrays = cached_arrays("load_cifar10", source, ("cifar10-image-tree", limit),
+                           lambda: dict(zip(names, _read_image_tree(source, limit))), cache_dir=cache_dir)
+    return tuple(arrays[n] for n in names)  # type: ignore[return-value]
 
 
 def load_CIFAR10(root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

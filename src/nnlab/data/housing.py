@@ -53,7 +53,10 @@ def _read_text(file: Path) -> tuple[str, str]:
                     raise DataFormatError(f"read_california_housing: {file} holds no cal_housing.data or housing.csv")
                 name, raw = Path(member.name).name, tar.extractfile(member).read()
         except (tarfile.TarError, EOFError, OSError) as exc:
-            raise DataFormatError(f"read_california_housing: {file} is a damaged archive ({exc})") from exc
+            raise DataFormatError(
+                f"read_california_housing: {file} is a damaged archive ({exc}); delete it and download it again "
+                "(`nnlab data download california_housing`)"
+            ) from exc
     else:
         raw = file.read_bytes()
     try:
@@ -100,7 +103,7 @@ def read_california_housing(path: str | os.PathLike | None = None, missing: str 
     """
     file = find_data_file("read_california_housing", path, "california_housing", _NAMES, "california_housing")
     if verify and file.name in HOUSING_SHA256:
-        verify_sha256("read_california_housing", file, HOUSING_SHA256[file.name])
+        verify_sha256("read_california_housing", file, HOUSING_SHA256[file.name], "california_housing")
     raw = _parse(*_read_text(file), file, missing)
     lon, lat, age, rooms, bedrooms, population, households, income, value = raw.T
     if (households <= 0).any():

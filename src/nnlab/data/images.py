@@ -1,5 +1,6 @@
 """Image datasets in the class-folder layout ``<root>/<split>/<class>/*.jpg`` (a folder or a zip), decoded with
-Pillow, resized, and cached as ``.npz`` (no pickle) so that the second load takes a fraction of a second.
+Pillow, resized, and cached as ``.npz`` (no pickle, in ``$NNLAB_CACHE`` or the user cache folder, never in the
+data folder; see :mod:`nnlab.data.cache`) so that the second load takes a fraction of a second.
 
 The brain-tumor MRI set (Kaggle "masoudnickparvar/brain-tumor-mri-dataset", seed 003 §5) is read by
 :func:`load_brain_mri`; its default location is ``$NNLAB_DATA/brain_tumor_mri/brain_tumor_mri_224.zip``.
@@ -7,7 +8,6 @@ The brain-tumor MRI set (Kaggle "masoudnickparvar/brain-tumor-mri-dataset", seed
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import zipfile
@@ -15,12 +15,14 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .paths import DataFormatError, cache_dir_for, find_data_file, verify_sha256
+from .cache import cached_arrays
+from .paths import DataFormatError, DataNotFoundError, find_data_file, verify_sha256
 from .preprocessing import train_val_test_split
 
 __all__ = ["MRI_CLASSES", "MRI_SHA256", "load_brain_mri", "load_image_folder"]
 
 MRI_CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
+MRI_URL = "https://www.kaggle.com/datasets/masoudnickparvar/brain-tumor-mri-dataset"
 MRI_SHA256 = {"brain_tumor_mri_224.zip": "8ae6fedc8083edd554aa4ea0b222faed5e3d70e199d3ef5a223a009e86c03e38"}
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -33,7 +35,10 @@ def _list_entries(source: Path) -> tuple[list[str], object]:
     try:
         zf = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DataFormatError(f"load_image_folder: {source} is neither a folder nor a readable zip ({exc})") from exc
+        raise DataFormatError(
+            f"load_image_folder: {source} is neither a folder nor a readable zip ({exc}); pass a folder or a zip "
+            "holding <split>/<class>/<image> files"
+        ) from exc
     return zf.namelist(), zf.read
 
 
@@ -54,7 +59,9 @@ def _decode(raw: bytes, where: str, size: int | None, grayscale: bool, crop_lr: 
             img = img.resize((size, size), Image.BILINEAR)
         arr = np.asarray(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataFormatError(f"load_image_folder: cannot decode {where} ({exc})") from exc
+        raise DataFormatError(
+            f"load_image_folder: cannot decode {where} ({exc}); it is not a readable image: remove or replace it"
+        ) from exc
     return arr[None] if grayscale else arr.transpose(2, 0, 1)
 
 
@@ -66,11 +73,18 @@ def _split_files(names: list[str], split: str, classes: tuple[str, ...] | None,
         if len(parts) >= 3 and parts[-3] == split and name.lower().endswith(_IMAGE_SUFFIXES):
             found.setdefault(parts[-2], []).append(name)
     if not found:
-        raise DataFormatError(f"load_image_folder: {source} has no {split}/<class>/<image> files")
+        raise DataFormatError(
+            f"load_image_folder: {source} has no {split}/<class>/<image> files (images: "
+            f"{', '.join(_IMAGE_SUFFIXES)}); expected the layout <root>/{split}/<class>/<image>, e.g. "
+            f"{split}/{(classes or ('<class>',))[0]}/0001.jpg"
+        )
     classes = tuple(sorted(found)) if classes is None else tuple(classes)
     missing = [c for c in classes if c not in found]
     if missing:
-        raise DataFormatError(f"load_image_folder: {source} has no {split}/ folder for classes {missing}")
+        raise DataFormatError(
+            f"load_image_folder: {source} has no {split}/ folder for classes {missing} (found {sorted(found)}); "
+            f"every split needs one folder of images per class"
+        )
     entries = [(n, label) for label, c in enumerate(classes) for n in sorted(found[c])[:max_per_class]]
     return entries, classes
 
@@ -89,45 +103,41 @@ def load_image_folder(path: str | os.PathLike, splits: tuple[str, ...] = ("Train
     size : resize to ``size x size`` (bilinear); None keeps the original size (all images must then agree).
     grayscale : one channel ('L') instead of RGB. crop_lr : fraction of the width cut from each side first.
     max_per_class : at most this many images per class and split (sorted by file name), for quick runs.
-    cache, cache_dir : keep the decoded arrays in an ``.npz`` (see :func:`nnlab.data.paths.cache_dir_for`).
+    cache, cache_dir : keep the decoded arrays in an ``.npz`` in ``cache_dir`` (default ``$NNLAB_CACHE`` or the
+        user cache folder; see :mod:`nnlab.data.cache`).
 
     Returns ``({split: (X, y)}, classes)`` with ``X`` (N, C, size, size) uint8, ``y`` (N,) int64 and ``classes``
     the class names in label order.
     """
     source = Path(path).expanduser()
     if not source.exists():
-        raise DataFormatError(f"load_image_folder: {source} does not exist")
+        raise DataNotFoundError(
+            f"load_image_folder: {source} does not exist; pass a folder or zip holding <split>/<class>/<image> files"
+        )
     if not 0 <= crop_lr < 0.5:
         raise ValueError(f"load_image_folder: crop_lr must be in [0, 0.5), got {crop_lr}")
-    stat = source.stat()
-    key = repr((source.name, stat.st_size, int(stat.st_mtime), splits, classes, size, grayscale, crop_lr,
-                max_per_class))
-    cache_file = None
-    if cache:
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        cache_file = cache_dir_for(source, cache_dir) / f"{source.name}.{digest}.npz"
-        if cache_file.is_file():
-            with np.load(cache_file, allow_pickle=False) as z:
-                out = {s: (z[f"X_{i}"], z[f"y_{i}"]) for i, s in enumerate(splits)}
-                return out, tuple(str(c) for c in z["classes"])
-    names, read = _list_entries(source)
-    out, arrays = {}, {}
-    for i, split in enumerate(splits):
-        entries, classes = _split_files(names, split, classes, max_per_class, source)
-        try:
-            images = [_decode(read(n), f"{source}:{n}", size, grayscale, crop_lr) for n, _ in entries]
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise DataFormatError(f"load_image_folder: {source} is truncated or damaged ({exc})") from exc
-        if len({im.shape for im in images}) > 1:
-            raise DataFormatError(f"load_image_folder: {source}:{split} images differ in size; pass size=")
-        X, y = np.stack(images), np.array([label for _, label in entries], dtype=np.int64)
-        out[split] = (X, y)
-        arrays[f"X_{i}"], arrays[f"y_{i}"] = X, y
-    if cache_file is not None:
-        tmp = cache_file.with_suffix(".tmp.npz")
-        np.savez(tmp, classes=np.array(classes), **arrays)
-        os.replace(tmp, cache_file)
-    return out, classes
+    splits = tuple(splits)
+
+    def decode_all() -> dict[str, np.ndarray]:
+        names, read = _list_entries(source)
+        arrays, want = {}, classes
+        for i, split in enumerate(splits):
+            entries, want = _split_files(names, split, want, max_per_class, source)
+            try:
+                images = [_decode(read(n), f"{source}:{n}", size, grayscale, crop_lr) for n, _ in entries]
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise DataFormatError(f"load_image_folder: {source} is truncated or damaged ({exc})") from exc
+            if len({im.shape for im in images}) > 1:
+                raise DataFormatError(f"load_image_folder: {source}:{split} images differ in size; pass size=")
+            arrays[f"X_{i}"] = np.stack(images)
+            arrays[f"y_{i}"] = np.array([label for _, label in entries], dtype=np.int64)
+        return {"classes": np.array(want), **arrays}
+
+    params = ("image-folder", splits, None if classes is None else tuple(classes), size, grayscale, crop_lr,
+              max_per_class)
+    arrays = cached_arrays("load_image_folder", source, params, decode_all, cache_dir=cache_dir, enabled=cache)
+    out = {s: (arrays[f"X_{i}"], arrays[f"y_{i}"]) for i, s in enumerate(splits)}
+    return out, tuple(str(c) for c in arrays["classes"])
 
 
 def load_brain_mri(path: str | os.PathLike | None = None, size: int = 84, grayscale: bool = True,
@@ -148,9 +158,11 @@ def load_brain_mri(path: str | os.PathLike | None = None, size: int = 84, graysc
     ``path``: the zip/folder or a folder holding ``brain_tumor_mri_224.zip`` (default
     ``$NNLAB_DATA/brain_tumor_mri``).
     """
-    file = find_data_file("load_brain_mri", path, "brain_tumor_mri", ("brain_tumor_mri_224.zip",), "brain_tumor_mri")
-    if path is not None and Path(path).is_dir() and (Path(path) / "Training").is_dir():
-        file = Path(path)
+    if path is not None and Path(path).expanduser().is_dir() and (Path(path).expanduser() / "Training").is_dir():
+        file = Path(path).expanduser()  # an extracted copy of the dataset
+    else:
+        file = find_data_file("load_brain_mri", path, "brain_tumor_mri", ("brain_tumor_mri_224.zip",), None,
+                              how=f"download it from {MRI_URL} (a Kaggle login is needed)")
     if verify and file.is_file() and file.name in MRI_SHA256:
         verify_sha256("load_brain_mri", file, MRI_SHA256[file.name])
     parts, _ = load_image_folder(file, ("Training", "Testing"), MRI_CLASSES, size=size, grayscale=grayscale,

@@ -25,6 +25,7 @@ MNIST_FILES: dict[str, str] = {
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 _IDX_UBYTE = 0x08  # the only element type MNIST uses
+_REDOWNLOAD = "delete it and download it again (`nnlab data download mnist`)"
 
 
 def read_idx(file: str | os.PathLike) -> np.ndarray:
@@ -36,20 +37,30 @@ def read_idx(file: str | os.PathLike) -> np.ndarray:
     """
     file = Path(file)
     try:
-        raw = gzip.open(file, "rb").read() if file.suffix == ".gz" else file.read_bytes()
+        if file.suffix == ".gz":
+            with gzip.open(file, "rb") as f:
+                raw = f.read()
+        else:
+            raw = file.read_bytes()
     except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-        raise DataFormatError(f"read_idx: {file} is not a readable IDX gzip file ({exc})") from exc
+        raise DataFormatError(
+            f"read_idx: {file} is not a readable IDX gzip file, it is truncated or corrupted ({exc}); {_REDOWNLOAD}"
+        ) from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _IDX_UBYTE or not 1 <= raw[3] <= 3:
-        raise DataFormatError(f"read_idx: {file} does not start with an IDX ubyte magic number (got {raw[:4]!r})")
+        raise DataFormatError(
+            f"read_idx: {file} does not start with an IDX ubyte magic number 00 00 08 0n (got {raw[:4].hex(' ')}), "
+            f"so it is not an MNIST IDX file; {_REDOWNLOAD}"
+        )
     ndim = raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise DataFormatError(f"read_idx: {file} is truncated inside its header")
+        raise DataFormatError(f"read_idx: {file} is truncated inside its header; {_REDOWNLOAD}")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     expected = header + int(np.prod(shape))
     if len(raw) != expected:
         raise DataFormatError(
-            f"read_idx: {file} holds {len(raw)} bytes but its header {shape} needs {expected} (truncated or padded)"
+            f"read_idx: {file} holds {len(raw)} bytes but its header {shape} needs {expected} (truncated or padded); "
+            f"{_REDOWNLOAD}"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
@@ -89,14 +100,14 @@ def load_mnist(path: str | os.PathLike | None = None, num_validation: int = 5000
     for name, digest in MNIST_FILES.items():
         file = find_data_file("load_mnist", Path(path) if path is not None else None, "mnist", (name,), "mnist")
         if verify:
-            verify_sha256("load_mnist", file, digest)
+            verify_sha256("load_mnist", file, digest, "mnist")
         arrays[name.split("-idx")[0]] = read_idx(file)
     for split, n in (("train", 60000), ("t10k", 10000)):
         images, labels = arrays[f"{split}-images"], arrays[f"{split}-labels"]
         if images.shape != (n, 28, 28) or labels.shape != (n,) or labels.max() > 9:
             raise DataFormatError(
                 f"load_mnist: {split} files have images {images.shape} and labels {labels.shape}, "
-                f"expected ({n}, 28, 28) and ({n},) with labels 0..9"
+                f"expected ({n}, 28, 28) and ({n},) with labels 0..9 (files swapped or not MNIST); {_REDOWNLOAD}"
             )
     shape = (-1, 784) if flatten else (-1, 1, 28, 28)
     X = _scale(arrays["train-images"], scale, dtype).reshape(shape)

@@ -1,8 +1,12 @@
-"""Where the real datasets and the decoded-array caches live.
+"""Where the real datasets live, and the errors a data problem raises.
 
 Data root resolution (first that applies): an explicit ``path`` argument > ``$NNLAB_DATA`` > ``../shared/data``
-next to the repository checkout. Cache directory: an explicit ``cache_dir`` > ``$NNLAB_CACHE`` > the source's own
-folder when it is writable > ``~/.cache/nnlab``.
+next to the repository checkout. Data folders are only read; decoded-array caches live elsewhere
+(:mod:`nnlab.data.cache`).
+
+Every data problem a user can cause raises a :class:`DataError`, in one line naming the file or folder, what was
+expected and what to do: :class:`DataNotFoundError` (also a ``FileNotFoundError``) for missing files and folders,
+:class:`DataFormatError` (also a ``ValueError``) for truncated, corrupted or foreign files.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ import os
 from pathlib import Path
 
 __all__ = [
+    "DataError",
     "DataFormatError",
     "DataNotFoundError",
-    "cache_dir_for",
     "data_root",
+    "describe_root",
+    "missing_data",
     "find_data_file",
     "sha256_of",
     "verify_sha256",
@@ -24,11 +30,15 @@ __all__ = [
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-class DataNotFoundError(FileNotFoundError):
-    """A dataset file is missing; the message names the path tried and the download command."""
+class DataError(Exception):
+    """Base of the data problems a user can cause; the message is one line saying what and where."""
 
 
-class DataFormatError(ValueError):
+class DataNotFoundError(DataError, FileNotFoundError):
+    """A dataset file or folder is missing; the message names the path tried and how to get the data."""
+
+
+class DataFormatError(DataError, ValueError):
     """A dataset file is truncated, corrupted or of another format than expected."""
 
 
@@ -42,25 +52,50 @@ def data_root(path: str | os.PathLike | None = None) -> Path:
     return _REPO_ROOT.parent / "shared" / "data"
 
 
+def describe_root() -> str:
+    """Where the default data root came from, for messages: ``$NNLAB_DATA=...`` or ``the default ...``."""
+    env = os.environ.get("NNLAB_DATA")
+    return f"$NNLAB_DATA={env}" if env else f"the default data folder {data_root()} ($NNLAB_DATA is not set)"
+
+
+def missing_data(fn: str, folder: Path, looked_for: str, download_name: str | None, path_given: bool,
+                 how: str | None = None) -> DataNotFoundError:
+    """The :class:`DataNotFoundError` for data not found in ``folder`` (``looked_for``: what was searched for).
+
+    When no path was given and the data root itself does not exist, the message says so first; it always ends
+    with what to do: ``how`` or the ``nnlab data download`` command (when the dataset can be downloaded),
+    ``path=`` and ``NNLAB_DATA``.
+    """
+    root = data_root()
+    if not path_given and not root.is_dir():
+        where = f"the data root {root} does not exist ({describe_root()}), so {folder} has no {looked_for}"
+    elif not folder.exists():
+        where = f"{folder} does not exist (looked for {looked_for})"
+    else:
+        where = f"no {looked_for} in {folder}"
+    todo = f"get it with `nnlab data download {download_name} --dest {folder}`, " if download_name else ""
+    if how:
+        todo = f"{how}, "
+    return DataNotFoundError(
+        f"{fn}: {where}; {todo}pass the file or folder as path=, or set NNLAB_DATA to the folder holding your datasets"
+    )
+
+
 def find_data_file(fn: str, path: str | os.PathLike | None, subdir: str, names: tuple[str, ...],
-                   download_name: str) -> Path:
+                   download_name: str | None, how: str | None = None) -> Path:
     """Resolve a dataset file.
 
     ``path`` may be a file (returned as is if it exists) or a folder, searched for ``names`` in order; with no
     ``path`` the folder is ``data_root() / subdir``. Raises :class:`DataNotFoundError` naming every path tried
-    and the ``nnlab data download`` command.
+    and what to do (``how``, else the ``nnlab data download <download_name>`` command).
     """
     if path is not None and Path(path).expanduser().is_file():
         return Path(path).expanduser()
     folder = Path(path).expanduser() if path is not None else data_root() / subdir
-    tried = [folder / n for n in names]
-    for candidate in tried:
+    for candidate in (folder / n for n in names):
         if candidate.is_file():
             return candidate
-    raise DataNotFoundError(
-        f"{fn}: no data found at {folder} (looked for {', '.join(str(t) for t in tried)}); "
-        f"get it with `nnlab data download {download_name} --dest {folder}` or pass path=/set NNLAB_DATA"
-    )
+    raise missing_data(fn, folder, " or ".join(names), download_name, path is not None, how)
 
 
 def sha256_of(file: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -72,25 +107,17 @@ def sha256_of(file: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def verify_sha256(fn: str, file: str | os.PathLike, expected: str) -> None:
-    """Raise :class:`DataFormatError` when ``file``'s sha256 differs from ``expected``."""
+def _download_hint(download_name: str | None, file: str | os.PathLike) -> str:
+    return f" with `nnlab data download {download_name} --dest {Path(file).parent}`" if download_name else ""
+
+
+def verify_sha256(fn: str, file: str | os.PathLike, expected: str, download_name: str | None = None) -> None:
+    """Raise :class:`DataFormatError` when ``file``'s sha256 differs from ``expected`` (the message names the
+    ``nnlab data download <download_name>`` command when given)."""
     actual = sha256_of(file)
     if actual != expected.lower():
         raise DataFormatError(
             f"{fn}: sha256 of {file} is {actual}, expected {expected}: the file is corrupted, truncated or not "
-            "the official one (delete it and download again, or pass verify=False for a file you trust)"
+            f"the official one (delete it and download it again{_download_hint(download_name, file)}, or pass "
+            "verify=False for a file you trust)"
         )
-
-
-def cache_dir_for(source: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Folder for the ``.npz`` cache of arrays decoded from ``source``; created if needed."""
-    if cache_dir is not None:
-        out = Path(cache_dir).expanduser()
-    elif os.environ.get("NNLAB_CACHE"):
-        out = Path(os.environ["NNLAB_CACHE"]).expanduser()
-    elif os.access(Path(source).parent, os.W_OK):
-        out = Path(source).parent
-    else:
-        out = Path.home() / ".cache" / "nnlab"
-    out.mkdir(parents=True, exist_ok=True)
-    return out

@@ -45,12 +45,13 @@ seed's copy may have had ``1533`` in its marker lines); a few dozen such charact
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .paths import DataFormatError, data_root, find_data_file, missing_data
 
 __all__ = [
     "MACBETH_VOCAB",
@@ -177,32 +178,34 @@ def preprocess_text_data(text: str, sequence_len: int = SEQUENCE_LEN, step: int 
 
 
 def default_data_dir() -> Path:
-    """``$NNLAB_DATA`` if set, else ``../shared/data`` beside the repository checkout (or the working directory)."""
-    env = os.environ.get("NNLAB_DATA")
-    if env:
-        return Path(env)
-    repo = Path(__file__).resolve().parents[3]
-    for base in (repo, Path.cwd()):
-        candidate = base.parent / "shared" / "data"
-        if candidate.exists():
-            return candidate
-    return repo.parent / "shared" / "data"
+    """The data root: ``$NNLAB_DATA`` if set, else ``../shared/data`` beside the checkout (:func:`data_root`)."""
+    return data_root()
 
 
 def load_macbeth(path: str | Path | None = None, sequence_len: int = SEQUENCE_LEN, step: int = 1,
                  vocab: str = "spec") -> dict[str, Any]:
     """Read Macbeth (Project Gutenberg #1533), strip the Gutenberg header/footer and preprocess it.
 
-    Inputs: path to the UTF-8 text (default ``$NNLAB_DATA/text/macbeth.txt``); sequence_len, step as in
+    Inputs: path to the UTF-8 text or a folder holding ``macbeth.txt`` or ``pg1533.txt`` (default
+    ``$NNLAB_DATA/text``); sequence_len, step as in
     :func:`preprocess_text_data`; vocab ``"spec"`` (the seed's 37-character map, :data:`MACBETH_VOCAB`) or
     ``"text"`` (``sorted(set(text))``).
     Returns the dict of :func:`preprocess_text_data`.
     """
     if vocab not in ("spec", "text"):
         raise ValueError(f"load_macbeth: vocab must be 'spec' or 'text', got {vocab!r}")
-    path = Path(path) if path is not None else default_data_dir() / "text" / "macbeth.txt"
-    if not path.exists():
-        raise FileNotFoundError(f"load_macbeth: {path} not found (set NNLAB_DATA or pass path=)")
-    raw = path.read_text(encoding="utf-8")
+    if path is not None and not Path(path).expanduser().is_dir():
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise missing_data("load_macbeth", path.parent, path.name, "macbeth", True)
+    else:
+        path = find_data_file("load_macbeth", path, "text", ("macbeth.txt", "pg1533.txt"), "macbeth")
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(
+            f"load_macbeth: {path} is not UTF-8 text ({exc}); pass the UTF-8 Project Gutenberg file "
+            "(`nnlab data download macbeth`)"
+        ) from exc
     return preprocess_text_data(strip_gutenberg(raw), sequence_len, step,
                                 vocab=MACBETH_VOCAB if vocab == "spec" else None)
