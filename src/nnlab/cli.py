@@ -1,168 +1,332 @@
-"""The ``nnlab`` command: ``train`` (run a recipe) and friends.
+"""The ``nnlab`` command.
 
-    nnlab train                      # the default recipe (digits-mlp)
-    nnlab train --list               # every recipe with its expected figure
-    nnlab train NAME --quick         # a short run (for CI)
-    nnlab train NAME --set learning_rate=1e-3 --set hidden_dims=[64,64] --out runs
+    nnlab train [RECIPE] [--quick] [--set KEY=VALUE ...]   train a recipe into runs/<recipe>-<time>/
+    nnlab train RECIPE --help                              the recipe's settings: types, ranges, defaults
+    nnlab train --resume RUN                               continue an interrupted run in its own folder
+    nnlab evaluate RUN [--split test|val|train] [--data PATH]
+    nnlab predict RUN FILE...                              classify images (or sample text from a char model)
+    nnlab runs [ROOT] [--sort COLUMN]                      the runs as a table
+    nnlab export RUN [-o FILE]                             ONNX
+    nnlab tune RECIPE --param NAME=KIND:ARGS ...           hyperparameter search
+    nnlab generate RUN --seed-text TEXT                    sample from a character model (= predict)
+    nnlab data list|download NAME
+
+Exit status: 0 success; 2 a user mistake (one line on stderr naming it, nothing written); 3 a run that diverged
+(its folder holds the last good weights); 130 interrupted (a checkpoint was written); 1 only for a bug.
+``--debug`` (or ``NNLAB_DEBUG=1``) shows the traceback of any error.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import json
+import os
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__
 
-__all__ = ["main", "parse_setting"]
+__all__ = ["main", "parse_setting", "UsageError"]
+
+EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
 
-def parse_setting(text: str) -> tuple[str, Any]:
-    """Parse ``key=value``; the value is read as a Python literal when it is one (``1e-3``, ``[64, 64]``,
-    ``None``, ``True``), else kept as a string. Raises ``ValueError`` on a malformed setting."""
+class UsageError(Exception):
+    """A mistake in the command line itself."""
+
+
+def parse_setting(text: str) -> tuple[str, str]:
+    """Split ``KEY=VALUE`` (the value stays text; the recipe's declared type parses it)."""
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key.isidentifier():
-        raise ValueError(f"--set expects KEY=VALUE with KEY a setting name, got {text!r}")
-    raw = raw.strip()
+        raise UsageError(f"--set expects KEY=VALUE with KEY a setting name, got {text!r}")
+    return key, raw.strip()
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the user got something wrong (exit 2, one line)."""
+    from .data.paths import DataFormatError
+    from .recipes.contract import SettingError, UnknownRecipeError
+    from .runs import RunError
+
+    errors: list[type[BaseException]] = [UsageError, SettingError, UnknownRecipeError, RunError, DataFormatError,
+                                         FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError]
     try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
-    return key, value
+        from .tune import TuneError
+
+        errors.append(TuneError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from .emissions import EmissionsUnavailableError
+
+        errors.append(EmissionsUnavailableError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
 
 
-def _run_with_emissions(recipe: Any, run_dir: Any, args: argparse.Namespace, overrides: dict) -> dict:
-    """Run ``recipe`` inside codecarbon's offline tracker (``--track-emissions``); merge ``energy_kwh``,
-    ``emissions_kg_co2e``, ``duration_s`` and ``tracker`` into the returned metrics and the run's metrics.json."""
-    from .emissions import track_emissions
+def _message(exc: BaseException) -> str:
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    if isinstance(exc, (FileNotFoundError, PermissionError)) and getattr(exc, "filename", None) and \
+            str(exc.filename) not in str(text):
+        text = f"{exc.filename}: {exc.strerror or text}"
+    return " ".join(str(text).split())  # one line
 
-    with track_emissions(run_dir, project_name=recipe.name) as emissions:
-        metrics = recipe.run(run_dir, quick=args.quick, progress=not args.no_progress, **overrides)
-    metrics = {**metrics, **emissions.as_metrics()}
-    path = run_dir / "metrics.json"
-    written = json.loads(path.read_text()) if path.exists() else {}
-    path.write_text(json.dumps({**written, **emissions.as_metrics()}, indent=2) + "\n")
-    print(emissions.summary())
-    return metrics
+
+def _debug(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "debug", False)) or os.environ.get("NNLAB_DEBUG", "") not in ("", "0")
+
+
+# ------------------------------------------------------------------------------------------------------- train
+def _print_summary(metrics: dict[str, Any], run_dir: Path, as_json: bool) -> None:
+    summary = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
+    for key, value in summary.items():
+        print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
+    print(f"artifacts: {', '.join(sorted(p.name for p in run_dir.iterdir()))}")
+    if as_json:
+        print(json.dumps(summary))
+
+
+def _hooks(args: argparse.Namespace, recipe_name: str) -> list[Any]:
+    """Run hooks for --track-emissions and --log; each checks its optional dependency before anything runs."""
+    from .runhooks import EmissionsHook, MLflowHook, TensorBoardHook
+
+    hooks: list[Any] = []
+    if getattr(args, "track_emissions", False):
+        hooks.append(EmissionsHook.create(recipe_name))
+    for target in getattr(args, "log", None) or []:
+        if target == "tensorboard":
+            hooks.append(TensorBoardHook.create())
+        else:
+            hooks.append(MLflowHook.create(args.mlflow_uri, recipe_name))
+    return hooks
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .recipes import DEFAULT_RECIPE, get_recipe, list_recipes, new_run_dir
-    from .recipes.artifacts import UnknownSettingError
+    from . import runner
+    from .recipes import DEFAULT_RECIPE, list_recipes
+    from .recipes.contract import format_settings
 
     if args.list:
         for r in list_recipes():
             default = " (default)" if r.name == DEFAULT_RECIPE else ""
             print(f"{r.name}{default}\n    {r.summary}\n    expected: {r.expected}")
         return 0
-    name = args.recipe or DEFAULT_RECIPE
-    try:
-        recipe = get_recipe(name)
-        overrides = dict(parse_setting(s) for s in args.set)
-    except (KeyError, ValueError) as exc:
-        print(f"nnlab train: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
-    if getattr(args, "track_emissions", False):
-        from .emissions import EmissionsUnavailableError, require_codecarbon
+    if args.resume:
+        if args.recipe or args.set or args.quick:
+            raise UsageError("--resume RUN takes the recipe and settings from the run; give no RECIPE, --set or "
+                             "--quick with it")
+        run_dir = Path(args.resume)
+        print(f"nnlab train --resume {run_dir}")
+        outcome = runner.resume(run_dir, progress=args.progress)
+        return _finish(outcome, args)
+    recipe, cfg = runner.prepare(args.recipe or DEFAULT_RECIPE, dict(parse_setting(s) for s in args.set),
+                                 quick=args.quick, from_text=True)
+    if args.help:
+        print(format_settings(recipe))
+        return 0
+    hooks = _hooks(args, recipe.name)
+    overrides = {parse_setting(s)[0] for s in args.set}
+    grid = (recipe.quick_sweep or recipe.sweep) if args.quick else recipe.sweep
+    if grid and cfg.get("sweep", True) and not overrides & set(grid):
+        from .tune import run_sweep
 
-        try:
-            require_codecarbon()
-        except EmissionsUnavailableError as exc:
-            print(f"nnlab train: {exc}", file=sys.stderr)
-            return 2
-    run_dir = new_run_dir(name, args.out)
-    print(f"nnlab train {name}{' --quick' if args.quick else ''}: writing to {run_dir}")
-    try:
-        if getattr(args, "track_emissions", False):
-            metrics = _run_with_emissions(recipe, run_dir, args, overrides)
-        else:
-            metrics = recipe.run(run_dir, quick=args.quick, progress=not args.no_progress, **overrides)
-    except UnknownSettingError as exc:  # an unknown setting named in --set: nothing was trained
-        print(f"nnlab train: {exc.args[0]}", file=sys.stderr)
-        for leftover in run_dir.iterdir():
-            leftover.unlink()
-        run_dir.rmdir()
-        return 2
-    summary = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
-    for key, value in summary.items():
-        print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
-    print(f"artifacts: {', '.join(sorted(p.name for p in run_dir.iterdir()))}")
-    if args.json:
-        print(json.dumps(summary))
+        print(f"nnlab train {recipe.name}{' --quick' if args.quick else ''}: sweeping "
+              + ", ".join(f"{k} over {v}" for k, v in grid.items()))
+        outcome = run_sweep(recipe, cfg, grid, quick=args.quick, out=args.out, progress=args.progress)
+        return _finish(outcome, args)
+    print(f"nnlab train {recipe.name}{' --quick' if args.quick else ''}: writing to {args.out}/")
+    outcome = runner.train(recipe, cfg, quick=args.quick, out=args.out, progress=args.progress, hooks=hooks)
+    return _finish(outcome, args)
+
+
+def _finish(outcome: Any, args: argparse.Namespace) -> int:
+    print(f"run folder: {outcome.run_dir}")
+    _print_summary(outcome.metrics, outcome.run_dir, args.json)
+    if outcome.status == "diverged":
+        reason = outcome.metrics.get("reason") or "non-finite or exploding loss"
+        print(f"nnlab train: diverged: {reason} (last good weights kept in {outcome.run_dir}; "
+              "try a smaller learning_rate)", file=sys.stderr)
+        return EXIT_DIVERGED
     return 0
 
 
-def _cmd_tune(args: argparse.Namespace) -> int:
-    from .tune import TuneError, tune
+# ------------------------------------------------------------------------------------------ evaluate / predict
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .runs import load_run
 
+    run = load_run(args.run)
+    figures = run.evaluate(split=args.split, data_path=args.data)
+    for key, value in figures.items():
+        print(f"{key}: {value:.6g}" if isinstance(value, float) else f"{key}: {value}")
+    if args.json:
+        print(json.dumps(figures))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .runs import RunError, load_run
+
+    run = load_run(args.run)
+    if run.info.get("vocab") is not None:
+        prompts = list(args.seed_text or []) + [Path(f).read_text() for f in args.files]
+        if not prompts:
+            raise UsageError("predict: a character model needs --seed-text TEXT (or text FILEs as prompts)")
+        for prompt in prompts:
+            print(run.sample(prompt, args.length, args.temperature, seed=args.seed))
+        return 0
+    if not args.files:
+        raise UsageError("predict: give one or more image FILEs (PNG or JPEG)")
+    if run.info.get("image") is None:
+        raise RunError(f"{run.path}: recipe {run.recipe!r} was not trained on images; predict needs an image model")
+    X = run.load_images(args.files)
+    proba = run.predict_proba(X)
+    names = run.class_names or [str(i) for i in range(proba.shape[1])]
+    for path, p in zip(args.files, proba):
+        k = int(p.argmax())
+        print(f"{path}\t{names[k]}\t{p[k]:.4f}")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .runs import load_run
+
+    run = load_run(args.run_dir)
+    print(run.sample(args.seed_text, args.length, args.temperature, seed=args.seed))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------- runs
+_COLUMNS = ("run", "recipe", "started", "status", "metric", "value", "seconds", "settings")
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import list_runs
+
+    rows = list_runs(args.root)
+    if not rows:
+        print(f"no runs under {args.root}")
+        return 0
+    key = args.sort
+
+    def sort_key(row: dict[str, Any]) -> tuple:
+        value = row.get(key)
+        return (value is None, value if not isinstance(value, dict) else json.dumps(value, sort_keys=True))
+
+    rows.sort(key=sort_key, reverse=args.reverse)
+    table = [[str(r["run"]), str(r["recipe"]), str(r["started"])[:19], r["status"], r["metric"],
+              "" if r["value"] is None else f"{r['value']:.4f}",
+              "" if r["seconds"] is None else f"{r['seconds']:.1f}",
+              " ".join(f"{k}={v}" for k, v in r["settings"].items())] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(_COLUMNS)]
+    print("  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths)).rstrip())
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .runs import load_run
+
+    run = load_run(args.run)
     try:
-        fixed = dict(parse_setting(s) for s in args.set)
-        tune(args.recipe, args.param, trials=args.trials, sampler=args.sampler, pruner=args.pruner,
-             seed=args.seed, jobs=args.jobs, storage=args.storage, study=args.study, out=args.out,
-             resume=args.resume, quick=args.quick, fixed=fixed, keep_weights=not args.no_weights,
-             trial_plots=args.trial_plots)
-    except (TuneError, ValueError) as exc:
-        print(f"nnlab tune: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
+        from .onnx import export_run
+    except ImportError as exc:
+        raise UsageError(f"export: {exc}") from None
+    out = Path(args.output) if args.output else run.path / "model.onnx"
+    path = export_run(run, out)
+    print(f"wrote {path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------- tune
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from .tune import tune
+
+    fixed = dict(parse_setting(s) for s in args.set)
+    tune(args.recipe, args.param, trials=args.trials, sampler=args.sampler, pruner=args.pruner, seed=args.seed,
+         jobs=args.jobs, storage=args.storage, study=args.study, out=args.out, resume=args.resume, quick=args.quick,
+         fixed=fixed, keep_weights=not args.no_weights, trial_plots=args.trial_plots,
+         mlflow_uri=args.mlflow_uri if args.log_mlflow else None)
     return 0
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
     from .data.download import DATASETS, download
-    from .data.paths import DataFormatError
 
     if args.data_command != "download":
         for name, (folder, files) in DATASETS.items():
             print(f"{name} -> <data root>/{folder}: {', '.join(f.filename for f in files)}")
         return 0
-    try:
-        paths = download(args.name, dest=args.dest, mirror=args.mirror, progress=not args.no_progress)
-    except (ValueError, DataFormatError, OSError) as exc:
-        print(f"nnlab data download: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
-    for p in paths:
+    for p in download(args.name, dest=args.dest, mirror=args.mirror, progress=not args.no_progress):
         print(p)
     return 0
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
-    from .generate import generate
-    from .recipes.macbeth import load_char_model
-
-    try:
-        model, cfg = load_char_model(args.run_dir)
-        text = generate(model, args.seed_text, args.length, args.temperature, seed=args.seed,
-                        sequence_len=cfg.get("sequence_len", 30))
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"nnlab generate: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
-    print(text)
-    return 0
-
-
+# ----------------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nnlab", description="nnlab: deep learning from scratch on NumPy")
     parser.add_argument("--version", action="version", version=f"nnlab {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of any error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    train = sub.add_parser("train", help="run a recipe (default: digits-mlp) and write runs/<recipe>-<time>/")
+    train = sub.add_parser("train", add_help=False,
+                           help="run a recipe (default: digits-mlp) and write runs/<recipe>-<time>/")
     train.add_argument("recipe", nargs="?", help="recipe name (see --list)")
+    train.add_argument("-h", "--help", action="store_true", help="this help, or with RECIPE its settings")
     train.add_argument("--list", action="store_true", help="list the recipes and their expected figures")
     train.add_argument("--quick", action="store_true", help="a short run, for CI and smoke tests")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a recipe setting (repeatable), e.g. --set learning_rate=1e-3")
+                       help="override a recipe setting (repeatable), typed and checked: --set learning_rate=1e-3")
+    train.add_argument("--resume", metavar="RUN", default=None,
+                       help="continue an interrupted run in its folder (from checkpoint_latest.npz)")
     train.add_argument("--out", default="runs", help="root folder for run directories (default: runs)")
     train.add_argument("--json", action="store_true", help="also print the final metrics as one JSON line")
-    train.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on stderr by default)")
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar on stderr (default: only when stderr is a terminal)")
+    train.add_argument("--no-progress-bar", dest="progress", action="store_false", help=argparse.SUPPRESS)
     train.add_argument("--track-emissions", action="store_true",
-                       help="record energy (kWh) and CO2e of the run with codecarbon's offline tracker into "
-                            "metrics.json (pip install \"nnlab[emissions]\"; country code: "
-                            "$NNLAB_EMISSIONS_COUNTRY, default USA)")
+                       help="record energy (kWh) and CO2e with codecarbon's offline tracker (pip install "
+                            "\"nnlab[emissions]\"; country: $NNLAB_EMISSIONS_COUNTRY, default USA)")
+    train.add_argument("--log", action="append", choices=["tensorboard", "mlflow"], default=[],
+                       help="also log to TensorBoard (event files in the run folder) or MLflow (repeatable)")
+    train.add_argument("--mlflow-uri", default=None,
+                       help="MLflow tracking URI (default: sqlite:///<out>/mlflow.db; postgresql://... works)")
+    train.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     train.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="re-score a saved run on a split of its data")
+    ev.add_argument("run", help="run folder written by nnlab train")
+    ev.add_argument("--split", choices=["test", "val", "train"], default="test")
+    ev.add_argument("--data", default=None, help="read the recipe's data from this path instead")
+    ev.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="classify image files with a saved run (or sample from a char model)")
+    pr.add_argument("run", help="run folder written by nnlab train")
+    pr.add_argument("files", nargs="*", help="PNG/JPEG images (or, for a char model, text files used as prompts)")
+    pr.add_argument("--seed-text", action="append", default=None, help="prompt for a character model")
+    pr.add_argument("--length", type=int, default=150, help="characters to generate (default 150)")
+    pr.add_argument("--temperature", type=float, default=0.75, help="sampling temperature > 0 (default 0.75)")
+    pr.add_argument("--seed", type=int, default=None, help="random seed for sampling")
+    pr.set_defaults(func=_cmd_predict)
+
+    rn = sub.add_parser("runs", help="list the runs under runs/ as a table")
+    rn.add_argument("root", nargs="?", default="runs", help="folder holding run folders (default: runs)")
+    rn.add_argument("--sort", choices=list(_COLUMNS), default="started", help="sort by this column")
+    rn.add_argument("--reverse", action="store_true", help="descending order")
+    rn.set_defaults(func=_cmd_runs)
+
+    ex = sub.add_parser("export", help="export a run's model to ONNX (pip install \"nnlab[onnx]\")")
+    ex.add_argument("run", help="run folder written by nnlab train")
+    ex.add_argument("--format", choices=["onnx"], default="onnx")
+    ex.add_argument("-o", "--output", default=None, help="output file (default: RUN/model.onnx)")
+    ex.set_defaults(func=_cmd_export)
 
     tune_p = sub.add_parser("tune", help="search a recipe's hyperparameters with Optuna (SQLite or PostgreSQL)")
     tune_p.add_argument("recipe", nargs="?", help="recipe name (default: digits-mlp; taken from the study on --resume)")
@@ -171,8 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "int:LOW:HIGH[:STEP], choice:V1,V2 or grid:V1,V2")
     tune_p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="recipe setting held fixed in every trial (repeatable)")
-    tune_p.add_argument("--trials", type=int, default=None,
-                        help="finished trials to reach (default: the grid size, else 20)")
+    tune_p.add_argument("--trials", type=int, default=None, help="finished trials to reach (default: grid size, else 20)")
     tune_p.add_argument("--sampler", choices=["tpe", "random", "grid"], default="tpe")
     tune_p.add_argument("--pruner", default="median", help="median (default), none or threshold:LOWER")
     tune_p.add_argument("--seed", type=int, default=None, help="sampler seed (worker k uses seed + k)")
@@ -184,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune_p.add_argument("--quick", action="store_true", help="run every trial with the recipe's quick settings")
     tune_p.add_argument("--no-weights", action="store_true", help="do not keep each trial's model.npz")
     tune_p.add_argument("--trial-plots", action="store_true", help="also render each trial's PNGs (slower)")
+    tune_p.add_argument("--log-mlflow", action="store_true", help="log every trial as a run of one MLflow experiment")
+    tune_p.add_argument("--mlflow-uri", default=None, help="MLflow tracking URI (default: sqlite:///<out>/mlflow.db)")
     tune_p.add_argument("--out", default="runs", help="root folder for runs/tune-<study>/ (default: runs)")
     tune_p.set_defaults(func=_cmd_tune)
 
@@ -197,8 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--no-progress", action="store_true", help="hide the download progress bar")
     data_p.set_defaults(func=_cmd_data)
 
-    gen = sub.add_parser("generate", help="sample text from a trained macbeth-rnn/-lstm run directory")
-    gen.add_argument("run_dir", help="run directory written by `nnlab train macbeth-lstm` (config.json, model.npz)")
+    gen = sub.add_parser("generate", help="sample text from a character-model run (same as predict)")
+    gen.add_argument("run_dir", help="run folder of a macbeth-* recipe")
     gen.add_argument("--seed-text", required=True, help="prompt (lower-case, in the model's vocabulary)")
     gen.add_argument("--length", type=int, default=150, help="characters to generate (default: 150)")
     gen.add_argument("--temperature", type=float, default=0.75, help="softmax temperature > 0 (default: 0.75)")
@@ -213,7 +378,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return int(args.func(args))
+    if getattr(args, "command", None) == "train" and args.help and not args.recipe:
+        parser._subparsers._group_actions[0].choices["train"].print_help()  # type: ignore[union-attr]
+        return 0
+    prog = f"nnlab {args.command}"
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt as exc:
+        run_dir = getattr(exc, "run_dir", None)
+        if run_dir is not None:
+            print(f"{prog}: interrupted; checkpoint written. Resume with: nnlab train --resume {run_dir}",
+                  file=sys.stderr)
+        else:
+            print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _user_errors() as exc:
+        if _debug(args):
+            traceback.print_exc()
+        print(f"{prog}: {_message(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # a bug: say so, with the traceback on request
+        if _debug(args):
+            traceback.print_exc()
+        print(f"{prog}: internal error: {type(exc).__name__}: {_message(exc)} (a bug in nnlab; rerun with --debug "
+              "for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,348 @@
+"""The one place that runs a recipe: settings -> seed -> data -> model -> Solver -> run folder -> plots.
+
+:func:`prepare` resolves and validates the settings (nothing is loaded or written); :func:`train` does the rest
+for every recipe, writing the run format of :mod:`nnlab.runs`; :func:`resume` continues an interrupted run in its
+own folder from ``checkpoint_latest.npz``. ``nnlab train``, ``nnlab tune`` and Python callers all come here.
+
+Failure handling: a bad setting raises :class:`~nnlab.recipes.contract.SettingError` before anything is read;
+data errors are raised before the run folder exists; once the folder exists, any error marks ``metrics.json``
+``status: "failed"`` with the reason before it propagates, a divergence writes the last good weights with
+``status: "diverged"`` and a Ctrl-C writes a checkpoint and ``status: "stopped"``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .io import make_run_dir
+from .recipes import get_recipe
+from .recipes.contract import Recipe, resolve_settings
+from .runs import (PREDICT_BATCH, RunError, predict_scores, read_json, save_model, write_config, write_metrics)
+
+__all__ = ["prepare", "train", "resume", "Outcome", "solver_options", "classifier_metrics", "TrainingInterrupted"]
+
+# Settings the runner passes to the Solver itself (declared by standard_solver_settings).
+_SOLVER_KEYS = ("update_rule", "lr_decay", "num_epochs", "batch_size", "num_train_samples", "batch_order",
+                "grad_clip")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the run's checkpoint was written. ``run_dir`` names the folder to resume."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
+
+
+@dataclass
+class Outcome:
+    """What :func:`train` returns: the run folder, its metrics (as written) and its status."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        return str(self.metrics.get("status"))
+
+
+def prepare(name: str | Recipe, overrides: Mapping[str, Any] | None = None, quick: bool = False,
+            from_text: bool = False) -> tuple[Recipe, dict[str, Any]]:
+    """The recipe and its typed, checked settings. Raises ``KeyError`` (unknown recipe) or ``SettingError``."""
+    recipe = name if isinstance(name, Recipe) else get_recipe(name)
+    return recipe, resolve_settings(recipe, overrides, quick=quick, from_text=from_text)
+
+
+def solver_options(recipe: Recipe, cfg: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """Solver keywords from the standard settings, then the recipe's own ``solver(cfg, data)`` additions."""
+    opts: dict[str, Any] = {k: cfg[k] for k in _SOLVER_KEYS if k in cfg}
+    if "learning_rate" in cfg:
+        opts["optim_config"] = {"learning_rate": cfg["learning_rate"]}
+    opts["seed"] = cfg.get("seed", 0)
+    if recipe.solver is not None:
+        extra = dict(recipe.solver(dict(cfg), dict(data)))
+        if "optim_config" in extra:
+            extra["optim_config"] = {**opts.get("optim_config", {}), **extra["optim_config"]}
+        opts.update(extra)
+    return opts
+
+
+def _module_rngs(model: Any) -> dict[str, Any]:
+    """The private RNGs of a model's modules (dropout masks), so checkpoints can hold their states."""
+    root = getattr(model, "module", model)
+    named = getattr(root, "named_modules", None)
+    out: dict[str, Any] = {}
+    if callable(named):
+        for name, module in named():
+            rng = getattr(module, "_rng", None)
+            if rng is not None and hasattr(rng, "get_state"):
+                out[f"module/{name or 'root'}"] = rng
+    return out
+
+
+def _info(data: dict[str, Any]) -> dict[str, Any]:
+    info = dict(data.pop("info", None) or {})
+    X = data.get("X_train")
+    if X is not None:
+        info.setdefault("input_shape", list(np.shape(X)[1:]))
+        info.setdefault("input_dtype", str(np.asarray(X[:1]).dtype))
+    y = data.get("y_train")
+    if y is not None and np.issubdtype(np.asarray(y).dtype, np.integer) and "num_classes" not in info:
+        info["num_classes"] = int(max(int(np.max(data[k])) for k in ("y_train", "y_val", "y_test")
+                                      if k in data and len(data[k])) + 1)
+    return info
+
+
+def classifier_metrics(model: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Accuracy on every split present, through :func:`nnlab.runs.predict_scores`."""
+    out: dict[str, Any] = {}
+    for split in ("train", "val", "test"):
+        X, y = data.get(f"X_{split}"), data.get(f"y_{split}")
+        if X is not None and y is not None and len(y):
+            out[f"{split}_acc"] = float(np.mean(np.argmax(predict_scores(model, X), axis=1) == y))
+    return out
+
+
+def _score(recipe: Recipe, model: Any, data: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, Any]:
+    if recipe.score is not None:
+        return dict(recipe.score(model, dict(data), dict(cfg)))
+    return classifier_metrics(model, data)
+
+
+def _histories(solver: Any) -> dict[str, Any]:
+    return {"loss_history": [float(v) for v in solver.loss_history],
+            "train_acc_history": [float(v) for v in solver.train_acc_history],
+            "val_acc_history": [float(v) for v in solver.val_acc_history],
+            "best_val_acc": float(solver.best_val_acc), "epochs_done": int(solver.epoch),
+            "iterations": len(solver.loss_history)}
+
+
+def _plots(recipe: Recipe, run_dir: Path, model: Any, data: Mapping[str, Any], metrics: Mapping[str, Any],
+           info: Mapping[str, Any]) -> None:
+    from . import viz
+
+    if not viz.plots_enabled():
+        return
+    if metrics.get("loss_history"):
+        viz.plot_training_curves(metrics, run_dir / "curves.png", title=recipe.name)
+    if recipe.task == "classification" and data.get("X_test") is not None and len(data["y_test"]):
+        pred = np.argmax(predict_scores(model, data["X_test"]), axis=1)
+        viz.plot_confusion_matrix(data["y_test"], pred, run_dir / "confusion.png",
+                                  class_names=info.get("class_names"), normalize="true")
+    if recipe.plots is not None:
+        recipe.plots(_Artifacts(model, dict(data), dict(metrics), dict(info)), run_dir)
+
+
+@dataclass
+class _Artifacts:
+    """What a recipe's ``plots`` hook receives."""
+
+    model: Any
+    data: dict[str, Any]
+    metrics: dict[str, Any]
+    info: dict[str, Any]
+
+
+def train(name: str | Recipe, cfg: Mapping[str, Any] | None = None, *, quick: bool = False, out: str | Path = "runs",
+          run_dir: Path | None = None, progress: bool | None = None, callbacks: Sequence[Any] = (),
+          data: dict[str, Any] | None = None, variant: str | None = None, hooks: Sequence[Any] = ()) -> Outcome:
+    """Train recipe ``name`` with the resolved settings ``cfg`` (see :func:`prepare`; None = defaults) into a new
+    folder under ``out`` (or ``run_dir``, created if missing). Returns the :class:`Outcome`.
+
+    callbacks: extra Solver callbacks. hooks: run hooks (:mod:`nnlab.runhooks`: emissions, TensorBoard, MLflow)
+    with ``start(run_dir, config)``, ``callback()`` (a Solver callback or None) and ``finish(run_dir, metrics)``
+    (extra metrics)."""
+    recipe = name if isinstance(name, Recipe) else get_recipe(name)
+    cfg = dict(cfg) if cfg is not None else resolve_settings(recipe, quick=quick)
+    if recipe.variants is not None and variant is None:
+        return _train_study(recipe, cfg, quick=quick, out=out, run_dir=run_dir, progress=progress,
+                            callbacks=callbacks, hooks=hooks)
+    np.random.seed(int(cfg.get("seed", 0)))
+    if data is None:
+        data = dict(recipe.data(dict(cfg))) if recipe.data is not None else {}
+    else:
+        data = dict(data)
+    info = _info(data)
+    if run_dir is None:
+        run_dir = make_run_dir(out, recipe.name)
+    else:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    config = write_config(run_dir, recipe.name, cfg, info, quick, variant=variant, extra={"task": recipe.task})
+    write_metrics(run_dir, {"status": "running", "started": time.time()})
+    try:
+        for hook in hooks:
+            hook.start(run_dir, config)
+        if recipe.fit is not None:
+            metrics = dict(recipe.fit(dict(cfg), data, run_dir, progress))
+            metrics.setdefault("status", "finished")
+            outcome = Outcome(run_dir, metrics)
+        else:
+            np.random.seed(int(cfg.get("seed", 0)))  # models with seed=None draw their weights from the global RNG
+            model = recipe.model(dict(cfg), info)
+            callbacks = [*callbacks, *(cb for cb in (h.callback() for h in hooks) if cb is not None)]
+            outcome = _fit(recipe, cfg, model, data, info, config, run_dir, progress, callbacks, resume_from=None)
+        _finish_hooks(hooks, outcome)
+        return outcome
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        _mark_failed(run_dir, exc)
+        raise
+
+
+def _finish_hooks(hooks: Sequence[Any], outcome: Outcome) -> None:
+    extra: dict[str, Any] = {}
+    for hook in hooks:
+        extra.update(hook.finish(outcome.run_dir, outcome.metrics) or {})
+    outcome.metrics.update(extra)
+    write_metrics(outcome.run_dir, outcome.metrics)
+
+
+def _mark_failed(run_dir: Path, exc: BaseException) -> None:
+    try:
+        previous = read_json(run_dir / "metrics.json")
+    except RunError:
+        previous = {}
+    if previous.get("status") in ("finished", "diverged"):
+        return
+    write_metrics(run_dir, {**previous, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"})
+
+
+def _fit(recipe: Recipe, cfg: Mapping[str, Any], model: Any, data: dict[str, Any], info: dict[str, Any],
+         config: dict[str, Any], run_dir: Path, progress: bool | None, callbacks: Sequence[Any],
+         resume_from: Path | None) -> Outcome:
+    from .solver import Solver
+
+    opts = solver_options(recipe, cfg, data)
+    rng_sources = dict(opts.pop("rng_sources", {}) or {})
+    rng_sources.update(_module_rngs(model))
+    opts.update(progress=progress, verbose=bool(opts.get("verbose", False)), callbacks=list(callbacks),
+                checkpoint_name=str(run_dir / "checkpoint"), checkpoint_per_epoch=False)
+    if rng_sources:
+        opts["rng_sources"] = rng_sources
+    start = time.perf_counter()
+    previous_seconds = 0.0
+    if resume_from is not None:
+        old = read_json(run_dir / "metrics.json")
+        previous_seconds = float(old.get("train_seconds") or 0.0)
+        solver = Solver.resume(resume_from, model, data, **{k: v for k, v in opts.items()
+                                                              if k not in ("update_rule", "optim_config", "seed")})
+    else:
+        solver = Solver(model, data, **opts)
+    try:
+        solver.train()
+    except KeyboardInterrupt:
+        metrics = {**_histories(solver), "status": "stopped", "reason": "interrupted (Ctrl-C); checkpoint written",
+                   "train_seconds": previous_seconds + time.perf_counter() - start}
+        write_metrics(run_dir, metrics)
+        raise TrainingInterrupted(run_dir) from None
+    seconds = previous_seconds + time.perf_counter() - start
+    status = getattr(solver, "status", None) or ("diverged" if getattr(solver, "diverged", False) else "finished")
+    metrics: dict[str, Any] = {"status": status}
+    if getattr(solver, "stop_reason", None):
+        metrics["reason"] = solver.stop_reason
+    if status == "diverged":
+        metrics["diverged_iteration"] = getattr(solver, "diverged_iteration", None)
+    metrics.update(_score(recipe, model, data, cfg))
+    metrics.update(_histories(solver))
+    metrics["train_seconds"] = seconds
+    save_model(run_dir, model, config, info)
+    write_metrics(run_dir, metrics)
+    _plots(recipe, run_dir, model, data, metrics, info)
+    return Outcome(run_dir, metrics)
+
+
+def resume(run_dir: str | Path, progress: bool | None = None, callbacks: Sequence[Any] = (),
+           hooks: Sequence[Any] = ()) -> Outcome:
+    """Continue an interrupted run in its own folder from ``checkpoint_latest.npz`` (same settings, same data, all
+    RNG states restored), so that it ends with the parameters an uninterrupted run would have."""
+    run_dir = Path(run_dir).expanduser()
+    config = read_json(run_dir / "config.json")
+    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
+    if metrics.get("status") == "finished":
+        raise RunError(f"{run_dir}: the run already finished; nothing to resume")
+    checkpoint = run_dir / "checkpoint_latest.npz"
+    if not checkpoint.is_file():
+        raise RunError(f"{checkpoint}: not found; the run stopped before its first checkpoint — train it again")
+    try:
+        recipe = get_recipe(str(config["recipe"]))
+    except KeyError as exc:
+        raise RunError(f"{run_dir / 'config.json'}: {exc.args[0]}") from None
+    if recipe.fit is not None or recipe.model is None:
+        raise RunError(f"{run_dir}: recipe {recipe.name!r} does not train through the Solver; it cannot resume")
+    cfg = resolve_settings(recipe, config["settings"])
+    np.random.seed(int(cfg.get("seed", 0)))
+    data = dict(recipe.data(dict(cfg)))
+    info = _info(data)
+    np.random.seed(int(cfg.get("seed", 0)))
+    model = recipe.model(dict(cfg), info)
+    write_metrics(run_dir, {**metrics, "status": "running", "resumed": time.time()})
+    try:
+        for hook in hooks:
+            hook.start(run_dir, config)
+        callbacks = [*callbacks, *(cb for cb in (h.callback() for h in hooks) if cb is not None)]
+        outcome = _fit(recipe, cfg, model, data, info, config, run_dir, progress, callbacks, resume_from=checkpoint)
+        _finish_hooks(hooks, outcome)
+        return outcome
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        _mark_failed(run_dir, exc)
+        raise
+
+
+def _train_study(recipe: Recipe, cfg: dict[str, Any], *, quick: bool, out: str | Path, run_dir: Path | None,
+                 progress: bool | None, callbacks: Sequence[Any], hooks: Sequence[Any]) -> Outcome:
+    """A study: every variant ``(name, overrides)`` trained into ``<run_dir>/<name>/`` (a complete run each), then
+    the recipe's ``summarize(results, cfg)`` gives the study's metrics and plots."""
+    variants = recipe.variants(dict(cfg))
+    if run_dir is None:
+        run_dir = make_run_dir(out, recipe.name)
+    else:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    write_config(run_dir, recipe.name, cfg, {}, quick, extra={"task": "study",
+                                                             "variants": [v for v, _ in variants]})
+    write_metrics(run_dir, {"status": "running", "started": time.time()})
+    start = time.perf_counter()
+    results: dict[str, Outcome] = {}
+    data_memo: dict[str, Any] = {}
+    try:
+        for vname, overrides in variants:
+            vcfg = resolve_settings(recipe, {**cfg, **overrides})
+            key = repr(sorted((k, repr(v)) for k, v in vcfg.items() if k in _data_keys(recipe)))
+            if key not in data_memo:
+                data_memo.clear()
+                np.random.seed(int(vcfg.get("seed", 0)))
+                data_memo[key] = dict(recipe.data(dict(vcfg)))
+            data = {k: v for k, v in data_memo[key].items()}
+            if "info" in data:
+                data["info"] = dict(data["info"])
+            results[vname] = train(recipe, vcfg, quick=quick, run_dir=run_dir / vname, progress=progress,
+                                   callbacks=callbacks, data=data, variant=vname, hooks=hooks)
+        summary = dict(recipe.summarize({k: v.metrics for k, v in results.items()}, {**cfg, "run_dir": run_dir})
+                       if recipe.summarize is not None else {})
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        _mark_failed(run_dir, exc)
+        raise
+    statuses = {k: v.status for k, v in results.items()}
+    status = "finished" if all(s == "finished" for s in statuses.values()) else (
+        "diverged" if "diverged" in statuses.values() else "stopped")
+    metrics = {"status": status, "variant_status": statuses, **summary,
+               "train_seconds": time.perf_counter() - start}
+    write_metrics(run_dir, metrics)
+    return Outcome(run_dir, metrics)
+
+
+def _data_keys(recipe: Recipe) -> tuple[str, ...]:
+    """Settings that change a study's data (its variants share one load when these are equal)."""
+    return tuple(recipe.data_settings)

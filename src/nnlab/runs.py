@@ -1,0 +1,352 @@
+"""The run format, and reading runs back: ``nnlab.load_run(path)``, ``list_runs(root)``.
+
+Every recipe run writes one folder (by :mod:`nnlab.runner`)::
+
+    config.json    {"format", "recipe", "variant", "quick", "settings": {typed settings}, "info": {...}, "created"}
+    metrics.json   {"status": "running|finished|stopped|diverged|failed", "reason", figures, histories, ...}
+    model.npz      params/<name>, buffers/<name> (batch-norm running statistics), info/<name> (arrays the
+                   preprocessing needs, e.g. the mean image); metadata = config.json's content. No pickle.
+    checkpoint_latest.npz   the Solver's training state (optimizer, RNG states, iteration) for --resume
+    *.png          plots
+
+``model.npz`` holds what is needed to rebuild the model: the recipe's name and settings; the recipe's ``model``
+function rebuilds the architecture, then the arrays are loaded into it. A study (several variants) writes one
+such folder per variant under its own folder, plus a summary ``config.json`` / ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .io import load_arrays, save_arrays, write_json_atomic
+
+__all__ = ["RUN_FORMAT", "RunError", "Run", "load_run", "list_runs", "write_config", "write_metrics",
+           "read_json", "save_model", "predict_scores", "STATUSES"]
+
+RUN_FORMAT = "nnlab.run/1"
+STATUSES = ("running", "finished", "stopped", "diverged", "failed")
+PREDICT_BATCH = 500
+
+
+class RunError(ValueError):
+    """A folder that is not a (complete, readable) nnlab run; the message names the file and what was expected."""
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; :class:`RunError` naming the file when missing or corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: file not found (is {path.parent} an nnlab run folder?)")
+    try:
+        obj = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path}: corrupt JSON ({exc}); expected the file nnlab wrote") from None
+    if not isinstance(obj, dict):
+        raise RunError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def write_config(run_dir: Path, recipe: str, settings: Mapping[str, Any], info: Mapping[str, Any],
+                 quick: bool, variant: str | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``config.json`` (atomically) and return its content."""
+    from . import __version__
+
+    config = {"format": RUN_FORMAT, "recipe": recipe, "variant": variant, "quick": bool(quick),
+              "settings": dict(settings), "info": {k: v for k, v in info.items() if not isinstance(v, np.ndarray)},
+              "nnlab_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
+    write_json_atomic(Path(run_dir) / "config.json", config)
+    return config
+
+
+def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> None:
+    """Write ``metrics.json`` atomically."""
+    write_json_atomic(Path(run_dir) / "metrics.json", metrics)
+
+
+def _model_arrays(model: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    params = {k: np.asarray(v) for k, v in model.params.items()}
+    hook = getattr(model, "buffer_arrays", None)
+    buffers = {k: np.asarray(v) for k, v in hook().items()} if callable(hook) else {}
+    return params, buffers
+
+
+def save_model(run_dir: Path, model: Any, config: Mapping[str, Any], info: Mapping[str, Any]) -> Path:
+    """Write ``model.npz``: the model's parameters and buffers, the info arrays, config.json's content as metadata."""
+    params, buffers = _model_arrays(model)
+    arrays = {f"params/{k}": v for k, v in params.items()}
+    arrays.update({f"buffers/{k}": v for k, v in buffers.items()})
+    arrays.update({f"info/{k}": np.asarray(v) for k, v in info.items() if isinstance(v, np.ndarray)})
+    return save_arrays(Path(run_dir) / "model.npz", arrays, metadata=dict(config))
+
+
+def load_weights_into(model: Any, arrays: Mapping[str, np.ndarray], source: Path) -> None:
+    """Copy ``params/*`` and ``buffers/*`` of a ``model.npz`` into ``model``; :class:`RunError` on a mismatch."""
+    params = {k[len("params/"):]: v for k, v in arrays.items() if k.startswith("params/")}
+    buffers = {k[len("buffers/"):]: v for k, v in arrays.items() if k.startswith("buffers/")}
+    expected = set(model.params)
+    if set(params) != expected:
+        missing, extra = sorted(expected - set(params)), sorted(set(params) - expected)
+        raise RunError(f"{source}: the weights do not fit the rebuilt model (missing {missing}, unexpected {extra})")
+    for k, v in params.items():
+        if tuple(np.shape(model.params[k])) != tuple(v.shape):
+            raise RunError(f"{source}: parameter {k} has shape {tuple(v.shape)}, the model expects "
+                           f"{tuple(np.shape(model.params[k]))}")
+        model.params[k] = v.astype(np.asarray(model.params[k]).dtype, copy=False)
+    if buffers:
+        hook = getattr(model, "load_buffer_arrays", None)
+        if not callable(hook):
+            raise RunError(f"{source}: the file has buffers but the model cannot load them")
+        hook(buffers)
+
+
+def predict_scores(model: Any, X: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """``model.loss(X)`` in batches of ``batch_size`` rows (test mode), concatenated: (N, C) scores. The runner
+    and :meth:`Run.evaluate` both score through this, so a reloaded run reproduces its figures exactly."""
+    if len(X) == 0:
+        raise ValueError("predict: X is empty")
+    return np.concatenate([np.asarray(model.loss(X[i:i + batch_size])) for i in range(0, len(X), batch_size)])
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    z = scores - scores.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class Run:
+    """A trained run read back from its folder. ``model`` is rebuilt and in evaluation mode."""
+
+    path: Path
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    model: Any
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def recipe(self) -> str:
+        return str(self.config["recipe"])
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.config["settings"])
+
+    @property
+    def task(self) -> str:
+        return str(self.config.get("task", "classification"))
+
+    @property
+    def class_names(self) -> list[str] | None:
+        names = self.info.get("class_names")
+        return list(names) if names is not None else None
+
+    def load_images(self, files: Sequence[str | os.PathLike]) -> np.ndarray:
+        """Image files (PNG/JPEG) prepared as the recipe's training data was: mode, crop, resize, scale, mean
+        subtracted, layout. Returns the model's input array (N, ...)."""
+        spec = self.info.get("image")
+        if spec is None:
+            raise RunError(f"{self.path}: recipe {self.recipe!r} was not trained on images")
+        return prepare_images(files, spec, self.info.get("mean"))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (N, C) (softmax of the scores); for a character model, the next-character
+        distribution after each window."""
+        return softmax(predict_scores(self.model, np.asarray(X)).astype(np.float64))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class indices (N,): ``argmax`` of the model's scores."""
+        return np.argmax(predict_scores(self.model, np.asarray(X)), axis=1)
+
+    def evaluate(self, split: str = "test", data: Mapping[str, Any] | None = None,
+                 data_path: str | None = None) -> dict[str, Any]:
+        """Re-score the model on ``split`` of the recipe's data (loaded as in training, or from ``data_path``);
+        returns ``{f"{split}_acc": ...}`` (and the loss for a language model)."""
+        return evaluate_run(self, split=split, data=data, data_path=data_path)
+
+    def sample(self, prompt: str, length: int = 150, temperature: float = 0.75, seed: int | None = None) -> str:
+        """Text sampled from a character model (``nnlab generate``)."""
+        from .generate import generate
+
+        if self.info.get("vocab") is None:
+            raise RunError(f"{self.path}: run of {self.recipe!r} is not a character model (no vocabulary); "
+                           "sampling needs a macbeth-* run")
+        return generate(self.model, prompt, length, temperature, seed=seed,
+                        sequence_len=int(self.settings.get("sequence_len", 30)))
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Rebuild a run's model from its folder: ``config.json`` names the recipe and its settings, the recipe
+    rebuilds the architecture, ``model.npz`` fills in parameters and buffers. Returns a :class:`Run`.
+
+    Raises :class:`RunError` (naming the file) for a folder that is not a run, a study's top folder (load one of
+    its variants), a run that saved no model, or corrupt files."""
+    from .recipes import get_recipe
+
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run folder")
+    config = read_json(path / "config.json")
+    if config.get("format") != RUN_FORMAT:
+        raise RunError(f"{path / 'config.json'}: not an nnlab run config (format {config.get('format')!r}, "
+                       f"expected {RUN_FORMAT!r}); it may come from an older nnlab — retrain it")
+    variants = config.get("variants")
+    if variants:
+        raise RunError(f"{path}: a study of {len(variants)} runs; load one of them, e.g. {path / variants[0]}")
+    metrics = read_json(path / "metrics.json") if (path / "metrics.json").exists() else {}
+    weights = path / "model.npz"
+    if not weights.is_file():
+        raise RunError(f"{weights}: not found (status {metrics.get('status', 'unknown')!r}: the run saved no model)")
+    try:
+        arrays, _meta = load_arrays(weights)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{weights}: cannot read the weights ({exc})") from None
+    try:
+        recipe = get_recipe(str(config["recipe"]))
+    except KeyError as exc:
+        raise RunError(f"{path / 'config.json'}: {exc.args[0]}") from None
+    if recipe.model is None:
+        raise RunError(f"{path}: recipe {recipe.name!r} does not train a reloadable model")
+    info = dict(config.get("info") or {})
+    info.update({k[len("info/"):]: v for k, v in arrays.items() if k.startswith("info/")})
+    model = recipe.model(dict(config["settings"]), info)
+    load_weights_into(model, arrays, weights)
+    if hasattr(model, "eval") and callable(model.eval):
+        model.eval()
+    return Run(path=path, config=config, metrics=metrics, model=model, info=info)
+
+
+def _iter_run_dirs(root: Path) -> Iterator[Path]:
+    for config in sorted(root.rglob("config.json")):
+        folder = config.parent
+        if (folder.parent / "config.json").exists() and folder.parent != root:
+            continue  # a study's variant: listed through its study
+        yield folder
+
+
+def list_runs(root: str | os.PathLike = "runs") -> list[dict[str, Any]]:
+    """One row per run folder under ``root``: path, recipe, started, key settings, figure, seconds, status.
+    A run whose process died without writing a final status shows ``running`` only while its metrics.json is
+    fresh; after an hour without an update it shows ``stopped``."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise RunError(f"{root}: no such folder (runs are written to runs/ by nnlab train)")
+    rows = []
+    for folder in _iter_run_dirs(root):
+        try:
+            config = read_json(folder / "config.json")
+        except RunError:
+            continue
+        if config.get("format") != RUN_FORMAT:
+            continue
+        try:
+            metrics = read_json(folder / "metrics.json")
+        except RunError:
+            metrics = {}
+        status = metrics.get("status", "unknown")
+        if status == "running":
+            age = time.time() - (folder / "metrics.json").stat().st_mtime
+            if age > 3600:
+                status = "stopped"
+        figure_key, figure = _headline(metrics)
+        settings = config.get("settings", {})
+        key = {k: settings[k] for k in ("learning_rate", "update_rule", "num_epochs", "batch_size") if k in settings}
+        rows.append({"run": str(folder.relative_to(root)), "recipe": config.get("recipe"),
+                     "started": config.get("created", ""), "settings": key, "metric": figure_key,
+                     "value": figure, "seconds": metrics.get("train_seconds"), "status": status})
+    return rows
+
+
+def _headline(metrics: Mapping[str, Any]) -> tuple[str, float | None]:
+    for key in ("test_acc", "val_acc", "best_val_acc", "val_loss", "final_loss"):
+        value = metrics.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return key, float(value)
+    return "", None
+
+
+def load_recipe_data(recipe: Any, settings: Mapping[str, Any], data_path: str | None = None) -> dict[str, Any]:
+    """The recipe's data for ``settings`` (seeded as in training), from ``data_path`` when given."""
+    cfg = dict(settings)
+    if data_path is not None:
+        if "data_path" not in {s.name for s in recipe.settings}:
+            raise RunError(f"recipe {recipe.name!r} reads no data files; --data does not apply")
+        cfg["data_path"] = str(data_path)
+    np.random.seed(int(cfg.get("seed", 0)))
+    data = dict(recipe.data(cfg))
+    data.pop("info", None)
+    return data
+
+
+def evaluate_run(run: Run, split: str = "test", data: Mapping[str, Any] | None = None,
+                 data_path: str | None = None) -> dict[str, Any]:
+    """Re-score ``run.model`` on ``split`` (``'train'``, ``'val'`` or ``'test'``) of its recipe's data, through
+    the same code as training (:func:`predict_scores`), so the run's own data reproduces metrics.json exactly."""
+    from .recipes import get_recipe
+
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"evaluate: split must be 'train', 'val' or 'test', got {split!r}")
+    recipe = get_recipe(run.recipe)
+    if data is None:
+        data = load_recipe_data(recipe, run.settings, data_path)
+    X, y = data.get(f"X_{split}"), data.get(f"y_{split}")
+    if X is None or y is None or not len(y):
+        raise RunError(f"{run.path}: recipe {run.recipe!r} has no {split!r} split")
+    part = {f"X_{split}": X, f"y_{split}": y}
+    if recipe.score is not None:
+        return dict(recipe.score(run.model, part, run.settings))
+    return {f"{split}_acc": float(np.mean(np.argmax(predict_scores(run.model, X), axis=1) == y))}
+
+
+def prepare_images(files: Sequence[str | os.PathLike], spec: Mapping[str, Any], mean: Any = None) -> np.ndarray:
+    """Decode image files as a recipe's ``info["image"]`` describes them.
+
+    spec: ``height``, ``width``, ``mode`` ('L' grey or 'RGB'), ``scale`` (pixel 0..255 multiplier), ``layout``
+    ('flat' rows (N, D) or 'nchw'), optional ``crop_lr`` (fraction cut from each side before the resize),
+    ``downsample`` (mean over k x k blocks after it), ``bias`` (append a column of ones), ``dtype``.
+    mean: array subtracted after scaling (the training split's mean image), shaped like one image or one row.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    h, w = int(spec["height"]), int(spec["width"])
+    k = int(spec.get("downsample", 1))
+    out = []
+    for f in files:
+        path = Path(f)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such image file")
+        try:
+            with Image.open(path) as img:
+                img = img.convert(spec.get("mode", "RGB"))
+                crop = float(spec.get("crop_lr", 0.0))
+                if crop > 0:
+                    m = int(round(crop * img.width))
+                    img = img.crop((m, 0, img.width - m, img.height))
+                img = img.resize((w * k, h * k), Image.BILINEAR) if img.size != (w * k, h * k) else img
+                a = np.asarray(img, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise RunError(f"{path}: cannot read the image ({exc}); expected a PNG or JPEG file") from None
+        a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+        x = a.astype(np.float64)
+        if k > 1:
+            c = x.shape[0]
+            x = x.reshape(c, h, k, w, k).mean(axis=(2, 4))
+        dtype = np.dtype(spec.get("dtype", "float32"))
+        x = (x.astype(dtype) * dtype.type(spec.get("scale", 1.0))).astype(dtype)
+        out.append(x)
+    X = np.stack(out)
+    if mean is not None:
+        m = np.asarray(mean)
+        X = (X.reshape(len(X), *m.shape) - m).astype(X.dtype) if m.size == X[0].size else X - m
+    if spec.get("layout", "nchw") == "flat":
+        X = X.reshape(len(X), -1)
+    if spec.get("bias"):
+        X = np.hstack([X.reshape(len(X), -1), np.ones((len(X), 1), dtype=X.dtype)])
+    return np.ascontiguousarray(X)
