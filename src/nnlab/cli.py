@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "int:LOW:HIGH[:STEP], choice:V1,V2 or grid:V1,V2")
     tune_p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="recipe setting held fixed in every trial (repeatable)")
-    tune_p.add_argument("--trials", type=int, default=None, help="finished trials to reach (default: grid size, else 20)")
+    tune_p.add_argument("--trials", type=int, default=None,
+                        help="finished trials to reach (default: grid size, else 20)")
     tune_p.add_argument("--sampler", choices=["tpe", "random", "grid"], default="tpe")
     tune_p.add_argument("--pruner", default="median", help="median (default), none or threshold:LOWER")
     tune_p.add_argument("--seed", type=int, default=None, help="sampler seed (worker k uses seed + k)")

@@ -23,7 +23,7 @@ import numpy as np
 from .io import make_run_dir
 from .recipes import get_recipe
 from .recipes.contract import Recipe, resolve_settings
-from .runs import (PREDICT_BATCH, RunError, predict_scores, read_json, save_model, write_config, write_metrics)
+from .runs import RunError, predict_scores, read_json, save_model, write_config, write_metrics
 
 __all__ = ["prepare", "train", "resume", "Outcome", "solver_options", "classifier_metrics", "TrainingInterrupted"]
 

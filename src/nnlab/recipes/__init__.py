@@ -11,8 +11,8 @@ import importlib
 
 from .contract import Recipe, Setting, SettingError, UnknownRecipeError, resolve_settings, standard_solver_settings
 
-__all__ = ["Recipe", "Setting", "SettingError", "UnknownRecipeError", "resolve_settings", "standard_solver_settings", "get_recipe",
-           "list_recipes", "DEFAULT_RECIPE"]
+__all__ = ["Recipe", "Setting", "SettingError", "UnknownRecipeError", "resolve_settings", "standard_solver_settings",
+           "get_recipe", "list_recipes", "DEFAULT_RECIPE"]
 
 DEFAULT_RECIPE = "digits-mlp"
 

@@ -28,7 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Setting", "Recipe", "SettingError", "UnknownRecipeError", "resolve_settings", "standard_solver_settings", "format_settings"]
+__all__ = ["Setting", "Recipe", "SettingError", "UnknownRecipeError", "resolve_settings", "standard_solver_settings",
+           "format_settings"]
 
 _TYPES = ("int", "float", "str", "bool", "ints", "floats", "dict", "path")
 
