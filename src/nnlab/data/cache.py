@@ -4,10 +4,10 @@ Where they go (first that applies): an explicit ``cache_dir`` argument > ``$NNLA
 cache folder (``platformdirs.user_cache_dir("nnlab")``, e.g. ``~/.cache/nnlab`` on Linux). A data folder is
 never written to unless it is passed as ``cache_dir``.
 
-A cache file is named ``<source name>.<key>.npz`` where ``key`` hashes the source's absolute path, the loader's
-parameters and :data:`CACHE_FORMAT`; inside it, ``__nnlab_cache__`` holds that key and a fingerprint of the
-source (size and mtime of the file, or of every file under a folder). A cache whose fingerprint differs (the
-source changed) is rebuilt in place; one that cannot be read (truncated, corrupted, foreign) is removed and
+A cache file is named ``<source name>.<key>.npz`` where ``key`` hashes the source's absolute path and the
+loader's parameters; inside it, ``__nnlab_cache__`` holds :data:`CACHE_FORMAT` and a fingerprint of the source
+(size and mtime of the file, or of every file under a folder). A cache whose format or fingerprint differs (nnlab
+or the source changed) is rebuilt in place; one that cannot be read (truncated, corrupted, foreign) is removed and
 rebuilt with a warning. Writes are atomic (temporary file in the cache folder, then ``os.replace``), so a
 killed process leaves no half-written cache under the final name.
 """
@@ -62,7 +62,7 @@ def source_fingerprint(source: str | os.PathLike) -> str:
 def cache_file_for(source: str | os.PathLike, params: object, cache_dir: str | os.PathLike | None = None) -> Path:
     """The cache file of ``source`` decoded with ``params`` (any value with a stable ``repr``)."""
     source = Path(source).expanduser().resolve()
-    key = hashlib.sha256(repr((CACHE_FORMAT, str(source), params)).encode()).hexdigest()[:16]
+    key = hashlib.sha256(repr((str(source), params)).encode()).hexdigest()[:16]
     return cache_root(cache_dir) / f"{source.name}.{key}.npz"
 
 

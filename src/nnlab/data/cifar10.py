@@ -21,6 +21,7 @@ import os
 import pickle
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -118,6 +119,19 @@ def _to_nhwc(rows: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- containers
+def _is_tar(source: Path) -> bool:
+    """``tarfile.is_tarfile`` that turns a truncated compressed stream (EOFError, zlib errors) into a
+    :class:`DataFormatError` naming the file."""
+    if source.is_dir():
+        return False
+    try:
+        return tarfile.is_tarfile(source)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise DataFormatError(
+            f"load_cifar10: {source} is a truncated or damaged archive ({exc}); {_REDOWNLOAD}"
+        ) from exc
+
+
 def _member_reader(source: Path):
     """Return ``read(name) -> bytes | None`` over a folder, a .tar.gz or a .zip (member names matched by
     their last path component, so the archives' top folder does not matter)."""
@@ -127,7 +141,7 @@ def _member_reader(source: Path):
             return hits[0].read_bytes() if hits else None
         return read_dir
     try:
-        if tarfile.is_tarfile(source):
+        if _is_tar(source):
             tar = tarfile.open(source, "r:*")
             members = {PurePosixPath(m.name).name: m for m in tar.getmembers() if m.isfile()}
             return lambda name: tar.extractfile(members[name]).read() if name in members else None
@@ -242,7 +256,7 @@ def load_cifar10_raw(path: str | os.PathLike | None = None, limit: int | None = 
     source = _resolve(path)
     if verify and source.is_file() and source.name in CIFAR10_SHA256:
         verify_sha256("load_cifar10", source, CIFAR10_SHA256[source.name], "cifar10")
-    if source.is_dir() or tarfile.is_tarfile(source):
+    if source.is_dir() or _is_tar(source):
         batches = _read_batches(source)
         if batches is not None:
             return batches
@@ -251,7 +265,7 @@ def load_cifar10_raw(path: str | os.PathLike | None = None, limit: int | None = 
     elif not zipfile.is_zipfile(source):
         raise DataFormatError(
             f"load_cifar10: {source} is not a CIFAR-10 archive (cifar-10-python.tar.gz, cifar-10-binary.tar.gz), "
-            "batch folder or image zip; pass one of those as path="
+            "batch folder or image zip (or it is truncated); pass one of those as path="
         )
     names = ("X_train", "y_train", "X_test", "y_test")
     arrays = cached_arrays("load_cifar10", source, ("cifar10-image-tree", limit),

@@ -96,18 +96,20 @@ def load_mnist(path: str | os.PathLike | None = None, num_validation: int = 5000
     dtype = np.dtype(dtype).type
     if not 0 <= num_validation < 60000:
         raise ValueError(f"load_mnist: num_validation must be in [0, 60000), got {num_validation}")
-    arrays = {}
+    arrays, files = {}, {}
     for name, digest in MNIST_FILES.items():
         file = find_data_file("load_mnist", Path(path) if path is not None else None, "mnist", (name,), "mnist")
         if verify:
             verify_sha256("load_mnist", file, digest, "mnist")
-        arrays[name.split("-idx")[0]] = read_idx(file)
+        key = name.split("-idx")[0]
+        arrays[key], files[key] = read_idx(file), file
     for split, n in (("train", 60000), ("t10k", 10000)):
         images, labels = arrays[f"{split}-images"], arrays[f"{split}-labels"]
-        if images.shape != (n, 28, 28) or labels.shape != (n,) or labels.max() > 9:
+        if images.shape != (n, 28, 28) or labels.shape != (n,) or labels.max(initial=0) > 9:
             raise DataFormatError(
-                f"load_mnist: {split} files have images {images.shape} and labels {labels.shape}, "
-                f"expected ({n}, 28, 28) and ({n},) with labels 0..9 (files swapped or not MNIST); {_REDOWNLOAD}"
+                f"load_mnist: {files[f'{split}-images']} and {files[f'{split}-labels']} hold images {images.shape} "
+                f"and labels {labels.shape}, expected ({n}, 28, 28) and ({n},) with labels 0..9 (files swapped or "
+                "not MNIST); delete them and download them again (`nnlab data download mnist`)"
             )
     shape = (-1, 784) if flatten else (-1, 1, 28, 28)
     X = _scale(arrays["train-images"], scale, dtype).reshape(shape)
