@@ -108,7 +108,8 @@ def counter_data(n_train: int = 4, n_val: int = 3) -> dict[str, np.ndarray]:
 
 class BufferedCounter(ScriptedCounter):
     """A ScriptedCounter with a non-trained buffer, like batch-norm running statistics: each training call
-    records the current ``w`` into ``stat``. Exposes the optional ``buffers()`` / ``load_buffers()`` hook."""
+    records the current ``w`` into ``stat``. Exposes the optional ``buffer_arrays()`` / ``load_buffer_arrays()``
+    hook."""
 
     def __init__(self, peak: float) -> None:
         super().__init__(peak)
@@ -119,8 +120,8 @@ class BufferedCounter(ScriptedCounter):
             self.stat = self.params["w"].copy()
         return super().loss(X, y)
 
-    def buffers(self) -> dict[str, np.ndarray]:
+    def buffer_arrays(self) -> dict[str, np.ndarray]:
         return {"stat": self.stat}
 
-    def load_buffers(self, buffers: dict[str, np.ndarray]) -> None:
+    def load_buffer_arrays(self, buffers: dict[str, np.ndarray]) -> None:
         self.stat = np.array(buffers["stat"], copy=True)

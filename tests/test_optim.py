@@ -26,7 +26,8 @@ RULE_NAMES = list(UPDATE_RULES)
 
 
 def test_update_rules_registry_names_every_rule():
-    assert RULE_NAMES == ["sgd", "sgd_momentum", "sgd_nesterov_momentum", "rmsprop", "adam", "adamax", "adagrad"]
+    assert RULE_NAMES == ["sgd", "sgd_momentum", "sgd_nesterov_momentum", "rmsprop", "adam", "adamax", "adagrad",
+                          "adamw"]
     assert all(UPDATE_RULES[name].__name__ == name for name in RULE_NAMES)
 
 
@@ -40,8 +41,9 @@ def test_get_update_rule_by_name_and_callable_passthrough():
 
 
 def test_get_update_rule_unknown_name_lists_known_rules():
-    with pytest.raises(ValueError, match=r'Invalid update_rule "adamw"; known rules: sgd, sgd_momentum'):
-        get_update_rule("adamw")
+    with pytest.raises(ValueError, match=r'Invalid update_rule "adamq" \(did you mean \'adam\'\?\); known rules: '
+                                         r'sgd, sgd_momentum'):
+        get_update_rule("adamq")
 
 
 @pytest.mark.parametrize(("rule", "defaults"), [

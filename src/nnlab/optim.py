@@ -8,12 +8,17 @@ Every update rule has the CS231n signature ``rule(w, dw, config=None) -> (next_w
   State arrays are plain arrays of ``w``'s shape and dtype, so a config serializes as it is.
 - ``next_w``: a new array of ``w``'s dtype; ``w`` itself is never modified.
 
+Every rule declares the config keys it accepts (:data:`RULE_KEYS`; the function attributes ``hyperparameters`` and
+``state_keys``); :func:`check_optim_config` rejects unknown keys (with a "did you mean") and non-numeric values
+before training starts.
+
 Hyperparameters are read as Python numbers, so a float32 ``w`` stays float32 (NumPy 2 would promote it when
 multiplied by a ``np.float64`` scalar). Rules run on NumPy or CuPy arrays alike (``backend.xp_of``).
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -31,7 +36,10 @@ __all__ = [
     "adam",
     "adamax",
     "adagrad",
+    "adamw",
     "UPDATE_RULES",
+    "RULE_KEYS",
+    "check_optim_config",
     "get_update_rule",
     "clip_grad_norm",
     "minimize",
@@ -211,8 +219,12 @@ def adam(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
     config: ``learning_rate`` (1e-3), ``beta1`` (0.9), ``beta2`` (0.999), ``epsilon`` (1e-8),
     state ``m`` and ``v`` (zeros like w; updated in place) and ``t`` (0: number of steps taken).
     """
-    fn = "adam"
-    config = _start(fn, w, dw, config, 1e-3)
+    config = _start("adam", w, dw, config, 1e-3)
+    return _like(w - _adam_step("adam", w, dw, config), w), config
+
+
+def _adam_step(fn: str, w: Any, dw: Any, config: dict) -> Any:
+    """The bias-corrected Adam step ``lr * m_hat / (sqrt(v_hat) + eps)``; updates ``m``, ``v``, ``t`` in config."""
     config.setdefault("epsilon", 1e-8)
     b1, b2 = _adam_betas(fn, config)
     lr = float(config["learning_rate"])
@@ -232,7 +244,25 @@ def adam(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
     denom += eps
     step = m / denom
     step *= lr / (1.0 - b1**t)
-    return _like(w - step, w), config
+    return step
+
+
+def adamw(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
+    """AdamW: Adam with decoupled weight decay (Loshchilov & Hutter), exactly as torch.optim.AdamW.
+
+    ``w <- w * (1 - lr * weight_decay)``, then the Adam step of :func:`adam` with the same ``dw``
+    (the decay is not part of the gradient, so the moments never see it).
+
+    config: ``learning_rate`` (1e-3), ``weight_decay`` (1e-2, torch's default), ``beta1`` (0.9), ``beta2``
+    (0.999), ``epsilon`` (1e-8), state ``m``, ``v`` and ``t`` as :func:`adam`. The decay applies to every
+    parameter the rule is given (the Solver gives it all of them, biases included, as torch's default group).
+    """
+    fn = "adamw"
+    config = _start(fn, w, dw, config, 1e-3)
+    config.setdefault("weight_decay", 1e-2)
+    wd = _check_number(fn, "weight_decay", config["weight_decay"])
+    decayed = w * (1.0 - float(config["learning_rate"]) * wd)
+    return _like(decayed - _adam_step(fn, w, dw, config), w), config
 
 
 def adamax(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
@@ -284,7 +314,36 @@ UPDATE_RULES: dict[str, UpdateRule] = {
     "adam": adam,
     "adamax": adamax,
     "adagrad": adagrad,
+    "adamw": adamw,
 }
+
+# The config keys each rule reads: hyperparameters first, then its state (arrays of w's shape, and Adam's t).
+_HYPER = {
+    "sgd": ("learning_rate",),
+    "sgd_momentum": ("learning_rate", "momentum"),
+    "sgd_nesterov_momentum": ("learning_rate", "momentum"),
+    "rmsprop": ("learning_rate", "decay_rate", "epsilon"),
+    "adam": ("learning_rate", "beta1", "beta2", "epsilon"),
+    "adamax": ("learning_rate", "beta1", "beta2", "epsilon"),
+    "adagrad": ("learning_rate", "epsilon"),
+    "adamw": ("learning_rate", "weight_decay", "beta1", "beta2", "epsilon"),
+}
+_STATE = {
+    "sgd": (),
+    "sgd_momentum": ("velocity",),
+    "sgd_nesterov_momentum": ("velocity",),
+    "rmsprop": ("cache",),
+    "adam": ("m", "v", "t"),
+    "adamax": ("m", "u", "t"),
+    "adagrad": ("cache",),
+    "adamw": ("m", "v", "t"),
+}
+for _name, _rule in UPDATE_RULES.items():
+    _rule.hyperparameters = _HYPER[_name]  # type: ignore[attr-defined]
+    _rule.state_keys = _STATE[_name]  # type: ignore[attr-defined]
+
+#: rule name -> every config key it accepts (``learning_rate`` for all).
+RULE_KEYS: dict[str, tuple[str, ...]] = {name: _HYPER[name] + _STATE[name] for name in UPDATE_RULES}
 
 
 def get_update_rule(rule: str | UpdateRule) -> UpdateRule:
@@ -294,7 +353,61 @@ def get_update_rule(rule: str | UpdateRule) -> UpdateRule:
     if isinstance(rule, str) and rule in UPDATE_RULES:
         return UPDATE_RULES[rule]
     known = ", ".join(UPDATE_RULES)
-    raise ValueError(f'Invalid update_rule "{rule}"; known rules: {known}')
+    close = difflib.get_close_matches(str(rule), list(UPDATE_RULES), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f'Invalid update_rule "{rule}"{hint}; known rules: {known}')
+
+
+# torch.optim's names for nnlab's keys, so a torch habit gets a useful "did you mean".
+_TORCH_NAMES = {"lr": "learning_rate", "eps": "epsilon", "alpha": "decay_rate", "betas": "beta1",
+                "wd": "weight_decay"}
+
+
+def check_optim_config(rule: str | UpdateRule, config: Mapping[str, Any], fn: str = "Solver") -> dict:
+    """Check an ``optim_config`` for ``rule`` before any step and return the rule's resolved hyperparameters.
+
+    - every key must be one the rule declares (``rule.hyperparameters + rule.state_keys``, :data:`RULE_KEYS`):
+      an unknown key is a ``ValueError`` naming the accepted keys and the closest one ("did you mean");
+      a callable without that declaration is not checked for keys;
+    - hyperparameters must be real numbers: a string such as ``"1e-3"`` or a bool is a ``TypeError`` naming
+      the key;
+    - the values are then checked by one dry step of the rule on a 1-element array, so a bad range
+      (``learning_rate=-1``, ``beta1=1``) is the rule's own ``ValueError`` raised now, not at the first step.
+
+    Returns a dict of the rule's hyperparameters with defaults filled (e.g. ``{"learning_rate": 1e-3, ...}``);
+    for an undeclared callable, the given scalar entries.
+    """
+    update = get_update_rule(rule)
+    name = rule if isinstance(rule, str) else getattr(update, "__name__", type(update).__name__)
+    if not isinstance(config, Mapping):
+        raise TypeError(f"{fn}: optim_config must be a dict, got {type(config).__name__}")
+    hyper = getattr(update, "hyperparameters", None)
+    state = getattr(update, "state_keys", ())
+    if hyper is not None:
+        accepted = tuple(hyper) + tuple(state)
+        for key in config:
+            if key not in accepted:
+                alias = _TORCH_NAMES.get(str(key))
+                close = [alias] if alias in accepted else difflib.get_close_matches(str(key), accepted, n=1, cutoff=0.5)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"{fn}: optim_config has the unknown key {key!r} for update rule {name!r}{hint} "
+                                 f"(it accepts {', '.join(accepted)})")
+    scalars = {}
+    for key, value in config.items():
+        if hyper is not None and key not in hyper:
+            continue  # optimizer state (arrays, t): checked by the rule at its first step
+        if hasattr(value, "shape") and getattr(value, "ndim", 0) > 0:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{fn}: optim_config[{key!r}] must be a number, got {type(value).__name__} {value!r}")
+        scalars[key] = float(value)
+    if hyper is None:
+        return scalars
+    try:
+        _, resolved = update(np.zeros(1), np.zeros(1), dict(scalars))
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{fn}: optim_config: {err}") from None
+    return {k: resolved[k] for k in hyper if k in resolved}
 
 
 # ---------------------------------------------------------------------------------------------------------------

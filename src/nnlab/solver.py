@@ -106,7 +106,7 @@ class Solver:
     Parameters
     ----------
     model : object with ``params`` (dict name -> array) and ``loss(X, y=None)``. Optionally also
-        ``buffers() -> dict name -> array`` and ``load_buffers(dict)`` for state that is not trained by the
+        ``buffer_arrays() -> dict name -> array`` and ``load_buffer_arrays(dict)`` for state that is not trained by the
         update rule but belongs with the weights (batch-norm running statistics): the Solver then keeps it with
         ``best_params`` (so restored weights get their own statistics) and in checkpoints.
     data : dict with ``X_train`` (N, ...), ``y_train`` (N,), ``X_val`` (N_val, ...), ``y_val`` (N_val,);
@@ -301,8 +301,8 @@ class Solver:
     # training loop
     # ---------------------------------------------------------------------------------------------------------
     def _model_buffers(self) -> dict[str, Any]:
-        """The model's non-trained state (``model.buffers()``), or ``{}`` for models without the hook."""
-        buffers = getattr(self.model, "buffers", None)
+        """The model's non-trained state (``model.buffer_arrays()``), or ``{}`` for models without the hook."""
+        buffers = getattr(self.model, "buffer_arrays", None)
         return dict(buffers()) if callable(buffers) else {}
 
     def _log(self, message: str) -> None:
@@ -358,7 +358,7 @@ class Solver:
             for k, v in self.best_params.items():
                 self.model.params[k] = v.copy()
             if self.best_buffers:
-                self.model.load_buffers({k: v.copy() for k, v in self.best_buffers.items()})
+                self.model.load_buffer_arrays({k: v.copy() for k, v in self.best_buffers.items()})
         if self.verbose and self.stop_reason:
             print(f"Stopped: {self.stop_reason}")
         self._call("on_train_end")
@@ -540,10 +540,10 @@ class Solver:
         self.best_params = {k: xp_of(self.model.params[k]).asarray(arrays[f"best_params/{k}"])
                             for k in meta["best_param_names"]}
         if meta.get("buffer_names"):
-            if not callable(getattr(self.model, "load_buffers", None)):
+            if not callable(getattr(self.model, "load_buffer_arrays", None)):
                 raise ValueError("Solver.resume: the checkpoint holds model buffers (e.g. batch-norm running "
-                                 "statistics) but the model has no load_buffers() method")
-            self.model.load_buffers({k: arrays[f"buffers/{k}"] for k in meta["buffer_names"]})
+                                 "statistics) but the model has no load_buffer_arrays() method")
+            self.model.load_buffer_arrays({k: arrays[f"buffers/{k}"] for k in meta["buffer_names"]})
         self.best_buffers = {k: arrays[f"best_buffers/{k}"] for k in meta.get("best_buffer_names", [])}
         self.optim_configs = {}
         for p in names:

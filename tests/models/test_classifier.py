@@ -135,10 +135,10 @@ def test_sequential_with_batchnorm_learns_digits_through_solver():
     assert test_acc >= 0.97, f"test accuracy {test_acc:.4f}"
     assert solver.best_val_acc >= 0.96
     # The Solver restored its best parameters through the params mapping and their BatchNorm statistics through
-    # buffers()/load_buffers().
+    # buffer_arrays()/load_buffer_arrays().
     assert set(solver.best_buffers) == {"1.running_mean", "1.running_var"}
     for k, v in solver.best_buffers.items():
-        np.testing.assert_array_equal(model.buffers()[k], v)
+        np.testing.assert_array_equal(model.buffer_arrays()[k], v)
     for k, v in solver.best_params.items():
         np.testing.assert_array_equal(model.params[k], v)
 
@@ -146,14 +146,14 @@ def test_sequential_with_batchnorm_learns_digits_through_solver():
 def test_buffers_expose_and_restore_batchnorm_running_statistics():
     net = nn.Sequential(nn.Linear(3, 2, seed=0), nn.BatchNorm1d(2))
     model = Classifier(net)
-    assert list(model.buffers()) == ["1.running_mean", "1.running_var"]
-    assert model.buffers()["1.running_var"] is net[1].running_var
-    model.load_buffers({"1.running_mean": np.array([1.0, 2.0], np.float32)})
+    assert list(model.buffer_arrays()) == ["1.running_mean", "1.running_var"]
+    assert model.buffer_arrays()["1.running_var"] is net[1].running_var
+    model.load_buffer_arrays({"1.running_mean": np.array([1.0, 2.0], np.float32)})
     np.testing.assert_array_equal(net[1].running_mean, [1.0, 2.0])
     with pytest.raises(KeyError, match="unknown buffer names"):
-        model.load_buffers({"0.running_mean": np.zeros(2)})
+        model.load_buffer_arrays({"0.running_mean": np.zeros(2)})
     with pytest.raises(ValueError, match=r"1.running_var must have shape \(2,\), got \(3,\)"):
-        model.load_buffers({"1.running_var": np.zeros(3)})
+        model.load_buffer_arrays({"1.running_var": np.zeros(3)})
 
 
 def test_solver_checkpoint_resumes_into_a_fresh_classifier(tmp_path, rng):
@@ -178,7 +178,7 @@ def test_solver_checkpoint_resumes_into_a_fresh_classifier(tmp_path, rng):
     for k in fresh.params:
         np.testing.assert_array_equal(fresh.params[k], saved[f"params/{k}"])
     for k in ("1.running_mean", "1.running_var"):
-        np.testing.assert_array_equal(fresh.buffers()[k], saved[f"buffers/{k}"])
+        np.testing.assert_array_equal(fresh.buffer_arrays()[k], saved[f"buffers/{k}"])
     for k, v in resumed.best_params.items():
         np.testing.assert_array_equal(v, solver.best_params[k])
 

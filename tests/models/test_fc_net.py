@@ -279,16 +279,16 @@ def test_fc_batchnorm_buffers_round_trip_and_drive_test_time_scores():
     X = np.random.randn(8, 6)
     y = np.random.randint(3, size=8)
     model = FullyConnectedNet([5, 4], input_dim=6, num_classes=3, normalization="batchnorm", dtype=np.float64)
-    assert model.buffers() == {}
+    assert model.buffer_arrays() == {}
     model.loss(X, y)
-    bufs = {k: v.copy() for k, v in model.buffers().items()}
+    bufs = {k: v.copy() for k, v in model.buffer_arrays().items()}
     assert sorted(bufs) == ["running_mean1", "running_mean2", "running_var1", "running_var2"]
     scores = model.loss(X)
     model.loss(X + 1.0, y)  # moves the running stats
     assert not np.allclose(model.loss(X), scores)
-    model.load_buffers(bufs)
+    model.load_buffer_arrays(bufs)
     np.testing.assert_array_equal(model.loss(X), scores)
     with pytest.raises(ValueError, match="unknown buffer 'running_mean3'"):
-        model.load_buffers({"running_mean3": np.zeros(4)})
+        model.load_buffer_arrays({"running_mean3": np.zeros(4)})
     plain = FullyConnectedNet([5], input_dim=6, num_classes=3)
-    assert plain.buffers() == {}
+    assert plain.buffer_arrays() == {}

@@ -31,27 +31,41 @@ def _check_scores_and_labels(fn: str, x: Any, y: Any) -> None:
     check_labels(fn, "y", y, x.shape[0], x.shape[1])
 
 
-def softmax_loss(x: Any, y: Any) -> tuple[Any, Any]:
-    """Softmax cross-entropy loss and its gradient.
+def softmax_loss(x: Any, y: Any, label_smoothing: float = 0.0) -> tuple[Any, Any]:
+    """Softmax cross-entropy loss and its gradient, optionally with label smoothing.
 
     Inputs:
     - x: (N, C) class scores (logits), float.
     - y: (N,) integer labels with ``0 <= y[i] < C``.
+    - label_smoothing: eps in [0, 1]. The target of row i is ``q_i = (1 - eps) * onehot(y_i) + eps / C``
+      (torch.nn.CrossEntropyLoss(label_smoothing=eps)); 0 (default) is the plain loss, computed as before.
 
     Returns ``(loss, dx)``:
-    ``loss = (1/N) sum_i [logsumexp(x_i) - x_i[y_i]]`` (a scalar of x's dtype) and
-    ``dx = (softmax(x) - onehot(y)) / N`` of shape (N, C).
+    ``loss = -(1/N) sum_i sum_j q_ij log softmax(x_i)_j`` (a scalar of x's dtype; with eps = 0 this is
+    ``(1/N) sum_i [logsumexp(x_i) - x_i[y_i]]``) and ``dx = (softmax(x) - q) / N`` of shape (N, C).
     """
-    _check_scores_and_labels("softmax_loss", x, y)
+    fn = "softmax_loss"
+    _check_scores_and_labels(fn, x, y)
+    try:
+        eps = float(label_smoothing)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: label_smoothing must be a number, got {type(label_smoothing).__name__}") from None
+    if isinstance(label_smoothing, bool) or not 0.0 <= eps <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
     xp = xp_of(x)
-    n = x.shape[0]
+    n, c = x.shape
     rows = xp.arange(n)
     shifted = x - x.max(axis=1, keepdims=True)
     log_z = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
     log_probs = shifted - log_z
-    loss = -log_probs[rows, y].sum() / n
+    if eps == 0.0:
+        loss = -log_probs[rows, y].sum() / n
+    else:
+        loss = -((1.0 - eps) * log_probs[rows, y].sum() + (eps / c) * log_probs.sum()) / n
     dx = xp.exp(log_probs)
-    dx[rows, y] -= 1
+    if eps:
+        dx -= eps / c
+    dx[rows, y] -= 1 - eps
     dx /= n
     return loss, dx
 

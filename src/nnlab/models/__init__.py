@@ -2,7 +2,7 @@
 
 ``loss(X)`` returns class scores (N, C); ``loss(X, y)`` returns ``(loss, grads)`` with ``grads`` keyed like
 ``params``. That is all the Solver needs. Models with state that is not trained (batch-norm running statistics)
-also expose ``buffers()`` / ``load_buffers()``.
+also expose ``buffer_arrays()`` / ``load_buffer_arrays()``.
 """
 
 from .char_rnn import *  # noqa: F401,F403

@@ -7,70 +7,25 @@
   train mode, runs forward, the loss (``softmax_loss`` or ``svm_loss``) plus ``0.5 * reg * sum(W**2)`` over the
   weights of ``Linear`` and ``Conv2d`` layers (never biases or normalization parameters; DESIGN.md L2 for nets),
   then backward, and returns ``(loss, grads)`` with ``grads`` keyed like ``params``.
-- ``model.buffers()`` / ``model.load_buffers(d)`` expose the module's buffers (batch-norm running statistics),
-  so the Solver restores them together with its best parameters and checkpoints them.
+- ``model.buffer_arrays()`` / ``model.load_buffer_arrays(d)`` expose the module's buffers (batch-norm running
+  statistics), so the Solver restores them together with its best parameters and checkpoints them (named so as
+  not to clash with :meth:`nnlab.nn.Module.buffers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from .. import layers as F
 from ..backend import xp_of
-from ..nn import Conv2d, Linear, Module, Sequential
-from ..validation import check_array
+from ..nn import Conv2d, Linear, Module, ParameterView, Sequential
 
-__all__ = ["Classifier", "ParameterView"]
+__all__ = ["Classifier", "ParameterView"]  # ParameterView lives in nnlab.nn; re-exported here
 
 _LOSSES = {"softmax": "softmax_loss", "svm": "svm_loss"}
-
-
-class ParameterView(MutableMapping):
-    """A live ``dict``-like view of a module's parameters under their dotted names.
-
-    Reading returns the module's array (no copy); ``view[k] = w`` replaces parameter ``k`` in its module (the
-    shape must match). Keys cannot be added or deleted.
-    """
-
-    def __init__(self, module: Module) -> None:
-        self._module = module
-
-    def _keys(self) -> list[str]:
-        return [name for name, _ in self._module.named_parameters()]
-
-    def __getitem__(self, key: str) -> Any:
-        try:
-            owner, leaf = self._module._owner_of(key)
-            value = owner._parameters[leaf]
-        except KeyError:
-            raise KeyError(key) from None
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        current = self[key]
-        check_array("Classifier.params", key, value)
-        if tuple(value.shape) != tuple(current.shape):
-            raise ValueError(f"Classifier.params: {key} must have shape {tuple(current.shape)}, "
-                             f"got {tuple(value.shape)}")
-        owner, leaf = self._module._owner_of(key)
-        setattr(owner, leaf, value)
-
-    def __delitem__(self, key: str) -> None:
-        raise TypeError("Classifier.params: parameters cannot be deleted")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys())
-
-    def __len__(self) -> int:
-        return len(self._keys())
-
-    def __repr__(self) -> str:
-        return "ParameterView({" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "})"
 
 
 def _first_layer(module: Module) -> Module:
@@ -103,7 +58,7 @@ class Classifier:
         self.module = module
         self.loss_name = loss
         self.reg = float(reg)
-        self._params = ParameterView(module)
+        self._params = ParameterView(module, "Classifier.params")
         first = _first_layer(module)
         if isinstance(first, Conv2d):
             first.input_grad = bool(input_grad)
@@ -154,20 +109,21 @@ class Classifier:
         preds = [xp.argmax(self.loss(X[i:i + batch_size]), axis=1) for i in range(0, X.shape[0], int(batch_size))]
         return xp.concatenate(preds) if preds else xp.zeros(0, dtype=np.int64)
 
-    def buffers(self) -> dict[str, Any]:
+    def buffer_arrays(self) -> dict[str, Any]:
         """The module's buffers (e.g. batch-norm running statistics) by dotted name; the Solver saves them with
         its best parameters and in checkpoints."""
         return dict(self.module.named_buffers())
 
-    def load_buffers(self, buffers: Mapping[str, Any]) -> None:
-        """Write buffers (as returned by :meth:`buffers`) back into the module; unknown names or shapes raise."""
-        own = self.buffers()
+    def load_buffer_arrays(self, buffers: Mapping[str, Any]) -> None:
+        """Write buffers (as returned by :meth:`buffer_arrays`) back into the module; unknown names or shapes
+        raise."""
+        own = self.buffer_arrays()
         unknown = [k for k in buffers if k not in own]
         if unknown:
-            raise KeyError(f"Classifier.load_buffers: unknown buffer names {unknown}; known: {list(own)}")
+            raise KeyError(f"Classifier.load_buffer_arrays: unknown buffer names {unknown}; known: {list(own)}")
         for k, v in buffers.items():
             if tuple(v.shape) != tuple(own[k].shape):
-                raise ValueError(f"Classifier.load_buffers: {k} must have shape {tuple(own[k].shape)}, "
+                raise ValueError(f"Classifier.load_buffer_arrays: {k} must have shape {tuple(own[k].shape)}, "
                                  f"got {tuple(v.shape)}")
             owner, leaf = self.module._owner_of(k)
             setattr(owner, leaf, v)

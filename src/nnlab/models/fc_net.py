@@ -144,8 +144,8 @@ class FullyConnectedNet:
 
     ``params``: ``W{i}`` (in, out), ``b{i}`` (out,) for i = 1..L, and ``gamma{i}``, ``beta{i}`` (out,) for
     the hidden layers when normalized. ``bn_params[i]`` holds the mode and, for batchnorm, the running stats,
-    which :meth:`buffers` / :meth:`load_buffers` expose (``running_mean{i}``, ``running_var{i}``) so the Solver
-    keeps them with the best parameters and in checkpoints.
+    which :meth:`buffer_arrays` / :meth:`load_buffer_arrays` expose (``running_mean{i}``, ``running_var{i}``) so
+    the Solver keeps them with the best parameters and in checkpoints.
     """
 
     def __init__(self, hidden_dims: Sequence[int], input_dim: int = 3 * 32 * 32, num_classes: int = 10,
@@ -241,7 +241,7 @@ class FullyConnectedNet:
 
     _BUFFER_KEYS = ("running_mean", "running_var")
 
-    def buffers(self) -> dict[str, np.ndarray]:
+    def buffer_arrays(self) -> dict[str, np.ndarray]:
         """Batch-norm running statistics as ``{"running_mean1": (H1,), "running_var1": (H1,), ...}`` (the arrays
         themselves, not copies); empty before the first training forward pass or without batchnorm."""
         out = {}
@@ -251,13 +251,13 @@ class FullyConnectedNet:
                     out[f"{key}{i}"] = bn_param[key]
         return out
 
-    def load_buffers(self, buffers: dict[str, np.ndarray]) -> None:
-        """Write running statistics (as returned by :meth:`buffers`) back into ``bn_params``."""
+    def load_buffer_arrays(self, buffers: dict[str, np.ndarray]) -> None:
+        """Write running statistics (as returned by :meth:`buffer_arrays`) back into ``bn_params``."""
         for name, value in buffers.items():
             stem = name.rstrip("0123456789")
             layer = name[len(stem):]
             if stem not in self._BUFFER_KEYS or not layer or not 1 <= int(layer) <= len(self.bn_params):
-                raise ValueError(f"FullyConnectedNet.load_buffers: unknown buffer {name!r}; expected names like "
+                raise ValueError(f"FullyConnectedNet.load_buffer_arrays: unknown buffer {name!r}; expected names like "
                                  f"'running_mean1' .. 'running_var{len(self.bn_params)}'")
             self.bn_params[int(layer) - 1][stem] = np.asarray(value, dtype=self.dtype).copy()
 

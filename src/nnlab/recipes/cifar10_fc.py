@@ -98,7 +98,7 @@ def load_model(run_dir: str | Path):
     model.params.update({k: np.asarray(v, dtype=np.float32) for k, v in params.items()})
     buffers = {k: v for k, v in arrays.items() if k not in model.params}
     if buffers:
-        model.load_buffers(buffers)
+        model.load_buffer_arrays(buffers)
     return model
 
 
@@ -113,8 +113,8 @@ def _train(name: str, run_dir: Path, quick: bool, progress: bool | None, callbac
     model = _build(cfg)
     _, metrics = solve_and_save(run_dir, model, data, cfg, progress, callbacks)
     arrays = {k: np.asarray(v) for k, v in model.params.items()}
-    arrays.update({k: np.asarray(v) for k, v in model.buffers().items()})
-    save_arrays(run_dir / "model.npz", arrays, metadata={"recipe": name, "buffers": sorted(model.buffers())})
+    arrays.update({k: np.asarray(v) for k, v in model.buffer_arrays().items()})
+    save_arrays(run_dir / "model.npz", arrays, metadata={"recipe": name, "buffers": sorted(model.buffer_arrays())})
     plot_weight_grid(model.params["W1"], run_dir / "weights.png", image_shape=(3, 32, 32), padding=3,
                      title="first-layer weights")
     return metrics

@@ -109,7 +109,7 @@ def _save_model(run_dir: Path, label: str, solver, cfg: Mapping[str, Any], model
 
     model = solver.model
     arrays = {k: np.asarray(v) for k, v in model.params.items()}
-    arrays.update({k: np.asarray(v) for k, v in model.buffers().items()})
+    arrays.update({k: np.asarray(v) for k, v in model.buffer_arrays().items()})
     meta = {"recipe": cfg["recipe"], "label": label, "model": "FullyConnectedNet", **model_settings}
     save_arrays(run_dir / f"model_{label}.npz", arrays, metadata=meta)
 
