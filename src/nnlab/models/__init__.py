@@ -10,3 +10,4 @@ from .classifier import *  # noqa: F401,F403
 from .cnn import *  # noqa: F401,F403
 from .fc_net import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403

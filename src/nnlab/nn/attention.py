@@ -115,7 +115,7 @@ class MultiheadAttention(Module):
         """x (N, L, E) -> heads (N, h, L, d) of projection i (0 query, 1 key, 2 value)."""
         E = self.embed_dim
         w = self.in_proj_weight[i * E:(i + 1) * E]
-        y = x @ w.T
+        y = (x.reshape(-1, E) @ w.T).reshape(x.shape)  # one 2-D GEMM (a 3-D @ 2-D matmul is ~4x slower)
         if self.in_proj_bias is not None:
             y = y + self.in_proj_bias[i * E:(i + 1) * E]
         return self._split(y)
@@ -146,7 +146,7 @@ class MultiheadAttention(Module):
         S = k_in.shape[1]
         mask = _merge_masks(fn, attn_mask, key_padding_mask, N, self.num_heads, L, S, batched)
         if self_attention:
-            y = q_in @ self.in_proj_weight.T
+            y = (q_in.reshape(-1, E) @ self.in_proj_weight.T).reshape(N, L, 3 * E)
             if self.in_proj_bias is not None:
                 y = y + self.in_proj_bias
             q, k, v = (self._split(y[..., i * E:(i + 1) * E]) for i in range(3))

@@ -101,7 +101,9 @@ class TransformerEncoderLayer(Module):
         if activation not in _ACTIVATIONS:
             raise ValueError(f"{fn}: activation must be 'relu' or 'gelu', got {activation!r}")
         check_probability(fn, "dropout", dropout)
-        d_model = _positive_int(fn, "d_model", d_model)
+        d_model, nhead = _positive_int(fn, "d_model", d_model), _positive_int(fn, "nhead", nhead)
+        if d_model % nhead:
+            raise ValueError(f"{fn}: d_model ({d_model}) must be divisible by nhead ({nhead})")
         dim_feedforward = _positive_int(fn, "dim_feedforward", dim_feedforward)
         rng = None if seed is None else get_rng(seed)
         self.batch_first, self.norm_first, self.activation_name = bool(batch_first), bool(norm_first), activation
