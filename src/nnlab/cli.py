@@ -134,7 +134,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = {parse_setting(s)[0] for s in args.set}
     grid = (recipe.quick_sweep or recipe.sweep) if args.quick else recipe.sweep
     if grid and cfg.get("sweep", True) and not overrides & set(grid):
-        from .tune import run_sweep
+        from .sweep import run_sweep
 
         print(f"nnlab train {recipe.name}{' --quick' if args.quick else ''}: sweeping "
               + ", ".join(f"{k} over {v}" for k, v in grid.items()))

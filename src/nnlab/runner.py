@@ -25,7 +25,8 @@ from .recipes import get_recipe
 from .recipes.contract import Recipe, resolve_settings
 from .runs import RunError, predict_scores, read_json, save_model, write_config, write_metrics
 
-__all__ = ["prepare", "train", "resume", "Outcome", "solver_options", "classifier_metrics", "TrainingInterrupted"]
+__all__ = ["prepare", "train", "resume", "Outcome", "solver_options", "classifier_metrics", "TrainingInterrupted",
+           "draw_plots"]
 
 # Settings the runner passes to the Solver itself (declared by standard_solver_settings).
 _SOLVER_KEYS = ("update_rule", "lr_decay", "num_epochs", "batch_size", "num_train_samples", "batch_order",
@@ -123,8 +124,10 @@ def _histories(solver: Any) -> dict[str, Any]:
             "iterations": len(solver.loss_history)}
 
 
-def _plots(recipe: Recipe, run_dir: Path, model: Any, data: Mapping[str, Any], metrics: Mapping[str, Any],
+def draw_plots(recipe: Recipe, run_dir: Path, model: Any, data: Mapping[str, Any], metrics: Mapping[str, Any],
            info: Mapping[str, Any]) -> None:
+    """The run's figures: ``curves.png`` (loss, train/val accuracy), ``confusion.png`` (a classifier's test split)
+    and the recipe's own (``recipe.plots``). Nothing inside ``viz.plots_disabled()``."""
     from . import viz
 
     if not viz.plots_enabled():
@@ -141,7 +144,7 @@ def _plots(recipe: Recipe, run_dir: Path, model: Any, data: Mapping[str, Any], m
 
 @dataclass
 class _Artifacts:
-    """What a recipe's ``plots`` hook receives."""
+    """What a recipe's ``plots`` hook receives: the trained model, the data, the metrics and the info."""
 
     model: Any
     data: dict[str, Any]
@@ -255,7 +258,7 @@ def _fit(recipe: Recipe, cfg: Mapping[str, Any], model: Any, data: dict[str, Any
     metrics["train_seconds"] = seconds
     save_model(run_dir, model, config, info)
     write_metrics(run_dir, metrics)
-    _plots(recipe, run_dir, model, data, metrics, info)
+    draw_plots(recipe, run_dir, model, data, metrics, info)
     return Outcome(run_dir, metrics)
 
 

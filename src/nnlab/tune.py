@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import inspect
 import json
 import os
 import shutil
@@ -160,51 +159,69 @@ def threads_per_worker(jobs: int) -> int:
     return max(1, usable_cores() // jobs)
 
 
-def _recipe_settings(recipe: Any) -> set[str] | None:
-    defaults = getattr(sys.modules.get(recipe.run.__module__), "DEFAULTS", None)
-    return set(defaults) if isinstance(defaults, dict) else None
+def _check_settings(recipe: Any, space: dict[str, ParamSpec], fixed: dict[str, Any]) -> dict[str, Any]:
+    """Check every searched and fixed setting against the recipe's declared types and ranges, before any trial.
+    Returns the fixed settings parsed to their types. ``TuneError`` naming the setting, its type and range."""
+    from .recipes.contract import SettingError
 
-
-def _check_settings(recipe: Any, names: list[str]) -> None:
-    known = _recipe_settings(recipe)
-    if known is None:
-        return
-    unknown = sorted(set(names) - known)
-    if unknown:
-        raise TuneError(f"recipe {recipe.name!r} has no setting(s) {', '.join(unknown)}; "
-                        f"known settings: {', '.join(sorted(known))}")
+    if recipe.variants is not None or recipe.fit is not None or recipe.model is None:
+        raise TuneError(f"recipe {recipe.name!r} is a study or does not train by gradient; tune a single-model recipe")
+    typed: dict[str, Any] = {}
+    try:
+        for name, value in fixed.items():
+            typed[name] = recipe.setting(name).parse(value, from_text=isinstance(value, str))
+        for name, spec in space.items():
+            setting = recipe.setting(name)
+            if spec.finite:
+                for v in spec.values:
+                    setting.parse(v)
+            elif setting.kind not in ("int", "float"):
+                raise TuneError(f"--param {spec.to_text()!r}: setting {name!r} is {setting.describe()}; "
+                                f"{spec.kind} needs a number setting (use choice:V1,V2)")
+            else:
+                setting.parse(spec.low)
+                setting.parse(spec.high)
+                if spec.kind == "int" and setting.kind != "int":
+                    raise TuneError(f"--param {spec.to_text()!r}: setting {name!r} is {setting.describe()}; "
+                                    "use uniform or loguniform")
+    except SettingError as exc:
+        raise TuneError(f"recipe {recipe.name!r}: {exc}") from None
+    return typed
 
 
 def _objective(study_attrs: dict[str, Any], study_dir: Path, keep_weights: bool, worker_info: dict[str, Any]):
+    from . import runner
     from .recipes import get_recipe
+    from .recipes.contract import resolve_settings
 
     recipe = get_recipe(study_attrs["recipe"])
     space = parse_space(study_attrs["space"])
     fixed = {k: _literal(v) for k, v in study_attrs["fixed"].items()}
-    takes_callbacks = "callbacks" in inspect.signature(recipe.run).parameters
+    quick = bool(study_attrs["quick"])
+    mlflow_uri = study_attrs.get("mlflow_uri")
 
     def objective(trial: Any) -> float:
         import optuna
 
         settings = {name: spec.suggest(trial) for name, spec in space.items()}
+        cfg = resolve_settings(recipe, {**fixed, **settings}, quick=quick)
         run_dir = study_dir / "trials" / f"{trial.number:04d}"
         if run_dir.exists():
             shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
         hook = PruningCallback(trial)
-        extra = {"callbacks": [hook]} if takes_callbacks else {}
+        hooks = []
+        if mlflow_uri:
+            from .runhooks import MLflowHook
+
+            hooks.append(MLflowHook(mlflow_uri, experiment=f"tune-{study_dir.name[len('tune-'):]}"))
         # A trial's PNGs (curves, confusion matrix: ~0.5 s of matplotlib) would cost as much as a short trial;
         # the study shows its trials in study.png and keeps each trial's histories instead.
         plots = contextlib.nullcontext() if study_attrs.get("trial_plots") else viz.plots_disabled()
         with plots:
-            metrics = recipe.run(run_dir, quick=bool(study_attrs["quick"]), progress=False, **extra,
-                                 **{**fixed, **settings})
+            metrics = runner.train(recipe, cfg, quick=quick, run_dir=run_dir, progress=False, callbacks=[hook],
+                                   hooks=hooks).metrics
         val_history = [float(v) for v in metrics.get("val_acc_history", [])]
         by_epoch = hook.val_acc_by_epoch
-        if not takes_callbacks:  # no live hook: report the finished run's accuracy checks afterwards
-            by_epoch = val_history
-            for epoch, acc in enumerate(by_epoch, 1):
-                trial.report(acc, epoch)
         trial.set_user_attr("settings", {k: repr(v) for k, v in settings.items()})
         trial.set_user_attr("val_acc_history", val_history)
         trial.set_user_attr("train_acc_history", [float(v) for v in metrics.get("train_acc_history", [])])
@@ -212,6 +229,7 @@ def _objective(study_attrs: dict[str, Any], study_dir: Path, keep_weights: bool,
         trial.set_user_attr("val_acc_by_epoch", by_epoch)
         trial.set_user_attr("epochs", len(by_epoch))
         trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("status", str(metrics.get("status")))
         trial.set_user_attr("worker", dict(worker_info))
         for key in ("test_acc", "train_acc", "val_acc"):
             if isinstance(metrics.get(key), float):
@@ -333,7 +351,8 @@ def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | No
          sampler: str = "tpe", pruner: str | None = "median", seed: int | None = None, jobs: int = 1,
          storage: str | None = None, study: str | None = None, out: str | os.PathLike = "runs",
          resume: bool = False, quick: bool = False, fixed: dict[str, Any] | None = None,
-         keep_weights: bool = True, trial_plots: bool = False, live: bool = True) -> Any:
+         keep_weights: bool = True, trial_plots: bool = False, live: bool = True,
+         mlflow_uri: str | None = None) -> Any:
     """Create (or with ``resume=True`` join/continue) a study and run trials until ``trials`` are finished.
 
     Parameters
@@ -351,6 +370,7 @@ def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | No
     keep_weights : keep each trial's ``model.npz`` (its best weights).
     trial_plots : also render each trial's PNGs (curves, confusion matrix); off by default, as they cost about
         as much as a short trial's training.
+    mlflow_uri : log every trial as a run of the MLflow experiment ``tune-<study>`` at this tracking URI.
 
     Returns the ``optuna.Study``; writes ``trials.csv`` and ``study.png`` into ``<out>/tune-<study>/``.
     """
@@ -364,6 +384,11 @@ def tune(recipe: str | None, space: list[str] | None = None, *, trials: int | No
         st, rdb, storage, study_dir = _open_study(
             recipe, space, trials=trials, sampler=sampler, pruner=pruner, seed=seed, storage=storage, study=study,
             out=out, resume=resume, quick=quick, fixed=fixed, keep_weights=keep_weights, trial_plots=trial_plots)
+        if mlflow_uri:
+            from .tracking import require_mlflow
+
+            require_mlflow()
+            st.set_user_attr("mlflow_uri", mlflow_uri)
         attrs = st.user_attrs
         if live:
             print(f"study {st.study_name} ({attrs['recipe']}, sampler {attrs['sampler']}, target "
@@ -446,7 +471,7 @@ def _new_study_attrs(recipe: str | None, space_texts: list[str], trials: int | N
     overlap = sorted(set(space) & set(fixed))
     if overlap:
         raise TuneError(f"{', '.join(overlap)} both searched (--param) and fixed (--set)")
-    _check_settings(rec, [*space, *fixed])
+    fixed = _check_settings(rec, space, fixed)
     make_sampler(sampler, space, seed)
     make_pruner(pruner)
     if trials is None:
