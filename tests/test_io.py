@@ -1,12 +1,24 @@
-"""nnlab.io: pickle-free, atomic array files (.npz and .safetensors)."""
+"""nnlab.io: pickle-free, atomic array files (.npz and .safetensors), file modes, JSON, run folders."""
 
 from __future__ import annotations
+
+import json
+import os
+import re
 
 import numpy as np
 import pytest
 
 import nnlab.io as nio
-from nnlab.io import atomic_write_bytes, load_arrays, save_arrays
+from nnlab.io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    jsonable,
+    load_arrays,
+    make_run_dir,
+    save_arrays,
+    write_json_atomic,
+)
 
 ARRAYS = {
     "params/W1": np.arange(12, dtype=np.float32).reshape(3, 4) / 7,
@@ -105,3 +117,86 @@ def test_atomic_write_bytes_replaces_whole_file(tmp_path):
     atomic_write_bytes(p, b"first version, long")
     atomic_write_bytes(p, b"second")
     assert p.read_bytes() == b"second"
+
+
+# ------------------------------------------------------------------------------------------------- file modes
+@pytest.fixture
+def umask():
+    """``umask(mask)`` sets the process umask for one test; the old one is restored after."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077, 0o002])
+def test_written_files_get_0644_minus_the_umask(tmp_path, umask, mask):
+    umask(mask)
+    paths = [
+        save_arrays(tmp_path / "a.npz", {"x": np.ones(2)}),
+        save_arrays(tmp_path / "a.safetensors", {"x": np.ones(2)}),
+        atomic_write_bytes(tmp_path / "b.bin", b"1"),
+        atomic_write_text(tmp_path / "c.txt", "1"),
+        write_json_atomic(tmp_path / "d.json", {"a": 1}),
+    ]
+    for p in paths:
+        assert oct(p.stat().st_mode & 0o777) == oct(0o644 & ~mask), p.name
+    atomic_write_bytes(tmp_path / "b.bin", b"2")  # replacing keeps the rule
+    assert oct((tmp_path / "b.bin").stat().st_mode & 0o777) == oct(0o644 & ~mask)
+
+
+# ------------------------------------------------------------------------------------------------- JSON
+def test_write_json_atomic_converts_numpy_values_and_reads_back(tmp_path):
+    obj = {
+        "acc": np.float32(0.5), "n": np.int64(7), "ok": np.bool_(True), "hist": np.array([1.5, 2.5]),
+        "grid": np.arange(4).reshape(2, 2), "tuple": (1, np.float64(2.0)), "path": tmp_path / "x",
+        3: "int key", "nested": {"loss": [np.float64(np.nan), np.inf]}, "none": None, "obj": object,
+    }
+    path = write_json_atomic(tmp_path / "m.json", obj)
+    text = path.read_text()
+    assert text.endswith("}\n") and text.startswith("{\n  ")  # indent=2 and a final newline, as write_json did
+    back = json.loads(text)
+    assert back["acc"] == 0.5 and back["n"] == 7 and back["ok"] is True and back["hist"] == [1.5, 2.5]
+    assert back["grid"] == [[0, 1], [2, 3]] and back["tuple"] == [1, 2.0] and back["path"] == str(tmp_path / "x")
+    assert back["3"] == "int key" and back["none"] is None and back["obj"] == "<class 'object'>"
+    assert np.isnan(back["nested"]["loss"][0]) and back["nested"]["loss"][1] == float("inf")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_jsonable_matches_the_recipes_write_json_on_plain_values():
+    value = {"a": [np.int32(1), (2, 3)], "b": np.array([[1.0]]), "c": "s"}
+    assert jsonable(value) == {"a": [1, [2, 3]], "b": [[1.0]], "c": "s"}
+
+
+def test_atomic_write_text_rejects_bytes(tmp_path):
+    with pytest.raises(TypeError, match="atomic_write_text: text must be a str, got bytes"):
+        atomic_write_text(tmp_path / "x", b"bytes")
+
+
+# ------------------------------------------------------------------------------------------------- run folders
+def test_make_run_dir_names_the_folder_with_a_timestamp_and_suffixes_repeats(tmp_path):
+    root = tmp_path / "deep" / "runs"  # parents created
+    first = make_run_dir(root, "mnist-mlp")
+    assert first.is_dir() and first.parent == root
+    assert re.fullmatch(r"mnist-mlp-\d{8}-\d{6}", first.name), first.name
+    more = [make_run_dir(root, "mnist-mlp") for _ in range(3)]
+    names = [first.name, *(p.name for p in more)]
+    assert len(set(names)) == 4 and all(p.is_dir() for p in more)
+    stamps = {n[len("mnist-mlp-"):len("mnist-mlp-") + 15] for n in names}
+    for n in names:  # within one second: <stamp>, <stamp>-2, <stamp>-3, ...
+        assert re.fullmatch(r"mnist-mlp-\d{8}-\d{6}(-[2-9])?", n), n
+    assert len(stamps) <= 2
+
+
+def test_make_run_dir_skips_an_existing_file_of_the_same_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(nio.time, "strftime", lambda fmt: "20260101-000000")
+    (tmp_path / "r-20260101-000000").write_text("a file, not a run")
+    (tmp_path / "r-20260101-000000-2").mkdir()
+    assert make_run_dir(tmp_path, "r").name == "r-20260101-000000-3"
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", 3])
+def test_make_run_dir_rejects_names_that_are_not_one_folder(tmp_path, name):
+    with pytest.raises(ValueError, match="make_run_dir: name must be a non-empty folder name"):
+        make_run_dir(tmp_path, name)
+    assert list(tmp_path.iterdir()) == []
