@@ -32,6 +32,7 @@ from .paths import DataFormatError, data_root, missing_data, verify_sha256
 __all__ = [
     "CIFAR10_CLASSES",
     "CIFAR10_SHA256",
+    "CLASS_NAMES",
     "get_CIFAR10_data",
     "load_CIFAR10",
     "load_cifar10",
@@ -40,6 +41,9 @@ __all__ = [
 ]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+#: Display names of labels 0..9 as the course notebooks print them (seed 004 §2.1): the one list recipes, plots and
+#: ``nnlab predict`` use. :data:`CIFAR10_CLASSES` keeps the dataset's own spelling (its image-tree folder names).
+CLASS_NAMES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 #: sha256 of the files whose bytes are known: the two official archives and the shared JPEG zip.
 CIFAR10_SHA256 = {
     "cifar-10-python.tar.gz": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
