@@ -26,10 +26,10 @@ from ..backend import get_rng
 from ..nn.containers import Sequential
 from ..nn.layers import Dropout, LayerNorm, Linear, _ensure_forward
 from ..nn.module import Module
+from ..nn.parameter_view import ParameterView
 from ..nn.recurrent import Embedding
 from ..nn.transformer import PositionalEmbedding, TransformerEncoderLayer
 from ..validation import check_array
-from .classifier import ParameterView
 
 __all__ = ["CharTransformer"]
 
@@ -96,7 +96,7 @@ class CharTransformer(Module):
             for _ in range(num_layers)])
         self.norm = LayerNorm(d_model, dtype=dtype)
         self.head = _TiedHead(self.embedding) if tie_weights else Linear(d_model, vocab_size, seed=rng, dtype=dtype)
-        object.__setattr__(self, "_params", ParameterView(self))
+        object.__setattr__(self, "_params", ParameterView(self, "CharTransformer.params"))
 
     @property
     def vocab_size(self) -> int:
