@@ -6,13 +6,14 @@ import functools
 import hashlib
 import http.server
 import shutil
+import socket
 import threading
 
 import pytest
 
 from nnlab.cli import main
 from nnlab.data.download import DATASETS, RemoteFile, download, fetch
-from nnlab.data.paths import DataFormatError
+from nnlab.data.paths import DataFormatError, DataNotFoundError
 
 
 @pytest.fixture
@@ -47,6 +48,23 @@ def test_fetch_keeps_a_file_with_the_right_sha256_and_rejects_a_corrupted_one(tm
     with pytest.raises(DataFormatError, match="does not have the expected sha256"):
         fetch(RemoteFile(f"{url}/bad.bin", "bad.bin", digest), tmp_path / "dest")
     assert not (tmp_path / "dest" / "bad.bin").exists()
+
+
+def test_a_file_that_cannot_be_fetched_is_one_data_error_with_what_to_do(tmp_path, serve):
+    site = tmp_path / "site"
+    site.mkdir()
+    url = serve(site)
+    with pytest.raises(DataNotFoundError) as info:  # HTTP 404
+        fetch(RemoteFile(f"{url}/missing.gz", "missing.gz", "0" * 64), tmp_path / "dest")
+    msg = str(info.value)
+    assert f"download: cannot fetch {url}/missing.gz" in msg and "404" in msg and "\n" not in msg
+    assert "--mirror URL" in msg and f"copy missing.gz into {tmp_path / 'dest'}" in msg
+    with socket.socket() as s:  # a port nobody listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DataNotFoundError, match=f"cannot fetch http://127.0.0.1:{port}/x.gz"):
+        fetch(RemoteFile(f"http://127.0.0.1:{port}/x.gz", "x.gz", None), tmp_path / "dest")
+    assert not list((tmp_path / "dest").glob("*.gz"))
 
 
 def test_download_rejects_unknown_names_and_every_pinned_hash_is_sha256():

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .paths import DataFormatError, data_root, sha256_of
+from .paths import DataFormatError, DataNotFoundError, data_root, sha256_of
 
 __all__ = ["DATASETS", "RemoteFile", "download", "fetch"]
 
@@ -74,8 +74,8 @@ DATASETS: dict[str, tuple[str, tuple[RemoteFile, ...]]] = {
 def fetch(remote: RemoteFile, dest: str | os.PathLike, mirror: str | None = None, progress: bool = False) -> Path:
     """Download one file into ``dest`` with pooch and check its sha256; returns its path.
 
-    Raises :class:`DataFormatError` (and leaves nothing behind) when the hash differs, ``OSError``-derived
-    errors from the network otherwise.
+    Raises :class:`DataFormatError` (and leaves nothing behind) when the hash differs, and
+    :class:`DataNotFoundError` when the file cannot be fetched (no network, server down, HTTP error).
     """
     import pooch
 
@@ -90,6 +90,11 @@ def fetch(remote: RemoteFile, dest: str | os.PathLike, mirror: str | None = None
         raise DataFormatError(
             f"download: {url} does not have the expected sha256 {remote.sha256}; the file was corrupted in transit "
             f"or changed on the server, and was not kept ({exc})"
+        ) from exc
+    except OSError as exc:  # requests' ConnectionError / HTTPError are OSErrors
+        raise DataNotFoundError(
+            f"download: cannot fetch {url} ({type(exc).__name__}: {' '.join(str(exc).split())}); check the network "
+            f"connection, pass --mirror URL, or copy {remote.filename} into {Path(dest).expanduser()} yourself"
         ) from exc
     return Path(out)
 
