@@ -15,41 +15,33 @@ optuna = pytest.importorskip("optuna")
 import nnlab.tune as nt  # noqa: E402
 from nnlab import viz  # noqa: E402
 from nnlab.cli import main  # noqa: E402
-from nnlab.recipes import _REGISTRY, Recipe  # noqa: E402
+from nnlab.recipes import _REGISTRY, Recipe, Setting  # noqa: E402
 from nnlab.tune import ParamSpec, TuneError, parse_param, parse_space, threads_per_worker, tune  # noqa: E402
 
 # digits-mlp trials kept short: one small hidden layer, no batch norm, 2 epochs, no weights kept.
 SHORT = {"hidden_dims": [32], "normalization": None, "num_epochs": 2, "batch_size": 200}
 
-# A millisecond "recipe" for the sampler tests: val accuracy peaks at learning_rate=1e-2, reg=0.1.
-DEFAULTS = {"learning_rate": 1e-3, "reg": 0.0, "width": 8, "act": "relu", "num_epochs": 3}
-
-
-class _FakeSolver:
-    def __init__(self) -> None:
-        self.val_acc_history: list[float] = []
-        self.stop_training = False
-
-
-def _bowl_run(run_dir: Path, quick: bool = False, progress=None, callbacks=None, **overrides):
+# A millisecond recipe for the sampler tests (declared on the contract, fitted without a Solver): val accuracy
+# peaks at learning_rate=1e-2, reg=0.1.
+def _bowl_fit(cfg, data, run_dir, progress):
     import math
 
-    cfg = {**DEFAULTS, **overrides}
     acc = 1.0 / (1.0 + (math.log10(cfg["learning_rate"]) + 2) ** 2 + (cfg["reg"] - 0.1) ** 2)
-    solver = _FakeSolver()
-    for epoch in range(1, cfg["num_epochs"] + 1):
-        solver.val_acc_history.append(acc * epoch / cfg["num_epochs"])
-        for cb in callbacks or []:
-            cb.on_epoch_end(solver, epoch)
-        if solver.stop_training:
-            break
-    h = solver.val_acc_history
+    h = [acc * epoch / cfg["num_epochs"] for epoch in range(1, cfg["num_epochs"] + 1)]
     return {"best_val_acc": max(h), "val_acc_history": h, "train_acc_history": h}
+
+
+BOWL = Recipe("test-bowl", "a smooth bowl", "peak at lr 1e-2, reg 0.1", settings=[
+    Setting("learning_rate", "float", 1e-3, "lr", low=0, low_open=True),
+    Setting("reg", "float", 0.0, "reg", low=0),
+    Setting("width", "int", 8, "width", low=1),
+    Setting("act", "str", "relu", "act", choices=("relu", "tanh")),
+    Setting("num_epochs", "int", 3, "epochs", low=1)], fit=_bowl_fit, task="analysis")
 
 
 @pytest.fixture
 def bowl():
-    _REGISTRY["test-bowl"] = Recipe("test-bowl", _bowl_run)
+    _REGISTRY["test-bowl"] = BOWL
     yield "test-bowl"
     _REGISTRY.pop("test-bowl", None)
 

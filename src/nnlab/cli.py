@@ -56,6 +56,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [UsageError, SettingError, UnknownRecipeError, RunError, DataFormatError,
                                          FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError]
     try:
+        from .onnx import ExportError, OnnxUnavailableError
+
+        errors += [ExportError, OnnxUnavailableError]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
         from .tune import TuneError
 
         errors.append(TuneError)
@@ -231,16 +237,19 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .onnx import export
     from .runs import load_run
 
     run = load_run(args.run)
-    try:
-        from .onnx import export_run
-    except ImportError as exc:
-        raise UsageError(f"export: {exc}") from None
+    shape = run.info.get("input_shape")
+    if shape is None:
+        raise UsageError(f"export: {run.path / 'config.json'} records no input shape; retrain the run")
+    example = np.zeros((1, *shape), dtype=run.info.get("input_dtype", "float32"))
     out = Path(args.output) if args.output else run.path / "model.onnx"
-    path = export_run(run, out)
-    print(f"wrote {path}")
+    export(run.model, example, out)
+    print(f"wrote {out} (ONNX, dynamic batch axis, input (N, {', '.join(str(d) for d in shape)}))")
     return 0
 
 
@@ -269,11 +278,18 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``nnlab train: error: ...`` on stderr and exit status 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nnlab", description="nnlab: deep learning from scratch on NumPy")
+    parser = _Parser(prog="nnlab", description="nnlab: deep learning from scratch on NumPy")
     parser.add_argument("--version", action="version", version=f"nnlab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of any error")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     train = sub.add_parser("train", add_help=False,
                            help="run a recipe (default: digits-mlp) and write runs/<recipe>-<time>/")

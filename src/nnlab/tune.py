@@ -164,8 +164,8 @@ def _check_settings(recipe: Any, space: dict[str, ParamSpec], fixed: dict[str, A
     Returns the fixed settings parsed to their types. ``TuneError`` naming the setting, its type and range."""
     from .recipes.contract import SettingError
 
-    if recipe.variants is not None or recipe.fit is not None or recipe.model is None:
-        raise TuneError(f"recipe {recipe.name!r} is a study or does not train by gradient; tune a single-model recipe")
+    if recipe.variants is not None:
+        raise TuneError(f"recipe {recipe.name!r} is a study of several models; tune a single-model recipe")
     typed: dict[str, Any] = {}
     try:
         for name, value in fixed.items():
@@ -222,6 +222,12 @@ def _objective(study_attrs: dict[str, Any], study_dir: Path, keep_weights: bool,
                                    hooks=hooks).metrics
         val_history = [float(v) for v in metrics.get("val_acc_history", [])]
         by_epoch = hook.val_acc_by_epoch
+        if "best_val_acc" not in metrics:
+            raise TuneError(f"recipe {recipe.name!r} reports no validation accuracy (best_val_acc) to maximize")
+        if recipe.fit is not None:  # no Solver, no live hook: report the finished run's checks afterwards
+            by_epoch = val_history
+            for epoch, acc in enumerate(by_epoch, 1):
+                trial.report(acc, epoch)
         trial.set_user_attr("settings", {k: repr(v) for k, v in settings.items()})
         trial.set_user_attr("val_acc_history", val_history)
         trial.set_user_attr("train_acc_history", [float(v) for v in metrics.get("train_acc_history", [])])
