@@ -10,6 +10,15 @@ with ``x`` (N, C, H, W), ``w`` (F, C, KH, KW), ``b`` (F,) and ``out`` (N, F, H',
 window are dropped) and ``out[n, f, i, j] = b[f] + sum_{c,p,q} xpad[n, c, i*S + p, j*S + q] * w[f, c, p, q]``
 (no kernel flip). Zero padding of P on every side; ``x`` is never modified. Caches of the naive and the fast
 versions are not interchangeable.
+
+``conv_forward_fast`` runs one of several algorithms, chosen per call by ``conv_param['algo']``:
+
+- ``'im2col'``: receptive fields by strided views, one batched GEMM (any kernel, stride, pad).
+- ``'winograd2'`` / ``'winograd4'``: Winograd F(2x2, 3x3) / F(4x4, 3x3) (``nnlab.layers.winograd``; 3x3
+  kernels, stride 1, any pad), 2.25x / 4x fewer multiplications.
+- ``'auto'`` (the default): :func:`choose_conv_algo`, a rule measured with ``benchmarks/bench_conv.py``.
+
+The cache is ``(algo, inner_cache)``: it records which algorithm ran, and ``conv_backward_fast`` uses the same.
 """
 
 from __future__ import annotations
@@ -20,8 +29,13 @@ import numpy as np
 
 from ..backend import xp_of
 from ..validation import check_array
+from .winograd import conv_backward_winograd, conv_forward_winograd
 
-__all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward_fast", "conv_backward_fast"]
+__all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward_fast", "conv_backward_fast",
+           "choose_conv_algo", "CONV_ALGOS"]
+
+CONV_ALGOS = ("auto", "im2col", "winograd2", "winograd4")
+_WINOGRAD_TILE = {"winograd2": 2, "winograd4": 4}
 
 
 def _conv_geometry(fn: str, x: Any, w: Any, b: Any, conv_param: dict) -> tuple[int, int, int, int]:
@@ -174,40 +188,94 @@ def _col2im(dcols, x_shape: tuple, KH: int, KW: int, S: int, P: int, OH: int, OW
     return xp.ascontiguousarray(dxpad[:, :, P:P + H, P:P + W])
 
 
+def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, dtype: Any) -> str:
+    """The algorithm ``conv_param['algo'] = 'auto'`` runs for these shapes: ``'im2col'``, ``'winograd2'`` or
+    ``'winograd4'``.
+
+    Rule (measured at 1 thread with ``benchmarks/bench_conv.py``, see the README): Winograd only for 3x3 kernels
+    at stride 1 with at least ``16`` input and output channels — below that its GEMMs (inner dimension C) run
+    far from the BLAS peak and the transforms (memory passes over the tiles) dominate, so the first layers of a
+    network (C = 1, 3, 8) and 7x7 / strided layers keep im2col. F(4x4) where it is faster and accurate enough:
+    float64 always; float32 while C <= 64, where its error stays below ~1e-5 of max |out| (F(2x2) beyond).
+    """
+    _, C, H, W = x_shape
+    F, _, KH, KW = w_shape
+    if (KH, KW) != (3, 3) or stride != 1 or C < 16 or F < 16:
+        return "im2col"
+    if np.dtype(dtype) == np.float64 or C <= 64:
+        return "winograd4"
+    return "winograd2"
+
+
+def _algo(fn: str, x, w, conv_param: dict, stride: int) -> str:
+    """The algorithm to run: ``conv_param['algo']`` checked against the shapes, or the automatic choice."""
+    algo = conv_param.get("algo", "auto")
+    if algo not in CONV_ALGOS:
+        raise ValueError(f"{fn}: conv_param['algo'] must be one of {', '.join(map(repr, CONV_ALGOS))}, "
+                         f"got {algo!r}")
+    KH, KW = w.shape[2:]
+    if algo in _WINOGRAD_TILE and ((KH, KW) != (3, 3) or stride != 1):
+        raise ValueError(f"{fn}: conv_param['algo'] = {algo!r} needs a 3x3 kernel and stride 1, "
+                         f"got a {KH}x{KW} kernel with stride {stride}")
+    if algo == "auto":
+        algo = choose_conv_algo(tuple(x.shape), tuple(w.shape), stride, x.dtype)
+    return algo
+
+
 def conv_forward_fast(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
-    """Convolution forward pass: im2col through strided views, then one (batched) GEMM.
+    """Convolution forward pass by the fastest algorithm for the shapes (or the one ``conv_param['algo']`` names).
 
-    Inputs and output as :func:`conv_forward_naive`. With ``cols`` the (N, C*KH*KW + 1, H'*W') receptive
-    fields of :func:`_im2col` (last row: ones), ``out[n] = [w.reshape(F, -1) | b] @ cols[n]`` — one GEMM per
-    sample in a single ``matmul`` call, written straight into (N, F, H'*W') = (N, F, H', W'), the bias added
-    by the GEMM itself. Keeps the input dtype.
+    Inputs and output as :func:`conv_forward_naive`; ``conv_param`` may also hold ``'algo'``: ``'auto'``
+    (default, :func:`choose_conv_algo`), ``'im2col'``, ``'winograd2'`` or ``'winograd4'`` (3x3, stride 1 only).
 
-    Returns ``(out, cache)`` with cache ``(x.shape, w, cols, conv_param)`` for :func:`conv_backward_fast`.
+    im2col: with ``cols`` the (N, C*KH*KW + 1, H'*W') receptive fields of :func:`_im2col` (last row: ones),
+    ``out[n] = [w.reshape(F, -1) | b] @ cols[n]`` — one GEMM per sample in a single ``matmul`` call, written
+    straight into (N, F, H'*W') = (N, F, H', W'), the bias added by the GEMM itself. Winograd: see
+    :func:`nnlab.layers.winograd.conv_forward_winograd`. Keeps the input dtype.
+
+    Returns ``(out, cache)`` with cache ``(algo, inner_cache)`` for :func:`conv_backward_fast`; ``cache[0]``
+    names the algorithm that ran.
     """
     S, P, OH, OW = _conv_geometry("conv_forward_fast", x, w, b, conv_param)
+    algo = _algo("conv_forward_fast", x, w, conv_param, S)
+    if algo in _WINOGRAD_TILE:
+        out, inner = conv_forward_winograd(x, w, b, conv_param, m=_WINOGRAD_TILE[algo])
+        return out, (algo, inner)
     xp = xp_of(x, w)
     N, F = x.shape[0], w.shape[0]
     KH, KW = w.shape[2:]
     cols = _im2col(x, KH, KW, S, P, OH, OW)
     wb = xp.concatenate([w.reshape(F, -1), b.reshape(F, 1).astype(w.dtype, copy=False)], axis=1)  # (F, K+1)
     out = xp.matmul(wb, cols).reshape(N, F, OH, OW)
-    return out, (tuple(x.shape), w, cols, conv_param)
+    return out, ("im2col", (tuple(x.shape), w, cols, conv_param))
 
 
 def conv_backward_fast(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, Any, Any]:
-    """Convolution backward pass for :func:`conv_forward_fast`.
+    """Convolution backward pass for :func:`conv_forward_fast`, by the algorithm its cache records.
 
-    With ``g[n] = dout[n]`` as an (F, H'*W') matrix (a free reshape): ``[dw | db] = sum_n g[n] @ cols[n].T``
-    (the ones row of ``cols`` gives ``db``), ``dcols[n] = w.reshape(F, -1).T @ g[n]`` and
-    ``dx = col2im(dcols)`` (a loop over the KH*KW kernel offsets).
+    im2col: with ``g[n] = dout[n]`` as an (F, H'*W') matrix (a free reshape): ``[dw | db] = sum_n g[n] @
+    cols[n].T`` (the ones row of ``cols`` gives ``db``), ``dcols[n] = w.reshape(F, -1).T @ g[n]`` and
+    ``dx = col2im(dcols)`` (a loop over the KH*KW kernel offsets). Winograd: see
+    :func:`nnlab.layers.winograd.conv_backward_winograd` (all three gradients in the transformed domain).
 
-    ``need_dx=False`` skips ``dcols`` and col2im (about a third of the work) and returns ``dx = None``: for a
-    network's first layer, whose input needs no gradient (what torch skips when the input has
-    ``requires_grad=False``).
+    ``need_dx=False`` skips the input gradient (dcols and col2im, or dV and the adjoint input transform: about
+    a third of the work) and returns ``dx = None``: for a network's first layer, whose input needs no gradient
+    (what torch skips when the input has ``requires_grad=False``).
 
     Returns ``(dx, dw, db)`` shaped like x, w, b.
     """
-    x_shape, w, cols, conv_param = cache
+    if not (isinstance(cache, tuple) and len(cache) == 2 and cache[0] in CONV_ALGOS[1:]):
+        raise TypeError("conv_backward_fast: cache must be the (algo, inner_cache) pair from conv_forward_fast")
+    algo, inner = cache
+    if algo in _WINOGRAD_TILE:
+        check_array("conv_backward_fast", "dout", dout, ndim=4, shape_hint="(N, F, H', W')")
+        x_shape, w = inner[0], inner[1]
+        expected = (x_shape[0], w.shape[0], x_shape[2] + 2 * inner[4].get("pad", 0) - 2,
+                    x_shape[3] + 2 * inner[4].get("pad", 0) - 2)
+        if tuple(dout.shape) != expected:
+            raise ValueError(f"conv_backward_fast: dout must have shape {expected}, got {tuple(dout.shape)}")
+        return conv_backward_winograd(dout, inner, need_dx=need_dx)
+    x_shape, w, cols, conv_param = inner
     xp = xp_of(dout, w)
     N, C, H, W = x_shape
     F, _, KH, KW = w.shape

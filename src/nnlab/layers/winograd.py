@@ -31,6 +31,7 @@ output's scale, so it does not depend on the scale of x or w. float64: F(2x2) ~1
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ from ..validation import check_array
 __all__ = ["conv_forward_winograd", "conv_backward_winograd", "winograd_matrices", "WINOGRAD_TILES"]
 
 WINOGRAD_TILES = (2, 4)
+_CHUNK_BYTES = 1 << 21  # transformed data per chunk of tile rows (see _chunks)
 
 # Lavin & Gray (2015), F(2x2, 3x3): interpolation points 0, 1, -1 and infinity.
 _BT2 = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
@@ -97,21 +99,59 @@ def _combine(mat: np.ndarray, ins: list, outs: list, tmp) -> None:
                 xp.add(out, tmp, out=out)
 
 
-def _nchw_to_hwnc(x, out) -> None:
-    """Copy x (N, C, H, W) into ``out`` (H, W, N, C), one image row at a time (a cache-friendly transpose)."""
-    for h in range(x.shape[2]):
-        out[h] = x[:, :, h, :].transpose(2, 0, 1)
+class _Stages:
+    """Adds the wall time of named stages into ``profile`` (a dict) when one is given; otherwise free."""
+
+    def __init__(self, profile: dict | None) -> None:
+        self.profile = profile
+        self.t = time.perf_counter() if profile is not None else 0.0
+
+    def lap(self, name: str) -> None:
+        if self.profile is not None:
+            now = time.perf_counter()
+            self.profile[name] = self.profile.get(name, 0.0) + now - self.t
+            self.t = now
 
 
-def _hwnc_to_nchw(y, out, bias=None) -> None:
-    """Copy y (H, W, N, F) into ``out`` (N, F, H, W), plus ``bias`` (F,) if given, one row at a time."""
-    xp = xp_of(y)
-    for h in range(out.shape[2]):
-        src = y[h].transpose(1, 2, 0)  # (N, F, W)
-        if bias is None:
-            out[:, :, h, :] = src
+def _chunks(n_rows: int, row_bytes: int) -> list[tuple[int, int]]:
+    """Split ``n_rows`` tile rows into chunks of about ``_CHUNK_BYTES`` of transformed data each.
+
+    Working on a few tile rows at a time keeps every temporary (the GEMM output, the transforms' scratch) in the
+    cache and small enough for the allocator to reuse: one big temporary per stage costs a page fault per 4 KiB
+    (measured: two fresh 17 MB arrays take 5 ms, as long as the GEMM they feed).
+    """
+    k = max(1, _CHUNK_BYTES // max(row_bytes, 1))
+    return [(r, min(n_rows, r + k)) for r in range(0, n_rows, k)]
+
+
+def _scratch(buf, *shape):
+    """A C-contiguous view of the first prod(shape) entries of the flat scratch ``buf``."""
+    return buf[:int(np.prod(shape))].reshape(shape)
+
+
+def _load_rows(x, buf, first: int, P: int) -> None:
+    """``buf`` (R, Wp, N, C) <- padded rows ``first .. first+R-1`` of x (N, C, H, W), channels last, zeros
+    outside x (one image row at a time: a cache-friendly transpose)."""
+    H, W = x.shape[2:]
+    buf[:, :P] = 0
+    buf[:, P + W:] = 0
+    for r in range(buf.shape[0]):
+        h = first + r - P
+        if 0 <= h < H:
+            buf[r, P:P + W] = x[:, :, h, :].transpose(2, 0, 1)
         else:
-            xp.add(src, bias[:, None], out=out[:, :, h, :])
+            buf[r, P:P + W] = 0
+
+
+def _store_rows(grid, out, first: int, bias=None) -> None:
+    """``out[:, :, first + r, :] = grid[r]`` (+ ``bias``) for each row r of the (R, W, N, F) grid."""
+    xp = xp_of(grid)
+    for r in range(grid.shape[0]):
+        src = grid[r].transpose(1, 2, 0)  # (N, F, W)
+        if bias is None:
+            out[:, :, first + r, :] = src
+        else:
+            xp.add(src, bias[:, None], out=out[:, :, first + r, :])
 
 
 def _geometry(fn: str, x, w, b, conv_param: dict, m: int) -> tuple[int, int, int, int, int]:
@@ -127,6 +167,8 @@ def _geometry(fn: str, x, w, b, conv_param: dict, m: int) -> tuple[int, int, int
         raise ValueError(f"{fn}: x has {x.shape[1]} channels but w expects {w.shape[1]}")
     if b.shape[0] != w.shape[0]:
         raise ValueError(f"{fn}: b has shape {tuple(b.shape)} but w has {w.shape[0]} filters")
+    if not isinstance(conv_param, dict):
+        raise TypeError(f"{fn}: conv_param must be a dict, got {type(conv_param).__name__}")
     S, P = conv_param.get("stride", 1), conv_param.get("pad", 0)
     if S != 1:
         raise ValueError(f"{fn}: Winograd needs stride 1, got {S!r}")
@@ -138,77 +180,97 @@ def _geometry(fn: str, x, w, b, conv_param: dict, m: int) -> tuple[int, int, int
     return int(P), OH, OW, -(-OH // m), -(-OW // m)
 
 
-def _filter_transform(w, G) -> Any:
-    """``U[i, j, c, f] = sum_{p,q} G[i, p] w[f, c, p, q] G[j, q]``: (a, a, C, F), C-contiguous."""
-    Gw = G @ w  # (F, C, a, 3)
-    U = Gw @ G.T  # (F, C, a, a)
-    return xp_of(w).ascontiguousarray(U.transpose(2, 3, 1, 0))
+def _filter_transform(w, G):
+    """``U[(i, j), c, f] = sum_{p,q} G[i, p] G[j, q] w[f, c, p, q]``: (a*a, C, F), one GEMM with kron(G, G)."""
+    xp = xp_of(w)
+    F, C = w.shape[:2]
+    a = G.shape[0]
+    U = xp.asarray(np.kron(G, G)) @ w.reshape(F * C, 9).T  # (a*a, F*C)
+    return xp.ascontiguousarray(U.reshape(a * a, F, C).transpose(0, 2, 1))
+
+
+def _filter_transform_adjoint(dU, G, w_shape: tuple):
+    """Adjoint of :func:`_filter_transform`: dU (a*a, C, F) -> dw (F, C, 3, 3) = G^T dU G per (f, c)."""
+    xp = xp_of(dU)
+    F, C = w_shape[:2]
+    dw9 = xp.asarray(np.kron(G, G).T) @ dU.reshape(dU.shape[0], C * F)  # (9, C*F)
+    return xp.ascontiguousarray(dw9.reshape(9, C, F).transpose(2, 1, 0)).reshape(w_shape)
 
 
 # ------------------------------------------------------------------------------------------ kernels
 
 
-def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2) -> tuple[Any, tuple]:
+def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict | None = None) -> tuple[Any, tuple]:
     """Convolution forward pass (3x3 kernel, stride 1, any pad) by Winograd F(m x m, 3 x 3), m = 2 or 4.
 
-    Inputs: x (N, C, H, W), w (F, C, 3, 3), b (F,), conv_param ``{'stride': 1, 'pad': P}``.
-    Returns ``out`` (N, F, H + 2P - 2, W + 2P - 2) (same dtype as x) and a cache for
-    :func:`conv_backward_winograd`.
+    Inputs: x (N, C, H, W), w (F, C, 3, 3), b (F,), conv_param ``{'stride': 1, 'pad': P}``; ``profile``: a
+    dict that receives the seconds of each stage (for ``benchmarks/bench_conv.py --profile``).
+    Returns ``out`` (N, F, H + 2P - 2, W + 2P - 2) (x's dtype) and a cache for :func:`conv_backward_winograd`.
 
-    Stages (with a = m + 2, T = N * ceil(H'/m) * ceil(W'/m) tiles): the zero-padded input is transposed to
-    (Hp, Wp, N, C); ``V = B^T d B`` for every tile, rows then columns -> (a, a, T, C); ``U = G g G^T`` ->
-    (a, a, C, F); one batched GEMM ``M = V @ U`` -> (a, a, T, F); ``Y = A^T M A`` -> (m, m, T, F), written as
-    the (H', W', N, F) output grid; transposed to NCHW with the bias added.
+    Stages, a few tile rows at a time (a = m + 2; T tiles of the chunk): the padded input rows are transposed
+    to (rows, Wp, N, C) ("load"); ``V = B^T d B`` for every tile, rows then columns -> (a*a, T, C), kept for the
+    backward ("input transform"); one batched GEMM ``M = V @ U`` with ``U = G g G^T`` (a*a, C, F) ("gemm");
+    ``Y = A^T M A`` -> (m, m, T, F) as output rows (H', W', N, F) ("output transform"); transposed into
+    ``out`` with the bias added ("store").
     """
     fn = "conv_forward_winograd"
     P, OH, OW, TH, TW = _geometry(fn, x, w, b, conv_param, m)
+    clock = _Stages(profile)
     xp = xp_of(x, w)
     dt = x.dtype
     BT, G, AT = (mat.astype(dt) for mat in winograd_matrices(m))
     a = m + 2
     N, C, H, W = x.shape
     F = w.shape[0]
-    Hp, Wp = TH * m + 2, TW * m + 2
-    # padded input, channels last
-    xpad = xp.zeros((Hp, Wp, N, C), dtype=dt)
-    _nchw_to_hwnc(x, xpad[P:P + H, P:P + W])
-    # input transform: rows (k -> i) then columns (l -> j)
-    t = xp.empty((a, TH, Wp, N, C), dtype=dt)
-    _combine(BT, [xpad[k:k + (TH - 1) * m + 1:m] for k in range(a)], t, xp.empty(t.shape[1:], dt))
-    V = xp.empty((a, a, TH, TW, N, C), dtype=dt)
-    tmp = xp.empty(V.shape[2:], dt)
-    for i in range(a):
-        _combine(BT, [t[i][:, k:k + (TW - 1) * m + 1:m] for k in range(a)], V[i], tmp)
-    del t
+    Wp = TW * m + 2
     U = _filter_transform(w.astype(dt, copy=False), G)
-    T = TH * TW * N
-    M = xp.matmul(V.reshape(a * a, T, C), U.reshape(a * a, C, F)).reshape(a, a, TH, TW, N, F)
-    Y = _output_transform(M, AT, m)  # (TH*m, TW*m, N, F)
+    bias = b.astype(dt, copy=False)
+    clock.lap("filter transform")
+    V = xp.empty((a, a, TH, TW, N, C), dtype=dt)
     out = xp.empty((N, F, OH, OW), dtype=dt)
-    _hwnc_to_nchw(Y[:OH, :OW], out, b.astype(dt, copy=False))
+    chunks = _chunks(TH, a * a * TW * N * max(C, F) * dt.itemsize)
+    k = chunks[0][1] - chunks[0][0]
+    xbuf = xp.empty((k * m + 2) * Wp * N * C, dtype=dt)
+    t = xp.empty(a * k * Wp * N * C, dtype=dt)
+    tmp = xp.empty(a * k * max(Wp * C, TW * max(C, F)) * N, dtype=dt)
+    Mbuf = xp.empty(a * a * k * TW * N * F, dtype=dt)
+    sbuf = xp.empty(m * a * k * TW * N * F, dtype=dt)
+    Ybuf = xp.empty(k * m * TW * m * N * F, dtype=dt)
+    for th0, th1 in chunks:
+        kk, Tc = th1 - th0, (th1 - th0) * TW * N
+        xb = _scratch(xbuf, kk * m + 2, Wp, N, C)
+        _load_rows(x, xb, th0 * m, P)
+        clock.lap("load")
+        tt = _scratch(t, a, kk, Wp, N, C)
+        _combine(BT, [xb[r:r + (kk - 1) * m + 1:m] for r in range(a)], tt, _scratch(tmp, kk, Wp, N, C))
+        Vc = V[:, :, th0:th1]
+        for i in range(a):
+            _combine(BT, [tt[i][:, c:c + (TW - 1) * m + 1:m] for c in range(a)], Vc[i], _scratch(tmp, kk, TW, N, C))
+        clock.lap("input transform")
+        M = _scratch(Mbuf, a * a, Tc, F)
+        xp.matmul(Vc.reshape(a * a, Tc, C), U, out=M)
+        clock.lap("gemm")
+        s = _scratch(sbuf, m, a, kk, TW, N, F)
+        _combine(AT, M.reshape(a, a, kk, TW, N, F), s, _scratch(tmp, a, kk, TW, N, F))
+        Y = _scratch(Ybuf, kk, m, TW, m, N, F)
+        for r in range(m):
+            _combine(AT, s[r], [Y[:, r, :, c] for c in range(m)], _scratch(tmp, kk, TW, N, F))
+        clock.lap("output transform")
+        rows = min(kk * m, OH - th0 * m)
+        _store_rows(Y.reshape(kk * m, TW * m, N, F)[:rows, :OW], out, th0 * m, bias)
+        clock.lap("store")
     return out, (tuple(x.shape), w, V, U, conv_param, m)
 
 
-def _output_transform(M, AT, m: int):
-    """``Y = A^T M A`` per tile: M (a, a, TH, TW, N, F) -> the output grid (TH*m, TW*m, N, F)."""
-    xp = xp_of(M)
-    a, _, TH, TW, N, F = M.shape
-    s = xp.empty((m, a, TH, TW, N, F), dtype=M.dtype)
-    _combine(AT, M, s, xp.empty(s.shape[1:], M.dtype))
-    Y = xp.empty((TH, m, TW, m, N, F), dtype=M.dtype)
-    tmp = xp.empty((TH, TW, N, F), M.dtype)
-    for r in range(m):
-        _combine(AT, s[r], [Y[:, r, :, c] for c in range(m)], tmp)
-    return Y.reshape(TH * m, TW * m, N, F)
+def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
+                           profile: dict | None = None) -> tuple[Any, Any, Any]:
+    """Backward pass of :func:`conv_forward_winograd`, in the transformed domain, a few tile rows at a time.
 
-
-def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, Any, Any]:
-    """Backward pass of :func:`conv_forward_winograd`, in the transformed domain.
-
-    With ``dM = A dY A^T`` per tile (the adjoint of the output transform; dY the tiles of dout):
-    ``dU[xi] = V[xi]^T @ dM[xi]`` and ``dw[f, c] = G^T dU[.., c, f] G``; ``db = sum_{n,i,j} dout``;
+    With ``dM = A dY A^T`` per tile (the adjoint of the output transform; dY the m x m blocks of dout):
+    ``dU[xi] = sum_tiles V[xi]^T @ dM[xi]`` and ``dw[f, c] = G^T dU[.., c, f] G``; ``db = sum_{n,i,j} dout``;
     ``dV[xi] = dM[xi] @ U[xi]^T`` and ``dx`` = ``B dV B^T`` added back onto the overlapping input tiles
-    (columns then rows), the padding cropped off. ``need_dx=False`` skips dV and dx (returns ``dx = None``).
+    (columns then rows; two rows carried to the next chunk), the padding cropped off. ``need_dx=False``
+    skips dV and dx and returns ``dx = None`` (a network's first layer). ``profile`` as in the forward.
 
     Returns ``(dx, dw, db)`` shaped like x, w, b.
     """
@@ -222,65 +284,81 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True) -> tuple[An
     OH, OW = H + 2 * P - 2, W + 2 * P - 2
     if tuple(dout.shape) != (N, F, OH, OW):
         raise ValueError(f"{fn}: dout must have shape {(N, F, OH, OW)}, got {tuple(dout.shape)}")
+    clock = _Stages(profile)
     dt = V.dtype
     BT, G, AT = (mat.astype(dt) for mat in winograd_matrices(m))
+    A, B = np.ascontiguousarray(AT.T), np.ascontiguousarray(BT.T)
     a = m + 2
     TH, TW = V.shape[2], V.shape[3]
-    T = TH * TW * N
+    Wp = TW * m + 2
     dout = dout.astype(dt, copy=False)
-    # dY: dout as the (TH*m, TW*m, N, F) output grid, zero beyond (H', W')
-    dY = xp.empty((TH * m, TW * m, N, F), dtype=dt) if (OH, OW) == (TH * m, TW * m) \
-        else xp.zeros((TH * m, TW * m, N, F), dtype=dt)
-    _nchw_to_hwnc(dout, dY[:OH, :OW])
-    dY = dY.reshape(TH, m, TW, m, N, F)
-    # dM = A dY A^T: rows (r -> i), then columns (c -> j)
-    A = np.ascontiguousarray(AT.T)
-    ds = xp.empty((a, TH, TW, m, N, F), dtype=dt)
-    _combine(A, [dY[:, r] for r in range(m)], ds, xp.empty(ds.shape[1:], dt))
-    dM = xp.empty((a, a, TH, TW, N, F), dtype=dt)
-    tmp = xp.empty((TH, TW, N, F), dt)
-    for i in range(a):
-        _combine(A, [ds[i][:, :, c] for c in range(m)], dM[i], tmp)
-    dM = dM.reshape(a * a, T, F)
-    dU = xp.matmul(V.reshape(a * a, T, C).transpose(0, 2, 1), dM)  # (a*a, C, F)
-    dU = dU.reshape(a, a, C, F)
-    dw = xp.ascontiguousarray((G.T @ dU.transpose(3, 2, 0, 1) @ G).astype(w.dtype, copy=False))  # (F, C, 3, 3)
     db = dout.sum(axis=(0, 2, 3)).astype(w.dtype, copy=False)
-    if not need_dx:
-        return None, dw, db
-    dV = xp.matmul(dM, U.reshape(a * a, C, F).transpose(0, 2, 1)).reshape(a, a, TH, TW, N, C)
-    del dM
-    dx = _input_transform_adjoint(dV, BT, m, H, W, P)
-    return dx, dw, db
-
-
-def _input_transform_adjoint(dV, BT, m: int, H: int, W: int, P: int):
-    """Adjoint of the input transform: dV (a, a, TH, TW, N, C) -> dx (N, C, H, W).
-
-    Columns first: ``dt[i][:, l + m*tw] += sum_j B^T[j, l] dV[i, j][:, tw]`` (tiles overlap by 2 columns: the
-    first m offsets are written, the last 2 added); then rows the same way into the padded (Hp, Wp, N, C) grid.
-    """
-    xp = xp_of(dV)
-    a, _, TH, TW, N, C = dV.shape
-    Hp, Wp = TH * m + 2, TW * m + 2
-    B = np.ascontiguousarray(BT.T)
-    dt = xp.zeros((a, TH, Wp, N, C), dtype=dV.dtype)
-    part = xp.empty((a - m, TH, TW, N, C), dtype=dV.dtype)
-    tmp = xp.empty((TH, TW, N, C), dtype=dV.dtype)
-    for i in range(a):
-        cols = [dt[i][:, k:k + (TW - 1) * m + 1:m] for k in range(m)] + list(part)
-        _combine(B, dV[i], cols, tmp)
-        for k in range(m, a):
-            view = dt[i][:, k:k + (TW - 1) * m + 1:m]
-            xp.add(view, part[k - m], out=view)
-    del part, tmp
-    dxpad = xp.zeros((Hp, Wp, N, C), dtype=dV.dtype)
-    rows = [dxpad[k:k + (TH - 1) * m + 1:m] for k in range(m)] + [xp.empty((TH, Wp, N, C), dV.dtype)
-                                                                   for _ in range(a - m)]
-    _combine(B, dt, rows, xp.empty((TH, Wp, N, C), dV.dtype))
-    for k in range(m, a):
-        view = dxpad[k:k + (TH - 1) * m + 1:m]
-        xp.add(view, rows[k], out=view)
-    dx = xp.empty((N, C, H, W), dtype=dV.dtype)
-    _hwnc_to_nchw(dxpad[P:P + H, P:P + W], dx)
-    return dx
+    dU = xp.zeros((a * a, C, F), dtype=dt)
+    Ut = U.transpose(0, 2, 1)
+    chunks = _chunks(TH, a * a * TW * N * max(C, F) * dt.itemsize)
+    k = chunks[0][1] - chunks[0][0]
+    tmp = xp.empty(a * k * max(Wp * C, TW * max(C, F)) * N, dtype=dt)
+    dYbuf = xp.empty(k * m * TW * m * N * F, dtype=dt)
+    dsbuf = xp.empty(a * k * TW * m * N * F, dtype=dt)
+    dMbuf = xp.empty(a * a * k * TW * N * F, dtype=dt)
+    dUc = xp.empty((a * a, C, F), dtype=dt)
+    if need_dx:
+        dx = xp.empty((N, C, H, W), dtype=dt)
+        dVbuf = xp.empty(a * a * k * TW * N * C, dtype=dt)
+        dtbuf = xp.empty(a * k * Wp * N * C, dtype=dt)
+        partbuf = xp.empty((a - m) * k * max(TW, Wp) * N * C, dtype=dt)
+        accbuf = xp.empty((k * m + 2) * Wp * N * C, dtype=dt)
+        carry = xp.zeros((2, Wp, N, C), dtype=dt)
+    clock.lap("setup")
+    for th0, th1 in chunks:
+        kk, Tc = th1 - th0, (th1 - th0) * TW * N
+        rows = min(kk * m, OH - th0 * m)
+        dY = _scratch(dYbuf, kk * m, TW * m, N, F)
+        if rows < kk * m or OW < TW * m:
+            dY[...] = 0
+        _load_rows(dout[:, :, th0 * m:th0 * m + rows], dY[:rows, :OW], 0, 0)
+        clock.lap("load")
+        dY = dY.reshape(kk, m, TW, m, N, F)
+        ds = _scratch(dsbuf, a, kk, TW, m, N, F)
+        _combine(A, [dY[:, r] for r in range(m)], ds, _scratch(tmp, kk, TW, m, N, F))
+        dM = _scratch(dMbuf, a, a, kk, TW, N, F)
+        for i in range(a):
+            _combine(A, [ds[i][:, :, c] for c in range(m)], dM[i], _scratch(tmp, kk, TW, N, F))
+        clock.lap("output transform adjoint")
+        dM = dM.reshape(a * a, Tc, F)
+        xp.matmul(V[:, :, th0:th1].reshape(a * a, Tc, C).transpose(0, 2, 1), dM, out=dUc)
+        dU += dUc
+        clock.lap("dw gemm")
+        if not need_dx:
+            continue
+        dV = _scratch(dVbuf, a * a, Tc, C)
+        xp.matmul(dM, Ut, out=dV)
+        clock.lap("dx gemm")
+        dV = dV.reshape(a, a, kk, TW, N, C)
+        dtt = _scratch(dtbuf, a, kk, Wp, N, C)
+        dtt[:, :, TW * m:] = 0
+        part = _scratch(partbuf, a - m, kk, TW, N, C)
+        for i in range(a):
+            cols = [dtt[i][:, c:c + (TW - 1) * m + 1:m] for c in range(m)] + list(part)
+            _combine(B, dV[i], cols, _scratch(tmp, kk, TW, N, C))
+            for c in range(m, a):
+                view = dtt[i][:, c:c + (TW - 1) * m + 1:m]
+                xp.add(view, part[c - m], out=view)
+        acc = _scratch(accbuf, kk * m + 2, Wp, N, C)
+        acc[kk * m:] = 0
+        part = _scratch(partbuf, a - m, kk, Wp, N, C)
+        _combine(B, dtt, [acc[r:r + (kk - 1) * m + 1:m] for r in range(m)] + list(part), _scratch(tmp, kk, Wp, N, C))
+        for r in range(m, a):
+            view = acc[r:r + (kk - 1) * m + 1:m]
+            xp.add(view, part[r - m], out=view)
+        acc[:2] += carry
+        carry[...] = acc[kk * m:]
+        clock.lap("input transform adjoint")
+        last = kk * m + 2 if th1 == TH else kk * m
+        lo, hi = max(th0 * m, P), min(th0 * m + last, P + H)  # padded rows that are rows of x
+        if hi > lo:
+            _store_rows(acc[lo - th0 * m:hi - th0 * m, P:P + W], dx, lo - P)
+        clock.lap("store")
+    dw = _filter_transform_adjoint(dU, G, tuple(w.shape)).astype(w.dtype, copy=False)
+    clock.lap("filter transform adjoint")
+    return (dx if need_dx else None), dw, db
