@@ -1,4 +1,9 @@
-"""``Sequential``: a chain of modules; forward runs them in order, backward in reverse."""
+"""Containers: ``Sequential`` (a chain of modules), ``Add`` (the sum of parallel branches) and ``Residual``
+(``main(x) + shortcut(x)``), so non-sequential graphs are written without hand-wiring a backward.
+
+Each container's ``backward(dout)`` calls its children's ``backward`` (each child stores its own parameter
+gradients) and returns ``dx``: in reverse order along a chain, and summed over branches that read the same input
+(the chain rule for a fan-out: ``dL/dx = sum_k dL/dx through branch k``)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 
 from .module import Module
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "Add", "Residual"]
 
 
 class Sequential(Module):
@@ -69,3 +74,91 @@ class Sequential(Module):
         for module in reversed(list(self._modules.values())):
             dout = module.backward(dout)
         return dout
+
+
+def _sum_input_grads(fn: str, grads: list[Any]) -> Any:
+    """The sum of the branches' input gradients; a branch that returns None (no input gradient) adds nothing."""
+    present = [g for g in grads if g is not None]
+    if not present:
+        return None
+    total = present[0].copy() if len(present) > 1 else present[0]
+    for g in present[1:]:
+        if tuple(g.shape) != tuple(total.shape):
+            raise ValueError(f"{fn}: branch input gradients have shapes {[tuple(g.shape) for g in present]}")
+        total += g
+    return total
+
+
+def _check_same_outputs(fn: str, names: list[str], outputs: list[Any]) -> None:
+    shapes = [tuple(o.shape) for o in outputs]
+    if len(set(shapes)) > 1:
+        listed = ", ".join(f"{n} -> {s}" for n, s in zip(names, shapes))
+        raise ValueError(f"{fn}: the branches' outputs must have one shape to be added, got {listed}")
+
+
+class Add(Module):
+    """The sum of parallel branches applied to the same input: ``out = sum_k branch_k(x)``.
+
+    ``Add(b0, b1, ...)`` names the branches ``"0"``, ``"1"``, ...; ``Add({"name": module, ...})`` uses the given
+    names. Every branch must map x to outputs of one shape (``nn.Identity()`` is the identity branch).
+    ``backward(dout)`` passes ``dout`` to every branch (the gradient of a sum) and returns the sum of their input
+    gradients, ``dx = sum_k dbranch_k/dx^T dout``.
+    """
+
+    def __init__(self, *branches: Module | dict[str, Module]) -> None:
+        super().__init__()
+        if len(branches) == 1 and isinstance(branches[0], dict):
+            items = list(branches[0].items())
+        else:
+            items = [(str(i), m) for i, m in enumerate(branches)]
+        if not items:
+            raise ValueError("Add: needs at least one branch")
+        for name, module in items:
+            if not isinstance(module, Module):
+                raise TypeError(f"Add: branch {name!r} must be a Module, got {type(module).__name__}")
+            if "." in str(name) or not str(name):
+                raise ValueError(f"Add: branch name must be non-empty and contain no '.', got {name!r}")
+            setattr(self, str(name), module)
+
+    def forward(self, x: Any) -> Any:
+        names = list(self._modules)
+        outputs = [self._modules[n](x) for n in names]
+        _check_same_outputs("Add.forward", names, outputs)
+        out = outputs[0].copy() if len(outputs) > 1 else outputs[0]
+        for o in outputs[1:]:
+            out += o
+        return out
+
+    def backward(self, dout: Any) -> Any:
+        return _sum_input_grads("Add.backward", [m.backward(dout) for m in self._modules.values()])
+
+
+class Residual(Module):
+    """A residual connection: ``out = main(x) + shortcut(x)``, the shortcut being the identity when None.
+
+    Children: ``main`` and, when given, ``shortcut`` (e.g. a 1x1 ``Conv2d`` + ``BatchNorm2d`` when the main path
+    changes the stride or the channels). ``backward(dout)`` runs both paths' backward on ``dout`` and returns
+    ``dx = dmain/dx^T dout + dshortcut/dx^T dout`` (``+ dout`` for the identity). An activation after the add
+    (as in ResNet's blocks) goes after it in a ``Sequential``: ``Sequential(Residual(main, shortcut), ReLU())``.
+    """
+
+    def __init__(self, main: Module, shortcut: Module | None = None) -> None:
+        super().__init__()
+        if not isinstance(main, Module):
+            raise TypeError(f"Residual: main must be a Module, got {type(main).__name__}")
+        if shortcut is not None and not isinstance(shortcut, Module):
+            raise TypeError(f"Residual: shortcut must be a Module or None (identity), got {type(shortcut).__name__}")
+        self.main = main
+        if shortcut is not None:
+            self.shortcut = shortcut
+
+    def forward(self, x: Any) -> Any:
+        y = self.main(x)
+        s = self._modules["shortcut"](x) if "shortcut" in self._modules else x
+        _check_same_outputs("Residual.forward", ["main", "shortcut"], [y, s])
+        return y + s
+
+    def backward(self, dout: Any) -> Any:
+        dx = self.main.backward(dout)
+        ds = self._modules["shortcut"].backward(dout) if "shortcut" in self._modules else dout
+        return _sum_input_grads("Residual.backward", [dx, ds])
