@@ -205,7 +205,8 @@ def _decode_rgb32(raw: bytes, where: str) -> np.ndarray:
     try:
         img = np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise DataFormatError(f"load_cifar10: cannot decode {where} ({exc}); remove or replace that image") from exc
+        why = "not an image format Pillow knows" if isinstance(exc, UnidentifiedImageError) else str(exc)
+        raise DataFormatError(f"load_cifar10: cannot decode {where} ({why}); remove or replace that image") from exc
     if img.shape != (32, 32, 3):
         raise DataFormatError(f"load_cifar10: {where} is {img.shape[1]}x{img.shape[0]}, expected 32x32 RGB")
     return img

@@ -42,6 +42,11 @@ def _list_entries(source: Path) -> tuple[list[str], object]:
     return zf.namelist(), zf.read
 
 
+def _where(source: Path, name: str) -> str:
+    """How messages name a member: ``<folder>/<name>`` for a folder, ``<zip>:<name>`` for a zip."""
+    return str(source / name) if source.is_dir() else f"{source}:{name}"
+
+
 def _decode(raw: bytes, where: str, size: int | None, grayscale: bool, crop_lr: float) -> np.ndarray:
     """One image -> (C, size, size) uint8: grayscale ('L') or RGB, left/right margins cropped, bilinear resize."""
     from PIL import Image, UnidentifiedImageError
@@ -59,8 +64,9 @@ def _decode(raw: bytes, where: str, size: int | None, grayscale: bool, crop_lr: 
             img = img.resize((size, size), Image.BILINEAR)
         arr = np.asarray(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        why = "not an image format Pillow knows" if isinstance(exc, UnidentifiedImageError) else str(exc)
         raise DataFormatError(
-            f"load_image_folder: cannot decode {where} ({exc}); it is not a readable image: remove or replace it"
+            f"load_image_folder: cannot decode {where} ({why}); it is not a readable image: remove or replace it"
         ) from exc
     return arr[None] if grayscale else arr.transpose(2, 0, 1)
 
@@ -124,7 +130,7 @@ def load_image_folder(path: str | os.PathLike, splits: tuple[str, ...] = ("Train
         for i, split in enumerate(splits):
             entries, want = _split_files(names, split, want, max_per_class, source)
             try:
-                images = [_decode(read(n), f"{source}:{n}", size, grayscale, crop_lr) for n, _ in entries]
+                images = [_decode(read(n), _where(source, n), size, grayscale, crop_lr) for n, _ in entries]
             except (zipfile.BadZipFile, OSError) as exc:
                 raise DataFormatError(f"load_image_folder: {source} is truncated or damaged ({exc})") from exc
             if len({im.shape for im in images}) > 1:
