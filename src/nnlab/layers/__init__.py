@@ -22,5 +22,5 @@ from .losses import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403
-from .winograd import *  # noqa: F401,F403
 from .torch_convert import *  # noqa: F401,F403
+from .winograd import *  # noqa: F401,F403
