@@ -1,5 +1,5 @@
-"""mnist-mlp: seed 001's initialization reproduced, a short real-data run far above chance for both experiments,
-its artifacts, and bad settings refused."""
+"""mnist-mlp: seed 001's initialization reproduced; the --quick study (both experiments) through `nnlab train`,
+far above chance; each experiment's run reloads with its batch-norm statistics and reproduces its test figure."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import json
 import numpy as np
 import pytest
 
+from nnlab.cli import main
 from nnlab.io import load_arrays
 from nnlab.recipes import get_recipe
-from nnlab.recipes.artifacts import UnknownSettingError
+from nnlab.recipes.contract import SettingError, resolve_settings
 from nnlab.recipes.mnist import EXPERIMENTS, SPEC_TEST_ACC, kaiming_init
+from nnlab.runs import load_recipe_data, load_run
 
 
 def test_kaiming_init_reproduces_seed_001_initialize_network():
@@ -29,35 +31,55 @@ def test_mnist_recipe_carries_the_spec_settings_of_both_experiments():
     assert EXPERIMENTS[1] == {"hidden_dims": [100, 100, 64], "learning_rate": 1e-2, "decay_rate": 1.0}
     assert EXPERIMENTS[2] == {"hidden_dims": [100, 100], "learning_rate": 1e-3, "decay_rate": 0.1}
     assert SPEC_TEST_ACC == {1: 0.9610, 2: 0.9664}
+    recipe = get_recipe("mnist-mlp")
+    cfg = resolve_settings(recipe)
+    assert recipe.variants(cfg) == [("exp1", {"experiment": "1", **EXPERIMENTS[1]}),
+                                    ("exp2", {"experiment": "2", **EXPERIMENTS[2]})]
+    assert recipe.variants({**cfg, "experiment": "2", "learning_rate": 5e-4})[0][1]["learning_rate"] == 5e-4
 
 
 @pytest.mark.data
-def test_mnist_mlp_quick_run_learns_both_experiments_and_writes_artifacts(tmp_path, data_dir):
-    metrics = get_recipe("mnist-mlp").run(tmp_path, quick=True, progress=False, data_path=str(data_dir / "mnist"))
-    # 156 Adam steps on 5000 images: chance is 10 %; measured 0.91 / 0.88 on the first 2000 test images
+def test_mnist_mlp_quick_learns_both_experiments_and_each_run_reloads_exactly(tmp_path, data_dir):
+    assert main(["train", "mnist-mlp", "--quick", "--out", str(tmp_path), "--set",
+                 f"data_path={data_dir / 'mnist'}"]) == 0
+    (run_dir,) = tmp_path.iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "finished"
+    # 156 Adam steps on 5000 images: chance is 10 %; measured 0.909 / 0.882 on the first 2000 test images
     assert metrics["exp1_test_acc"] > 0.85 and metrics["exp2_test_acc"] > 0.82
     assert metrics["exp1_val_acc"] > 0.88 and metrics["exp2_val_acc"] > 0.88
-    assert json.loads((tmp_path / "metrics.json").read_text())["exp1_test_acc"] == metrics["exp1_test_acc"]
+    data = None
     for exp, dims in ((1, [784, 100, 100, 64, 10]), (2, [784, 100, 100, 10])):
-        sub = tmp_path / f"exp{exp}"
+        sub = run_dir / f"exp{exp}"
         assert {p.name for p in sub.iterdir()} >= {"config.json", "metrics.json", "curves.png", "confusion.png",
                                                   "model.npz"}
-        assert (sub / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        cfg = json.loads((sub / "config.json").read_text())
-        assert cfg["experiment"] == exp and cfg["hidden_dims"] == dims[1:-1] and cfg["quick"] is True
+        cfg = json.loads((sub / "config.json").read_text())["settings"]
+        assert cfg["experiment"] == str(exp) and cfg["hidden_dims"] == dims[1:-1] and cfg["num_train"] == 5000
         assert cfg["learning_rate"] == EXPERIMENTS[exp]["learning_rate"] and cfg["beta2"] == 0.99
         arrays, _ = load_arrays(sub / "model.npz")
-        shapes = [arrays[f"W{i}"].shape for i in range(1, len(dims))]
-        assert shapes == list(zip(dims[:-1], dims[1:]))
-        assert "gamma1" in arrays  # batch norm on the hidden layers
+        assert [arrays[f"params/W{i}"].shape for i in range(1, len(dims))] == list(zip(dims[:-1], dims[1:]))
+        # batch norm on the hidden layers, with its trained running statistics saved
+        assert "params/gamma1" in arrays and np.abs(arrays["buffers/running_var1"] - 1).max() > 0.01
+
+        run = load_run(sub)
+        sub_metrics = json.loads((sub / "metrics.json").read_text())
+        assert sub_metrics["test_acc"] == metrics[f"exp{exp}_test_acc"]
+        if data is None:
+            data = load_recipe_data(get_recipe("mnist-mlp"), run.settings)
+        assert run.evaluate("test", data=data)["test_acc"] == sub_metrics["test_acc"]
+        assert run.evaluate("val", data=data)["val_acc"] == sub_metrics["val_acc"]
+        pred = run.predict(data["X_test"])
+        assert np.mean(pred == data["y_test"]) == sub_metrics["test_acc"]
+        assert np.array_equal(np.argmax(run.predict_proba(data["X_test"][:50]), axis=1), pred[:50])
 
 
-@pytest.mark.data
-def test_mnist_mlp_rejects_bad_settings(tmp_path, data_dir):
+def test_mnist_mlp_rejects_bad_settings_before_loading_data(tmp_path, capsys):
     recipe = get_recipe("mnist-mlp")
-    with pytest.raises(ValueError, match="experiment must be 1, 2 or 'both', got 3"):
-        recipe.run(tmp_path, quick=True, experiment=3)
-    with pytest.raises(ValueError, match="num_validation must be >= 1"):
-        recipe.run(tmp_path, quick=True, num_validation=0, data_path=str(data_dir / "mnist"))
-    with pytest.raises(UnknownSettingError, match="no setting\\(s\\) hidden"):
-        recipe.run(tmp_path, quick=True, hidden=[10])
+    with pytest.raises(SettingError, match="'experiment' must be one of '1', '2', 'both', got 3"):
+        resolve_settings(recipe, {"experiment": "3"}, from_text=True)
+    with pytest.raises(SettingError, match="'num_validation' must be int >= 1"):
+        resolve_settings(recipe, {"num_validation": 0})
+    with pytest.raises(SettingError, match="has no setting 'hidden'"):
+        resolve_settings(recipe, {"hidden": [10]})
+    assert main(["train", "mnist-mlp", "--quick", "--out", str(tmp_path), "--set", "experiment=3"]) == 2
+    assert "experiment" in capsys.readouterr().err and list(tmp_path.iterdir()) == []

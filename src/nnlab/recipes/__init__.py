@@ -22,7 +22,7 @@ _RECIPE_MODULES = [
     # "nnlab.recipes.svm_kernels",
     # "nnlab.recipes.macbeth",
     # "nnlab.recipes.studies",
-    # "nnlab.recipes.mnist",
+    "nnlab.recipes.mnist",
     # "nnlab.recipes.housing",
     # "nnlab.recipes.convnets",
     # "nnlab.recipes.cifar10",
