@@ -133,19 +133,30 @@ class Conv2d(Module):
     ``input_grad`` (attribute, default True): set it False on a network's first layer, whose input is data, and
     ``backward`` skips the input gradient (about a third of the backward work) and returns None, as torch does
     for an input without ``requires_grad``. ``Classifier`` does this for the first layer of a ``Sequential``.
+
+    ``algo``: the kernel's ``conv_param['algo']`` — ``'auto'`` (default: im2col or Winograd by shape, see
+    ``nnlab.layers.choose_conv_algo``), ``'im2col'``, ``'winograd2'`` or ``'winograd4'`` (3x3, stride 1).
+    ``self.last_algo`` names the algorithm the last forward ran.
     """
 
     input_grad: bool = True
+    last_algo: str | None = None
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 bias: bool = True, seed: Seed = None, dtype: Any = np.float32) -> None:
+                 bias: bool = True, seed: Seed = None, dtype: Any = np.float32, algo: str = "auto") -> None:
         super().__init__()
         fn = "Conv2d"
+        if algo not in F.CONV_ALGOS:
+            raise ValueError(f"{fn}: algo must be one of {', '.join(map(repr, F.CONV_ALGOS))}, got {algo!r}")
+        self.algo = algo
         self.in_channels = _positive_int(fn, "in_channels", in_channels)
         self.out_channels = _positive_int(fn, "out_channels", out_channels)
         self.kernel_size = _pair(fn, "kernel_size", kernel_size)
         self.stride = _square(fn, "stride", stride, 1)
         self.padding = _square(fn, "padding", padding, 0)
+        if algo.startswith("winograd") and (self.kernel_size != (3, 3) or self.stride != 1):
+            raise ValueError(f"{fn}: algo={algo!r} needs kernel_size 3 and stride 1, "
+                             f"got kernel_size={self.kernel_size}, stride={self.stride}")
         dtype = _float_dtype(fn, dtype)
         rng = get_rng(seed)
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
@@ -156,7 +167,9 @@ class Conv2d(Module):
     def forward(self, x: Any) -> Any:
         _check_input("Conv2d.forward", x, (4,), "(N, C, H, W)")
         bias = self.bias if self.bias is not None else xp_of(x).zeros(self.out_channels, dtype=self.weight.dtype)
-        out, self._cache = F.conv_forward_fast(x, self.weight, bias, {"stride": self.stride, "pad": self.padding})
+        conv_param = {"stride": self.stride, "pad": self.padding, "algo": self.algo}
+        out, self._cache = F.conv_forward_fast(x, self.weight, bias, conv_param)
+        self.last_algo = self._cache[0]
         return out
 
     def backward(self, dout: Any) -> Any:
@@ -170,7 +183,8 @@ class Conv2d(Module):
         s, p = self.stride, self.padding
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={(s, s)}, "
                 f"padding={(p, p)}")
-        return text if self.bias is not None else text + ", bias=False"
+        text = text if self.bias is not None else text + ", bias=False"
+        return text if self.algo == "auto" else text + f", algo={self.algo!r}"
 
 
 # ---- pooling ----------------------------------------------------------------------------------------------
