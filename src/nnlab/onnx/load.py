@@ -214,9 +214,17 @@ def _layernorm(node: Any, ctx: ImportContext) -> Module:
     return _load_params(ln, weight=scale, bias=bias if bias is not None else np.zeros_like(scale))
 
 
-for _op, _cls in (("Relu", ReLU), ("Sigmoid", Sigmoid), ("Tanh", Tanh), ("Softsign", Softsign),
-                  ("Identity", Identity), ("Dropout", Identity)):
+for _op, _cls in (("Relu", ReLU), ("Sigmoid", Sigmoid), ("Tanh", Tanh), ("Softsign", Softsign)):
     register_importer(_op)(lambda node, ctx, _cls=_cls: _cls())
+
+
+@register_importer("Identity")
+@register_importer("Dropout")
+def _identity(node: Any, ctx: ImportContext) -> Any:
+    """``Identity`` (inference ``Dropout``) of a constant is folded (torch aliases equal initializers so)."""
+    if ctx.const(node.input[0]) is not None:
+        return lambda x, *rest: x
+    return Identity()
 
 
 @register_importer("LeakyRelu")

@@ -1,0 +1,226 @@
+"""TensorBoard and MLflow callbacks: a real FullyConnectedNet trained 2 epochs on the digits through the Solver,
+then the logged values read back with tensorboard's EventAccumulator and mlflow's client and compared with the
+Solver's own histories."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from nnlab.data import load_digits
+from nnlab.models import FullyConnectedNet
+from nnlab.solver import Solver
+from nnlab.tracking import (
+    MLflowLogger,
+    TensorBoardLogger,
+    TrackingUnavailableError,
+    final_metrics,
+    flatten_settings,
+    mlflow_uri,
+)
+
+pytest.importorskip("tensorboardX")
+pytest.importorskip("tensorboard")
+pytest.importorskip("mlflow")
+
+SETTINGS = {"hidden_dims": [32, 16], "optim": {"rule": "adam", "learning_rate": 2e-3}, "batch_size": 100,
+            "num_epochs": 2, "lr_decay": 0.9, "normalization": "batchnorm", "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(seed=0)
+
+
+def _train(data, callback):
+    np.random.seed(0)
+    model = FullyConnectedNet([32, 16], input_dim=64, num_classes=10, normalization="batchnorm",
+                              weight_scale=0.05, dtype=np.float32)
+    solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 2e-3}, lr_decay=0.9,
+                    batch_size=100, num_epochs=2, verbose=False, progress=False, seed=0, callbacks=[callback])
+    solver.train()
+    return solver
+
+
+def _read_events(logdir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(logdir), size_guidance={"scalars": 0, "histograms": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def test_tensorboard_logger_scalars_histograms_and_hparams_match_the_solver(tmp_path, digits):
+    logdir = tmp_path / "tb"
+    solver = _train(digits, TensorBoardLogger(logdir, hparams=SETTINGS))
+    acc = _read_events(logdir)
+    scalars = set(acc.Tags()["scalars"])
+    ipe = solver.iterations_per_epoch
+    assert solver.num_iterations == 2 * ipe == len(solver.loss_history)
+
+    loss = acc.Scalars("train/loss")
+    assert [e.step for e in loss] == list(range(1, solver.num_iterations + 1))
+    np.testing.assert_allclose([e.value for e in loss], solver.loss_history, rtol=1e-6)
+    lr = acc.Scalars("train/learning_rate")
+    assert len(lr) == solver.num_iterations
+    np.testing.assert_allclose([e.value for e in lr[:ipe]], 2e-3, rtol=1e-6)
+    np.testing.assert_allclose([e.value for e in lr[ipe:ipe + 1]], 2e-3 * 0.9, rtol=1e-6)  # decayed at epoch end
+    if getattr(solver, "last_grad_norm", None) is not None:
+        assert len(acc.Scalars("train/grad_norm")) == solver.num_iterations
+    else:
+        assert "train/grad_norm" not in scalars
+
+    # per epoch: the accuracy check that ends each epoch (the Solver also checks after iteration 1)
+    for tag, history in (("epoch/train_acc", solver.train_acc_history), ("epoch/val_acc", solver.val_acc_history)):
+        events = acc.Scalars(tag)
+        assert [e.step for e in events] == [1, 2]
+        np.testing.assert_allclose([e.value for e in events], history[-2:], rtol=1e-6)
+    epoch_loss = [e.value for e in acc.Scalars("epoch/loss")]
+    np.testing.assert_allclose(epoch_loss, [np.mean(solver.loss_history[:ipe]), np.mean(solver.loss_history[ipe:])],
+                               rtol=1e-5)
+
+    hist_tags = set(acc.Tags()["histograms"])
+    assert hist_tags == {f"weights/{k}" for k in solver.model.params}
+    w1 = acc.Histograms("weights/W1")
+    assert [h.step for h in w1] == [1, 2]
+    assert w1[-1].histogram_value.num == solver.model.params["W1"].size
+
+    # hparams: the settings and the final metrics
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = acc.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    hp = start.session_start_info.hparams
+    assert hp["optim.rule"].string_value == "adam"
+    assert hp["optim.learning_rate"].number_value == pytest.approx(2e-3)
+    assert hp["hidden_dims"].string_value == "[32, 16]"
+    assert hp["normalization"].string_value == "batchnorm"
+    finals = final_metrics(solver)
+    assert acc.Scalars("hparam/best_val_acc")[0].value == pytest.approx(solver.best_val_acc)
+    assert acc.Scalars("hparam/final_val_acc")[0].value == pytest.approx(finals["final_val_acc"])
+    assert acc.Scalars("hparam/epochs")[0].value == 2
+
+
+def test_tensorboard_logger_without_histograms_writes_none(tmp_path, digits):
+    _train(digits, TensorBoardLogger(tmp_path, histograms=False))
+    assert _read_events(tmp_path).Tags()["histograms"] == []
+
+
+def _check_mlflow_run(client, run_id, solver, artifact_names):
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["optim.rule"] == "adam"
+    assert run.data.params["hidden_dims"] == "[32, 16]"
+    assert run.data.params["num_epochs"] == "2"
+    loss = client.get_metric_history(run_id, "train/loss")
+    assert sorted(m.step for m in loss) == list(range(1, solver.num_iterations + 1))
+    np.testing.assert_allclose([m.value for m in sorted(loss, key=lambda m: m.step)], solver.loss_history,
+                               rtol=1e-12)
+    lr = client.get_metric_history(run_id, "train/learning_rate")
+    assert len(lr) == solver.num_iterations
+    val = sorted(client.get_metric_history(run_id, "epoch/val_acc"), key=lambda m: m.step)
+    assert [m.step for m in val] == [1, 2]
+    np.testing.assert_allclose([m.value for m in val], solver.val_acc_history[-2:])
+    train = sorted(client.get_metric_history(run_id, "epoch/train_acc"), key=lambda m: m.step)
+    np.testing.assert_allclose([m.value for m in train], solver.train_acc_history[-2:])
+    assert run.data.metrics["best_val_acc"] == pytest.approx(solver.best_val_acc)
+    assert run.data.metrics["final_loss"] == pytest.approx(solver.loss_history[-1])
+    listed = {a.path for a in client.list_artifacts(run_id)}
+    assert listed == set(artifact_names)
+    return run
+
+
+def _fake_run_dir(path, solver):
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps(SETTINGS))
+    (path / "metrics.json").write_text(json.dumps({"status": "finished", "test_acc": 0.5,
+                                                   "val_acc_history": solver.val_acc_history}))
+    return path
+
+
+def test_mlflow_logger_sqlite_params_metric_histories_and_artifacts(tmp_path, digits):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    logger = MLflowLogger(uri, experiment="digits-test", run_name="run-1", params=SETTINGS)
+    solver = _train(digits, logger)
+    assert logger.run_id is not None
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(logger.run_id).info.status == "RUNNING"  # until the runner calls log_final
+    run_dir = _fake_run_dir(tmp_path / "run-1", solver)
+    logger.log_final({"status": "finished", "test_acc": 0.5, "name": "digits-mlp"}, run_dir)
+    run = _check_mlflow_run(client, logger.run_id, solver, ["config.json", "metrics.json"])
+    assert run.info.run_name == "run-1"
+    assert run.data.metrics["test_acc"] == 0.5
+    assert run.data.tags["nnlab.status"] == "finished"
+    exp = client.get_experiment_by_name("digits-test")
+    assert exp.artifact_location.startswith("file://") and str(tmp_path) in exp.artifact_location
+    local = client.download_artifacts(logger.run_id, "config.json", str(tmp_path / "dl"))
+    assert json.loads(open(local).read())["optim"]["rule"] == "adam"
+
+
+def test_mlflow_logger_with_artifacts_dir_ends_the_run_itself(tmp_path, digits):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    run_dir = tmp_path / "out"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    logger = MLflowLogger(uri, experiment="e", params=SETTINGS, artifacts_dir=run_dir)
+    solver = _train(digits, logger)
+    _check_mlflow_run(MlflowClient(tracking_uri=uri), logger.run_id, solver, ["config.json"])
+
+
+def test_mlflow_logger_postgresql(tmp_path, digits):
+    url = os.environ.get("NNLAB_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("NNLAB_TEST_POSTGRES_URL is not set (e.g. postgresql://postgres@127.0.0.1:55432/nnlab_test)")
+    from mlflow.tracking import MlflowClient
+
+    experiment = f"nnlab-test-{os.getpid()}-{np.random.default_rng().integers(1 << 30)}"
+    logger = MLflowLogger(url, experiment=experiment, run_name="pg", params=SETTINGS,
+                          artifact_location=tmp_path / "artifacts")
+    assert logger.tracking_uri.startswith("postgresql")
+    solver = _train(digits, logger)
+    logger.log_final({"status": "finished"}, _fake_run_dir(tmp_path / "pg", solver))
+    _check_mlflow_run(MlflowClient(tracking_uri=logger.tracking_uri), logger.run_id, solver,
+                      ["config.json", "metrics.json"])
+
+
+def test_mlflow_uri_conversions(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NNLAB_MLFLOW_URI", raising=False)
+    assert mlflow_uri(None) == f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
+    assert (tmp_path / "runs").is_dir()
+    import importlib.util
+
+    pg = mlflow_uri("postgresql://postgres@127.0.0.1:55432/db")
+    if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+        assert pg == "postgresql+psycopg://postgres@127.0.0.1:55432/db"
+    assert mlflow_uri("postgres://u@h/db").startswith("postgresql")
+    assert mlflow_uri("http://localhost:5000") == "http://localhost:5000"
+
+
+def test_flatten_settings():
+    flat = flatten_settings({"a": {"b": 1, "c": {"d": "x"}}, "e": None, "f": [1, 2], "g": np.float32(0.5)})
+    assert flat == {"a.b": 1, "a.c.d": "x", "e": "None", "f": "[1, 2]", "g": 0.5}
+
+
+def test_missing_packages_give_the_install_hint(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.split(".")[0] in ("tensorboardX", "mlflow"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(TrackingUnavailableError, match=r'pip install "nnlab\[tracking\]"'):
+        TensorBoardLogger("unused")
+    with pytest.raises(TrackingUnavailableError, match=r'pip install "nnlab\[tracking\]"'):
+        MLflowLogger("sqlite:///unused.db")
