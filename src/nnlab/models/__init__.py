@@ -10,4 +10,5 @@ from .classifier import *  # noqa: F401,F403
 from .cnn import *  # noqa: F401,F403
 from .fc_net import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
+from .resnet import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403

@@ -42,7 +42,7 @@ from ..nn import (
 )
 from ..nn.activations import GELU, SiLU
 
-__all__ = ["BasicBlock", "resnet_cifar", "resnet_fast", "Scale"]
+__all__ = ["BasicBlock", "resnet_cifar", "resnet_fast"]
 
 _ACTIVATIONS = {"relu": ReLU, "gelu": GELU, "silu": SiLU}
 
