@@ -22,8 +22,9 @@ import numpy as np
 from .backend import to_numpy
 from .validation import check_array
 
-__all__ = ["visualize_grid", "confusion_matrix", "plot_training_curves", "plot_weight_grid",
-           "plot_confusion_matrix", "plots_disabled", "plots_enabled"]
+__all__ = ["visualize_grid", "confusion_matrix", "plot_training_curves", "plot_weight_grid", "plot_confusion_matrix",
+           "plots_disabled", "plots_enabled", "plot_run_comparison", "plot_weight_scale_sweep", "plot_loss_panels",
+           "plot_confusion_panels", "plot_epoch_losses", "plot_decision_boundary", "plot_feature_strips"]
 
 _PLOTS_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("nnlab_plots_enabled", default=True)
 
@@ -249,4 +250,180 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, path: str | os.PathLike,
                 ax.text(j, i, fmt.format(values[i, j].item()), ha="center", va="center", fontsize=8,
                         color="white" if values[i, j] > threshold else "black")
     ax.set_title(title or ("Confusion matrix" + (" (normalized by true class)" if normalize else "")))
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# recipe figures (studies, housing, macbeth, kernel SVMs)
+# ---------------------------------------------------------------------------------------------------------------
+_RUN_PANELS = {"loss": ("loss_history", "Training loss", "Iteration"),
+               "train": ("train_acc_history", "Training accuracy", "Epoch"),
+               "val": ("val_acc_history", "Validation accuracy", "Epoch")}
+
+
+@_skipped_when_disabled
+def plot_run_comparison(runs: Mapping[str, Mapping[str, Any]], path: str | os.PathLike, title: str | None = None,
+                        panels: Sequence[str] = ("loss", "train", "val"),
+                        extra: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+                        figsize: tuple[float, float] = (12, 12), styles: Mapping[str, str] | None = None) -> Path:
+    """Several runs on shared axes, one row per panel: ``'loss'`` (training loss vs iteration, dots), ``'train'``
+    / ``'val'`` (accuracy vs epoch, ``'-o'``). runs: label -> dict with ``loss_history``, ``train_acc_history``,
+    ``val_acc_history``; extra: label -> more runs of that label (other seeds), drawn thin in its colour;
+    styles: label -> matplotlib format string of the accuracy panels."""
+    unknown = [p for p in panels if p not in _RUN_PANELS]
+    if unknown:
+        raise ValueError(f"plot_run_comparison: panels must be among {list(_RUN_PANELS)}, got {unknown}")
+    fig = _new_figure(figsize)
+    axes = np.atleast_1d(fig.subplots(len(panels), 1))
+    for ax, panel in zip(axes, panels):
+        key, name, xlabel = _RUN_PANELS[panel]
+        for i, (label, curves) in enumerate(runs.items()):
+            style = "o" if panel == "loss" else (styles or {}).get(label, "-o")
+            ax.plot(curves[key], style, color=f"C{i}", label=label, markersize=2.5 if panel == "loss" else 5)
+            for other in (extra or {}).get(label, []):
+                ax.plot(other[key], "-", color=f"C{i}", alpha=0.3, linewidth=1)
+        ax.set_title(name)
+        ax.set_xlabel(xlabel)
+        ax.grid(linestyle="--", alpha=0.5)
+        ax.legend(loc="best", ncol=min(len(runs), 5))
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+@_skipped_when_disabled
+def plot_weight_scale_sweep(scales: Sequence[float], results: Mapping[str, Mapping[str, Sequence[float]]],
+                            path: str | os.PathLike, loss_ylim: tuple[float, float] | None = (1.0, 3.5)) -> Path:
+    """CS231n notebook 05's three semilogx panels: best val accuracy, best train accuracy and final training loss
+    against the weight initialization scale. results: label -> ``best_val_acc``, ``best_train_acc``,
+    ``final_loss`` (one value per scale)."""
+    fig = _new_figure((12, 12))
+    axes = fig.subplots(3, 1)
+    panels = (("best_val_acc", "Best val accuracy"), ("best_train_acc", "Best train accuracy"),
+              ("final_loss", "Final training loss"))
+    for ax, (key, name) in zip(axes, panels):
+        for label, res in results.items():
+            ax.semilogx(scales, res[key], "-o", label=label)
+        ax.set_title(f"{name} vs. weight initialization scale")
+        ax.set_xlabel("Weight initialization scale")
+        ax.grid(linestyle="--", alpha=0.5)
+        ax.legend(loc="best")
+    if loss_ylim is not None:
+        axes[2].set_ylim(*loss_ylim)
+    return _save(fig, path)
+
+
+@_skipped_when_disabled
+def plot_loss_panels(curves: Mapping[str, Mapping[str, Any]], path: str | os.PathLike, xlabel: str = "Iteration",
+                     ylabel: str = "Training loss", reference_label: str = "reference") -> Path:
+    """One panel per curve (two columns, shared y): ``x``, ``y`` drawn solid, an optional ``ref_x``, ``ref_y``
+    dashed (``reference_label``), and the panel's ``title``."""
+    names = list(curves)
+    if not names:
+        raise ValueError("plot_loss_panels: curves is empty")
+    cols = min(2, len(names))
+    rows = -(-len(names) // cols)
+    fig = _new_figure((5.5 * cols, 3.6 * rows))
+    axes = np.atleast_2d(fig.subplots(rows, cols, sharey=True, squeeze=False))
+    for ax, name in zip(axes.flat, names):
+        c = curves[name]
+        ax.plot(c["x"], c["y"], label="nnlab", lw=1.5)
+        if c.get("ref_y") is not None:
+            ax.plot(c["ref_x"], c["ref_y"], "--", label=reference_label, lw=1.2)
+        ax.set_title(c.get("title", name))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    return _save(fig, path)
+
+
+@_skipped_when_disabled
+def plot_confusion_panels(confusions: Mapping[str, Any], path: str | os.PathLike, class_names: Sequence[str],
+                          titles: Mapping[str, str] | None = None) -> Path:
+    """Confusion matrices side by side (counts (K, K), rows = true class), each row normalized to fractions."""
+    if not confusions:
+        raise ValueError("plot_confusion_panels: confusions is empty")
+    K = len(class_names)
+    fig = _new_figure((3.6 * len(confusions), 3.6))
+    axes = np.atleast_1d(fig.subplots(1, len(confusions)))
+    for ax, (name, counts) in zip(axes, confusions.items()):
+        counts = np.asarray(counts, dtype=float)
+        frac = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+        for (r, c), v in np.ndenumerate(frac):
+            ax.text(c, r, f"{v:.2f}", ha="center", va="center", color="white" if v > 0.6 else "black")
+        ax.set_xticks(range(K), class_names)
+        ax.set_yticks(range(K), class_names)
+        ax.set_xlabel("Predicted")
+        ax.set_ylabel("True")
+        ax.set_title((titles or {}).get(name, name))
+    return _save(fig, path)
+
+
+@_skipped_when_disabled
+def plot_epoch_losses(losses: Sequence[float], path: str | os.PathLike, title: str | None = None) -> Path:
+    """Loss per epoch (epochs numbered from 1), ``'-o'``."""
+    fig = _new_figure((5, 3.5))
+    ax = fig.subplots()
+    ax.plot(range(1, len(losses) + 1), list(losses), marker="o")
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Loss")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+@_skipped_when_disabled
+def plot_decision_boundary(X: Any, y: Any, decision: Callable[[np.ndarray], np.ndarray], path: str | os.PathLike,
+                           support: Any = None, title: str | None = None, steps: int = 300) -> Path:
+    """A two-class 2-D classifier: filled regions of ``sign(decision)``, the margins ``f = +-1`` (dashed), the
+    boundary ``f = 0``, the points coloured by class and the support vectors circled.
+
+    Inputs: X (N, 2); y (N,) two labels; decision: (M, 2) grid points -> (M,) decision values; support: indices of
+    the support vectors; steps: grid resolution per axis."""
+    X, y = np.asarray(X, dtype=float), np.asarray(y)
+    check_array("plot_decision_boundary", "X", X, ndim=2, shape_hint="(N, 2)")
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    pad = 0.15 * (hi - lo) + 0.2
+    g1, g2 = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], steps),
+                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], steps))
+    f = np.asarray(decision(np.column_stack((g1.ravel(), g2.ravel())))).reshape(g1.shape)
+    fig = _new_figure((5, 4.2))
+    ax = fig.subplots()
+    ax.contourf(g1, g2, f, levels=[-np.inf, 0, np.inf], colors=["#f4c7c3", "#c6dbef"], alpha=0.8)
+    ax.contour(g1, g2, f, levels=[-1, 0, 1], colors="k", linestyles=["--", "-", "--"], linewidths=[0.8, 1.5, 0.8])
+    pos = y == np.max(y)
+    ax.scatter(X[pos, 0], X[pos, 1], c="#1f77b4", edgecolors="k", label=f"y = {np.max(y)}", zorder=3)
+    ax.scatter(X[~pos, 0], X[~pos, 1], c="#d62728", edgecolors="k", label=f"y = {np.min(y)}", zorder=3)
+    if support is not None:
+        ax.scatter(X[support, 0], X[support, 1], s=180, facecolors="none", edgecolors="k", linewidths=1.2,
+                   label="support vectors", zorder=4)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, path)
+
+
+@_skipped_when_disabled
+def plot_feature_strips(features: Mapping[str, Any], y: Any, path: str | os.PathLike,
+                        titles: Mapping[str, str] | None = None) -> Path:
+    """One strip per 1-D feature map: the values ``features[name]`` (N,) of the points, coloured by the sign of
+    ``y`` (N,), to see which maps separate the classes."""
+    y = np.asarray(y)
+    fig = _new_figure((6, 4.5))
+    axes = np.atleast_1d(fig.subplots(len(features), 1))
+    for ax, (name, z) in zip(axes, features.items()):
+        z = np.asarray(z)
+        ax.scatter(z[y > 0], np.zeros(int((y > 0).sum())), c="#1f77b4", edgecolors="k")
+        ax.scatter(z[y <= 0], np.zeros(int((y <= 0).sum())), c="#d62728", edgecolors="k")
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, labelpad=12)
+        if titles and name in titles:
+            ax.set_title(titles[name], fontsize=8)
     return _save(fig, path)

@@ -19,7 +19,7 @@ DEFAULT_RECIPE = "digits-mlp"
 # Modules that declare recipes; imported on first lookup so `import nnlab` stays light.
 _RECIPE_MODULES = [
     "nnlab.recipes.digits",
-    # "nnlab.recipes.svm_kernels",
+    "nnlab.recipes.svm_kernels",
     # "nnlab.recipes.macbeth",
     # "nnlab.recipes.studies",
     "nnlab.recipes.mnist",

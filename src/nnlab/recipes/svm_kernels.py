@@ -20,21 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from . import register
-from .artifacts import apply_overrides, write_json
+from .contract import Recipe, Setting
 
-__all__ = ["DEFAULTS", "run"]
-
-DEFAULTS: dict[str, Any] = {
-    "C": 1.0,                # the spec's SVC default
-    "rbf_gamma": 1.0,        # RBF width used on example B
-    "test_gamma": 1e-3,      # the spec's "intentionally low" gamma of the RBF parity check
-    "grid_steps": 300,       # resolution of the decision-boundary plots
-    "digits": True,          # also run the multiclass digits comparison
-    "digits_C": 5.0,
-    "seed": 0,
-}
-QUICK = {"grid_steps": 80, "digits": False}
+__all__ = ["SPEC", "RECIPES"]
 
 SPEC = {
     "picking_acc": {"f1": 0.50, "f2": 0.50, "f3": 0.50, "f4": 0.75, "f5": 0.625},
@@ -64,65 +52,6 @@ def _picking(C: float) -> dict[str, Any]:
     return out
 
 
-def _grid(X: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    lo, hi = X.min(axis=0), X.max(axis=0)
-    pad = 0.15 * (hi - lo) + 0.2
-    g1, g2 = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], steps),
-                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], steps))
-    return g1, g2, np.column_stack((g1.ravel(), g2.ravel()))
-
-
-def _plot_boundary(path: Path, X: np.ndarray, y: np.ndarray, decision, support: np.ndarray,
-                   title: str, steps: int) -> Path:
-    """Filled decision regions, the margins f = +-1, the boundary f = 0, the points and circled SVs."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    g1, g2, grid = _grid(X, steps)
-    f = decision(grid).reshape(g1.shape)
-    fig = Figure(figsize=(5, 4.2), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    ax.contourf(g1, g2, f, levels=[-np.inf, 0, np.inf], colors=["#f4c7c3", "#c6dbef"], alpha=0.8)
-    ax.contour(g1, g2, f, levels=[-1, 0, 1], colors="k", linestyles=["--", "-", "--"], linewidths=[0.8, 1.5, 0.8])
-    pos = y == np.max(y)
-    ax.scatter(X[pos, 0], X[pos, 1], c="#1f77b4", edgecolors="k", label=f"y = {np.max(y)}", zorder=3)
-    ax.scatter(X[~pos, 0], X[~pos, 1], c="#d62728", edgecolors="k", label=f"y = {np.min(y)}", zorder=3)
-    ax.scatter(X[support, 0], X[support, 1], s=180, facecolors="none", edgecolors="k", linewidths=1.2,
-               label="support vectors", zorder=4)
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
-
-
-def _plot_picking(path: Path, picking: dict[str, Any]) -> Path:
-    """One strip per candidate map: the 1-D values of the 8 printed points, coloured by class."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from nnlab.kernels import CANDIDATE_FUNCTIONS, picking_data
-
-    x_1, x_2, y = picking_data("printed")
-    fig = Figure(figsize=(6, 4.5), dpi=100)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(CANDIDATE_FUNCTIONS), 1)
-    for ax, (name, f) in zip(axes, CANDIDATE_FUNCTIONS.items()):
-        z = f(x_1, x_2)
-        ax.scatter(z[y > 0], np.zeros((y > 0).sum()), c="#1f77b4", edgecolors="k")
-        ax.scatter(z[y < 0], np.zeros((y < 0).sum()), c="#d62728", edgecolors="k")
-        info = picking["printed"][name]
-        ax.set_yticks([])
-        ax.set_ylabel(name, rotation=0, labelpad=12)
-        ax.set_title(f"linear SVM acc {info['train_acc']:.2f}, separable: {info['separable']}", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
-
-
 def _digits(C: float, seed: int) -> dict[str, Any]:
     from sklearn.datasets import load_digits
     from sklearn.svm import SVC
@@ -149,16 +78,14 @@ def _digits(C: float, seed: int) -> dict[str, Any]:
     }
 
 
-@register("svm-kernels",
-          summary="Kernel methods of spec seed 003 §6: candidate maps, feature engineering, degree-2 and RBF "
-                  "kernels with a from-scratch SMO kernel SVM, decision-boundary plots",
-          expected="f1..f5 acc 0.50/0.50/0.50/0.75/0.62 (none separable); engineered features 1.0; "
-                   "degree-2 kernel 1.0 on 8 points and 8/9 on 9 points (C=1); RBF fits the 9 points")
-def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **overrides: Any) -> dict[str, Any]:
-    """Reproduce spec seed 003 §6, write ``config.json``, ``metrics.json`` and PNG plots; return the metrics."""
+def _fit(cfg: dict[str, Any], data: dict[str, Any], run_dir: Path, progress: bool | None) -> dict[str, Any]:
+    """Reproduce spec seed 003 §6 and draw the PNG plots into ``run_dir``; return the metrics."""
+    from sklearn.datasets import make_moons
     from sklearn.svm import SVC
 
+    from nnlab import viz
     from nnlab.kernels import (
+        CANDIDATE_FUNCTIONS,
         KernelSVM,
         artificial_data,
         example_a,
@@ -166,19 +93,19 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **over
         feature_construction,
         kernel_construction,
         phi_degree2,
+        picking_data,
         rbf_kernel,
     )
 
-    cfg = apply_overrides(DEFAULTS, overrides, "svm-kernels")
-    if quick:
-        cfg.update({k: v for k, v in QUICK.items() if k not in overrides})
-    cfg["recipe"], cfg["quick"] = "svm-kernels", quick
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     C, steps = float(cfg["C"]), int(cfg["grid_steps"])
-    plots: list[Path] = []
+    plots: list[Path | None] = []
     metrics: dict[str, Any] = {"picking": _picking(C)}
-    plots.append(_plot_picking(run_dir / "picking_candidates.png", metrics["picking"]))
+    x_1, x_2, y = picking_data("printed")
+    plots.append(viz.plot_feature_strips(
+        {name: f(x_1, x_2) for name, f in CANDIDATE_FUNCTIONS.items()}, y, run_dir / "picking_candidates.png",
+        titles={name: f"linear SVM acc {v['train_acc']:.2f}, separable: {v['separable']}"
+                for name, v in metrics["picking"]["printed"].items()}))
 
     # §6.2 feature engineering: a linear SVM on the quadratic features
     X, y = artificial_data()
@@ -189,9 +116,9 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **over
         "engineered_linear_train_acc": engineered.score(Z, y),
         "n_features": int(Z.shape[1]),
     }
-    plots.append(_plot_boundary(run_dir / "feature_engineering.png", X, y,
-                                lambda G: engineered.decision_function(feature_construction(G)),
-                                engineered.support_, "linear SVM on [x1, x2, x1^2, x2^2, x1 x2]", steps))
+    plots.append(viz.plot_decision_boundary(
+        X, y, lambda G: engineered.decision_function(feature_construction(G)), run_dir / "feature_engineering.png",
+        support=engineered.support_, title="linear SVM on [x1, x2, x1^2, x2^2, x1 x2]", steps=steps))
 
     # §6.3 degree-2 feature-map kernel; phi_degree2 has the same inner products as feature_construction
     metrics["degree2_kernel"] = {}
@@ -202,16 +129,14 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **over
         metrics["degree2_kernel"][f"{name}_sklearn_train_acc"] = SVC(C=C, kernel="precomputed").fit(K, y).score(K, y)
         metrics["degree2_kernel"][f"{name}_n_support"] = int(svm.support_.size)
         F = feature_construction(X)
-        plots.append(_plot_boundary(
-            run_dir / f"degree2_{name}.png", X, y,
-            lambda G, svm=svm, F=F: svm.decision_function(feature_construction(G) @ F.T),
-            svm.support_, f"degree-2 kernel, {name} (C={C:g}): acc {svm.score(K, y):.3f}", steps))
+        plots.append(viz.plot_decision_boundary(
+            X, y, lambda G, svm=svm, F=F: svm.decision_function(feature_construction(G) @ F.T),
+            run_dir / f"degree2_{name}.png", support=svm.support_,
+            title=f"degree-2 kernel, {name} (C={C:g}): acc {svm.score(K, y):.3f}", steps=steps))
 
     # §6.4 RBF kernel
     X, y = example_b()
     rbf = KernelSVM(C=C, kernel="rbf", gamma=cfg["rbf_gamma"]).fit(X, y)
-    from sklearn.datasets import make_moons
-
     Xm, ym = make_moons(70, noise=0.2, random_state=cfg["seed"])
     Km = rbf_kernel(Xm, gamma=cfg["test_gamma"])
     metrics["rbf_kernel"] = {
@@ -224,9 +149,10 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **over
             "sklearn_rbf_acc": SVC(C=C, kernel="rbf", gamma=cfg["test_gamma"]).fit(Xm, ym).score(Xm, ym),
         },
     }
-    plots.append(_plot_boundary(run_dir / "rbf_example_b.png", X, y, rbf.decision_function, rbf.support_,
-                                f"RBF kernel (gamma={cfg['rbf_gamma']:g}, C={C:g}), example B: "
-                                f"acc {rbf.score(X, y):.3f}", steps))
+    plots.append(viz.plot_decision_boundary(
+        X, y, rbf.decision_function, run_dir / "rbf_example_b.png", support=rbf.support_,
+        title=f"RBF kernel (gamma={cfg['rbf_gamma']:g}, C={C:g}), example B: acc {rbf.score(X, y):.3f}",
+        steps=steps))
 
     if cfg["digits"]:
         metrics["digits_ovr"] = _digits(float(cfg["digits_C"]), int(cfg["seed"]))
@@ -246,7 +172,27 @@ def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **over
     metrics["rbf_example_b_acc"] = metrics["rbf_kernel"]["example_b_train_acc"]
     if "digits_ovr" in metrics:
         metrics["digits_test_acc"] = metrics["digits_ovr"]["nnlab_ovr_test_acc"]
-    metrics["plots"] = [p.name for p in plots]
-    write_json(run_dir / "config.json", cfg)
-    write_json(run_dir / "metrics.json", metrics)
+    metrics["plots"] = [p.name for p in plots if p is not None]
     return metrics
+
+
+RECIPES = [Recipe(
+    name="svm-kernels",
+    summary="Kernel methods of spec seed 003 §6: candidate maps, feature engineering, degree-2 and RBF kernels with "
+            "a from-scratch SMO kernel SVM, decision-boundary plots",
+    expected="f1..f5 acc 0.50/0.50/0.50/0.75/0.62 (none separable); engineered features 1.0; degree-2 kernel 1.0 "
+             "on 8 points and 8/9 on 9 points (C=1); RBF fits the 9 points",
+    task="analysis",
+    settings=[
+        Setting("C", "float", 1.0, "SVM box constraint (the spec's SVC default)", low=0, low_open=True),
+        Setting("rbf_gamma", "float", 1.0, "RBF width used on example B", low=0, low_open=True),
+        Setting("test_gamma", "float", 1e-3, "the spec's 'intentionally low' gamma of the RBF parity check", low=0,
+                low_open=True),
+        Setting("grid_steps", "int", 300, "resolution of the decision-boundary plots (points per axis)", low=2),
+        Setting("digits", "bool", True, "also run the one-vs-rest digits comparison with scikit-learn's SVC"),
+        Setting("digits_C", "float", 5.0, "C of the digits comparison", low=0, low_open=True),
+        Setting("seed", "int", 0, "seed of the moons data and the digits split", low=0),
+    ],
+    quick={"grid_steps": 80, "digits": False},
+    fit=_fit,
+)]
