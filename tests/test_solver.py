@@ -256,20 +256,24 @@ def test_solver_accepts_update_rule_callable():
 # divergence guard and early stopping
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("bad, expected", [("loss", "loss is NaN"), ("grad", "gradient of W contains NaN or inf")])
-def test_divergence_guard_stops_on_nan_and_keeps_params_of_previous_step(bad, expected):
+def test_divergence_guard_stops_on_nan_and_keeps_the_last_good_params(bad, expected):
+    """The 7th step fails: the parameters kept are those the 6th step started from, whose loss (the last entry of
+    loss_history) passed the guard."""
     rec = Recorder()
     model = NaNAfter(5, 3, nan_at=7, bad=bad)
     solver = Solver(model, make_blobs(n_train=100), optim_config={"learning_rate": 0.1}, batch_size=10,
                     num_epochs=3, seed=0, callbacks=[rec], **quiet())
     with pytest.warns(RuntimeWarning, match=rf"iteration 7 / 30 .*{expected}"):
         solver.train()
-    assert solver.diverged and solver.stop_training
+    assert solver.diverged and solver.stop_training and solver.status == "diverged"
+    assert solver.diverged_iteration == 7
     assert "iteration 7" in solver.stop_reason and expected in solver.stop_reason
+    assert "try a smaller learning_rate" in solver.stop_reason
     assert len(solver.loss_history) == 6 and np.all(np.isfinite(solver.loss_history))
-    after_step_6 = rec.param_snapshots[-1]
     assert len(rec.param_snapshots) == 6
+    after_step_5 = rec.param_snapshots[-2]
     for k in model.params:
-        np.testing.assert_array_equal(model.params[k], after_step_6[k])
+        np.testing.assert_array_equal(model.params[k], after_step_5[k])
     assert rec.events[-1] == ("end",)
 
 
@@ -338,7 +342,8 @@ def test_checkpoint_files_hold_arrays_without_pickle(tmp_path):
     with np.load(tmp_path / "ckpt" / "run_epoch_2.npz", allow_pickle=False) as z:
         keys = set(z.files)
         assert {"params/W", "params/b", "best_params/W", "optim/W/m", "optim/W/v", "optim/b/m",
-                "history/loss", "history/train_acc", "history/val_acc", "rng/keys"} <= keys
+                "history/loss", "history/train_acc", "history/val_acc", "history/grad_norm", "rng/solver/keys",
+                "rng/global/keys"} <= keys
         assert z["history/loss"].shape == (10,) and z["history/val_acc"].shape == (3,)
         assert z["optim/W/m"].dtype == np.float64
     arrays, meta = load_arrays(tmp_path / "ckpt" / "run_latest.npz")

@@ -1,6 +1,6 @@
 """Solver: the training loop of CS231n (``Solver(model, data, **kwargs).train()``) plus modern conveniences.
 
-CS231n semantics (spec seed_004 §5A), kept exactly:
+CS231n semantics (spec seed_004 §5A), kept exactly with the default options:
 
 - ``iterations_per_epoch = max(N_train // batch_size, 1)``; ``num_iterations = num_epochs * iterations_per_epoch``.
 - Each iteration samples ``rng.choice(N_train, batch_size)`` (with replacement; NumPy's global RNG unless
@@ -13,9 +13,11 @@ CS231n semantics (spec seed_004 §5A), kept exactly:
 - Log lines ``(Iteration %d / %d) loss: %f`` (when ``verbose and t % print_every == 0``) and
   ``(Epoch %d / %d) train acc: %f; val_acc: %f``.
 
-Additions: a tqdm progress bar with the live loss, callbacks (:mod:`nnlab.callbacks`), an ``lr_schedule``, a
-``batch_transform`` for augmentation, a divergence guard, and pickle-free atomic checkpoints from which
-:meth:`Solver.resume` continues a killed run (losing at most the epoch in progress).
+Additions: batch orders (sampled, shuffled epochs, sequential, cyclic), gradient clipping by global norm, learning
+rate schedules (epoch callables or :mod:`nnlab.schedules` objects stepped per epoch or per iteration), a
+divergence guard, a tqdm progress bar, callbacks (:mod:`nnlab.callbacks`), a ``batch_transform`` for
+augmentation, and pickle-free atomic checkpoints (:mod:`nnlab.solver_state`) from which :meth:`Solver.resume`
+continues bit-identically, also after Ctrl-C in the middle of an epoch.
 
 The Solver knows only the model contract: ``model.params`` (dict name -> array) and ``model.loss(X, y=None)``
 (scores when ``y`` is None, else ``(loss, grads)`` with ``grads`` keyed like ``params``).
@@ -24,8 +26,10 @@ The Solver knows only the model contract: ``model.params`` (dict name -> array) 
 from __future__ import annotations
 
 import copy
-import json
+import math
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,15 +37,22 @@ from typing import Any
 
 import numpy as np
 
-from .backend import get_rng, to_numpy, xp_of
+from .backend import get_rng, xp_of
 from .io import load_arrays, save_arrays
-from .optim import get_update_rule
+from .optim import check_optim_config, clip_grad_norm, get_update_rule
+from .solver_state import (
+    CHECKPOINT_FORMAT,
+    load_solver_state,
+    restore_rng_snapshot,
+    rng_snapshot,
+    solver_state,
+)
 from .validation import check_array
 
-__all__ = ["Solver", "CHECKPOINT_FORMAT"]
+__all__ = ["Solver", "CHECKPOINT_FORMAT", "BATCH_ORDERS"]
 
-CHECKPOINT_FORMAT = "nnlab.solver.checkpoint/1"
 _REQUIRED_DATA = ("X_train", "y_train", "X_val", "y_val")
+BATCH_ORDERS = ("sample", "shuffle", "sequential", "cyclic")
 _DEFAULTS: dict[str, Any] = {
     "update_rule": "sgd",
     "optim_config": None,
@@ -61,17 +72,49 @@ _DEFAULTS: dict[str, Any] = {
     "checkpoint_every": 1,
     "checkpoint_per_epoch": True,
     "divergence_guard": True,
+    "divergence_factor": 1e3,
+    "divergence_val_collapse": True,
+    "batch_order": "sample",
+    "drop_last": False,
+    "grad_clip": None,
+    "rng_sources": None,
 }
-# Settings stored in a checkpoint's metadata (callables and callbacks cannot be; pass them again to resume).
+# Settings stored in a checkpoint's metadata (callables, callbacks and generators cannot be; pass them again).
 _SAVED_SETTINGS = ("lr_decay", "batch_size", "num_epochs", "num_train_samples", "num_val_samples",
                    "checkpoint_name", "print_every", "verbose", "seed", "progress", "checkpoint_every",
-                   "checkpoint_per_epoch", "divergence_guard")
+                   "checkpoint_per_epoch", "divergence_guard", "divergence_factor", "divergence_val_collapse",
+                   "batch_order", "drop_last", "grad_clip")
+_NON_FINITE = "NaN or inf"  # what the kernels' check_finite errors say
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"Solver: {name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _check_float(name: str, value: Any, low: float, high: float, low_open: bool, allow_none: bool = False,
+                 what: str = "") -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"Solver: {name} must be a number{' or None' if allow_none else ''}, "
+                        f"got {type(value).__name__} {value!r}")
+    x = float(value)
+    if not (x > low if low_open else x >= low) or not x <= high or math.isnan(x):
+        raise ValueError(f"Solver: {name} must be {what}, got {value!r}")
+    return x
+
+
+def _check_seed(seed: Any) -> Any:
+    if seed is None or isinstance(seed, (np.random.RandomState, np.random.Generator)):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"Solver: seed must be a non-negative integer, None or a numpy RandomState/Generator, "
+                        f"got {type(seed).__name__} {seed!r}")
+    if seed < 0 or seed >= 2**32:
+        raise ValueError(f"Solver: seed must be a non-negative integer below 2**32, got {seed}")
+    return int(seed)
 
 
 def _check_data(data: Any) -> None:
@@ -103,42 +146,67 @@ def _check_model(model: Any) -> None:
 class Solver:
     """Train a classification model with minibatch updates (CS231n ``Solver`` API).
 
-    Parameters
+    Parameters (keywords; the first block is CS231n's)
     ----------
     model : object with ``params`` (dict name -> array) and ``loss(X, y=None)``. Optionally also
-        ``buffer_arrays() -> dict name -> array`` and ``load_buffer_arrays(dict)`` for state that is not trained by the
-        update rule but belongs with the weights (batch-norm running statistics): the Solver then keeps it with
-        ``best_params`` (so restored weights get their own statistics) and in checkpoints.
-    data : dict with ``X_train`` (N, ...), ``y_train`` (N,), ``X_val`` (N_val, ...), ``y_val`` (N_val,);
-        other keys are ignored.
-    update_rule : name of a rule in :mod:`nnlab.optim` (``'sgd'``, ``'sgd_momentum'``, ``'rmsprop'``, ``'adam'``,
-        ...) or a callable ``rule(w, dw, config) -> (next_w, config)``. Default ``'sgd'``.
-    optim_config : dict of hyperparameters for the rule (copied once per parameter). Default ``{}``.
-    lr_decay : factor applied to every ``learning_rate`` after each epoch. Default 1.0.
-    batch_size, num_epochs : default 100 and 10.
-    num_train_samples : training accuracy is measured on a random subsample of this size (default 1000;
-        None = all). num_val_samples : likewise for validation (default None = all).
+        ``buffer_arrays() -> dict name -> array`` and ``load_buffer_arrays(dict)`` for state that the update
+        rule does not train but that belongs with the weights (batch-norm running statistics): the Solver keeps
+        it with ``best_params``, with the last good parameters of the divergence guard, and in checkpoints.
+    data : dict with ``X_train`` (N, ...), ``y_train`` (N,), ``X_val`` (N_val, ...), ``y_val`` (N_val,).
+    update_rule : a rule of :mod:`nnlab.optim` by name (``'sgd'``, ``'sgd_momentum'``, ``'rmsprop'``, ``'adam'``,
+        ``'adamw'``, ...) or a callable ``rule(w, dw, config) -> (next_w, config)``. Default ``'sgd'``.
+    optim_config : the rule's hyperparameters (copied once per parameter). Unknown keys, string numbers and
+        out-of-range values are errors raised here (:func:`nnlab.optim.check_optim_config`). Default ``{}``.
+    lr_decay : in (0, 1]; every ``learning_rate`` is multiplied by it after each epoch. Default 1.0.
+    batch_size (100), num_epochs (>= 1; 10).
+    num_train_samples : training accuracy on a random subsample of this size (1000; None = all).
+    num_val_samples : likewise for validation (None = all).
     checkpoint_name : if set, ``f"{checkpoint_name}_epoch_{epoch}.npz"`` and ``f"{checkpoint_name}_latest.npz"``
-        are written atomically at every ``checkpoint_every``-th epoch end (and the last one).
-    print_every : print the loss every this many iterations (0 = never). verbose : print at all (default True).
-    seed : None (NumPy's global RNG, so ``np.random.seed`` reproduces notebooks), an int (a private
-        ``RandomState``) or a ``Generator``/``RandomState`` used for minibatches and accuracy subsamples.
-    progress : show a tqdm bar with the live loss; None = only when stderr is a terminal.
-    callbacks : list of :class:`nnlab.callbacks.Callback`-like objects.
-    lr_schedule : callable ``epoch -> learning_rate`` applied to every config at the start and after each
-        epoch; when given it replaces ``lr_decay``.
-    batch_transform : callable ``(X_batch, y_batch) -> (X_batch, y_batch)`` applied to training minibatches
-        only (data augmentation).
-    checkpoint_every : checkpoint period in epochs (default 1).
-    checkpoint_per_epoch : keep one file per checkpointed epoch as CS231n does (default True); False writes only
-        ``f"{checkpoint_name}_latest.npz"``.
-    divergence_guard : stop on a NaN/inf loss or gradient, keeping the parameters from before that step
-        (default True).
+        are written atomically every ``checkpoint_every`` epochs (and at the last); see :meth:`resume`.
+    print_every (10; 0 = never), verbose (True).
+    seed : None (NumPy's global RNG, so ``np.random.seed`` reproduces notebooks), a non-negative int (a private
+        ``RandomState``) or a ``Generator``/``RandomState``: minibatches, shuffles and accuracy subsamples.
+
+    Additions
+    ---------
+    batch_order : how minibatches are drawn.
+        ``'sample'`` (default, CS231n): ``rng.choice(N, batch_size)`` with replacement, ``max(N // batch_size, 1)``
+        iterations per epoch. ``'shuffle'``: a fresh ``rng.permutation(N)`` each epoch, cut into consecutive
+        batches; every sample once per epoch, ``ceil(N / batch_size)`` iterations with a last, smaller batch of
+        ``N % batch_size`` samples (as ``DataLoader(shuffle=True)``), or ``N // batch_size`` full ones with
+        ``drop_last=True`` (the tail of each permutation is skipped). ``'sequential'``: the same without
+        shuffling (rows in order, epoch after epoch). ``'cyclic'``: one endless stream of full batches, batch
+        ``t`` = rows ``t*batch_size ... t*batch_size + batch_size - 1`` modulo N (wrapping across epochs, no
+        shuffle), ``max(N // batch_size, 1)`` iterations per epoch.
+    drop_last : see batch_order (False).
+    grad_clip : None, or the largest global L2 norm of all gradients together; larger gradients are scaled by
+        ``grad_clip / (norm + 1e-6)`` (``torch.nn.utils.clip_grad_norm_``). The norm before clipping of every
+        step is recorded in ``grad_norm_history`` (also without clipping) and ``last_grad_norm``.
+    lr_schedule : a callable ``epoch -> learning_rate`` (applied at the start and after each epoch), or an
+        :class:`nnlab.schedules.LRScheduler` (``StepLR``, ``CosineAnnealingLR``, ``OneCycleLR``, ``LinearWarmup``,
+        ...) whose ``lr_at(step)`` is applied before every iteration (``per_iteration``; step = iteration
+        index) or at every epoch start (step = epoch). Its ``base_lr`` defaults to the config's learning rate;
+        a schedule that cycles momentum (OneCycleLR) also sets ``momentum`` or Adam's ``beta1``. A schedule
+        replaces ``lr_decay``.
+    batch_transform : callable ``(X_batch, y_batch) -> (X_batch, y_batch)`` on training minibatches only.
+    rng_sources : dict name -> ``RandomState``/``Generator``: other generators that training draws from
+        (augmentation, a model's own RNG). Their states go into checkpoints and come back on resume.
+    progress : a tqdm bar with the live loss; None = only when stderr is a terminal.
+    callbacks : objects with the hooks of :class:`nnlab.callbacks.Callback`.
+    checkpoint_every (1), checkpoint_per_epoch : also keep one file per epoch as CS231n does (True).
+    divergence_guard : stop a run that diverges (True); see :meth:`train`.
+    divergence_factor : a finite loss above ``divergence_factor * reference`` is divergence; the reference is
+        ``ln(C)`` (the loss of a uniform guess) when the labels are integers with C >= 2 classes, else the mean
+        loss of the first epoch. None switches this rule off (non-finite values are still caught). 1e3.
+    divergence_val_collapse : a validation accuracy at chance (the majority-class rate + 0.01) after one at least
+        halfway from chance to 1 is divergence (True).
 
     Attributes
     ----------
-    loss_history (one per iteration), train_acc_history, val_acc_history (one per accuracy check), best_val_acc,
-    best_params, epoch, optim_configs, stop_training, stop_reason, diverged.
+    loss_history, grad_norm_history (one per iteration), train_acc_history, val_acc_history (one per check),
+    best_val_acc, best_params, epoch, iteration (completed iterations: the schedule's step), optim_configs,
+    status ('new', 'running', 'finished', 'stopped' (a callback or Ctrl-C), 'diverged'), stop_training,
+    stop_reason, diverged, diverged_iteration (1-based), last_grad_norm, interrupt_checkpoint.
     """
 
     def __init__(self, model: Any, data: Mapping[str, Any], **kwargs: Any) -> None:
@@ -158,9 +226,13 @@ class Solver:
         self.optim_config = copy.deepcopy(opts["optim_config"]) if opts["optim_config"] is not None else {}
         if not isinstance(self.optim_config, dict):
             raise TypeError(f"Solver: optim_config must be a dict, got {type(self.optim_config).__name__}")
-        self.lr_decay = float(opts["lr_decay"])
+        self._hyperparameters = check_optim_config(self.update_rule, self.optim_config)
+        self.lr_decay = _check_float("lr_decay", opts["lr_decay"], 0.0, 1.0, True, what="in (0, 1]")
         self.batch_size = _check_int("batch_size", opts["batch_size"], 1)
-        self.num_epochs = _check_int("num_epochs", opts["num_epochs"], 0)
+        self.num_epochs = _check_int("num_epochs", opts["num_epochs"], 1)
+        for name in ("num_train_samples", "num_val_samples"):
+            if opts[name] is not None:
+                _check_int(name, opts[name], 1)
         self.num_train_samples = opts["num_train_samples"]
         self.num_val_samples = opts["num_val_samples"]
         self.checkpoint_name = opts["checkpoint_name"]
@@ -168,32 +240,118 @@ class Solver:
         self.checkpoint_per_epoch = bool(opts["checkpoint_per_epoch"])
         self.print_every = _check_int("print_every", opts["print_every"], 0)
         self.verbose = bool(opts["verbose"])
-        self.seed = opts["seed"]
+        self.seed = _check_seed(opts["seed"])
         self.progress = opts["progress"]
         self.callbacks = list(opts["callbacks"] or [])
-        self.lr_schedule = opts["lr_schedule"]
         self.batch_transform = opts["batch_transform"]
+        if self.batch_transform is not None and not callable(self.batch_transform):
+            raise TypeError("Solver: batch_transform must be callable or None")
         self.divergence_guard = bool(opts["divergence_guard"])
-        for name in ("lr_schedule", "batch_transform"):
-            if getattr(self, name) is not None and not callable(getattr(self, name)):
-                raise TypeError(f"Solver: {name} must be callable or None")
+        self.divergence_factor = _check_float("divergence_factor", opts["divergence_factor"], 1.0, math.inf,
+                                              True, allow_none=True, what="a number > 1 or None")
+        self.divergence_val_collapse = bool(opts["divergence_val_collapse"])
+        if opts["batch_order"] not in BATCH_ORDERS:
+            raise ValueError(f"Solver: batch_order must be one of {', '.join(map(repr, BATCH_ORDERS))}, "
+                             f"got {opts['batch_order']!r}")
+        self.batch_order = opts["batch_order"]
+        self.drop_last = bool(opts["drop_last"])
+        self.grad_clip = _check_float("grad_clip", opts["grad_clip"], 0.0, math.inf, True, allow_none=True,
+                                      what="a finite number > 0 or None")
+        self.rng_sources = self._check_rng_sources(opts["rng_sources"])
         self._rng = get_rng(self.seed)
+        self.lr_schedule = opts["lr_schedule"]
+        self._schedule, self._momentum_key = self._bind_schedule(self.lr_schedule)
+        self._num_classes, self._chance = self._label_stats()
         self._bar = None
         self._reset()
+
+    # ---------------------------------------------------------------------------------------------------------
+    # set-up helpers
+    # ---------------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_rng_sources(sources: Any) -> dict[str, Any]:
+        if sources is None:
+            return {}
+        if not isinstance(sources, Mapping):
+            raise TypeError(f"Solver: rng_sources must be a dict name -> RandomState/Generator, "
+                            f"got {type(sources).__name__}")
+        for name, rng in sources.items():
+            if not isinstance(name, str) or "/" in name or not name:
+                raise ValueError(f"Solver: rng_sources names must be non-empty strings without '/', got {name!r}")
+            if not isinstance(rng, (np.random.RandomState, np.random.Generator)):
+                raise TypeError(f"Solver: rng_sources[{name!r}] must be a numpy RandomState or Generator, "
+                                f"got {type(rng).__name__}")
+        return dict(sources)
+
+    def _bind_schedule(self, schedule: Any) -> tuple[Any, str | None]:
+        """Validate ``lr_schedule``; a schedule object gets its base lr and is checked over the whole run."""
+        if schedule is None:
+            return None, None
+        if not callable(schedule) and not hasattr(schedule, "lr_at"):
+            raise TypeError("Solver: lr_schedule must be a callable epoch -> learning_rate, an "
+                            f"nnlab.schedules.LRScheduler or None, got {type(schedule).__name__}")
+        if not hasattr(schedule, "per_iteration"):
+            return None, None  # a plain epoch callable: applied at epoch starts through self.lr_schedule
+        name = type(schedule).__name__
+        base = self._hyperparameters.get("learning_rate")
+        if base is None:
+            raise ValueError(f"Solver: lr_schedule {name} needs a learning_rate in optim_config")
+        bound = schedule.with_base_lr(base) if hasattr(schedule, "with_base_lr") else schedule
+        last = self.num_iterations - 1 if bound.per_iteration else self.num_epochs
+        try:
+            bound.lr_at(0)
+            bound.lr_at(last)
+        except ValueError as err:
+            unit = "iterations" if bound.per_iteration else "epochs"
+            raise ValueError(f"Solver: lr_schedule {name} cannot cover this run ({self.num_iterations} iterations, "
+                             f"{self.num_epochs} epochs; stepped per {unit[:-1]}): {err}") from None
+        key = None
+        if getattr(bound, "momentum_at", lambda s: None)(0) is not None:
+            declared = getattr(self.update_rule, "hyperparameters", ())
+            key = "momentum" if "momentum" in declared else "beta1" if "beta1" in declared else None
+            if key is None:
+                raise ValueError(f"Solver: lr_schedule {name} cycles momentum but update rule "
+                                 f"{self.update_rule_name!r} has neither 'momentum' nor 'beta1' (use a momentum "
+                                 "rule or cycle_momentum=False)")
+        return bound, key
+
+    def _label_stats(self) -> tuple[int | None, float | None]:
+        """(number of classes C, majority-class rate on the validation set) for integer labels, else Nones."""
+        if not (np.issubdtype(self.y_train.dtype, np.integer) and np.issubdtype(self.y_val.dtype, np.integer)):
+            return None, None
+        y_val = np.asarray(self.y_val.get() if hasattr(self.y_val, "get") else self.y_val)
+        y_train = np.asarray(self.y_train.get() if hasattr(self.y_train, "get") else self.y_train)
+        if y_val.min() < 0 or y_train.min() < 0:
+            return None, None
+        num_classes = int(max(y_train.max(), y_val.max())) + 1
+        return num_classes, float(np.bincount(y_val).max() / len(y_val))
 
     def _reset(self) -> None:
         """Book-keeping state; called by ``__init__`` (CS231n's ``_reset``)."""
         self.epoch = 0
+        self.iteration = 0
         self.best_val_acc = 0
         self.best_params: dict[str, Any] = {}
         self.best_buffers: dict[str, Any] = {}
         self.loss_history: list[float] = []
+        self.grad_norm_history: list[float] = []
         self.train_acc_history: list[float] = []
         self.val_acc_history: list[float] = []
         self.optim_configs = {p: copy.deepcopy(self.optim_config) for p in self.model.params}
         self.stop_training = False
         self.stop_reason: str | None = None
+        self.status = "new"
         self.diverged = False
+        self.diverged_iteration: int | None = None
+        self.last_grad_norm: float | None = None
+        self.interrupt_checkpoint: Path | None = None
+        self._order: Any = None
+        self._pending_bookkeeping = False
+        self._phase = "done"
+        self._start_state: dict[str, Any] | None = None
+        self._last_good: dict[str, Any] | None = None
+        self._epoch_good: dict[str, Any] | None = None
+        self._sigint = False
 
     @property
     def num_train(self) -> int:
@@ -202,7 +360,9 @@ class Solver:
 
     @property
     def iterations_per_epoch(self) -> int:
-        """``max(N_train // batch_size, 1)``."""
+        """``max(N // batch_size, 1)``; ``ceil(N / batch_size)`` for 'shuffle'/'sequential' without drop_last."""
+        if self.batch_order in ("shuffle", "sequential") and not self.drop_last:
+            return -(-self.num_train // self.batch_size)
         return max(self.num_train // self.batch_size, 1)
 
     @property
@@ -213,20 +373,50 @@ class Solver:
     # ---------------------------------------------------------------------------------------------------------
     # one step
     # ---------------------------------------------------------------------------------------------------------
-    def _step(self) -> tuple[float, str | None]:
-        """One minibatch update. Returns ``(loss, problem)``; ``problem`` names a non-finite value (the update
-        is then skipped) or is None."""
-        idx = self._rng.choice(self.num_train, self.batch_size)
+    def _batch(self, t: int) -> Any:
+        """Row indices (or a slice) of iteration ``t``'s minibatch, by ``batch_order``."""
+        n, bs = self.num_train, self.batch_size
+        if self.batch_order == "sample":
+            return self._rng.choice(n, bs)
+        if self.batch_order == "cyclic":
+            return (t * bs + np.arange(bs)) % n
+        i = t % self.iterations_per_epoch
+        if self.batch_order == "sequential":
+            return slice(i * bs, min((i + 1) * bs, n))
+        if i == 0 or self._order is None:
+            self._order = self._rng.permutation(n)
+        return self._order[i * bs:(i + 1) * bs]
+
+    def _step(self, t: int = 0) -> tuple[float, str | None]:
+        """One minibatch update (iteration ``t``). Returns ``(loss, problem)``; ``problem`` describes why the
+        divergence guard rejected the step (the update is then not applied) or is None."""
+        idx = self._batch(t)
         X_batch, y_batch = self.X_train[idx], self.y_train[idx]
         if self.batch_transform is not None:
             X_batch, y_batch = self.batch_transform(X_batch, y_batch)
-        loss, grads = self.model.loss(X_batch, y_batch)
+        try:
+            loss, grads = self.model.loss(X_batch, y_batch)
+        except (ValueError, FloatingPointError) as err:
+            if not self.divergence_guard or (_NON_FINITE not in str(err) and not isinstance(err, FloatingPointError)):
+                raise
+            return math.nan, f"the forward pass overflowed ({err})"
         loss = float(loss)
         if self.divergence_guard:
-            problem = self._non_finite(loss, grads)
+            problem = self._bad_loss(loss)
             if problem is not None:
                 return loss, problem
+        if self.grad_clip is not None:
+            norm = clip_grad_norm(grads, self.grad_clip)
+        else:
+            norm = self._global_norm(grads)
+        if self.divergence_guard and not math.isfinite(norm):
+            bad = [p for p, g in grads.items() if not bool(xp_of(g).isfinite(g).all())]
+            if bad:
+                return loss, f"gradient of {', '.join(bad)} contains NaN or inf (loss {loss:g})"
+        self._phase = "commit"
         self.loss_history.append(loss)
+        self.grad_norm_history.append(norm)
+        self.last_grad_norm = norm
         for p in list(self.model.params):
             w = self.model.params[p]
             next_w, next_config = self.update_rule(w, grads[p], self.optim_configs[p])
@@ -235,18 +425,88 @@ class Solver:
         return loss, None
 
     @staticmethod
-    def _non_finite(loss: float, grads: Mapping[str, Any]) -> str | None:
-        if not np.isfinite(loss):
-            return f"loss is {'NaN' if np.isnan(loss) else loss}"
-        bad = [p for p, g in grads.items() if not bool(xp_of(g).isfinite(g).all())]
-        return f"gradient of {', '.join(bad)} contains NaN or inf (loss {loss:f})" if bad else None
+    def _global_norm(grads: Mapping[str, Any]) -> float:
+        """``sqrt(sum_k ||g_k||^2)`` (float64 accumulation, so float32 squares cannot overflow)."""
+        total = 0.0
+        for g in grads.values():
+            flat = g.ravel()
+            sq = float(xp_of(g).vdot(flat, flat))
+            if not math.isfinite(sq):
+                sq = float(xp_of(g).vdot(flat.astype(np.float64), flat.astype(np.float64)))
+            total += sq
+        return math.sqrt(total)
 
-    def _diverge(self, t: int, problem: str) -> None:
+    def _loss_ceiling(self) -> tuple[float, str] | None:
+        """(ceiling, how it was made) of the finite blow-up rule, or None while it is not defined."""
+        k = self.divergence_factor
+        if k is None:
+            return None
+        if self._num_classes is not None and self._num_classes >= 2:
+            ref = math.log(self._num_classes)
+            return k * ref, f"{k:g} x ln({self._num_classes}) = {k * ref:.4g}, the loss of a uniform guess"
+        ipe = self.iterations_per_epoch
+        if len(self.loss_history) < ipe:
+            return None
+        ref = float(np.mean(self.loss_history[:ipe]))
+        return k * abs(ref), f"{k:g} x the first epoch's mean loss {ref:.4g}"
+
+    def _bad_loss(self, loss: float) -> str | None:
+        if not math.isfinite(loss):
+            return f"the loss is {'NaN' if math.isnan(loss) else loss}"
+        ceiling = self._loss_ceiling()
+        if ceiling is not None and loss > ceiling[0]:
+            return f"the loss {loss:.4g} exceeds {ceiling[1]}"
+        return None
+
+    # ---------------------------------------------------------------------------------------------------------
+    # divergence
+    # ---------------------------------------------------------------------------------------------------------
+    def _snapshot(self) -> dict[str, Any]:
+        """The state at the start of an iteration: parameter references (update rules return new arrays, never
+        modify ``w``), copies of the buffers, the generators' states and the shuffled order."""
+        state = {"params": dict(self.model.params),
+                 "buffers": {k: v.copy() for k, v in self._model_buffers().items()},
+                 "rngs": [(r, rng_snapshot(r)) for r in self._generators()],
+                 "order": self._order}
+        return state
+
+    def _generators(self) -> list[Any]:
+        rngs = [np.random] + ([self._rng] if self._rng is not np.random else []) + list(self.rng_sources.values())
+        return rngs
+
+    def _restore_model(self, state: dict[str, Any]) -> None:
+        for k, v in state["params"].items():
+            self.model.params[k] = v
+        if state["buffers"]:
+            self.model.load_buffer_arrays({k: v.copy() for k, v in state["buffers"].items()})
+
+    def _diverge(self, t: int, problem: str, kept: dict[str, Any] | None, kept_what: str) -> None:
+        """Stop: put back ``kept`` (the last good state) and say what diverged, where, and what to try."""
+        if kept is not None:
+            self._restore_model(kept)
         self.diverged = True
+        self.status = "diverged"
         self.stop_training = True
+        self.diverged_iteration = t + 1
+        lr = self.optim_configs[next(iter(self.optim_configs))].get("learning_rate") if self.optim_configs else None
+        if t == 0 and not self.loss_history:
+            hint = "the initial parameters already give it: try a smaller weight_scale (initialization)"
+        else:
+            now = f" (now {lr:g})" if isinstance(lr, (int, float)) else ""
+            hint = f"try a smaller learning_rate{now}" + ("" if self.grad_clip else " or grad_clip")
         self.stop_reason = (f"diverged at iteration {t + 1} / {self.num_iterations} (epoch {self.epoch + 1}): "
-                            f"{problem}; training stopped and the parameters from before this step were kept")
+                            f"{problem}; training stopped and {kept_what} were kept; {hint}")
         warnings.warn(f"Solver: {self.stop_reason}", RuntimeWarning, stacklevel=3)
+
+    def _val_collapsed(self) -> bool:
+        if not (self.divergence_guard and self.divergence_val_collapse) or self._chance is None:
+            return False
+        if len(self.val_acc_history) < 2:
+            return False
+        chance = self._chance
+        best_before = max(self.val_acc_history[:-1])
+        well_above = best_before - chance >= max(0.5 * (1.0 - chance), 0.1)
+        return well_above and self.val_acc_history[-1] <= chance + 0.01
 
     # ---------------------------------------------------------------------------------------------------------
     # learning rate
@@ -256,9 +516,23 @@ class Solver:
         for config in self.optim_configs.values():
             config["learning_rate"] = lr
 
+    def _apply_schedule(self, step: int) -> None:
+        self._set_learning_rate(self._schedule.lr_at(step))
+        if self._momentum_key is not None:
+            momentum = float(self._schedule.momentum_at(step))
+            for config in self.optim_configs.values():
+                config[self._momentum_key] = momentum
+
+    def _epoch_start_learning_rate(self) -> None:
+        """The learning rate of the epoch about to start, for epoch-stepped schedules."""
+        if self._schedule is not None and not self._schedule.per_iteration:
+            self._apply_schedule(self.epoch)
+        elif self._schedule is None and self.lr_schedule is not None:
+            self._set_learning_rate(self.lr_schedule(self.epoch))
+
     def _end_of_epoch_learning_rate(self) -> None:
         if self.lr_schedule is not None:
-            self._set_learning_rate(self.lr_schedule(self.epoch))
+            self._epoch_start_learning_rate()
             return
         for config in self.optim_configs.values():
             if "learning_rate" in config:
@@ -324,36 +598,74 @@ class Solver:
         return tqdm(total=self.num_iterations, initial=start, disable=not show, desc="train", unit="it",
                     dynamic_ncols=True)
 
-    def train(self) -> None:
-        """Run the optimization from the current epoch to ``num_epochs`` (epoch 0 for a new Solver).
+    def _install_sigint(self) -> Any:
+        """Defer Ctrl-C to the end of the current iteration (a second Ctrl-C interrupts at once); only from the
+        main thread and when nobody else handles SIGINT. Returns the handler to put back, or None."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return None
 
-        At the end ``model.params`` holds ``best_params`` (the strictly best validation accuracy), unless the
-        divergence guard stopped the run: then it holds the last finite parameters (before the bad step).
+        def handler(signum: int, frame: Any) -> None:
+            if self._sigint:
+                raise KeyboardInterrupt
+            self._sigint = True
+
+        signal.signal(signal.SIGINT, handler)
+        return signal.default_int_handler
+
+    def train(self) -> None:
+        """Run the optimization from the current iteration to ``num_iterations``.
+
+        At the end ``model.params`` holds ``best_params`` (the strictly best validation accuracy) and
+        ``status`` is ``'finished'``, or ``'stopped'`` when a callback set ``stop_training``.
+
+        Divergence guard (``divergence_guard=True``): an iteration whose forward pass raises the kernels'
+        "contains NaN or inf" error, whose loss is not finite or above the ``divergence_factor`` ceiling, or
+        whose gradients are not finite is not applied; an epoch whose validation accuracy collapsed to chance is
+        undone. Training then stops with ``status = 'diverged'``, ``diverged_iteration``, a ``stop_reason``
+        with a hint, and the **last good state** in the model (best parameters are *not* restored): the
+        parameters and buffers at the start of the last iteration whose loss passed the guard (so
+        ``loss_history[-1]`` is their loss; the initial ones if the very first loss failed), or those of the
+        last healthy accuracy check for a collapse.
+
+        Ctrl-C (``KeyboardInterrupt``): the current iteration is finished first (a second Ctrl-C interrupts at
+        once), then, if ``checkpoint_name`` is set, ``f"{checkpoint_name}_latest.npz"`` receives the exact
+        state (also in the middle of an epoch; ``interrupt_checkpoint`` is its path), ``status`` becomes
+        ``'stopped'`` and the ``KeyboardInterrupt`` is raised again. A ``KeyboardInterrupt`` raised by a
+        callback or the model is handled the same way.
         """
-        ipe, num_iterations = self.iterations_per_epoch, self.num_iterations
-        start = self.epoch * ipe
+        num_iterations = self.num_iterations
+        start = self.iteration
         self.stop_training, self.stop_reason, self.diverged = False, None, False
+        self.diverged_iteration, self.status, self._sigint = None, "running", False
+        self._last_good = self._epoch_good = None
         self._call("on_train_begin")
-        if self.lr_schedule is not None:
-            self._set_learning_rate(self.lr_schedule(self.epoch))
+        self._epoch_start_learning_rate()
+        previous_handler = self._install_sigint()
         self._bar = self._make_bar(start)
         try:
-            for t in range(start, num_iterations):
-                loss, problem = self._step()
-                if problem is not None:
-                    self._diverge(t, problem)
-                    break
-                self._bar.set_postfix_str(f"loss={loss:.4f}", refresh=False)
-                self._bar.update(1)
-                if self.verbose and self.print_every > 0 and t % self.print_every == 0:
-                    self._log(f"(Iteration {t + 1} / {num_iterations}) loss: {loss:f}")
-                self._call("on_iteration_end", t, loss)
-                self._after_iteration(t, num_iterations)
+            if self._pending_bookkeeping:  # resumed from a checkpoint written between an update and its epoch end
+                self._phase = "bookkeeping"
+                self._pending_bookkeeping = False
+                self._after_iteration(start - 1, num_iterations)
+                self._phase = "done"
+            for t in range(start if not self.stop_training else num_iterations, num_iterations):
+                self._iterate(t, num_iterations)
+                if self._sigint:
+                    raise KeyboardInterrupt
                 if self.stop_training:
                     break
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
         finally:
             self._bar.close()
             self._bar = None
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+        if self.status == "running":
+            self.status = "stopped" if self.stop_training else "finished"
         if not self.diverged and self.best_params:
             for k, v in self.best_params.items():
                 self.model.params[k] = v.copy()
@@ -363,22 +675,80 @@ class Solver:
             print(f"Stopped: {self.stop_reason}")
         self._call("on_train_end")
 
+    def _iterate(self, t: int, num_iterations: int) -> None:
+        """Iteration ``t``: schedule, step (or divergence), logging, callbacks, epoch book-keeping."""
+        self._phase = "step"
+        self._start_state = self._snapshot()
+        if self._schedule is not None and self._schedule.per_iteration:
+            self._apply_schedule(t)
+        loss, problem = self._step(t)
+        if problem is not None:
+            self._phase = "done"
+            kept = self._last_good if self._last_good is not None else self._start_state
+            what = ("the parameters and buffers from the start of the previous iteration (its loss "
+                    f"{self.loss_history[-1]:g} passed)" if self._last_good is not None and self.loss_history
+                    else "the parameters and buffers from before this iteration")
+            self._diverge(t, problem, kept, what)
+            return
+        self._last_good = self._start_state
+        self.iteration = t + 1
+        self._phase = "iteration_end"
+        self._bar.set_postfix_str(f"loss={loss:.4f}", refresh=False)
+        self._bar.update(1)
+        if self.verbose and self.print_every > 0 and t % self.print_every == 0:
+            self._log(f"(Iteration {t + 1} / {num_iterations}) loss: {loss:f}")
+        self._call("on_iteration_end", t, loss)
+        self._phase = "bookkeeping"
+        self._after_iteration(t, num_iterations)
+        self._phase = "done"
+
     def _after_iteration(self, t: int, num_iterations: int) -> None:
-        """Epoch book-keeping after iteration ``t``: lr decay, accuracy check, checkpoint, callbacks."""
+        """Epoch book-keeping after iteration ``t``: lr decay, accuracy check, divergence by collapse,
+        checkpoint, callbacks."""
         epoch_end = (t + 1) % self.iterations_per_epoch == 0
         if epoch_end:
             self.epoch += 1
             self._end_of_epoch_learning_rate()
         if t == 0 or t == num_iterations - 1 or epoch_end:
             self._record_accuracy()
+            if self._val_collapsed():
+                best = max(self.val_acc_history[:-1])
+                self._diverge(t, f"validation accuracy collapsed to {self.val_acc_history[-1]:.3f} (chance "
+                                 f"{self._chance:.3f}) after reaching {best:.3f}",
+                              self._epoch_good or self._last_good,
+                              "the parameters and buffers of the last healthy accuracy check")
+                return
+            self._epoch_good = {"params": {k: v.copy() for k, v in self.model.params.items()},
+                                "buffers": {k: v.copy() for k, v in self._model_buffers().items()}}
             if epoch_end and self.checkpoint_name is not None and (
                     self.epoch % self.checkpoint_every == 0 or self.epoch == self.num_epochs):
                 self._save_checkpoint()
             if self.verbose:
                 self._log(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {self.train_acc_history[-1]:f}; "
                           f"val_acc: {self.val_acc_history[-1]:f}")
+        self._phase = "done"
         if epoch_end:
             self._call("on_epoch_end", self.epoch)
+
+    def _interrupted(self) -> None:
+        """KeyboardInterrupt: write the exact state of the last complete step (when it is consistent)."""
+        self.status = "stopped"
+        self.stop_reason = f"interrupted (KeyboardInterrupt) after iteration {self.iteration} / {self.num_iterations}"
+        phase = self._phase
+        if phase == "step" and self._start_state is not None:  # the update was not applied: undo the draws
+            for rng, state in self._start_state["rngs"]:
+                restore_rng_snapshot(rng, state)
+            if self._start_state["buffers"]:
+                self.model.load_buffer_arrays(self._start_state["buffers"])
+            self._order = self._start_state["order"]
+        elif phase not in ("iteration_end", "done"):
+            warnings.warn(f"Solver: interrupted while {'updating parameters' if phase == 'commit' else phase}; "
+                          "no consistent mid-epoch checkpoint could be written (the last epoch checkpoint stays)",
+                          RuntimeWarning, stacklevel=3)
+            return
+        if self.checkpoint_name is not None:
+            self._save_checkpoint(latest_only=True, pending_bookkeeping=phase == "iteration_end")
+            self.interrupt_checkpoint = self.checkpoint_paths()[1]
 
     # ---------------------------------------------------------------------------------------------------------
     # checkpoints
@@ -391,74 +761,26 @@ class Solver:
         epoch = self.epoch if epoch is None else epoch
         return Path(f"{self.checkpoint_name}_epoch_{epoch}.npz"), Path(f"{self.checkpoint_name}_latest.npz")
 
-    def _save_checkpoint(self) -> None:
-        arrays, metadata = self.state_arrays()
+    def _save_checkpoint(self, latest_only: bool = False, pending_bookkeeping: bool = False) -> None:
+        arrays, metadata = self.state_arrays(pending_bookkeeping)
         epoch_path, latest_path = self.checkpoint_paths()
-        epoch_path.parent.mkdir(parents=True, exist_ok=True)
-        if self.checkpoint_per_epoch:
+        latest_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.checkpoint_per_epoch and not latest_only:
             if self.verbose:
                 self._log(f'Saving checkpoint to "{epoch_path}"')
             save_arrays(epoch_path, arrays, metadata)
         save_arrays(latest_path, arrays, metadata)
 
-    def state_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
-        """The full training state as ``(arrays, metadata)`` for :func:`nnlab.io.save_arrays`.
-
-        arrays: ``params/<name>``, ``best_params/<name>``, ``optim/<name>/<key>`` (array-valued config entries),
-        ``history/loss``, ``history/train_acc``, ``history/val_acc``, ``rng/keys`` (MT19937 state).
-        metadata: epoch, best_val_acc, settings, scalar config entries, RNG state, format tag.
-        """
-        arrays: dict[str, np.ndarray] = {}
-        buffers = self._model_buffers()
-        for prefix, params in (("params", self.model.params), ("best_params", self.best_params),
-                               ("buffers", buffers), ("best_buffers", self.best_buffers)):
-            for k, v in params.items():
-                arrays[f"{prefix}/{k}"] = to_numpy(v)
-        optim_scalars: dict[str, dict[str, Any]] = {}
-        optim_arrays: dict[str, list[list[str]]] = {}
-        for p, config in self.optim_configs.items():
-            optim_scalars[p], optim_arrays[p] = {}, []
-            for key, value in config.items():
-                if isinstance(value, (bool, int, float, str)) or value is None:
-                    optim_scalars[p][key] = value
-                    continue
-                name = f"optim/{p}/{key}"
-                if name in arrays:
-                    raise ValueError(f"Solver: checkpoint key {name!r} is ambiguous (parameter and config names "
-                                     "must not make the same 'optim/<param>/<key>' path)")
-                arrays[name] = to_numpy(value)
-                optim_arrays[p].append([key, "scalar" if isinstance(value, np.generic) else "array"])
-        arrays["history/loss"] = np.asarray(self.loss_history, dtype=np.float64)
-        arrays["history/train_acc"] = np.asarray(self.train_acc_history, dtype=np.float64)
-        arrays["history/val_acc"] = np.asarray(self.val_acc_history, dtype=np.float64)
-        rng_meta = self._rng_state(arrays)
+    def state_arrays(self, pending_bookkeeping: bool = False) -> tuple[dict[str, np.ndarray], dict]:
+        """The full training state as ``(arrays, metadata)`` for :func:`nnlab.io.save_arrays`
+        (layout: :mod:`nnlab.solver_state`)."""
         settings = {k: getattr(self, k) for k in _SAVED_SETTINGS}
         if not isinstance(settings["seed"], (int, type(None))):
             settings["seed"] = None  # a Generator/RandomState object: its state is stored under "rng"
         settings["update_rule"] = self.update_rule_name
         settings["custom_update_rule"] = not self._is_named_rule()
-        try:
-            json.dumps(self.optim_config)
-            settings["optim_config"] = self.optim_config
-        except (TypeError, ValueError):
-            settings["optim_config"] = None
-        metadata = {
-            "format": CHECKPOINT_FORMAT,
-            "epoch": int(self.epoch),
-            "best_val_acc": float(self.best_val_acc),
-            "param_names": list(self.model.params),
-            "best_param_names": list(self.best_params),
-            "buffer_names": list(buffers),
-            "best_buffer_names": list(self.best_buffers),
-            "optim_scalars": optim_scalars,
-            "optim_arrays": optim_arrays,
-            "rng": rng_meta,
-            "settings": settings,
-            "callables": {"lr_schedule": self.lr_schedule is not None,
-                          "batch_transform": self.batch_transform is not None,
-                          "callbacks": [type(cb).__name__ for cb in self.callbacks]},
-        }
-        return arrays, metadata
+        settings["optim_config"] = self.optim_config
+        return solver_state(self, settings, pending_bookkeeping)
 
     def _is_named_rule(self) -> bool:
         try:
@@ -466,45 +788,18 @@ class Solver:
         except ValueError:
             return False
 
-    def _rng_state(self, arrays: dict[str, np.ndarray]) -> dict:
-        rng = self._rng
-        if isinstance(rng, np.random.Generator):
-            state = rng.bit_generator.state
-            try:
-                json.dumps(state)
-            except (TypeError, ValueError):
-                return {"kind": "unsaved"}
-            return {"kind": "Generator", "state": state}
-        name, keys, pos, has_gauss, cached = rng.get_state()
-        arrays["rng/keys"] = np.asarray(keys, dtype=np.uint32)
-        kind = "global" if rng is np.random else "RandomState"
-        return {"kind": kind, "name": name, "pos": int(pos), "has_gauss": int(has_gauss),
-                "cached_gaussian": float(cached)}
-
-    def _restore_rng(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        kind = meta.get("kind")
-        if kind == "Generator":
-            self._rng = np.random.default_rng()
-            self._rng.bit_generator.state = meta["state"]
-        elif kind in ("global", "RandomState"):
-            state = (meta["name"], arrays["rng/keys"], meta["pos"], meta["has_gauss"], meta["cached_gaussian"])
-            if kind == "global":
-                self._rng = np.random
-            elif not isinstance(self._rng, np.random.RandomState):
-                self._rng = np.random.RandomState()
-            self._rng.set_state(state)
-
     @classmethod
     def resume(cls, checkpoint_path: str | Path, model: Any, data: Mapping[str, Any],
                **overrides: Any) -> Solver:
-        """Rebuild a Solver from a checkpoint so that ``train()`` continues with the next epoch.
+        """Rebuild a Solver from a checkpoint so that ``train()`` continues where it stopped.
 
         ``model`` must have parameters with the checkpoint's names and shapes (its values are overwritten).
-        The stored settings (update rule, lr_decay, batch_size, num_epochs, ...) are used unless overridden by
-        ``overrides`` (e.g. ``num_epochs=20`` to train longer, ``callbacks=[...]``, ``progress=False``).
-        Callables (``lr_schedule``, ``batch_transform``, a custom ``update_rule``) cannot be stored: pass them
-        again. The RNG state is restored too (for ``seed=None`` that is NumPy's global RNG), so a run resumed
-        from an epoch boundary draws the same minibatches as an uninterrupted one.
+        The stored settings (update rule, lr_decay, batch_size, batch_order, num_epochs, ...) are used unless
+        given in ``overrides`` (e.g. ``num_epochs=20``, ``callbacks=[...]``, ``progress=False``; passing the
+        original keywords again is fine). Callables and generators (``lr_schedule``, ``batch_transform``,
+        ``rng_sources``, a custom ``update_rule``) cannot be stored: pass them again. Every RNG state is restored
+        (the Solver's, NumPy's global one and each of ``rng_sources``, in place), whatever ``seed`` says, so the
+        resumed run ends with the same parameters as an uninterrupted one, bit for bit.
         """
         arrays, meta = load_arrays(checkpoint_path)
         if meta.get("format") != CHECKPOINT_FORMAT:
@@ -518,45 +813,11 @@ class Solver:
         if settings.get("optim_config") is None:
             settings.pop("optim_config", None)
         for name, was_set in meta.get("callables", {}).items():
-            if name != "callbacks" and was_set and name not in overrides:
+            if name not in ("callbacks", "rng_sources") and was_set and name not in overrides:
                 warnings.warn(f"Solver.resume: the checkpointed run used {name}, which cannot be stored; "
                               f"pass {name}= to resume with it", UserWarning, stacklevel=2)
+        settings = {k: v for k, v in settings.items() if k in _DEFAULTS}
         settings.update(overrides)
         solver = cls(model, data, **settings)
-        solver._load_state(arrays, meta, restore_rng="seed" not in overrides)
+        load_solver_state(solver, arrays, meta)
         return solver
-
-    def _load_state(self, arrays: dict[str, np.ndarray], meta: dict, restore_rng: bool = True) -> None:
-        names = meta["param_names"]
-        if sorted(names) != sorted(self.model.params):
-            raise ValueError(f"Solver.resume: the checkpoint has parameters {sorted(names)} but the model has "
-                             f"{sorted(self.model.params)}")
-        for k in names:
-            saved, current = arrays[f"params/{k}"], self.model.params[k]
-            if tuple(saved.shape) != tuple(current.shape):
-                raise ValueError(f"Solver.resume: parameter {k!r} has shape {tuple(saved.shape)} in the checkpoint "
-                                 f"but {tuple(current.shape)} in the model")
-            self.model.params[k] = xp_of(current).asarray(saved)
-        self.best_params = {k: xp_of(self.model.params[k]).asarray(arrays[f"best_params/{k}"])
-                            for k in meta["best_param_names"]}
-        if meta.get("buffer_names"):
-            if not callable(getattr(self.model, "load_buffer_arrays", None)):
-                raise ValueError("Solver.resume: the checkpoint holds model buffers (e.g. batch-norm running "
-                                 "statistics) but the model has no load_buffer_arrays() method")
-            self.model.load_buffer_arrays({k: arrays[f"buffers/{k}"] for k in meta["buffer_names"]})
-        self.best_buffers = {k: arrays[f"best_buffers/{k}"] for k in meta.get("best_buffer_names", [])}
-        self.optim_configs = {}
-        for p in names:
-            config = dict(meta["optim_scalars"].get(p, {}))
-            xp = xp_of(self.model.params[p])
-            for key, kind in meta["optim_arrays"].get(p, []):
-                value = arrays[f"optim/{p}/{key}"]
-                config[key] = value[()] if kind == "scalar" else xp.asarray(value)
-            self.optim_configs[p] = config
-        self.loss_history = arrays["history/loss"].tolist()
-        self.train_acc_history = arrays["history/train_acc"].tolist()
-        self.val_acc_history = arrays["history/val_acc"].tolist()
-        self.epoch = int(meta["epoch"])
-        self.best_val_acc = meta["best_val_acc"]
-        if restore_rng:
-            self._restore_rng(arrays, meta.get("rng", {}))
