@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["export", "load", "register_converter", "register_importer", "GraphModule", "ExportError",
+__all__ = ["export", "load", "register_converter", "register_importer", "GraphModule", "GraphBuilder", "Traced",
+           "ExportError",
            "UnsupportedOperatorError", "OnnxUnavailableError", "require_onnx", "require_onnxruntime",
            "DEFAULT_OPSET"]
 
@@ -53,5 +54,5 @@ def require_onnxruntime() -> Any:
     return onnxruntime
 
 
-from .export import DEFAULT_OPSET, ExportError, export, register_converter  # noqa: E402
+from .export import DEFAULT_OPSET, ExportError, GraphBuilder, Traced, export, register_converter  # noqa: E402
 from .load import GraphModule, UnsupportedOperatorError, load, register_importer  # noqa: E402

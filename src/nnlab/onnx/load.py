@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import layers as F
 from ..nn import (
     GRU,
     LSTM,
@@ -100,7 +101,13 @@ class ImportContext:
         return value
 
     def attrs(self, node: Any) -> dict[str, Any]:
-        return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+        """The node's attributes; floats (stored as float32) rounded to 7 significant digits, so 1e-5 and 0.01
+        come back as written rather than as their float32 neighbours."""
+        out = {}
+        for a in node.attribute:
+            value = self.onnx.helper.get_attribute_value(a)
+            out[a.name] = float(f"{value:.7g}") if isinstance(value, float) else value
+        return out
 
     def rank(self, name: str) -> int | None:
         return self.ranks.get(name)
@@ -198,7 +205,7 @@ def _batchnorm(node: Any, ctx: ImportContext) -> Module:
     _require(node, rank in (2, 4), f"input rank {rank}: nnlab has BatchNorm1d on (N, C) and BatchNorm2d on "
                                    f"(N, C, H, W)")
     cls = BatchNorm2d if rank == 4 else BatchNorm1d
-    bn = cls(scale.shape[0], eps=float(a.get("epsilon", 1e-5)), momentum=1.0 - float(a.get("momentum", 0.9)),
+    bn = cls(scale.shape[0], eps=float(a.get("epsilon", 1e-5)), momentum=float(f"{1.0 - a.get('momentum', 0.9):.7g}"),
              dtype=_float(scale))
     return _load_params(bn, weight=scale, bias=bias, running_mean=mean, running_var=var)
 
@@ -417,15 +424,24 @@ def _plumbing(node: Any, ctx: ImportContext) -> Callable[..., Any]:
         return lambda x, shape: _reshape(x, shape, int(a.get("allowzero", 0)))
     if op == "Slice":
         return _slice
-    binary = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
+    binary = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide, "Pow": np.power}
     if op in binary:
         f = binary[op]
         return lambda x, y: f(x, y).astype(np.result_type(x, y), copy=False)
+    unary = {"Abs": np.abs, "Neg": np.negative, "Sqrt": np.sqrt, "Exp": np.exp, "Reciprocal": np.reciprocal,
+             "Erf": F.erf}
+    if op in unary:
+        return unary[op]
+    if op == "Softmax":
+        axis = int(a.get("axis", -1))
+        return lambda x: F.softmax_forward(x, axis)[0]
     raise unsupported(node)
 
 
+# Plumbing and elementwise arithmetic, as torch emits it (shape computations, Softsign as x / (1 + |x|), GELU as
+# 0.5 x (1 + erf(x / sqrt 2)) below opset 20, attention's scaled products).
 _PLUMBING = ("Shape", "Unsqueeze", "Squeeze", "Concat", "ConstantOfShape", "Transpose", "Reshape", "Slice",
-             "Add", "Sub", "Mul", "Div")
+             "Add", "Sub", "Mul", "Div", "Pow", "Abs", "Neg", "Sqrt", "Exp", "Reciprocal", "Erf", "Softmax")
 for _op in _PLUMBING:
     register_importer(_op)(_plumbing)
 
