@@ -40,6 +40,19 @@ import numpy as np
 from .backend import get_rng, xp_of
 from .io import load_arrays, save_arrays
 from .optim import check_optim_config, clip_grad_norm, get_update_rule
+from .solver_guard import DivergenceRules
+from .solver_options import (
+    BATCH_ORDERS,
+    DEFAULTS,
+    SAVED_SETTINGS,
+    bind_schedule,
+    check_data,
+    check_float,
+    check_int,
+    check_model,
+    check_rng_sources,
+    check_seed,
+)
 from .solver_state import (
     CHECKPOINT_FORMAT,
     load_solver_state,
@@ -51,96 +64,7 @@ from .validation import check_array
 
 __all__ = ["Solver", "CHECKPOINT_FORMAT", "BATCH_ORDERS"]
 
-_REQUIRED_DATA = ("X_train", "y_train", "X_val", "y_val")
-BATCH_ORDERS = ("sample", "shuffle", "sequential", "cyclic")
-_DEFAULTS: dict[str, Any] = {
-    "update_rule": "sgd",
-    "optim_config": None,
-    "lr_decay": 1.0,
-    "batch_size": 100,
-    "num_epochs": 10,
-    "num_train_samples": 1000,
-    "num_val_samples": None,
-    "checkpoint_name": None,
-    "print_every": 10,
-    "verbose": True,
-    "seed": None,
-    "progress": None,
-    "callbacks": None,
-    "lr_schedule": None,
-    "batch_transform": None,
-    "checkpoint_every": 1,
-    "checkpoint_per_epoch": True,
-    "divergence_guard": True,
-    "divergence_factor": 1e3,
-    "divergence_val_collapse": True,
-    "batch_order": "sample",
-    "drop_last": False,
-    "grad_clip": None,
-    "rng_sources": None,
-}
-# Settings stored in a checkpoint's metadata (callables, callbacks and generators cannot be; pass them again).
-_SAVED_SETTINGS = ("lr_decay", "batch_size", "num_epochs", "num_train_samples", "num_val_samples",
-                   "checkpoint_name", "print_every", "verbose", "seed", "progress", "checkpoint_every",
-                   "checkpoint_per_epoch", "divergence_guard", "divergence_factor", "divergence_val_collapse",
-                   "batch_order", "drop_last", "grad_clip")
 _NON_FINITE = "NaN or inf"  # what the kernels' check_finite errors say
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"Solver: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_float(name: str, value: Any, low: float, high: float, low_open: bool, allow_none: bool = False,
-                 what: str = "") -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"Solver: {name} must be a number{' or None' if allow_none else ''}, "
-                        f"got {type(value).__name__} {value!r}")
-    x = float(value)
-    if not (x > low if low_open else x >= low) or not x <= high or math.isnan(x):
-        raise ValueError(f"Solver: {name} must be {what}, got {value!r}")
-    return x
-
-
-def _check_seed(seed: Any) -> Any:
-    if seed is None or isinstance(seed, (np.random.RandomState, np.random.Generator)):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"Solver: seed must be a non-negative integer, None or a numpy RandomState/Generator, "
-                        f"got {type(seed).__name__} {seed!r}")
-    if seed < 0 or seed >= 2**32:
-        raise ValueError(f"Solver: seed must be a non-negative integer below 2**32, got {seed}")
-    return int(seed)
-
-
-def _check_data(data: Any) -> None:
-    if not isinstance(data, Mapping):
-        raise TypeError(f"Solver: data must be a dict with keys {', '.join(_REQUIRED_DATA)}, "
-                        f"got {type(data).__name__}")
-    missing = [k for k in _REQUIRED_DATA if k not in data]
-    if missing:
-        raise ValueError(f"Solver: data is missing the key(s) {', '.join(repr(k) for k in missing)} "
-                         f"(it must contain {', '.join(_REQUIRED_DATA)})")
-    for split in ("train", "val"):
-        X, y = data[f"X_{split}"], data[f"y_{split}"]
-        check_array("Solver", f"data['X_{split}']", X)
-        check_array("Solver", f"data['y_{split}']", y, ndim=1, shape_hint="(N,)")
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(f"Solver: data['X_{split}'] has {X.shape[0]} samples but data['y_{split}'] "
-                             f"has {y.shape[0]} labels")
-        if X.shape[0] == 0:
-            raise ValueError(f"Solver: data['X_{split}'] is empty")
-
-
-def _check_model(model: Any) -> None:
-    params = getattr(model, "params", None)
-    if not isinstance(params, Mapping) or not callable(getattr(model, "loss", None)):
-        raise TypeError("Solver: model must have a dict `params` and a method `loss(X, y=None)`, "
-                        f"got {type(model).__name__}")
 
 
 class Solver:
@@ -210,16 +134,16 @@ class Solver:
     """
 
     def __init__(self, model: Any, data: Mapping[str, Any], **kwargs: Any) -> None:
-        _check_model(model)
-        _check_data(data)
+        check_model(model)
+        check_data(data)
         self.model = model
         self.X_train, self.y_train = data["X_train"], data["y_train"]
         self.X_val, self.y_val = data["X_val"], data["y_val"]
 
-        unknown = [k for k in kwargs if k not in _DEFAULTS]
+        unknown = [k for k in kwargs if k not in DEFAULTS]
         if unknown:
             raise ValueError("Unrecognized arguments " + ", ".join(f'"{k}"' for k in unknown))
-        opts = {**_DEFAULTS, **kwargs}
+        opts = {**DEFAULTS, **kwargs}
         self.update_rule = get_update_rule(opts["update_rule"])
         self.update_rule_name = opts["update_rule"] if isinstance(opts["update_rule"], str) else getattr(
             self.update_rule, "__name__", type(self.update_rule).__name__)
@@ -227,27 +151,27 @@ class Solver:
         if not isinstance(self.optim_config, dict):
             raise TypeError(f"Solver: optim_config must be a dict, got {type(self.optim_config).__name__}")
         self._hyperparameters = check_optim_config(self.update_rule, self.optim_config)
-        self.lr_decay = _check_float("lr_decay", opts["lr_decay"], 0.0, 1.0, True, what="in (0, 1]")
-        self.batch_size = _check_int("batch_size", opts["batch_size"], 1)
-        self.num_epochs = _check_int("num_epochs", opts["num_epochs"], 1)
+        self.lr_decay = check_float("lr_decay", opts["lr_decay"], 0.0, 1.0, True, what="in (0, 1]")
+        self.batch_size = check_int("batch_size", opts["batch_size"], 1)
+        self.num_epochs = check_int("num_epochs", opts["num_epochs"], 1)
         for name in ("num_train_samples", "num_val_samples"):
             if opts[name] is not None:
-                _check_int(name, opts[name], 1)
+                check_int(name, opts[name], 1)
         self.num_train_samples = opts["num_train_samples"]
         self.num_val_samples = opts["num_val_samples"]
         self.checkpoint_name = opts["checkpoint_name"]
-        self.checkpoint_every = _check_int("checkpoint_every", opts["checkpoint_every"], 1)
+        self.checkpoint_every = check_int("checkpoint_every", opts["checkpoint_every"], 1)
         self.checkpoint_per_epoch = bool(opts["checkpoint_per_epoch"])
-        self.print_every = _check_int("print_every", opts["print_every"], 0)
+        self.print_every = check_int("print_every", opts["print_every"], 0)
         self.verbose = bool(opts["verbose"])
-        self.seed = _check_seed(opts["seed"])
+        self.seed = check_seed(opts["seed"])
         self.progress = opts["progress"]
         self.callbacks = list(opts["callbacks"] or [])
         self.batch_transform = opts["batch_transform"]
         if self.batch_transform is not None and not callable(self.batch_transform):
             raise TypeError("Solver: batch_transform must be callable or None")
         self.divergence_guard = bool(opts["divergence_guard"])
-        self.divergence_factor = _check_float("divergence_factor", opts["divergence_factor"], 1.0, math.inf,
+        self.divergence_factor = check_float("divergence_factor", opts["divergence_factor"], 1.0, math.inf,
                                               True, allow_none=True, what="a number > 1 or None")
         self.divergence_val_collapse = bool(opts["divergence_val_collapse"])
         if opts["batch_order"] not in BATCH_ORDERS:
@@ -255,77 +179,22 @@ class Solver:
                              f"got {opts['batch_order']!r}")
         self.batch_order = opts["batch_order"]
         self.drop_last = bool(opts["drop_last"])
-        self.grad_clip = _check_float("grad_clip", opts["grad_clip"], 0.0, math.inf, True, allow_none=True,
+        self.grad_clip = check_float("grad_clip", opts["grad_clip"], 0.0, math.inf, True, allow_none=True,
                                       what="a finite number > 0 or None")
-        self.rng_sources = self._check_rng_sources(opts["rng_sources"])
+        self.rng_sources = check_rng_sources(opts["rng_sources"])
         self._rng = get_rng(self.seed)
         self.lr_schedule = opts["lr_schedule"]
-        self._schedule, self._momentum_key = self._bind_schedule(self.lr_schedule)
-        self._num_classes, self._chance = self._label_stats()
+        self._schedule, self._momentum_key = bind_schedule(self.lr_schedule, self._hyperparameters,
+                                                           self.update_rule, self.update_rule_name,
+                                                           self.num_iterations, self.num_epochs)
+        self._rules = DivergenceRules(self.y_train, self.y_val, self.divergence_factor,
+                                      self.divergence_val_collapse)
         self._bar = None
         self._reset()
 
     # ---------------------------------------------------------------------------------------------------------
     # set-up helpers
     # ---------------------------------------------------------------------------------------------------------
-    @staticmethod
-    def _check_rng_sources(sources: Any) -> dict[str, Any]:
-        if sources is None:
-            return {}
-        if not isinstance(sources, Mapping):
-            raise TypeError(f"Solver: rng_sources must be a dict name -> RandomState/Generator, "
-                            f"got {type(sources).__name__}")
-        for name, rng in sources.items():
-            if not isinstance(name, str) or "/" in name or not name:
-                raise ValueError(f"Solver: rng_sources names must be non-empty strings without '/', got {name!r}")
-            if not isinstance(rng, (np.random.RandomState, np.random.Generator)):
-                raise TypeError(f"Solver: rng_sources[{name!r}] must be a numpy RandomState or Generator, "
-                                f"got {type(rng).__name__}")
-        return dict(sources)
-
-    def _bind_schedule(self, schedule: Any) -> tuple[Any, str | None]:
-        """Validate ``lr_schedule``; a schedule object gets its base lr and is checked over the whole run."""
-        if schedule is None:
-            return None, None
-        if not callable(schedule) and not hasattr(schedule, "lr_at"):
-            raise TypeError("Solver: lr_schedule must be a callable epoch -> learning_rate, an "
-                            f"nnlab.schedules.LRScheduler or None, got {type(schedule).__name__}")
-        if not hasattr(schedule, "per_iteration"):
-            return None, None  # a plain epoch callable: applied at epoch starts through self.lr_schedule
-        name = type(schedule).__name__
-        base = self._hyperparameters.get("learning_rate")
-        if base is None:
-            raise ValueError(f"Solver: lr_schedule {name} needs a learning_rate in optim_config")
-        bound = schedule.with_base_lr(base) if hasattr(schedule, "with_base_lr") else schedule
-        last = self.num_iterations - 1 if bound.per_iteration else self.num_epochs
-        try:
-            bound.lr_at(0)
-            bound.lr_at(last)
-        except ValueError as err:
-            unit = "iterations" if bound.per_iteration else "epochs"
-            raise ValueError(f"Solver: lr_schedule {name} cannot cover this run ({self.num_iterations} iterations, "
-                             f"{self.num_epochs} epochs; stepped per {unit[:-1]}): {err}") from None
-        key = None
-        if getattr(bound, "momentum_at", lambda s: None)(0) is not None:
-            declared = getattr(self.update_rule, "hyperparameters", ())
-            key = "momentum" if "momentum" in declared else "beta1" if "beta1" in declared else None
-            if key is None:
-                raise ValueError(f"Solver: lr_schedule {name} cycles momentum but update rule "
-                                 f"{self.update_rule_name!r} has neither 'momentum' nor 'beta1' (use a momentum "
-                                 "rule or cycle_momentum=False)")
-        return bound, key
-
-    def _label_stats(self) -> tuple[int | None, float | None]:
-        """(number of classes C, majority-class rate on the validation set) for integer labels, else Nones."""
-        if not (np.issubdtype(self.y_train.dtype, np.integer) and np.issubdtype(self.y_val.dtype, np.integer)):
-            return None, None
-        y_val = np.asarray(self.y_val.get() if hasattr(self.y_val, "get") else self.y_val)
-        y_train = np.asarray(self.y_train.get() if hasattr(self.y_train, "get") else self.y_train)
-        if y_val.min() < 0 or y_train.min() < 0:
-            return None, None
-        num_classes = int(max(y_train.max(), y_val.max())) + 1
-        return num_classes, float(np.bincount(y_val).max() / len(y_val))
-
     def _reset(self) -> None:
         """Book-keeping state; called by ``__init__`` (CS231n's ``_reset``)."""
         self.epoch = 0
@@ -402,7 +271,7 @@ class Solver:
             return math.nan, f"the forward pass overflowed ({err})"
         loss = float(loss)
         if self.divergence_guard:
-            problem = self._bad_loss(loss)
+            problem = self._rules.bad_loss(loss, self.loss_history, self.iterations_per_epoch)
             if problem is not None:
                 return loss, problem
         if self.grad_clip is not None:
@@ -435,28 +304,6 @@ class Solver:
                 sq = float(xp_of(g).vdot(flat.astype(np.float64), flat.astype(np.float64)))
             total += sq
         return math.sqrt(total)
-
-    def _loss_ceiling(self) -> tuple[float, str] | None:
-        """(ceiling, how it was made) of the finite blow-up rule, or None while it is not defined."""
-        k = self.divergence_factor
-        if k is None:
-            return None
-        if self._num_classes is not None and self._num_classes >= 2:
-            ref = math.log(self._num_classes)
-            return k * ref, f"{k:g} x ln({self._num_classes}) = {k * ref:.4g}, the loss of a uniform guess"
-        ipe = self.iterations_per_epoch
-        if len(self.loss_history) < ipe:
-            return None
-        ref = float(np.mean(self.loss_history[:ipe]))
-        return k * abs(ref), f"{k:g} x the first epoch's mean loss {ref:.4g}"
-
-    def _bad_loss(self, loss: float) -> str | None:
-        if not math.isfinite(loss):
-            return f"the loss is {'NaN' if math.isnan(loss) else loss}"
-        ceiling = self._loss_ceiling()
-        if ceiling is not None and loss > ceiling[0]:
-            return f"the loss {loss:.4g} exceeds {ceiling[1]}"
-        return None
 
     # ---------------------------------------------------------------------------------------------------------
     # divergence
@@ -497,16 +344,6 @@ class Solver:
         self.stop_reason = (f"diverged at iteration {t + 1} / {self.num_iterations} (epoch {self.epoch + 1}): "
                             f"{problem}; training stopped and {kept_what} were kept; {hint}")
         warnings.warn(f"Solver: {self.stop_reason}", RuntimeWarning, stacklevel=3)
-
-    def _val_collapsed(self) -> bool:
-        if not (self.divergence_guard and self.divergence_val_collapse) or self._chance is None:
-            return False
-        if len(self.val_acc_history) < 2:
-            return False
-        chance = self._chance
-        best_before = max(self.val_acc_history[:-1])
-        well_above = best_before - chance >= max(0.5 * (1.0 - chance), 0.1)
-        return well_above and self.val_acc_history[-1] <= chance + 0.01
 
     # ---------------------------------------------------------------------------------------------------------
     # learning rate
@@ -552,7 +389,7 @@ class Solver:
         check_array("check_accuracy", "y", y, ndim=1, shape_hint="(N,)")
         if X.shape[0] != y.shape[0]:
             raise ValueError(f"check_accuracy: X has {X.shape[0]} samples but y has {y.shape[0]} labels")
-        batch_size = _check_int("check_accuracy batch_size", batch_size, 1)
+        batch_size = check_int("check_accuracy batch_size", batch_size, 1)
         N = X.shape[0]
         if num_samples is not None and N > num_samples:
             mask = self._rng.choice(N, num_samples)
@@ -711,11 +548,9 @@ class Solver:
             self._end_of_epoch_learning_rate()
         if t == 0 or t == num_iterations - 1 or epoch_end:
             self._record_accuracy()
-            if self._val_collapsed():
-                best = max(self.val_acc_history[:-1])
-                self._diverge(t, f"validation accuracy collapsed to {self.val_acc_history[-1]:.3f} (chance "
-                                 f"{self._chance:.3f}) after reaching {best:.3f}",
-                              self._epoch_good or self._last_good,
+            collapse = self._rules.val_collapsed(self.val_acc_history) if self.divergence_guard else None
+            if collapse is not None:
+                self._diverge(t, collapse, self._epoch_good or self._last_good,
                               "the parameters and buffers of the last healthy accuracy check")
                 return
             self._epoch_good = {"params": {k: v.copy() for k, v in self.model.params.items()},
@@ -774,7 +609,7 @@ class Solver:
     def state_arrays(self, pending_bookkeeping: bool = False) -> tuple[dict[str, np.ndarray], dict]:
         """The full training state as ``(arrays, metadata)`` for :func:`nnlab.io.save_arrays`
         (layout: :mod:`nnlab.solver_state`)."""
-        settings = {k: getattr(self, k) for k in _SAVED_SETTINGS}
+        settings = {k: getattr(self, k) for k in SAVED_SETTINGS}
         if not isinstance(settings["seed"], (int, type(None))):
             settings["seed"] = None  # a Generator/RandomState object: its state is stored under "rng"
         settings["update_rule"] = self.update_rule_name
@@ -816,7 +651,7 @@ class Solver:
             if name not in ("callbacks", "rng_sources") and was_set and name not in overrides:
                 warnings.warn(f"Solver.resume: the checkpointed run used {name}, which cannot be stored; "
                               f"pass {name}= to resume with it", UserWarning, stacklevel=2)
-        settings = {k: v for k, v in settings.items() if k in _DEFAULTS}
+        settings = {k: v for k, v in settings.items() if k in DEFAULTS}
         settings.update(overrides)
         solver = cls(model, data, **settings)
         load_solver_state(solver, arrays, meta)
