@@ -9,7 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nnlab.layers.conv import conv_backward_fast, conv_backward_naive, conv_forward_fast, conv_forward_naive
+from nnlab.layers.conv import (
+    choose_conv_algo,
+    conv_backward_fast,
+    conv_backward_naive,
+    conv_forward_fast,
+    conv_forward_naive,
+)
 from nnlab.layers.conv_composite import (
     conv_bn_relu_backward,
     conv_bn_relu_forward,
@@ -56,31 +62,73 @@ def _case_id(c):
     return "N{}C{}H{}W{}F{}K{}S{}P{}".format(*c)
 
 
+# Channel counts where 'auto' picks Winograd (C, F >= 16), on the 3x3 stride-1 cases of the grid.
+WINOGRAD_GRID = [(2, C, 9, 7, F, 3, 1, P) for C, F in ((16, 16), (64, 32)) for P in (0, 1, 2, 3)]
+ALGOS = ["auto", "im2col", "winograd2", "winograd4"]
+# max |nnlab - torch| / max |torch| allowed, per algorithm and dtype: im2col and auto-on-the-small-grid as the
+# other kernels (conftest.assert_close); Winograd's stated bounds (module docstring of nnlab.layers.winograd).
+BOUNDS = {("im2col", np.float64): 1e-10, ("im2col", np.float32): 1e-5,
+          ("winograd2", np.float64): 1e-12, ("winograd2", np.float32): 1e-5,
+          ("winograd4", np.float64): 1e-12, ("winograd4", np.float32): 4e-5}
+
+
+def _with_algos(grid):
+    """(case, algo) pairs: every algorithm that applies to the case (Winograd: 3x3 kernels at stride 1 only)."""
+    return [(case, algo) for case in grid for algo in ALGOS
+            if algo in ("auto", "im2col") or (case[5] == 3 and case[6] == 1)]
+
+
+def _pair_id(pair):
+    return f"{_case_id(pair[0])}-{pair[1]}"
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", CONV_GRID, ids=_case_id)
-def test_conv_fast_matches_torch(rng, case, dtype):
-    _check_conv_fast_against_torch(rng, case, dtype)
+@pytest.mark.parametrize(("case", "algo"), _with_algos(CONV_GRID + WINOGRAD_GRID),
+                         ids=list(map(_pair_id, _with_algos(CONV_GRID + WINOGRAD_GRID))))
+def test_conv_fast_matches_torch(rng, case, algo, dtype):
+    _check_conv_fast_against_torch(rng, case, dtype, algo)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", CONV_GRID_FULL, ids=_case_id)
-def test_conv_fast_matches_torch_full_grid(rng, case, dtype):
-    _check_conv_fast_against_torch(rng, case, dtype)
+@pytest.mark.parametrize(("case", "algo"), _with_algos(CONV_GRID_FULL),
+                         ids=list(map(_pair_id, _with_algos(CONV_GRID_FULL))))
+def test_conv_fast_matches_torch_full_grid(rng, case, algo, dtype):
+    _check_conv_fast_against_torch(rng, case, dtype, algo)
 
 
-def _check_conv_fast_against_torch(rng, case, dtype):
+def _check_conv_fast_against_torch(rng, case, dtype, algo="auto"):
     N, C, H, W, Fn, K, S, P = case
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     w = rng.standard_normal((Fn, C, K, K)).astype(dtype)
     b = rng.standard_normal(Fn).astype(dtype)
-    out, cache = conv_forward_fast(x, w, b, {"stride": S, "pad": P})
+    out, cache = conv_forward_fast(x, w, b, {"stride": S, "pad": P, "algo": algo})
+    ran = cache[0]
+    assert ran == (choose_conv_algo(x.shape, w.shape, S, dtype) if algo == "auto" else algo)
     dout = rng.standard_normal(out.shape).astype(dtype)
     dx, dw, db = conv_backward_fast(dout, cache)
     out_t, dx_t, dw_t, db_t = _torch_conv(x, w, b, S, P, dout)
     assert out.dtype == dx.dtype == dw.dtype == db.dtype == dtype
     for name, ours, theirs in [("out", out, out_t), ("dx", dx, dx_t), ("dw", dw, dw_t), ("db", db, db_t)]:
-        assert_close(name, ours, theirs, dtype)
+        theirs = theirs.detach().numpy()
+        assert ours.shape == theirs.shape, f"{name}: shape {ours.shape} (nnlab) vs {theirs.shape} (torch)"
+        err = float(np.abs(ours.astype(np.float64) - theirs).max() / max(np.abs(theirs).max(), 1e-30))
+        assert err < BOUNDS[ran, dtype], f"{name} ({ran}): max |nnlab - torch| / max|torch| = {err:.3e}"
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_conv_relu_with_algo_matches_torch(rng, algo):
+    """The sandwich layers pass conv_param (with 'algo') through to conv_forward_fast."""
+    x, w, b = _conv_inputs(rng, np.float64, C=16, Fn=16)
+    out, cache = conv_relu_forward(x, w, b, {"stride": 1, "pad": 1, "algo": algo})
+    assert cache[0][0] == ("winograd4" if algo == "auto" else algo)
+    dout = rng.standard_normal(out.shape)
+    xt, wt, bt = to_torch(x, True), to_torch(w, True), to_torch(b, True)
+    out_t = F.relu(F.conv2d(xt, wt, bt, padding=1))
+    out_t.backward(to_torch(dout))
+    assert_close("out", out, out_t, np.float64)
+    for name, ours, t in zip(("dx", "dw", "db"), conv_relu_backward(dout, cache), (xt, wt, bt)):
+        assert_close(name, ours, t.grad, np.float64)
 
 
 @pytest.mark.parametrize("case", [(1, 3, 7, 5, 2, 3, 2, 1), (2, 2, 6, 6, 3, 5, 1, 3), (1, 1, 5, 7, 2, 1, 2, 0)])
