@@ -33,7 +33,8 @@ def generate(model: Any, seed_text: str, length: int = 150, temperature: float =
     """Sample ``length`` characters from ``model`` continuing ``seed_text``.
 
     Inputs:
-    - model: anything with ``loss(X)`` returning scores (1, V) for X (1, T) integer ids (e.g. ``CharRNN``).
+    - model: anything with ``loss(X)`` returning scores (1, V) for X (1, T) integer ids (``CharRNN``,
+      ``CharTransformer``; a model with ``max_len`` needs ``sequence_len <= max_len``).
     - seed_text: the prompt; non-empty, every character in the vocabulary. Its last ``sequence_len`` characters
       form the first window; a shorter prompt is left-padded with spaces as the seed does (``pad=False`` makes
       that an error instead).
@@ -52,6 +53,10 @@ def generate(model: Any, seed_text: str, length: int = 150, temperature: float =
         raise ValueError(f"{fn}: length must be an integer >= 0, got {length!r}")
     if not isinstance(seed_text, str) or not seed_text:
         raise ValueError(f"{fn}: seed_text must be a non-empty string")
+    max_len = getattr(model, "max_len", None)  # models with a positional table (CharTransformer)
+    if max_len is not None and sequence_len > max_len:
+        raise ValueError(f"{fn}: sequence_len={sequence_len} is longer than the model's max_len={max_len} "
+                         "(its positional table)")
     char_indices = {c: i for i, c in enumerate(vocab)}
     unknown = sorted(set(seed_text) - set(char_indices))
     if unknown:

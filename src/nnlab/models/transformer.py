@@ -69,6 +69,8 @@ class CharTransformer(Module):
     the linear layers as torch's.
     """
 
+    seq_loss = True  # trained on every position, like CharRNN(seq_loss=True): y is (N, T)
+
     def __init__(self, vocab_size: int, d_model: int = 128, nhead: int = 4, num_layers: int = 2,
                  dim_feedforward: int = 512, max_len: int = 256, dropout: float = 0.1, tie_weights: bool = False,
                  activation: str = "gelu", norm_first: bool = True, seed: Any = None, dtype: Any = np.float32,
