@@ -253,3 +253,64 @@ def test_missing_onnx_gives_the_install_hint(monkeypatch):
                  lambda: nxo.load("missing.onnx")):
         with pytest.raises(nxo.OnnxUnavailableError, match=r'pip install "nnlab\[onnx\]"'):
             call()
+
+
+# ---- residual and attention blocks --------------------------------------------------------------------------
+def _randomize_batchnorm(net, rng):
+    for mod in net.modules():
+        if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            mod.running_mean = rng.standard_normal(mod.num_features).astype(np.float32)
+            mod.running_var = rng.uniform(0.5, 2.0, mod.num_features).astype(np.float32)
+
+
+@pytest.mark.parametrize("builder", ["resnet_cifar", "resnet_fast"])
+def test_resnets(builder):
+    from nnlab.models import resnet
+
+    rng = np.random.default_rng(10)
+    if builder == "resnet_cifar":
+        net = resnet.resnet_cifar(depth=8, width=4, seed=0)
+    else:
+        net = resnet.resnet_fast(widths=(8, 16, 16), residual=(True, False, True), seed=0)
+    _randomize_batchnorm(net, rng)
+    clf = Classifier(net)
+    batch = _images(rng, 5, (3, 32, 32))
+    proto, ops = check_export(clf, batch[:1], batch, clf.loss(batch))
+    assert "Add" in ops
+    names = {t.name for t in proto.graph.initializer}
+    if builder == "resnet_cifar":
+        assert {"layer2.0.conv1.weight", "layer2.0.downsample.0.weight", "layer2.0.bn2.running_var"} <= names
+
+
+def test_residual_and_add_containers():
+    rng = np.random.default_rng(11)
+    net = nn.Sequential(nn.Linear(6, 8, seed=0),
+                        nn.Residual(nn.Sequential(nn.Linear(8, 8, seed=1), nn.ReLU())),
+                        nn.Residual(nn.Linear(8, 4, seed=2), nn.Linear(8, 4, seed=3)),
+                        nn.Add(nn.Identity(), nn.Tanh(), nn.Linear(4, 4, seed=4)))
+    batch = rng.standard_normal((7, 6)).astype(np.float32)
+    _, ops = check_export(net, batch[:2], batch, net(batch))
+    assert ops.count("Add") == 4
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("tie_weights", [False, True])
+def test_char_transformer(norm_first, tie_weights):
+    from nnlab.models import CharTransformer
+
+    rng = np.random.default_rng(12)
+    model = CharTransformer(19, d_model=16, nhead=4, num_layers=2, dim_feedforward=32, max_len=12, dropout=0.1,
+                            tie_weights=tie_weights, norm_first=norm_first, seed=0)
+    example = rng.integers(0, 19, (2, 4))
+    batch = rng.integers(0, 19, (6, 11))  # other N and T (<= max_len): both axes are dynamic
+    proto, ops = check_export(model, example, batch, model.loss(batch))
+    assert ops.count("Softmax") == 2 and ops.count("LayerNormalization") == 5
+    assert model.training, "export leaves the model's mode as it was"
+
+
+def test_transformer_encoder_layer_in_a_sequential():
+    rng = np.random.default_rng(13)
+    net = nn.Sequential(nn.TransformerEncoderLayer(8, 2, 16, activation="gelu", seed=0), nn.Flatten(),
+                        nn.Linear(40, 3, seed=1))
+    batch = rng.standard_normal((4, 5, 8)).astype(np.float32)
+    check_export(net, batch[:1], batch, net.eval()(batch))

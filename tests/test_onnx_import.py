@@ -260,3 +260,20 @@ def test_register_importer_adds_an_operator():
         np.testing.assert_array_equal(nxo.load(model)(x), np.sign(x))
     finally:
         sys.modules["nnlab.onnx.load"]._IMPORTERS.pop("Sign")
+
+
+def test_round_trip_resnet_and_char_transformer():
+    from nnlab.models import CharTransformer, resnet
+
+    rng = np.random.default_rng(6)
+    net = resnet.resnet_cifar(depth=8, width=4, seed=0)
+    back = _round_trip(net, np.zeros((1, 3, 32, 32), np.float32))
+    assert isinstance(back, nxo.GraphModule)  # the residual adds make it a graph, not a chain
+    assert sorted(v.tobytes() for v in _arrays(back)) == sorted(v.tobytes() for v in _arrays(net))
+    x = rng.standard_normal((3, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_allclose(back(x), net.eval()(x), atol=1e-6)
+
+    model = CharTransformer(13, d_model=8, nhead=2, num_layers=1, dim_feedforward=16, max_len=10, seed=0)
+    back = _round_trip(model, rng.integers(0, 13, (1, 3)))
+    ids = rng.integers(0, 13, (4, 10))
+    np.testing.assert_allclose(back(ids), model.loss(ids), atol=1e-6)

@@ -136,7 +136,7 @@ class GraphBuilder:
         if np.issubdtype(arr.dtype, np.floating) and not keep_dtype:
             arr = arr.astype(self.dtype, copy=False)
         name = self.unique(name)
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(arr), name=name))
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.array(arr, order="C"), name=name))
         return name
 
     def int64s(self, name: str, values: Any) -> str:
@@ -502,7 +502,7 @@ def export(model: Any, example_input: Any, path: str | Path | None = None, opset
     - dtype: float dtype of the graph (float32 default; float64 possible, onnxruntime runs most ops in it).
     - input_name, output_name: names of the graph's input and output (the scores (N, C)).
     - dynamic_axes: ``{axis: name}`` of the input's symbolic axes; default ``{0: "N"}`` (``{0: "N", 1: "T"}``
-      for a ``CharRNN``). The output's batch axis is always ``"N"``.
+      for integer ids (N, T), e.g. a ``CharRNN``). The output's batch axis is always ``"N"``.
 
     Raises :class:`ExportError` for a part without converter or not expressible (naming it), and
     ``onnx.checker.ValidationError`` if the graph is invalid (a bug).
@@ -519,7 +519,7 @@ def export(model: Any, example_input: Any, path: str | Path | None = None, opset
                          f"got shape {tuple(x.shape)}")
     if np.issubdtype(x.dtype, np.integer):
         x = x.astype(np.int64)
-        if dynamic_axes is None and isinstance(model, CharRNN):
+        if dynamic_axes is None and x.ndim == 2:  # token ids (N, T): the sequence length is dynamic too
             dynamic_axes = {0: "N", 1: "T"}
     else:
         x = x.astype(dtype)
@@ -558,8 +558,8 @@ def export(model: Any, example_input: Any, path: str | Path | None = None, opset
 
 
 def _ensure_model_converters() -> None:
-    """Import the CS231n-model converters (registered on import)."""
-    from . import export_models  # noqa: F401
+    """Import the converters of the CS231n models and of the composite blocks (registered on import)."""
+    from . import export_blocks, export_models  # noqa: F401
 
 
 _ensure_model_converters()

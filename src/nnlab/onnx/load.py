@@ -424,6 +424,14 @@ def _plumbing(node: Any, ctx: ImportContext) -> Callable[..., Any]:
         return lambda x, shape: _reshape(x, shape, int(a.get("allowzero", 0)))
     if op == "Slice":
         return _slice
+    if op == "Split":
+        axis, count = int(a.get("axis", 0)), len(node.output)
+
+        def split(x: Any, sizes: Any = None) -> tuple[Any, ...]:
+            if sizes is None:
+                return tuple(np.array_split(x, count, axis=axis))
+            return tuple(np.split(x, np.cumsum(np.asarray(sizes).reshape(-1))[:-1], axis=axis))
+        return split
     binary = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide, "Pow": np.power}
     if op in binary:
         f = binary[op]
@@ -440,7 +448,7 @@ def _plumbing(node: Any, ctx: ImportContext) -> Callable[..., Any]:
 
 # Plumbing and elementwise arithmetic, as torch emits it (shape computations, Softsign as x / (1 + |x|), GELU as
 # 0.5 x (1 + erf(x / sqrt 2)) below opset 20, attention's scaled products).
-_PLUMBING = ("Shape", "Unsqueeze", "Squeeze", "Concat", "ConstantOfShape", "Transpose", "Reshape", "Slice",
+_PLUMBING = ("Shape", "Unsqueeze", "Squeeze", "Concat", "ConstantOfShape", "Transpose", "Reshape", "Slice", "Split",
              "Add", "Sub", "Mul", "Div", "Pow", "Abs", "Neg", "Sqrt", "Exp", "Reciprocal", "Erf", "Softmax")
 for _op in _PLUMBING:
     register_importer(_op)(_plumbing)
