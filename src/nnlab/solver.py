@@ -462,9 +462,10 @@ class Solver:
         whose gradients are not finite is not applied; an epoch whose validation accuracy collapsed to chance is
         undone. Training then stops with ``status = 'diverged'``, ``diverged_iteration``, a ``stop_reason``
         with a hint, and the **last good state** in the model (best parameters are *not* restored): the
-        parameters and buffers at the start of the last iteration whose loss passed the guard (so
-        ``loss_history[-1]`` is their loss; the initial ones if the very first loss failed), or those of the
-        last healthy accuracy check for a collapse.
+        parameters the last iteration whose loss passed the guard started from (so ``loss_history[-1]`` is
+        their loss) with the buffers its forward pass wrote, or those of the last healthy accuracy check for a
+        collapse. If the very first iteration fails, the initial parameters stay (buffers are then those its
+        forward pass wrote, if any).
 
         Ctrl-C (``KeyboardInterrupt``): the current iteration is finished first (a second Ctrl-C interrupts at
         once), then, if ``checkpoint_name`` is set, ``f"{checkpoint_name}_latest.npz"`` receives the exact
@@ -522,12 +523,15 @@ class Solver:
         if problem is not None:
             self._phase = "done"
             kept = self._last_good if self._last_good is not None else self._start_state
-            what = ("the parameters and buffers from the start of the previous iteration (its loss "
-                    f"{self.loss_history[-1]:g} passed)" if self._last_good is not None and self.loss_history
-                    else "the parameters and buffers from before this iteration")
+            what = ("the parameters of the previous iteration (its loss "
+                    f"{self.loss_history[-1]:g} passed) and the buffers of its forward pass"
+                    if self._last_good is not None and self.loss_history
+                    else "the parameters from before this iteration")
             self._diverge(t, problem, kept, what)
             return
-        self._last_good = self._start_state
+        # the last good state: the parameters this step started from and the buffers its forward pass wrote
+        self._last_good = {"params": self._start_state["params"],
+                           "buffers": {k: v.copy() for k, v in self._model_buffers().items()}}
         self.iteration = t + 1
         self._phase = "iteration_end"
         self._bar.set_postfix_str(f"loss={loss:.4f}", refresh=False)
