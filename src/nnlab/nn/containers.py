@@ -79,13 +79,18 @@ class Sequential(Module):
 def _sum_input_grads(fn: str, grads: list[Any]) -> Any:
     """The sum of the branches' input gradients; a branch that returns None (no input gradient) adds nothing."""
     present = [g for g in grads if g is not None]
-    if not present:
-        return None
-    total = present[0].copy() if len(present) > 1 else present[0]
-    for g in present[1:]:
-        if tuple(g.shape) != tuple(total.shape):
-            raise ValueError(f"{fn}: branch input gradients have shapes {[tuple(g.shape) for g in present]}")
-        total += g
+    if len({tuple(g.shape) for g in present}) > 1:
+        raise ValueError(f"{fn}: branch input gradients have shapes {[tuple(g.shape) for g in present]}")
+    return _sum(present) if present else None
+
+
+def _sum(arrays: list[Any]) -> Any:
+    """``a0 + a1 + ...`` into one new array (never written into an input: a branch may return a view of dout)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    total = arrays[0] + arrays[1]
+    for a in arrays[2:]:
+        total += a
     return total
 
 
@@ -124,10 +129,7 @@ class Add(Module):
         names = list(self._modules)
         outputs = [self._modules[n](x) for n in names]
         _check_same_outputs("Add.forward", names, outputs)
-        out = outputs[0].copy() if len(outputs) > 1 else outputs[0]
-        for o in outputs[1:]:
-            out += o
-        return out
+        return _sum(outputs)
 
     def backward(self, dout: Any) -> Any:
         return _sum_input_grads("Add.backward", [m.backward(dout) for m in self._modules.values()])
