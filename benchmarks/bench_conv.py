@@ -1,6 +1,7 @@
 """Convolution, max-pool and conv-net training steps: nnlab vs PyTorch on the CPU, in one process.
 
-Usage: ``python benchmarks/bench_conv.py [--quick] [--threads 2] [--repeats 7] [--profile]``
+Usage: ``python benchmarks/bench_conv.py [--quick] [--threads 2] [--repeats 7] [--profile] [--algos]
+[--sections conv,pool,naive,steps,memory]``
 
 Both libraries run with the same thread count (numpy's BLAS through the *_NUM_THREADS variables, set before
 numpy is imported; ``torch.set_num_threads``). nnlab and torch samples are interleaved
@@ -8,9 +9,12 @@ numpy is imported; ``torch.set_num_threads``). nnlab and torch samples are inter
 ratios (below 1: nnlab is faster), so a change of machine load hits both alike. Sections:
 
 1. conv forward and forward + backward (``torch.nn.functional.conv2d`` + autograd), float32 and float64, on the
-   shapes of issue 3, with the GFLOP/s of the conv GEMMs (forward: 2*F*(C*KH*KW)*(N*H'*W') flops; forward +
-   backward: three times that) measured alone and as achieved over the whole nnlab call, next to numpy's own
-   1024^3 GEMM rate measured in the same run; ``--profile`` times each stage (im2col, GEMMs, col2im).
+   shapes of issues 3 and 14, with the algorithm ``conv_forward_fast`` chose ('auto') and the effective GFLOP/s
+   (direct-convolution flops / time: forward 2*F*(C*KH*KW)*(N*H'*W'), forward + backward three times that; it
+   can exceed the GEMM peak when Winograd does fewer multiplications), next to numpy's own 1024^3 GEMM rate
+   measured in the same run. ``--algos`` also times every algorithm that applies to the case, forced
+   (``conv_param['algo']``); ``--profile`` times the stages of every algorithm (im2col: im2col, GEMMs, col2im;
+   Winograd: load, input transform, GEMMs, output transform, store and their adjoints).
 2. max-pool 2x2 forward and forward + backward.
 3. naive vs fast conv on the spec's x(100,3,31,31) case (float64).
 4. one training step (forward, backward, Adam) of ThreeLayerConvNet (batch 50) and of the MRI network (batch
@@ -35,7 +39,10 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer repeats; naive conv on 10 samples, scaled")
     parser.add_argument("--threads", type=int, default=2, help="threads for numpy's BLAS and torch (default 2)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 7, quick 3)")
-    parser.add_argument("--profile", action="store_true", help="time the stages of nnlab conv")
+    parser.add_argument("--profile", action="store_true", help="time the stages of every nnlab conv algorithm")
+    parser.add_argument("--algos", action="store_true", help="time every applicable conv algorithm, forced")
+    parser.add_argument("--sections", default="conv,pool,naive,steps,memory",
+                        help="comma-separated sections to run (default: all)")
     parser.add_argument("--min-time", type=float, default=None,
                         help="seconds each timing sample loops for (default 0.05, quick 0.02)")
     args = parser.parse_args(argv)
@@ -61,19 +68,23 @@ from nnlab.layers.conv import (  # noqa: E402
     conv_forward_naive,
 )
 from nnlab.layers.pooling import max_pool_backward_fast, max_pool_forward_fast  # noqa: E402
+from nnlab.layers.winograd import conv_backward_winograd, conv_forward_winograd  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import time_pair  # noqa: E402  (benchmarks/common.py: interleaved nnlab/torch samples)
 
 torch.set_num_threads(ARGS.threads)
 
-# (name, x shape, w shape, stride, pad) — the shapes of issue 3, item 4.
+# (name, x shape, w shape, stride, pad) — the shapes of issue 3, item 4, and of issue 14.
 CONV_CASES = [
     ("7x7 C3->32", (50, 3, 32, 32), (32, 3, 7, 7), 1, 3),
     ("3x3 C3->32", (64, 3, 32, 32), (32, 3, 3, 3), 1, 1),
     ("3x3 C64->64", (64, 64, 16, 16), (64, 64, 3, 3), 1, 1),
+    ("3x3 C128->128", (32, 128, 8, 8), (128, 128, 3, 3), 1, 1),
+    ("3x3 C32->64", (64, 32, 16, 16), (64, 32, 3, 3), 1, 1),
     ("3x3 s2 C3->25", (100, 3, 31, 31), (25, 3, 3, 3), 2, 1),
 ]
+WINOGRAD = {"winograd2": 2, "winograd4": 4}
 POOL_CASE = ("maxpool 2x2", (64, 32, 32, 32), 2, 2)
 
 
@@ -95,12 +106,24 @@ def numpy_gemm_gflops(dtype, repeats: int, n: int = 1024) -> float:
     return 2 * n**3 / median_time(lambda: a @ b, repeats) / 1e9
 
 
-def bench_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int) -> dict:
+def direct_flops(x_shape, w_shape, stride: int, pad: int) -> int:
+    """Multiply-adds x 2 of a direct convolution: 2 * F * C * KH * KW * N * H' * W'."""
+    N, _, H, W = x_shape
+    F, C, KH, KW = w_shape
+    OH, OW = (H + 2 * pad - KH) // stride + 1, (W + 2 * pad - KW) // stride + 1
+    return 2 * F * C * KH * KW * N * OH * OW
+
+
+def applicable_algos(w_shape, stride: int) -> list[str]:
+    return ["im2col"] + (list(WINOGRAD) if tuple(w_shape[2:]) == (3, 3) and stride == 1 else [])
+
+
+def bench_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int, algo: str = "auto") -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
     w = rng.standard_normal(w_shape).astype(dtype)
     b = rng.standard_normal(w_shape[0]).astype(dtype)
-    conv_param = {"stride": stride, "pad": pad}
+    conv_param = {"stride": stride, "pad": pad, "algo": algo}
     out, cache = conv_forward_fast(x, w, b, conv_param)
     dout = rng.standard_normal(out.shape).astype(dtype)
 
@@ -122,20 +145,17 @@ def bench_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int) -> dict
         o = F.conv2d(xt, wt, bt, stride=stride, padding=pad)
         return torch.autograd.grad(o, (xt, wt, bt), dout_t)
 
-    cols = cache[2]  # (N, C*KH*KW + 1, H'*W'): receptive fields and the ones row of the bias
-    wb = np.concatenate([w.reshape(w.shape[0], -1), b[:, None]], axis=1)
-    gemm_flops = 2 * w.size * cols.shape[0] * cols.shape[2]  # the conv's multiply-adds, bias row not counted
-    t_gemm = median_time(lambda: np.matmul(wb, cols), repeats)
-    r = {"name": name, "dtype": np.dtype(dtype).name, "gemm_gflops": gemm_flops / t_gemm / 1e9}
+    flops = direct_flops(x_shape, w_shape, stride, pad)
+    r = {"name": name, "dtype": np.dtype(dtype).name, "algo": cache[0]}
     r["ours_fwd"], r["torch_fwd"], r["ratio_fwd"] = time_pair(ours_fwd, torch_fwd, repeats, ARGS.min_time)
     r["ours_fb"], r["torch_fb"], r["ratio_fb"] = time_pair(ours_fwd_bwd, torch_fwd_bwd, repeats, ARGS.min_time)
-    r["achieved_fwd_gflops"] = gemm_flops / r["ours_fwd"] / 1e9
-    r["achieved_fb_gflops"] = 3 * gemm_flops / r["ours_fb"] / 1e9
+    r["gflops_fwd"], r["gflops_fb"] = flops / r["ours_fwd"] / 1e9, 3 * flops / r["ours_fb"] / 1e9
+    r["torch_gflops_fb"] = 3 * flops / r["torch_fb"] / 1e9
     return r
 
 
 def profile_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int) -> dict:
-    """Median time of each stage of conv_forward_fast / conv_backward_fast, in seconds."""
+    """Median time of each stage of the im2col path of conv_forward_fast / conv_backward_fast, in seconds."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
     w = rng.standard_normal(w_shape).astype(dtype)
@@ -154,6 +174,24 @@ def profile_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int) -> di
         "dcols gemm": median_time(lambda: np.matmul(w2.T, g), repeats),
         "col2im": median_time(lambda: _col2im(dcols, x_shape, KH, KW, stride, pad, OH, OW), repeats),
     }
+
+
+def profile_winograd(x_shape, w_shape, pad, dtype, m: int, repeats: int) -> tuple[dict, dict]:
+    """Median seconds of each stage of conv_forward_winograd and conv_backward_winograd (their ``profile``)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    out, cache = conv_forward_winograd(x, w, b, {"stride": 1, "pad": pad}, m=m)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    fwd, bwd = [], []
+    for _ in range(repeats + 1):
+        fwd.append({})
+        _, cache = conv_forward_winograd(x, w, b, {"stride": 1, "pad": pad}, m=m, profile=fwd[-1])
+        bwd.append({})
+        conv_backward_winograd(dout, cache, profile=bwd[-1])
+    median = lambda runs: {k: float(np.median([r[k] for r in runs[1:]])) for k in runs[0]}  # noqa: E731
+    return median(fwd), median(bwd)
 
 
 def bench_pool(name, x_shape, size, stride, dtype, repeats: int) -> dict:
@@ -316,7 +354,7 @@ def step_memory(batch: int) -> dict:
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
     _, cache = conv_forward_fast(X, model.params["W1"], model.params["b1"], model.conv_param)
-    cols_bytes = cache[2].nbytes
+    cols_bytes = cache[1][2].nbytes  # cache = ("im2col", (x shape, w, cols, conv_param)) for the 7x7 layer
     conv_out = batch * 32 * 32 * 32 * 4
     activations = (2 * conv_out + conv_out // 4 + conv_out // 16  # conv out, relu out, pool out, uint8 argmax
                    + 2 * batch * 100 * 4 + batch * 10 * 4)  # hidden pre/post relu, scores
@@ -327,34 +365,49 @@ def _ms(t: float) -> str:
     return f"{t * 1e3:8.2f}"
 
 
-def main() -> int:
-    repeats = ARGS.repeats or (3 if ARGS.quick else 7)
-    print(f"nnlab conv/pool vs torch {torch.__version__} (CPU), {ARGS.threads} threads, median of {repeats} runs")
-    print(f"numpy {np.__version__}; cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.2f} "
-          "(a shared machine makes ratios noisy)")
-    peak = {dt: numpy_gemm_gflops(dt, repeats) for dt in (np.float32, np.float64)}
-    print(f"numpy GEMM 1024^3: float32 {peak[np.float32]:.0f} GFLOP/s, float64 {peak[np.float64]:.0f} GFLOP/s\n")
+def _conv_line(r: dict, peak: float) -> str:
+    return (f"{r['name']:<15}{r['dtype']:<8}{r['algo']:<10}{_ms(r['ours_fwd'])} {_ms(r['torch_fwd'])}"
+            f"{r['ratio_fwd']:7.2f}  {_ms(r['ours_fb'])} {_ms(r['torch_fb'])}{r['ratio_fb']:7.2f}  "
+            f"{r['gflops_fwd']:6.0f} /{r['gflops_fb']:5.0f}  (torch f+b {r['torch_gflops_fb']:4.0f}; "
+            f"numpy GEMM {peak:.0f})")
 
-    header = (f"{'case':<16}{'dtype':<8}{'fwd ms':>9}{'torch':>9}{'ratio':>7}  {'f+b ms':>9}{'torch':>9}"
-              f"{'ratio':>7}  {'GEMM GF/s':>10}{'achieved f / f+b':>18}")
+
+def conv_section(peak: dict, repeats: int) -> None:
+    header = (f"{'case':<15}{'dtype':<8}{'algo':<10}{'fwd ms':>8}{'torch':>9}{'ratio':>7}  {'f+b ms':>8}{'torch':>9}"
+              f"{'ratio':>7}  {'eff. GFLOP/s f / f+b':>20}")
     print(header)
     print("-" * len(header))
     for dtype in (np.float32, np.float64):
         for name, xs, ws, s, p in CONV_CASES:
-            r = bench_conv(name, xs, ws, s, p, dtype, repeats)
-            print(f"{name:<16}{r['dtype']:<8}{_ms(r['ours_fwd'])} {_ms(r['torch_fwd'])}"
-                  f"{r['ratio_fwd']:7.2f}  {_ms(r['ours_fb'])} {_ms(r['torch_fb'])}"
-                  f"{r['ratio_fb']:7.2f}  {r['gemm_gflops']:10.0f}"
-                  f"{r['achieved_fwd_gflops']:10.0f} /{r['achieved_fb_gflops']:5.0f}   (numpy GEMM "
-                  f"{peak[dtype]:.0f})")
+            print(_conv_line(bench_conv(name, xs, ws, s, p, dtype, repeats), peak[dtype]), flush=True)
+            if ARGS.algos:
+                for algo in applicable_algos(ws, s):
+                    r = bench_conv("  forced", xs, ws, s, p, dtype, repeats, algo=algo)
+                    print(_conv_line(r, peak[dtype]), flush=True)
             if ARGS.profile:
                 parts = profile_conv(name, xs, ws, s, p, dtype, repeats)
-                print("    profile ms: " + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in parts.items()))
+                print("    im2col profile ms: " + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in parts.items()))
+                for algo, m in WINOGRAD.items():
+                    if algo not in applicable_algos(ws, s):
+                        continue
+                    fwd, bwd = profile_winograd(xs, ws, p, dtype, m, repeats)
+                    print(f"    {algo} profile ms: forward " + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in fwd.items())
+                          + f" (sum {sum(fwd.values()) * 1e3:.2f})")
+                    print(f"    {' ' * len(algo)}             backward "
+                          + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in bwd.items())
+                          + f" (sum {sum(bwd.values()) * 1e3:.2f})", flush=True)
+
+
+def pool_section(repeats: int) -> None:
+    for dtype in (np.float32, np.float64):
         name, xs, size, s = POOL_CASE
         r = bench_pool(name, xs, size, s, dtype, repeats)
-        print(f"{name:<16}{r['dtype']:<8}{_ms(r['ours_fwd'])} {_ms(r['torch_fwd'])}"
+        print(f"{name:<15}{r['dtype']:<18}{_ms(r['ours_fwd'])} {_ms(r['torch_fwd'])}"
               f"{r['ratio_fwd']:7.2f}  {_ms(r['ours_fb'])} {_ms(r['torch_fb'])}"
               f"{r['ratio_fb']:7.2f}")
+
+
+def naive_section() -> None:
     r = bench_naive_speedup(ARGS.quick)
     note = "" if r["n_naive"] == 100 else f" (naive timed on {r['n_naive']} samples, scaled to 100)"
     print(f"\nnaive vs fast, spec case x(100,3,31,31) w(25,3,3,3) stride 2 pad 1, float64{note}:")
@@ -363,16 +416,20 @@ def main() -> int:
     print(f"  backward: naive {r['naive_bwd']:.3f}s  fast {r['fast_bwd'] * 1e3:.2f}ms  "
           f"speed-up {r['naive_bwd'] / r['fast_bwd']:.0f}x   (course code: 554x)")
 
-    print("\ntraining steps, float32, forward + backward + Adam, same initial weights (goal ratio <= 1.5):")
+
+def steps_section(repeats: int) -> None:
+    print("\ntraining steps, float32, forward + backward + Adam, same initial weights (goal ratio <= 1.0):")
     ours, theirs, (loss_ours, loss_theirs) = three_layer_steps(50)
     t_o, t_t, ratio = time_pair(ours, theirs, repeats, ARGS.min_time)
     print(f"  ThreeLayerConvNet, batch 50 (3x32x32)     nnlab {_ms(t_o)} ms  torch {_ms(t_t)} ms  ratio {ratio:.2f}"
-          f"   (initial loss {loss_ours:.6f} vs {loss_theirs:.6f})")
+          f"   (initial loss {loss_ours:.6f} vs {loss_theirs:.6f})", flush=True)
     ours, theirs, diff = mri_steps(32)
     t_o, t_t, ratio = time_pair(ours, theirs, repeats, ARGS.min_time)
     print(f"  MRI network, batch 32 (1x84x84)           nnlab {_ms(t_o)} ms  torch {_ms(t_t)} ms  ratio {ratio:.2f}"
-          f"   (eval-mode scores differ by {diff:.1e})")
+          f"   (eval-mode scores differ by {diff:.1e})", flush=True)
 
+
+def memory_section() -> None:
     print("\npeak traced memory of one ThreeLayerConvNet training step (float32; goal: linear in the batch, "
           "<= 2x im2col + activations):")
     rows = [step_memory(n) for n in (50, 200)]
@@ -382,6 +439,27 @@ def main() -> int:
               f"activations {m['activations'] / 2**20:6.1f} MiB = {need / 2**20:6.1f} MiB   "
               f"peak / that {m['peak'] / need:.2f}")
     print(f"  peak(200) / peak(50) = {rows[1]['peak'] / rows[0]['peak']:.2f} (linear: 4.00)")
+
+
+def main() -> int:
+    repeats = ARGS.repeats or (3 if ARGS.quick else 7)
+    sections = set(ARGS.sections.split(","))
+    print(f"nnlab conv/pool vs torch {torch.__version__} (CPU), {ARGS.threads} threads, median of {repeats} runs")
+    print(f"numpy {np.__version__}; cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.2f} "
+          "(a shared machine makes ratios noisy)")
+    peak = {dt: numpy_gemm_gflops(dt, repeats) for dt in (np.float32, np.float64)}
+    print(f"numpy GEMM 1024^3: float32 {peak[np.float32]:.0f} GFLOP/s, float64 {peak[np.float64]:.0f} GFLOP/s\n")
+    if "conv" in sections:
+        conv_section(peak, repeats)
+    if "pool" in sections:
+        pool_section(repeats)
+    if "naive" in sections:
+        naive_section()
+    if "steps" in sections:
+        steps_section(repeats)
+    if "memory" in sections:
+        memory_section()
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
     return 0
 
 
