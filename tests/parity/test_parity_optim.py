@@ -14,6 +14,7 @@ from nnlab.optim import (
     adagrad,
     adam,
     adamax,
+    adamw,
     clip_grad_norm,
     rmsprop,
     sgd,
@@ -143,3 +144,36 @@ def test_schedule_matches_torch_lr_scheduler(ours, make_scheduler):
     epochs = 11
     theirs = _torch_lrs(make_scheduler, epochs, 0.1)
     assert_close(type(ours).__name__, np.array([ours(e) for e in range(epochs)]), np.array(theirs), np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("problem", ["quadratic", "random_grads"])
+@pytest.mark.parametrize("config", [
+    {"learning_rate": 1e-2, "weight_decay": 1e-2},
+    {"learning_rate": 3e-2, "weight_decay": 0.5, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6},
+], ids=["torch_defaults", "strong_decay"])
+def test_adamw_50_step_trajectory_matches_torch(problem, dtype, config):
+    """AdamW: ``w *= 1 - lr*wd`` then the Adam step, as torch.optim.AdamW; 50 iterates compared."""
+    steps = 50
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal(SHAPE).astype(dtype)
+    if problem == "quadratic":
+        grad = _quadratic(np.random.default_rng(11), dtype)
+        grad_ours = grad_theirs = grad
+    else:
+        seq = np.random.default_rng(11).standard_normal((steps, *SHAPE)).astype(dtype)
+        grad_ours, grad_theirs = iter(seq).__next__, iter(seq).__next__
+    param = to_torch(w0, requires_grad=True)
+    opt = torch.optim.AdamW([param], lr=config["learning_rate"], weight_decay=config["weight_decay"],
+                            betas=(config.get("beta1", 0.9), config.get("beta2", 0.999)),
+                            eps=config.get("epsilon", 1e-8))
+    w, state = w0.copy(), dict(config)
+    for step in range(steps):
+        g_ours = grad_ours(w) if problem == "quadratic" else grad_ours()
+        g_theirs = grad_theirs(param.detach().numpy()) if problem == "quadratic" else grad_theirs()
+        w, state = adamw(w, g_ours, state)
+        param.grad = torch.from_numpy(np.ascontiguousarray(g_theirs))
+        opt.step()
+        assert w.dtype == dtype
+        assert_close(f"adamw {problem} step {step + 1}", w, param, dtype)
+    assert state["t"] == steps

@@ -46,10 +46,9 @@ def softmax_loss(x: Any, y: Any, label_smoothing: float = 0.0) -> tuple[Any, Any
     """
     fn = "softmax_loss"
     _check_scores_and_labels(fn, x, y)
-    try:
-        eps = float(label_smoothing)
-    except (TypeError, ValueError):
-        raise TypeError(f"{fn}: label_smoothing must be a number, got {type(label_smoothing).__name__}") from None
+    if isinstance(label_smoothing, (str, bytes)) or not hasattr(label_smoothing, "__float__"):
+        raise TypeError(f"{fn}: label_smoothing must be a number, got {type(label_smoothing).__name__}")
+    eps = float(label_smoothing)
     if isinstance(label_smoothing, bool) or not 0.0 <= eps <= 1.0:
         raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
     xp = xp_of(x)
