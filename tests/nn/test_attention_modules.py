@@ -119,8 +119,12 @@ def test_multihead_self_attention_gradient_is_the_sum_and_layouts_agree(rng, bat
     dq, dk, dv = mha.backward(dout)
     f = lambda _: float((mha(x, x, x, need_weights=False)[0] * dout).sum())  # noqa: E731
     assert rel_error(dq + dk + dv, eval_numerical_gradient(f, x, verbose=False)) < 1e-7
+    mha(x, x, x)
+    dx_fused = mha.backward(dout, sum_inputs=True)  # one GEMM for the three projections
+    np.testing.assert_allclose(dx_fused, dq + dk + dv, rtol=1e-12, atol=1e-15)
     out_copy, _ = mha(x, x.copy(), x.copy())  # the unfused path gives the same numbers
     np.testing.assert_allclose(out_copy, out, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(mha.backward(dout, sum_inputs=True), dx_fused, rtol=1e-12, atol=1e-15)
     # batch_first=False reads (L, N, E): the same module on the transposed input gives the transposed output
     other = MultiheadAttention(6, 2, batch_first=not batch_first, bias=False, seed=2, dtype=np.float64)
     xt = x.swapaxes(0, 1)

@@ -74,8 +74,9 @@ class MultiheadAttention(Module):
     ``forward(query, key, value, ...)`` returns ``(out, weights)`` like torch: out shaped like query; weights
     (N, L, S) averaged over heads, (N, h, L, S) with ``average_attn_weights=False``, None with
     ``need_weights=False``. Unbatched (L, E) inputs work too. ``backward(dout)`` returns
-    ``(dquery, dkey, dvalue)`` (for self-attention, where the three are one array, the gradient is their sum)
-    and stores the parameter gradients; the returned weights are not differentiated.
+    ``(dquery, dkey, dvalue)`` and stores the parameter gradients; for self-attention, where the three are one
+    array, its gradient is their sum, which ``backward(dout, sum_inputs=True)`` returns directly. The returned
+    weights are not differentiated.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
@@ -174,34 +175,57 @@ class MultiheadAttention(Module):
     def __call__(self, query: Any, key: Any, value: Any, **kwargs: Any) -> tuple[Any, Any]:
         return self.forward(query, key, value, **kwargs)
 
-    def backward(self, dout: Any) -> tuple[Any, Any, Any]:
-        """Gradients of query, key and value (each shaped like its input) from ``dout`` (shaped like out)."""
+    def backward(self, dout: Any, sum_inputs: bool = False) -> Any:
+        """Gradients of query, key and value (each shaped like its input) from ``dout`` (shaped like out).
+
+        With ``sum_inputs=True`` returns one array, ``dquery + dkey + dvalue``: the input gradient of
+        self-attention, which then takes one GEMM for all three projections instead of three.
+        """
+        fn = "MultiheadAttention.backward"
         cache = _ensure_forward(self)
         q_in, k_in, v_in = cache["inputs"]
-        check_array("MultiheadAttention.backward", "dout", dout)
+        check_array(fn, "dout", dout)
         if not cache["batched"]:
             dout = dout[None]
         elif not self.batch_first:
             dout = dout.swapaxes(0, 1)
+        if tuple(dout.shape) != tuple(q_in.shape):
+            raise ValueError(f"{fn}: dout must have the output's shape, got {tuple(dout.shape)}")
         dheads = self._split(self.out_proj.backward(dout))
         grads = F.scaled_dot_product_attention_backward(dheads, cache["attn"])
-        E = self.embed_dim
-        dw = xp_of(dout).empty_like(self.in_proj_weight)
-        db = xp_of(dout).empty(3 * E, dtype=self.in_proj_weight.dtype)
-        dxs = []
-        for i, (x, g) in enumerate(zip((q_in, k_in, v_in), grads)):
-            g2 = self._merge(g).reshape(-1, E)
-            dw[i * E:(i + 1) * E] = g2.T @ x.reshape(-1, E)
-            db[i * E:(i + 1) * E] = g2.sum(axis=0)
-            dxs.append((g2 @ self.in_proj_weight[i * E:(i + 1) * E]).reshape(x.shape))
-        self._set_grad("in_proj_weight", dw)
-        if self.in_proj_bias is not None:
-            self._set_grad("in_proj_bias", db)
+        E, W = self.embed_dim, self.in_proj_weight
+        xp = xp_of(dout)
+        if sum_inputs and cache["self_attention"]:
+            N, L, _ = q_in.shape
+            dqkv = xp.empty((N, L, 3, self.num_heads, self.head_dim), dtype=grads[0].dtype)
+            for i, g in enumerate(grads):
+                dqkv[:, :, i] = g.transpose(0, 2, 1, 3)
+            dqkv = dqkv.reshape(N * L, 3 * E)
+            self._set_grad("in_proj_weight", dqkv.T @ q_in.reshape(-1, E))
+            if self.in_proj_bias is not None:
+                self._set_grad("in_proj_bias", dqkv.sum(axis=0))
+            dxs = [(dqkv @ W).reshape(q_in.shape)]
+        else:
+            dw = xp.empty_like(W)
+            db = xp.empty(3 * E, dtype=W.dtype)
+            dxs = []
+            for i, (x, g) in enumerate(zip((q_in, k_in, v_in), grads)):
+                g2 = self._merge(g).reshape(-1, E)
+                dw[i * E:(i + 1) * E] = g2.T @ x.reshape(-1, E)
+                db[i * E:(i + 1) * E] = g2.sum(axis=0)
+                dxs.append((g2 @ W[i * E:(i + 1) * E]).reshape(x.shape))
+            self._set_grad("in_proj_weight", dw)
+            if self.in_proj_bias is not None:
+                self._set_grad("in_proj_bias", db)
+            if sum_inputs:
+                if not dxs[0].shape == dxs[1].shape == dxs[2].shape:
+                    raise ValueError(f"{fn}: sum_inputs needs query, key and value of one shape")
+                dxs = [dxs[0] + dxs[1] + dxs[2]]
         if not cache["batched"]:
-            return tuple(d[0] for d in dxs)
-        if not self.batch_first:
-            return tuple(d.swapaxes(0, 1) for d in dxs)
-        return tuple(dxs)
+            dxs = [d[0] for d in dxs]
+        elif not self.batch_first:
+            dxs = [d.swapaxes(0, 1) for d in dxs]
+        return dxs[0] if sum_inputs else tuple(dxs)
 
     def extra_repr(self) -> str:
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "

@@ -124,8 +124,7 @@ class TransformerEncoderLayer(Module):
         return self.dropout1(out)
 
     def _sa_backward(self, dout: Any) -> Any:
-        dq, dk, dv = self.self_attn.backward(self.dropout1.backward(dout))
-        return dq + dk + dv
+        return self.self_attn.backward(self.dropout1.backward(dout), sum_inputs=True)
 
     def _ff(self, x: Any) -> Any:
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
