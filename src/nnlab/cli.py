@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -156,8 +157,8 @@ def _finish(outcome: Any, args: argparse.Namespace) -> int:
     _print_summary(outcome.metrics, outcome.run_dir, args.json)
     if outcome.status == "diverged":
         reason = outcome.metrics.get("reason") or "non-finite or exploding loss"
-        print(f"nnlab train: diverged: {reason} (last good weights kept in {outcome.run_dir}; "
-              "try a smaller learning_rate)", file=sys.stderr)
+        print(f"nnlab train: diverged: {reason} (last good weights kept in {outcome.run_dir}"
+              f"{'' if 'try ' in reason else '; try a smaller learning_rate'})", file=sys.stderr)
         return EXIT_DIVERGED
     return 0
 
@@ -399,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser._subparsers._group_actions[0].choices["train"].print_help()  # type: ignore[union-attr]
         return 0
     prog = f"nnlab {args.command}"
+    warnings.filterwarnings("ignore", "Solver: diverged", RuntimeWarning)  # said once, in _finish's line
     try:
         return int(args.func(args))
     except KeyboardInterrupt as exc:
