@@ -9,10 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnlab.optim import (
+    RULE_KEYS,
     UPDATE_RULES,
     adagrad,
     adam,
     adamax,
+    adamw,
+    check_optim_config,
     clip_grad_norm,
     get_update_rule,
     gradient_descent,
@@ -53,6 +56,7 @@ def test_get_update_rule_unknown_name_lists_known_rules():
     (adam, {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "t": 1}),
     (adamax, {"learning_rate": 2e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "t": 1}),
     (adagrad, {"learning_rate": 1e-2, "epsilon": 1e-10}),
+    (adamw, {"learning_rate": 1e-3, "weight_decay": 1e-2, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "t": 1}),
 ])
 def test_rule_without_config_fills_documented_defaults(rule, defaults):
     _, config = rule(np.ones(3), np.ones(3))
@@ -67,6 +71,8 @@ def test_rule_without_config_fills_documented_defaults(rule, defaults):
     (adam, 0.01, lambda g: 0.01 * g / (np.abs(g) + 1e-8)),  # bias-corrected moments are g and g^2
     (adamax, 0.01, lambda g: 0.01 * g / (np.abs(g) + 1e-8)),  # m/(1-b1) = g, u = |g| + eps
     (adagrad, 0.01, lambda g: 0.01 * g / (np.abs(g) + 1e-10)),
+    # decoupled decay of w = [0.5, -1.5, 3.0] by lr * wd = 1e-4, then Adam's first step
+    (adamw, 0.01, lambda g: 1e-4 * np.array([0.5, -1.5, 3.0]) + 0.01 * g / (np.abs(g) + 1e-8)),
 ])
 def test_first_step_from_zero_state_matches_closed_form(rule, lr, step):
     w = np.array([0.5, -1.5, 3.0])
@@ -258,3 +264,67 @@ def test_adam_accepts_integral_float_step_count_and_rejects_negative():
     assert config["t"] == 6 and isinstance(config["t"], int)
     with pytest.raises(ValueError, match=r"adam: config\['t'\] must be >= 0"):
         adam(np.ones(2), np.ones(2), {"t": -1})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# AdamW, declared keys and optim_config checks
+# ---------------------------------------------------------------------------------------------------------------
+def test_adamw_decay_is_decoupled_from_the_moments():
+    """With a zero gradient the Adam step is 0, so only the decay acts: w * (1 - lr*wd)**k; the moments stay 0."""
+    w = np.array([1.0, -2.0])
+    config = {"learning_rate": 0.1, "weight_decay": 0.5}
+    for _ in range(3):
+        w, config = adamw(w, np.zeros(2), config)
+    np.testing.assert_allclose(w, np.array([1.0, -2.0]) * 0.95**3, rtol=1e-15)
+    assert not config["m"].any() and not config["v"].any() and config["t"] == 3
+
+
+def test_adamw_without_decay_is_adam(rng):
+    w, g = rng.standard_normal(5), rng.standard_normal(5)
+    np.testing.assert_array_equal(adamw(w, g, {"learning_rate": 0.01, "weight_decay": 0.0})[0],
+                                  adam(w, g, {"learning_rate": 0.01})[0])
+
+
+@pytest.mark.parametrize("name", RULE_NAMES)
+def test_every_rule_declares_its_keys_and_writes_no_other(name):
+    rule = UPDATE_RULES[name]
+    assert RULE_KEYS[name] == rule.hyperparameters + rule.state_keys
+    assert rule.hyperparameters[0] == "learning_rate"
+    _, config = rule(np.ones(3), np.ones(3))
+    assert set(config) <= set(RULE_KEYS[name]), set(config) - set(RULE_KEYS[name])
+    assert set(rule.hyperparameters) <= set(config)
+
+
+@pytest.mark.parametrize(("rule", "config", "error", "message"), [
+    ("adam", {"lr": 1e-3}, ValueError,
+     r"unknown key 'lr' for update rule 'adam'; did you mean 'learning_rate'\? \(it accepts learning_rate, beta1"),
+    ("sgd_momentum", {"momentun": 0.9}, ValueError, r"unknown key 'momentun'.*did you mean 'momentum'\?"),
+    ("sgd", {"momentum": 0.9}, ValueError,
+     r"unknown key 'momentum' for update rule 'sgd' \(it accepts learning_rate\)"),
+    ("adamw", {"eps": 1e-6}, ValueError, "did you mean 'epsilon'"),
+    ("rmsprop", {"alpha": 0.9}, ValueError, "did you mean 'decay_rate'"),
+    ("adam", {"learning_rate": "1e-3"}, TypeError, r"optim_config\['learning_rate'\] must be a number, got str '1e-3'"),
+    ("adam", {"beta1": True}, TypeError, r"optim_config\['beta1'\] must be a number, got bool"),
+    ("sgd", {"learning_rate": -1.0}, ValueError, "optim_config: sgd: learning_rate must be a finite number in"),
+    ("adam", {"beta2": 1.0}, ValueError, r"optim_config: adam: beta2 must be a finite number in \[0, 1\)"),
+    ("adamw", {"weight_decay": -0.1}, ValueError, "optim_config: adamw: weight_decay must be"),
+])
+def test_check_optim_config_names_the_bad_key(rule, config, error, message):
+    with pytest.raises(error, match=message):
+        check_optim_config(rule, config)
+
+
+def test_check_optim_config_returns_resolved_hyperparameters():
+    assert check_optim_config("adamw", {"learning_rate": 0.1}) == {
+        "learning_rate": 0.1, "weight_decay": 1e-2, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
+    # state entries (a resumed config) are accepted and left to the rule
+    assert check_optim_config("adam", {"m": np.zeros(3), "t": 4})["learning_rate"] == 1e-3
+
+
+def test_check_optim_config_skips_key_check_for_undeclared_callables():
+    def custom(w, dw, config=None):
+        return w, config or {}
+
+    assert check_optim_config(custom, {"anything": 1.0}) == {"anything": 1.0}
+    with pytest.raises(TypeError, match="must be a number"):
+        check_optim_config(custom, {"anything": "1"})

@@ -54,7 +54,11 @@ UpdateRule = Callable[[Any, Any, "dict | None"], "tuple[Any, dict]"]
 # ---------------------------------------------------------------------------------------------------------------
 def _check_number(fn: str, name: str, value: Any, low: float = 0.0, high: float = math.inf,
                   low_open: bool = False, high_open: bool = False) -> float:
-    """Return ``value`` as a Python float after requiring it to be finite and inside [low, high] (or open ends)."""
+    """Return ``value`` as a Python float after requiring it to be finite and inside [low, high] (or open ends).
+
+    A string (even ``"1e-3"``) or a bool is a ``TypeError``: numbers must arrive as numbers."""
+    if isinstance(value, (str, bytes, bool)):
+        raise TypeError(f"{fn}: {name} must be a number, got {type(value).__name__} {value!r}")
     try:
         x = float(value)
     except (TypeError, ValueError):
