@@ -512,3 +512,223 @@ def test_checkpoint_latest_only_holds_buffers_and_resume_restores_them(tmp_path)
     np.testing.assert_array_equal(fresh.stat, [3.0])
     resumed.train()
     assert resumed.epoch == 3 and len(resumed.val_acc_history) == 4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# batch orders
+# ---------------------------------------------------------------------------------------------------------------
+class RowRecorder:
+    """batch_transform that records which training rows each minibatch holds (X rows carry their index)."""
+
+    def __init__(self):
+        self.batches = []
+
+    def __call__(self, X, y):
+        self.batches.append(X[:, 0].astype(int).tolist())
+        return X, y
+
+
+def _indexed_data(n_train=10):
+    data = make_blobs(n_train=n_train, n_val=6)
+    data["X_train"][:, 0] = np.arange(n_train)
+    return data
+
+
+class LinearOnRest(SoftmaxRegression):
+    def loss(self, X, y=None):
+        return super().loss(X * np.r_[0.0, np.ones(X.shape[1] - 1)], y)
+
+
+@pytest.mark.parametrize("drop_last, ipe, sizes", [(False, 4, [3, 3, 3, 1]), (True, 3, [3, 3, 3])])
+def test_shuffle_visits_every_sample_once_per_epoch(drop_last, ipe, sizes):
+    rows = RowRecorder()
+    solver = Solver(LinearOnRest(5, 3), _indexed_data(10), batch_order="shuffle", drop_last=drop_last, batch_size=3,
+                    num_epochs=3, seed=1, batch_transform=rows, **quiet())
+    solver.train()
+    assert solver.iterations_per_epoch == ipe and len(solver.loss_history) == 3 * ipe
+    epochs = [rows.batches[e * ipe:(e + 1) * ipe] for e in range(3)]
+    for batches in epochs:
+        assert [len(b) for b in batches] == sizes
+        flat = [i for b in batches for i in b]
+        assert len(set(flat)) == len(flat) == sum(sizes)  # no repeats within an epoch
+    assert epochs[0] != epochs[1]  # a fresh permutation each epoch
+    perm = np.random.RandomState(1).permutation(10).tolist()  # seed=1: the Solver's own RandomState(1)
+    assert [i for b in epochs[0] for i in b] == perm[:sum(sizes)]
+
+
+def test_sequential_and_cyclic_orders():
+    rows = RowRecorder()
+    Solver(LinearOnRest(5, 3), _indexed_data(7), batch_order="sequential", batch_size=3, num_epochs=2,
+           batch_transform=rows, **quiet()).train()
+    assert rows.batches == [[0, 1, 2], [3, 4, 5], [6]] * 2
+    rows = RowRecorder()
+    solver = Solver(LinearOnRest(5, 3), _indexed_data(7), batch_order="cyclic", batch_size=3, num_epochs=2,
+                    batch_transform=rows, **quiet())
+    solver.train()  # housing's wrap-around batches: rows 3t .. 3t+2 modulo 7, epochs of 7 // 3 = 2 iterations
+    assert rows.batches == [[0, 1, 2], [3, 4, 5], [6, 0, 1], [2, 3, 4]]
+
+
+def test_batch_order_sample_is_cs231n_and_draws_from_the_seed():
+    rows = RowRecorder()
+    Solver(LinearOnRest(5, 3), _indexed_data(10), batch_size=4, num_epochs=1, seed=3, batch_transform=rows,
+           **quiet()).train()
+    rng = np.random.RandomState(3)
+    assert rows.batches[0] == rng.choice(10, 4).tolist()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# gradient clipping and schedules
+# ---------------------------------------------------------------------------------------------------------------
+def test_grad_clip_limits_the_global_norm_and_records_it():
+    rec = Recorder()
+    model = SoftmaxRegression(5, 3, weight_scale=1.0)
+    solver = Solver(model, make_blobs(n_train=40, spread=3.0), optim_config={"learning_rate": 1.0}, grad_clip=0.05,
+                    batch_size=10, num_epochs=2, seed=0, callbacks=[rec], **quiet())
+    solver.train()
+    assert len(solver.grad_norm_history) == len(solver.loss_history) == 8
+    assert solver.last_grad_norm == solver.grad_norm_history[-1]
+    assert min(solver.grad_norm_history) > 0.05  # every step was clipped
+    snaps = rec.param_snapshots  # snaps[i]: after step i + 1; lr 1, so an update is minus the clipped gradient
+    for i, (prev, nxt) in enumerate(zip(snaps, snaps[1:]), start=1):
+        step = np.sqrt(sum(np.sum((nxt[k] - prev[k]) ** 2) for k in nxt))
+        norm = solver.grad_norm_history[i]
+        assert step == pytest.approx(0.05 * norm / (norm + 1e-6), rel=1e-10)  # torch's clip_grad_norm_ factor
+
+
+def test_grad_norm_is_recorded_without_clipping():
+    model = SoftmaxRegression(5, 3)
+    data = make_blobs(n_train=10)
+    solver = Solver(model, data, batch_size=10, num_epochs=1, batch_order="sequential", **quiet())
+    _, grads = SoftmaxRegression(5, 3).loss(data["X_train"], data["y_train"])
+    solver.train()
+    expected = np.sqrt(sum(np.sum(g * g) for g in grads.values()))
+    assert solver.grad_norm_history == [pytest.approx(expected, rel=1e-12)]
+
+
+class LrRecorder(Callback):
+    def __init__(self):
+        self.lrs, self.momenta = [], []
+
+    def on_iteration_end(self, solver, t, loss):
+        config = solver.optim_configs["W"]
+        self.lrs.append(config["learning_rate"])
+        self.momenta.append(config.get("momentum", config.get("beta1")))
+
+
+def test_per_iteration_schedule_sets_the_lr_of_every_step():
+    from nnlab.schedules import CosineAnnealingLR
+
+    rec = LrRecorder()
+    solver = Solver(SoftmaxRegression(5, 3), make_blobs(n_train=40), optim_config={"learning_rate": 0.2},
+                    lr_schedule=CosineAnnealingLR(T_max=8, per_iteration=True), lr_decay=0.5, batch_size=10,
+                    num_epochs=2, seed=0, callbacks=[rec], **quiet())
+    solver.train()
+    expected = CosineAnnealingLR(T_max=8, base_lr=0.2)
+    assert rec.lrs == [expected.lr_at(t) for t in range(8)]  # lr_decay is replaced by the schedule
+
+
+def test_per_epoch_schedule_object_and_momentum_cycling():
+    from nnlab.schedules import OneCycleLR, StepLR
+
+    rec = LrRecorder()
+    Solver(SoftmaxRegression(5, 3), make_blobs(n_train=40), optim_config={"learning_rate": 0.1},
+           lr_schedule=StepLR(2, 0.1), batch_size=20, num_epochs=4, seed=0, callbacks=[rec], **quiet()).train()
+    assert rec.lrs == pytest.approx([0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.01])
+    rec = LrRecorder()
+    cycle = OneCycleLR(max_lr=0.5, total_steps=8)
+    Solver(SoftmaxRegression(5, 3), make_blobs(n_train=40), update_rule="sgd_momentum", lr_schedule=cycle,
+           batch_size=10, num_epochs=2, seed=0, callbacks=[rec], **quiet()).train()
+    assert rec.lrs == [cycle.lr_at(t) for t in range(8)]
+    assert rec.momenta == [cycle.momentum_at(t) for t in range(8)]
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"update_rule": "sgd", "lr_schedule": "OneCycle"}, TypeError, "lr_schedule must be a callable"),
+    ({"update_rule": "sgd", "lr_schedule": "one_cycle_sgd"}, ValueError,
+     "cycles momentum but update rule 'sgd' has neither 'momentum' nor 'beta1'"),
+    ({"update_rule": "adam", "lr_schedule": "one_cycle_short"}, ValueError,
+     r"OneCycleLR cannot cover this run \(8 iterations, 2 epochs; stepped per iteration\): OneCycleLR: step 7 is "
+     r"past total_steps=5"),
+])
+def test_schedule_that_cannot_work_is_refused_up_front(kwargs, error, message):
+    from nnlab.schedules import OneCycleLR
+
+    named = {"one_cycle_sgd": OneCycleLR(0.1, total_steps=8), "one_cycle_short": OneCycleLR(0.1, total_steps=5)}
+    kwargs = {**kwargs, "lr_schedule": named.get(kwargs["lr_schedule"], kwargs["lr_schedule"])}
+    with pytest.raises(error, match=message):
+        Solver(SoftmaxRegression(5, 3), make_blobs(n_train=40), batch_size=10, num_epochs=2, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# option validation (issue 13: no silent nonsense) and status
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"num_epochs": 0}, ValueError, r"Solver: num_epochs must be an integer >= 1, got 0"),
+    ({"num_epochs": -1}, ValueError, r"num_epochs must be an integer >= 1, got -1"),
+    ({"num_epochs": 2.0}, ValueError, r"num_epochs must be an integer >= 1, got 2.0"),
+    ({"lr_decay": -1}, ValueError, r"Solver: lr_decay must be in \(0, 1\], got -1"),
+    ({"lr_decay": 0}, ValueError, r"lr_decay must be in \(0, 1\], got 0"),
+    ({"lr_decay": 1.5}, ValueError, r"lr_decay must be in \(0, 1\], got 1.5"),
+    ({"lr_decay": "0.9"}, TypeError, r"Solver: lr_decay must be a number, got str '0.9'"),
+    ({"seed": -1}, ValueError, r"Solver: seed must be a non-negative integer below 2\*\*32, got -1"),
+    ({"seed": "abc"}, TypeError, r"Solver: seed must be a non-negative integer, None or a numpy"),
+    ({"seed": 1.5}, TypeError, r"seed must be a non-negative integer, None or a numpy RandomState/Generator, got "
+                               r"float 1.5"),
+    ({"seed": True}, TypeError, r"seed must be a non-negative integer"),
+    ({"optim_config": {"lr": 100}}, ValueError,
+     r"Solver: optim_config has the unknown key 'lr' for update rule 'sgd'; did you mean 'learning_rate'\?"),
+    ({"update_rule": "adam", "optim_config": {"learning_rate": "1e-3"}}, TypeError,
+     r"Solver: optim_config\['learning_rate'\] must be a number, got str '1e-3'"),
+    ({"optim_config": {"learning_rate": -0.1}}, ValueError, "Solver: optim_config: sgd: learning_rate must be"),
+    ({"optim_config": [("learning_rate", 1)]}, TypeError, "Solver: optim_config must be a dict"),
+    ({"batch_order": "random"}, ValueError, r"batch_order must be one of 'sample', 'shuffle', 'sequential'"),
+    ({"grad_clip": 0}, ValueError, r"Solver: grad_clip must be a finite number > 0 or None, got 0"),
+    ({"grad_clip": "1"}, TypeError, r"Solver: grad_clip must be a number or None, got str"),
+    ({"divergence_factor": 1}, ValueError, r"Solver: divergence_factor must be a number > 1 or None"),
+    ({"rng_sources": [np.random.RandomState(0)]}, TypeError, r"rng_sources must be a dict name -> RandomState"),
+    ({"rng_sources": {"aug": 3}}, TypeError, r"rng_sources\['aug'\] must be a numpy RandomState or Generator"),
+    ({"rng_sources": {"a/b": np.random.RandomState(0)}}, ValueError, "names must be non-empty strings"),
+    ({"num_train_samples": 0}, ValueError, r"num_train_samples must be an integer >= 1"),
+    ({"update_rule": "adamm"}, ValueError, r"Invalid update_rule \"adamm\" \(did you mean 'adam'\?\)"),
+])
+def test_solver_rejects_nonsense_before_training(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        Solver(SoftmaxRegression(5, 3), make_blobs(n_train=20), **kwargs)
+
+
+def test_status_finished_and_stopped():
+    from nnlab.callbacks import EarlyStopping
+
+    solver = Solver(SoftmaxRegression(5, 3), make_blobs(n_train=20), batch_size=10, num_epochs=1, **quiet())
+    assert solver.status == "new"
+    solver.train()
+    assert solver.status == "finished" and solver.stop_reason is None and solver.diverged_iteration is None
+    solver = Solver(SoftmaxRegression(5, 3), make_blobs(n_train=40), optim_config={"learning_rate": 0.0},
+                    batch_size=10, num_epochs=10, seed=0, callbacks=[EarlyStopping(patience=1)], **quiet())
+    solver.train()
+    assert solver.status == "stopped" and solver.stop_reason.startswith("early stopping")
+
+
+def test_keyboard_interrupt_without_checkpoint_name_sets_stopped_and_reraises():
+    class Stop(Callback):
+        def on_iteration_end(self, solver, t, loss):
+            if t == 2:
+                raise KeyboardInterrupt
+
+    solver = Solver(SoftmaxRegression(5, 3), make_blobs(n_train=40), batch_size=10, num_epochs=2, seed=0,
+                    callbacks=[Stop()], **quiet())
+    with pytest.raises(KeyboardInterrupt):
+        solver.train()
+    assert solver.status == "stopped" and solver.interrupt_checkpoint is None and solver.iteration == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_progress_bar_only_on_a_terminal_by_default(capsys, monkeypatch):
+    """progress=None: no bar when stderr is not a terminal (logs stay free of '\\r' lines); progress=True forces
+    it, progress=False hides it."""
+    for progress, tty, shown in [(None, False, False), (None, True, True), (True, False, True), (False, True, False)]:
+        monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty, raising=False)
+        Solver(SoftmaxRegression(5, 3), make_blobs(n_train=30), batch_size=10, num_epochs=1, seed=0,
+               verbose=False, progress=progress).train()
+        err = capsys.readouterr().err
+        assert ("3/3" in err) is shown, (progress, tty, err)
