@@ -231,6 +231,7 @@ def erf(x: Any) -> Any:
     full relative precision; erf itself only needs them to an absolute 1e-16.) Agrees with ``math.erf`` to
     2.2e-16 (absolute, float64) over the real line, measured in the tests; float32 to 2e-7.
     """
+    check_array("erf", "x", x, float_only=True)
     xp = xp_of(x)
     y = xp.abs(x)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):

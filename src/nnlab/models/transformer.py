@@ -48,7 +48,8 @@ class _TiedHead(Module):
 
     def forward(self, h: Any) -> Any:
         self._cache = h
-        return h @ self._embedding.weight.T + self.bias
+        V, d = self._embedding.weight.shape
+        return (h.reshape(-1, d) @ self._embedding.weight.T + self.bias).reshape(*h.shape[:-1], V)  # 2-D GEMM
 
     def backward(self, dout: Any) -> Any:
         h = _ensure_forward(self)
@@ -56,7 +57,7 @@ class _TiedHead(Module):
         d2 = dout.reshape(-1, V)
         self._set_grad("bias", d2.sum(axis=0))
         object.__setattr__(self, "_weight_grad", d2.T @ h.reshape(-1, d))
-        return dout @ self._embedding.weight
+        return (d2 @ self._embedding.weight).reshape(h.shape)
 
 
 class CharTransformer(Module):
