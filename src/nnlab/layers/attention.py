@@ -85,18 +85,19 @@ def scaled_dot_product_attention_forward(q: Any, k: Any, v: Any, attn_mask: Any 
         causal = xp.tril(xp.ones((L, S), dtype=bool))
         allowed = causal if allowed is None else allowed & causal
     if allowed is not None:
-        s = xp.where(allowed, s, -xp.inf)
-    # softmax over keys; a row with every key masked (max = -inf) gets exp(-inf) = 0 everywhere and sum 0
+        xp.copyto(s, -xp.inf, where=~allowed)
+    # softmax over keys, in place in s; a row with every key masked (max = -inf) gets exp(-inf) = 0 everywhere
     m = s.max(axis=-1, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)
-    e = xp.exp(s - m)
-    denom = e.sum(axis=-1, keepdims=True)
-    p = (e / xp.where(denom == 0, 1, denom)).astype(q.dtype, copy=False)
+    s -= xp.where(xp.isfinite(m), m, 0)
+    p = xp.exp(s, out=s)
+    denom = p.sum(axis=-1, keepdims=True)
+    p /= xp.where(denom == 0, 1, denom)
     drop = None
     if dropout_p > 0:
         keep = 1.0 - float(dropout_p)
         u = xp.asarray(uniform(get_rng(seed), scores_shape))
-        drop = ((u < keep) / keep).astype(p.dtype, copy=False)
+        drop = (u < keep).astype(p.dtype)
+        drop /= p.dtype.type(keep)
         weights = p * drop
     else:
         weights = p
