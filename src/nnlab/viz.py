@@ -22,9 +22,10 @@ import numpy as np
 from .backend import to_numpy
 from .validation import check_array
 
-__all__ = ["visualize_grid", "confusion_matrix", "plot_training_curves", "plot_weight_grid", "plot_confusion_matrix",
-           "plots_disabled", "plots_enabled", "plot_run_comparison", "plot_weight_scale_sweep", "plot_loss_panels",
-           "plot_confusion_panels", "plot_epoch_losses", "plot_decision_boundary", "plot_feature_strips"]
+__all__ = ["visualize_grid", "confusion_matrix", "plot_training_curves", "plot_weight_grid",
+           "plot_confusion_matrix", "plots_disabled", "plots_enabled", "plot_sweep", "plot_class_templates",
+           "plot_run_comparison", "plot_weight_scale_sweep", "plot_loss_panels", "plot_confusion_panels",
+           "plot_epoch_losses", "plot_decision_boundary", "plot_feature_strips"]
 
 _PLOTS_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("nnlab_plots_enabled", default=True)
 
@@ -251,6 +252,74 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, path: str | os.PathLike,
                         color="white" if values[i, j] > threshold else "black")
     ax.set_title(title or ("Confusion matrix" + (" (normalized by true class)" if normalize else "")))
     return _save(fig, path)
+
+
+@_skipped_when_disabled
+def plot_sweep(rows: Sequence[Mapping[str, Any]], grid: Mapping[str, Sequence[Any]], path: str | os.PathLike,
+               title: str | None = None) -> Path:
+    """Seed 004 §4.4's sweep figure: log10 learning rate (x) against log10 reg (y), one dot per configuration,
+    coloured by its train (left) and val (right) accuracy; one row of panels per value of the other swept settings.
+
+    rows: one dict per configuration with the swept settings, ``train_acc`` and ``val_acc``. A setting of 0 (or
+    missing) is drawn half a decade below the smallest positive value of its axis.
+    """
+    others = [k for k in grid if k not in ("learning_rate", "reg")]
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in others), []).append(r)
+    if not groups:
+        raise ValueError("plot_sweep: rows is empty; expected one dict per swept configuration")
+
+    def axis_values(key: str, group: list[Mapping[str, Any]]) -> np.ndarray:
+        vals = np.array([float(r.get(key, 0.0)) for r in group])
+        positive = vals[vals > 0]
+        floor = np.log10(positive.min()) - 0.5 if positive.size else 0.0
+        return np.where(vals > 0, np.log10(np.where(vals > 0, vals, 1.0)), floor)
+
+    fig = _new_figure((10, 3.6 * len(groups)))
+    axes = fig.subplots(len(groups), 2, squeeze=False)
+    for row_axes, (gkey, group) in zip(axes, groups.items()):
+        x, y = axis_values("learning_rate", group), axis_values("reg", group)
+        label = ", ".join(f"{k}={v}" for k, v in zip(others, gkey))
+        for ax, metric in zip(row_axes, ("train_acc", "val_acc")):
+            sc = ax.scatter(x, y, c=[float(r[metric]) for r in group], s=100, cmap="coolwarm")
+            fig.colorbar(sc, ax=ax)
+            ax.set(xlabel="log learning rate", ylabel="log regularization strength",
+                   title=f"{'training' if metric == 'train_acc' else 'validation'} accuracy"
+                   + (f" ({label})" if label else ""))
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path, dpi=90)
+
+
+@_skipped_when_disabled
+def plot_class_templates(W: Any, path: str | os.PathLike, class_names: Sequence[str],
+                         image_shape: Sequence[int] = (3, 32, 32)) -> Path:
+    """Seed 004 §4.4's weight picture of a linear classifier: each class's weight column as an image, rescaled
+    ``255 * (w - w.min()) / (w.max() - w.min())`` with the global min/max, on a grid of two rows.
+
+    W: (D [+1], C) with D = prod(image_shape) in CHW order (rows of ``X.reshape(N, -1)`` for NCHW images); a
+    bias row beyond D is ignored. image_shape: (C, H, W) with 1 or 3 channels.
+    """
+    fn = "plot_class_templates"
+    W = np.asarray(to_numpy(W), dtype=np.float64)
+    D = int(np.prod(image_shape))
+    if W.ndim != 2 or W.shape[0] < D:
+        raise ValueError(f"{fn}: W must be 2-D with at least {D} rows (image_shape {tuple(image_shape)}), "
+                         f"got shape {W.shape}")
+    if len(class_names) != W.shape[1]:
+        raise ValueError(f"{fn}: {len(class_names)} class_names for {W.shape[1]} weight columns")
+    w = W[:D].reshape(*image_shape, -1).transpose(3, 1, 2, 0)  # (classes, H, W, channels)
+    lo, hi = w.min(), w.max()
+    img = (255.0 * (w - lo) / max(hi - lo, 1e-12)).astype(np.uint8)
+    fig = _new_figure((10, 4.4))
+    axes = fig.subplots(2, (len(class_names) + 1) // 2, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, name, im in zip(axes.ravel(), class_names, img):
+        ax.imshow(im[..., 0] if im.shape[-1] == 1 else im, cmap="gray" if im.shape[-1] == 1 else None)
+        ax.set_title(name)
+    return _save(fig, path, dpi=90)
 
 
 # ---------------------------------------------------------------------------------------------------------------
