@@ -1,7 +1,7 @@
 """Convolution, max-pool and conv-net training steps: nnlab vs PyTorch on the CPU, in one process.
 
 Usage: ``python benchmarks/bench_conv.py [--quick] [--threads 2] [--repeats 7] [--profile] [--algos]
-[--sections conv,pool,naive,steps,memory]``
+[--sections conv,accuracy,pool,naive,steps,memory]``
 
 Both libraries run with the same thread count (numpy's BLAS through the *_NUM_THREADS variables, set before
 numpy is imported; ``torch.set_num_threads``). nnlab and torch samples are interleaved
@@ -15,7 +15,8 @@ ratios (below 1: nnlab is faster), so a change of machine load hits both alike. 
    measured in the same run. ``--algos`` also times every algorithm that applies to the case, forced
    (``conv_param['algo']``); ``--profile`` times the stages of every algorithm (im2col: im2col, GEMMs, col2im;
    Winograd: load, input transform, GEMMs, output transform, store and their adjoints).
-2. max-pool 2x2 forward and forward + backward.
+2. float32 error of every algorithm against a float64 direct convolution, at unit scale and at the scales of a
+   trained network; max-pool 2x2 forward and forward + backward.
 3. naive vs fast conv on the spec's x(100,3,31,31) case (float64).
 4. one training step (forward, backward, Adam) of ThreeLayerConvNet (batch 50) and of the MRI network (batch
    32, 1x84x84), each against the same network written with torch.nn, started from the same weights.
@@ -41,7 +42,7 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 7, quick 3)")
     parser.add_argument("--profile", action="store_true", help="time the stages of every nnlab conv algorithm")
     parser.add_argument("--algos", action="store_true", help="time every applicable conv algorithm, forced")
-    parser.add_argument("--sections", default="conv,pool,naive,steps,memory",
+    parser.add_argument("--sections", default="conv,accuracy,pool,naive,steps,memory",
                         help="comma-separated sections to run (default: all)")
     parser.add_argument("--min-time", type=float, default=None,
                         help="seconds each timing sample loops for (default 0.05, quick 0.02)")
@@ -365,6 +366,29 @@ def _ms(t: float) -> str:
     return f"{t * 1e3:8.2f}"
 
 
+def accuracy_section() -> None:
+    """float32 error of each algorithm against a float64 direct convolution (max |err| / max |ref|)."""
+    print("\nfloat32 error vs float64 direct conv, max |nnlab32 - ref64| / max |ref64| (out / dx / dw):")
+    rng = np.random.default_rng(0)
+    for C, F_, N, H in ((64, 64, 16, 16), (128, 128, 8, 8)):
+        for label, xs, ws in (("unit x, unit w", 1.0, 1.0), ("unit x, He w", 1.0, (2 / (9 * C)) ** 0.5),
+                              ("x*30, w*0.03", 30.0, 0.03)):
+            x = rng.standard_normal((N, C, H, H)) * xs
+            w = rng.standard_normal((F_, C, 3, 3)) * ws
+            b = rng.standard_normal(F_)
+            ref, cache = conv_forward_fast(x, w, b, {"stride": 1, "pad": 1, "algo": "im2col"})
+            dout = rng.standard_normal(ref.shape)
+            refs = (ref, *conv_backward_fast(dout, cache)[:2])
+            parts = []
+            for algo in ("im2col", *WINOGRAD):
+                a32 = [a.astype(np.float32) for a in (x, w, b)]
+                out, c32 = conv_forward_fast(*a32, {"stride": 1, "pad": 1, "algo": algo})
+                ours = (out, *conv_backward_fast(dout.astype(np.float32), c32)[:2])
+                errs = [np.abs(o - r).max() / np.abs(r).max() for o, r in zip(ours, refs)]
+                parts.append(f"{algo} " + " / ".join(f"{e:.1e}" for e in errs))
+            print(f"  C{C}->{F_} {label:<15} " + "   ".join(parts), flush=True)
+
+
 def _conv_line(r: dict, peak: float) -> str:
     return (f"{r['name']:<15}{r['dtype']:<8}{r['algo']:<10}{_ms(r['ours_fwd'])} {_ms(r['torch_fwd'])}"
             f"{r['ratio_fwd']:7.2f}  {_ms(r['ours_fb'])} {_ms(r['torch_fb'])}{r['ratio_fb']:7.2f}  "
@@ -451,6 +475,8 @@ def main() -> int:
     print(f"numpy GEMM 1024^3: float32 {peak[np.float32]:.0f} GFLOP/s, float64 {peak[np.float64]:.0f} GFLOP/s\n")
     if "conv" in sections:
         conv_section(peak, repeats)
+    if "accuracy" in sections:
+        accuracy_section()
     if "pool" in sections:
         pool_section(repeats)
     if "naive" in sections:
