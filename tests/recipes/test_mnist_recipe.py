@@ -33,9 +33,9 @@ def test_mnist_recipe_carries_the_spec_settings_of_both_experiments():
     assert SPEC_TEST_ACC == {1: 0.9610, 2: 0.9664}
     recipe = get_recipe("mnist-mlp")
     cfg = resolve_settings(recipe)
-    assert recipe.variants(cfg) == [("exp1", {"experiment": "1", **EXPERIMENTS[1]}),
-                                    ("exp2", {"experiment": "2", **EXPERIMENTS[2]})]
-    assert recipe.variants({**cfg, "experiment": "2", "learning_rate": 5e-4})[0][1]["learning_rate"] == 5e-4
+    assert recipe.variants(cfg) == [("exp1", {"experiment": 1, **EXPERIMENTS[1]}),
+                                    ("exp2", {"experiment": 2, **EXPERIMENTS[2]})]
+    assert recipe.variants({**cfg, "experiment": 2, "learning_rate": 5e-4})[0][1]["learning_rate"] == 5e-4
 
 
 @pytest.mark.data
@@ -54,7 +54,7 @@ def test_mnist_mlp_quick_learns_both_experiments_and_each_run_reloads_exactly(tm
         assert {p.name for p in sub.iterdir()} >= {"config.json", "metrics.json", "curves.png", "confusion.png",
                                                   "model.npz"}
         cfg = json.loads((sub / "config.json").read_text())["settings"]
-        assert cfg["experiment"] == str(exp) and cfg["hidden_dims"] == dims[1:-1] and cfg["num_train"] == 5000
+        assert cfg["experiment"] == exp and cfg["hidden_dims"] == dims[1:-1] and cfg["num_train"] == 5000
         assert cfg["learning_rate"] == EXPERIMENTS[exp]["learning_rate"] and cfg["beta2"] == 0.99
         arrays, _ = load_arrays(sub / "model.npz")
         assert [arrays[f"params/W{i}"].shape for i in range(1, len(dims))] == list(zip(dims[:-1], dims[1:]))
@@ -75,8 +75,9 @@ def test_mnist_mlp_quick_learns_both_experiments_and_each_run_reloads_exactly(tm
 
 def test_mnist_mlp_rejects_bad_settings_before_loading_data(tmp_path, capsys):
     recipe = get_recipe("mnist-mlp")
-    with pytest.raises(SettingError, match="'experiment' must be one of '1', '2', 'both', got 3"):
+    with pytest.raises(SettingError, match="'experiment' must be one of 1, 2 or None, got 3"):
         resolve_settings(recipe, {"experiment": "3"}, from_text=True)
+    assert resolve_settings(recipe, {"experiment": "2"}, from_text=True)["experiment"] == 2
     with pytest.raises(SettingError, match="'num_validation' must be int >= 1"):
         resolve_settings(recipe, {"num_validation": 0})
     with pytest.raises(SettingError, match="has no setting 'hidden'"):

@@ -21,7 +21,7 @@ _RECIPE_MODULES = [
     "nnlab.recipes.digits",
     "nnlab.recipes.svm_kernels",
     # "nnlab.recipes.macbeth",
-    # "nnlab.recipes.studies",
+    "nnlab.recipes.studies",
     "nnlab.recipes.mnist",
     # "nnlab.recipes.housing",
     # "nnlab.recipes.convnets",

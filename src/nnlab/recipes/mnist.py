@@ -1,6 +1,6 @@
 """Recipe ``mnist-mlp``: seed 001's two MNIST experiments (spec/seeds_000_002.md §001.C) with batch norm.
 
-The setting ``experiment`` (``'1'``, ``'2'`` or ``'both'``, the default) picks the variants; each experiment is a
+The setting ``experiment`` (``1``, ``2`` or ``None`` = both, the default) picks the variants; each experiment is a
 complete run in ``<run>/exp1/``, ``<run>/exp2/`` (loadable with :func:`nnlab.load_run`), and the study's
 ``metrics.json`` sums them up (``exp1_test_acc``, ``exp2_test_acc``, ..., ``meets_spec``):
 
@@ -62,8 +62,8 @@ def kaiming_init(dims: list[int], rng: Any = None, dtype: Any = np.float32) -> d
 
 
 def _experiment(cfg: dict[str, Any]) -> int:
-    """The experiment of one variant (``'1'`` or ``'2'``; ``'both'`` is split into variants by the runner)."""
-    return int(cfg["experiment"]) if cfg["experiment"] != "both" else 1
+    """The experiment of one variant (1 or 2; None = both is split into variants by the runner)."""
+    return int(cfg["experiment"] or 1)
 
 
 def _resolved(cfg: dict[str, Any], key: str) -> Any:
@@ -110,8 +110,8 @@ def _solver(cfg: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
 
 def _variants(cfg: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """``exp1`` / ``exp2`` (or just the chosen one), each with its experiment's network and optimizer settings."""
-    chosen = [1, 2] if cfg["experiment"] == "both" else [int(cfg["experiment"])]
-    return [(f"exp{e}", {"experiment": str(e), **{k: (cfg[k] if cfg[k] is not None else v)
+    chosen = [1, 2] if cfg["experiment"] is None else [int(cfg["experiment"])]
+    return [(f"exp{e}", {"experiment": e, **{k: (cfg[k] if cfg[k] is not None else v)
                                                   for k, v in EXPERIMENTS[e].items()}}) for e in chosen]
 
 
@@ -137,8 +137,8 @@ def _settings() -> list[Setting]:
               for s in standard_solver_settings(update_rule="adam", learning_rate=1e-3, num_epochs=3, batch_size=64,
                                                 seed=1, num_train_samples=5000)]
     return [
-        Setting("experiment", "str", "both", "seed 001's experiment: '1', '2' or 'both' (two runs)",
-                choices=("1", "2", "both")),
+        Setting("experiment", "int", None, "seed 001's experiment: 1 or 2 (None = both, two runs)",
+                choices=(1, 2), nullable=True),
         Setting("hidden_dims", "ints", None, "hidden layer sizes (None = the experiment's)", low=1, nullable=True),
         Setting("decay_rate", "float", None, "inverse-time decay lr / (1 + decay_rate * epoch) (None = the "
                 "experiment's: 1.0 / 0.1)", low=0, nullable=True),
