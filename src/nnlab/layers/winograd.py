@@ -44,6 +44,7 @@ __all__ = ["conv_forward_winograd", "conv_backward_winograd", "winograd_matrices
 WINOGRAD_TILES = (2, 4)
 _CHUNK_BYTES = 1 << 21  # transformed data per chunk of tile rows (see _chunks)
 _TRANSPOSE_BLOCK = 256  # (n, c) pairs per block of the NCHW -> HWNC transpose (see _load_rows)
+_STRIDE_PAD = 16  # extra entries between the rows of the grids that are transposed to NCHW (see _padded)
 
 # Lavin & Gray (2015), F(2x2, 3x3): interpolation points 0, 1, -1 and infinity.
 _BT2 = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
@@ -255,15 +256,20 @@ def _load_rows(x, buf, first: int, P: int) -> None:
             buf[r, P:P + W] = 0
 
 
-def _store_rows(grid, out, first: int, bias=None) -> None:
-    """``out[:, :, first + r, :] = grid[r]`` (+ ``bias``) for each row r of the (R, W, N, F) grid."""
-    xp = xp_of(grid)
+def _store_rows(grid, out, first: int) -> None:
+    """``out[:, :, first + r, :] = grid[r]`` for each row r of the (R, W, N, F) grid: one 2-D transpose
+    (W, N*F) -> (N*F, W) per row. The grid's rows should be padded (see ``_STRIDE_PAD``)."""
+    N, F, H, W = out.shape
+    o2 = out.reshape(N * F, H, W)
     for r in range(grid.shape[0]):
-        src = grid[r].transpose(1, 2, 0)  # (N, F, W)
-        if bias is None:
-            out[:, :, first + r, :] = src
-        else:
-            xp.add(src, bias[:, None], out=out[:, :, first + r, :])
+        o2[:, first + r, :] = grid[r].reshape(W, N * F).T
+
+
+def _padded(buf, rows: int, cols: int, N: int, F: int):
+    """A (rows, cols, N, F) view of the flat scratch ``buf`` whose (N, F) planes lie ``_STRIDE_PAD`` entries
+    apart more than needed: a power-of-two stride (N*F = 4096 floats) makes the transposes of
+    :func:`_store_rows` thrash the cache's sets (measured 2.4x slower at x(32,64,42,42))."""
+    return _scratch(buf, rows, cols, N * F + _STRIDE_PAD)[..., :N * F].reshape(rows, cols, N, F)
 
 
 def _geometry(fn: str, x, w, b, conv_param: dict, m: int) -> tuple[int, int, int, int, int]:
@@ -321,9 +327,10 @@ def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict |
 
     Stages, a few tile rows at a time (a = m + 2; T tiles of the chunk): the padded input rows are transposed
     to (rows, Wp, N, C) ("load"); ``V = B^T d B`` for every tile, rows then columns -> (a*a, T, C), kept for the
-    backward ("input transform"); one batched GEMM ``M = V @ U`` with ``U = G g G^T`` (a*a, C, F) ("gemm");
+    backward ("input transform"); one batched GEMM ``M = V @ U`` with ``U = G g G^T`` (a*a, C, F), plus the
+    bias on ``M[1, 1]`` (column 1 of A^T is all ones, so that adds b to all m*m outputs of a tile) ("gemm");
     ``Y = A^T M A`` -> (m, m, T, F) as output rows (H', W', N, F) ("output transform"); transposed into
-    ``out`` with the bias added ("store").
+    ``out`` ("store").
     """
     fn = "conv_forward_winograd"
     P, OH, OW, TH, TW = _geometry(fn, x, w, b, conv_param, m)
@@ -347,7 +354,7 @@ def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict |
     tmp = xp.empty(a * k * max(Wp * C, TW * max(C, F)) * N, dtype=dt)
     Mbuf = xp.empty(a * a * k * TW * N * F, dtype=dt)
     sbuf = xp.empty(m * a * k * TW * N * F, dtype=dt)
-    Ybuf = xp.empty(k * m * TW * m * N * F, dtype=dt)
+    Ybuf = xp.empty(k * m * TW * m * (N * F + _STRIDE_PAD), dtype=dt)
     for th0, th1 in chunks:
         kk, Tc = th1 - th0, (th1 - th0) * TW * N
         xb = _scratch(xbuf, kk * m + 2, Wp, N, C)
@@ -362,15 +369,17 @@ def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict |
         clock.lap("input transform")
         M = _scratch(Mbuf, a * a, Tc, F)
         xp.matmul(Vc.reshape(a * a, Tc, C), U, out=M)
+        xp.add(M[a + 1], bias, out=M[a + 1])  # column 1 of A^T is all ones: M[1, 1] + b adds b to every output
         clock.lap("gemm")
         s = _scratch(sbuf, m, a, kk, TW, N, F)
         _transform("AT", AT, M.reshape(a, a, kk, TW, N, F), s, _scratch(tmp, a, kk, TW, N, F))
-        Y = _scratch(Ybuf, kk, m, TW, m, N, F)
+        Y = _padded(Ybuf, kk * m, TW * m, N, F)
+        Y = Y.reshape(kk, m, TW, m, N, F)
         for r in range(m):
             _transform("AT", AT, s[r], [Y[:, r, :, c] for c in range(m)], _scratch(tmp, kk, TW, N, F))
         clock.lap("output transform")
         rows = min(kk * m, OH - th0 * m)
-        _store_rows(Y.reshape(kk * m, TW * m, N, F)[:rows, :OW], out, th0 * m, bias)
+        _store_rows(Y.reshape(kk * m, TW * m, N, F)[:rows, :OW], out, th0 * m)
         clock.lap("store")
     return out, (tuple(x.shape), w, V, U, conv_param, m)
 
@@ -420,7 +429,7 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
         dVbuf = xp.empty(a * a * k * TW * N * C, dtype=dt)
         dtbuf = xp.empty(a * k * Wp * N * C, dtype=dt)
         partbuf = xp.empty((a - m) * k * max(TW, Wp) * N * C, dtype=dt)
-        accbuf = xp.empty((k * m + 2) * Wp * N * C, dtype=dt)
+        accbuf = xp.empty((k * m + 2) * Wp * (N * C + _STRIDE_PAD), dtype=dt)
         carry = xp.zeros((2, Wp, N, C), dtype=dt)
     clock.lap("setup")
     for th0, th1 in chunks:
@@ -457,7 +466,7 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
             for c in range(m, a):
                 view = dtt[i][:, c:c + (TW - 1) * m + 1:m]
                 xp.add(view, part[c - m], out=view)
-        acc = _scratch(accbuf, kk * m + 2, Wp, N, C)
+        acc = _padded(accbuf, kk * m + 2, Wp, N, C)
         acc[kk * m:] = 0
         part = _scratch(partbuf, a - m, kk, Wp, N, C)
         _transform("B", B, dtt, [acc[r:r + (kk - 1) * m + 1:m] for r in range(m)] + list(part),
