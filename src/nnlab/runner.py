@@ -83,7 +83,7 @@ def _module_rngs(model: Any) -> dict[str, Any]:
         for name, module in named():
             rng = getattr(module, "_rng", None)
             if rng is not None and hasattr(rng, "get_state"):
-                out[f"module/{name or 'root'}"] = rng
+                out[f"module:{name or 'root'}"] = rng  # no '/': rng_sources names are checkpoint keys
     return out
 
 
