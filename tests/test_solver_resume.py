@@ -9,6 +9,8 @@ Final parameters and buffers are compared with ``np.array_equal``.
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 import pytest
 
@@ -150,7 +152,12 @@ def test_keyboard_interrupt_mid_epoch_then_resume_is_bit_identical(tmp_path, dig
         solver = _interrupted(tmp_path, digits, batch_order, [InterruptAt(2 * ipe - 1)])
         expected_iteration, pending = 2 * ipe, True
     elif where == "inside_step":  # raised by the augmentation of iteration ipe + 5: that step is undone
-        solver = _interrupted(tmp_path, digits, batch_order, jitter=Jitter(3, interrupt_at_call=ipe + 6))
+        # A caller with its own SIGINT handler (Ctrl-C not deferred): the Solver snapshots every RNG per step.
+        previous = signal.signal(signal.SIGINT, lambda *a: None)
+        try:
+            solver = _interrupted(tmp_path, digits, batch_order, jitter=Jitter(3, interrupt_at_call=ipe + 6))
+        finally:
+            signal.signal(signal.SIGINT, previous)
         expected_iteration, pending = ipe + 5, False
     else:
         solver = _interrupted(tmp_path, digits, batch_order, [InterruptAtEpochEnd()])
@@ -184,10 +191,24 @@ def test_resume_without_the_rng_sources_is_refused(tmp_path, digits):
         Solver.resume(tmp_path / "r_latest.npz", _model(), digits, **options)
 
 
+def test_interrupt_inside_a_step_with_deferred_ctrl_c_keeps_the_epoch_checkpoint(tmp_path, digits):
+    """With Ctrl-C deferred the Solver takes no per-step RNG snapshot; a KeyboardInterrupt raised inside a step
+    (by the model or batch_transform, or a second Ctrl-C) leaves the last epoch checkpoint in place."""
+    ipe = -(-250 // BATCH)
+    model = _fresh_start()
+    solver = Solver(model, digits, **_options("shuffle", Jitter(3, interrupt_at_call=ipe + 3),
+                                              checkpoint_name=str(tmp_path / "k")))
+    with pytest.warns(RuntimeWarning, match="interrupted inside a step .*the last epoch checkpoint stays"):
+        with pytest.raises(KeyboardInterrupt):
+            solver.train()
+    assert solver.status == "stopped" and solver.interrupt_checkpoint is None
+    _, meta = load_arrays(tmp_path / "k_latest.npz")
+    assert meta["iteration"] == ipe and meta["epoch"] == 1
+
+
 def test_ctrl_c_is_deferred_to_the_end_of_the_iteration(tmp_path, digits):
     """A real SIGINT during a step only sets a flag: the step finishes, then the checkpoint is written."""
     import os
-    import signal
 
     class SendSigint:
         def __init__(self):
