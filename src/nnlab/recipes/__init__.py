@@ -24,10 +24,10 @@ _RECIPE_MODULES = [
     "nnlab.recipes.studies",
     "nnlab.recipes.mnist",
     # "nnlab.recipes.housing",
-    # "nnlab.recipes.convnets",
-    # "nnlab.recipes.cifar10",
-    # "nnlab.recipes.cifar10_two_layer",
-    # "nnlab.recipes.cifar10_fc",
+    "nnlab.recipes.convnets",
+    "nnlab.recipes.cifar10",
+    "nnlab.recipes.cifar10_two_layer",
+    "nnlab.recipes.cifar10_fc",
 ]
 
 _REGISTRY: dict[str, Recipe] = {}
