@@ -80,3 +80,5 @@ def test_history_callback_writes_solver_histories_as_json(tmp_path):
     assert record["train_acc_history"] == solver.train_acc_history
     assert record["epoch"] == 2 and record["best_val_acc"] == pytest.approx(solver.best_val_acc)
     assert len(record["loss_history"]) == 8 and np.all(np.isfinite(record["loss_history"]))
+    assert record["grad_norm_history"] == solver.grad_norm_history and len(record["grad_norm_history"]) == 8
+    assert record["status"] == "finished" and record["stop_reason"] is None

@@ -8,6 +8,10 @@ Protocol (every method optional; :class:`Callback` provides no-op defaults):
 - ``on_train_end(solver)``: once, after the loop (also when training was stopped early).
 
 A callback stops training by setting ``solver.stop_training = True`` and a human-readable ``solver.stop_reason``.
+What tracking callbacks can read at each hook: ``solver.loss_history``, ``solver.grad_norm_history`` /
+``solver.last_grad_norm`` (global gradient norm of each step, before clipping), the learning rate in
+``solver.optim_configs[name]['learning_rate']``, ``solver.iteration`` (completed steps), ``solver.epoch`` and, in
+``on_train_end``, ``solver.status`` ('finished', 'stopped' or 'diverged') with ``solver.stop_reason``.
 """
 
 from __future__ import annotations
@@ -102,8 +106,9 @@ class EarlyStopping(Callback):
 class History(Callback):
     """Write the Solver's histories as JSON to ``path`` (atomically) at every epoch end and at the end.
 
-    The file holds ``loss_history``, ``train_acc_history``, ``val_acc_history``, ``epoch``, ``best_val_acc``
-    and ``stop_reason``, for dashboards or later plotting with :func:`nnlab.viz.plot_training_curves`.
+    The file holds ``loss_history``, ``grad_norm_history``, ``train_acc_history``, ``val_acc_history``,
+    ``epoch``, ``best_val_acc``, ``status`` and ``stop_reason``, for dashboards or later plotting with
+    :func:`nnlab.viz.plot_training_curves`.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -112,10 +117,12 @@ class History(Callback):
     def _write(self, solver: Any) -> None:
         record = {
             "loss_history": [float(x) for x in solver.loss_history],
+            "grad_norm_history": [float(x) for x in getattr(solver, "grad_norm_history", [])],
             "train_acc_history": [float(x) for x in solver.train_acc_history],
             "val_acc_history": [float(x) for x in solver.val_acc_history],
             "epoch": int(solver.epoch),
             "best_val_acc": float(solver.best_val_acc),
+            "status": getattr(solver, "status", None),
             "stop_reason": getattr(solver, "stop_reason", None),
         }
         atomic_write_bytes(self.path, json.dumps(record).encode("utf-8"))
