@@ -165,6 +165,28 @@ def test_cifar10_softmax_quick_sweep_and_predict_on_pngs_through_the_cli(tmp_pat
 
 
 @pytest.mark.data
+def test_nnlab_tune_on_cifar10_two_layer_trains_the_single_given_configuration(tmp_path, data_dir, monkeypatch):
+    from nnlab.tune import tune
+
+    monkeypatch.setenv("NNLAB_DATA", str(data_dir))
+    with _one_blas_thread():
+        study = tune("cifar10-two-layer", ["learning_rate=grid:2e-3"], sampler="grid", pruner="none", quick=True,
+                     out=tmp_path, study="s", fixed={"hidden_size": 50}, live=False)
+    (trial,) = study.trials
+    run_dir = tmp_path / "tune-s" / "trials" / "0000"
+    # no nested sweep: one configuration trained, its settings, metrics and weights in the trial's run folder
+    assert not (run_dir / "tune-sweep").exists()
+    assert {p.name for p in run_dir.iterdir()} >= {"config.json", "metrics.json", "model.npz"}
+    settings = json.loads((run_dir / "config.json").read_text())["settings"]
+    assert (settings["hidden_size"], settings["learning_rate"]) == (50, 2e-3)
+    # 3 epochs of 25 SGD steps on 2500 images: measured val ~0.37; chance 0.10
+    assert trial.value > 0.25 and trial.user_attrs["test_acc"] > 0.22
+    run = load_run(run_dir)
+    assert run.model.params["W1"].shape == (3072, 50) and run.model.params["W1"].dtype == np.float32
+    assert run.evaluate("test") == {"test_acc": trial.user_attrs["test_acc"]}
+
+
+@pytest.mark.data
 def test_cifar10_data_equals_get_CIFAR10_data_and_keeps_its_mean_image(data_dir):
     from nnlab.data.cifar10 import get_CIFAR10_data, load_cifar10_raw
     from nnlab.recipes.cifar10 import QUICK_DATA, cifar10_data
