@@ -9,16 +9,14 @@ import sys
 import numpy as np
 import pytest
 
-from nnlab.cli import main, parse_setting
+from nnlab.cli import UsageError, main, parse_setting
 
 
-def test_parse_setting_reads_python_literals_and_keeps_strings():
-    assert parse_setting("learning_rate=1e-3") == ("learning_rate", 1e-3)
-    assert parse_setting("hidden_dims=[64, 32]") == ("hidden_dims", [64, 32])
-    assert parse_setting("normalization=None") == ("normalization", None)
-    assert parse_setting("update_rule=adam") == ("update_rule", "adam")
+def test_parse_setting_splits_key_and_keeps_the_value_as_text():
+    assert parse_setting("learning_rate=1e-3") == ("learning_rate", "1e-3")
+    assert parse_setting("hidden_dims=[64, 32]") == ("hidden_dims", "[64, 32]")
     for bad in ("learning_rate", "=3", "1x=2"):
-        with pytest.raises(ValueError, match="KEY=VALUE"):
+        with pytest.raises(UsageError, match="KEY=VALUE"):
             parse_setting(bad)
 
 
@@ -47,7 +45,7 @@ def test_train_quick_default_recipe_writes_run_directory(tmp_path, capsys):
     assert len(metrics["val_acc_history"]) == 3 + 1  # --quick = 3 epochs, plus the epoch-0 check
     assert metrics["test_acc"] > 0.85  # 3 epochs of Adam on digits; chance is 0.10
     with np.load(run_dir / "model.npz", allow_pickle=False) as weights:  # arrays, no pickle
-        assert weights["W1"].shape == (64, 256)
+        assert weights["params/W1"].shape == (64, 256)
     out = capsys.readouterr().out
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["test_acc"] == pytest.approx(metrics["test_acc"])
@@ -55,13 +53,11 @@ def test_train_quick_default_recipe_writes_run_directory(tmp_path, capsys):
 
 def test_default_recipe_reaches_097_test_accuracy(tmp_path):
     """The README's first command: `nnlab train` on digits must reach >= 0.97 test accuracy."""
+    from nnlab import runner
     from nnlab.recipes import get_recipe
 
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    metrics = get_recipe("digits-mlp").run(run_dir, progress=False)
+    metrics = runner.train(get_recipe("digits-mlp"), out=tmp_path, progress=False).metrics
     assert metrics["test_acc"] >= 0.97, metrics["test_acc"]
-    assert metrics["train_seconds"] < 60
 
 
 def test_console_script_is_installed():

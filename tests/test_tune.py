@@ -179,8 +179,9 @@ def test_cli_tune_prints_live_table_best_config_and_writes_csv_png(tmp_path, cap
 
 @pytest.mark.parametrize("argv, message", [
     (["--param", "learning_rate=loguniform:0:1"], "loguniform needs 0 < LOW"),
-    (["--param", "lr=uniform:0:1"], "has no setting(s) lr; known settings: activation"),
-    (["--param", "reg=uniform:0:1", "--set", "bogus=1"], "has no setting(s) bogus"),
+    (["--param", "lr=uniform:0:1"], "has no setting 'lr'; known settings: hidden_dims"),
+    (["--param", "reg=uniform:0:1", "--set", "bogus=1"], "has no setting 'bogus'"),
+    (["--param", "reg=choice:0.0:0.1:0.5"], "setting 'reg' must be float >= 0, got '0.0:0.1:0.5'"),
     (["--param", "reg=uniform:0:1", "--sampler", "grid"], "--sampler grid needs choice/grid values"),
     (["--param", "reg=uniform:0:1", "--storage", "postgresql://nobody:secret@127.0.0.1:1/none"],
      "cannot open storage postgresql://nobody:***@127.0.0.1:1/none"),

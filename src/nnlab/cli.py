@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also log to TensorBoard (event files in the run folder) or MLflow (repeatable)")
     train.add_argument("--mlflow-uri", default=None,
                        help="MLflow tracking URI (default: sqlite:///<out>/mlflow.db; postgresql://... works)")
-    train.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     train.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="re-score a saved run on a split of its data")
@@ -392,7 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed on one line
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -175,6 +175,9 @@ def _check_settings(recipe: Any, space: dict[str, ParamSpec], fixed: dict[str, A
             if spec.finite:
                 for v in spec.values:
                     setting.parse(v)
+            elif setting.kind == "int" and spec.kind != "int":
+                raise TuneError(f"--param {spec.to_text()!r}: setting {name!r} is {setting.describe()}; "
+                                "use int:LOW:HIGH[:STEP]")
             elif setting.kind not in ("int", "float"):
                 raise TuneError(f"--param {spec.to_text()!r}: setting {name!r} is {setting.describe()}; "
                                 f"{spec.kind} needs a number setting (use choice:V1,V2)")
@@ -185,7 +188,7 @@ def _check_settings(recipe: Any, space: dict[str, ParamSpec], fixed: dict[str, A
                     raise TuneError(f"--param {spec.to_text()!r}: setting {name!r} is {setting.describe()}; "
                                     "use uniform or loguniform")
     except SettingError as exc:
-        raise TuneError(f"recipe {recipe.name!r}: {exc}") from None
+        raise TuneError(str(exc)) from None
     return typed
 
 
