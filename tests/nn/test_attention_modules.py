@@ -256,3 +256,43 @@ def test_prelu_module_gradients_and_names(rng):
         GELU("erf")
     with pytest.raises(ValueError, match="PReLU: num_parameters must be an integer >= 1"):
         PReLU(0)
+
+
+@pytest.mark.parametrize("which", ["mha_masked", "post_norm_causal", "pre_norm_padding"])
+def test_float64_numerical_gradients_agree_relative_to_the_largest_entry(rng, which):
+    """The same checks with plain float64 finite differences, measured against each gradient's largest entry
+    (as tests/models/test_char_rnn.py does), so near-zero entries meet the float64 rounding floor honestly."""
+    N, T, E = 2, 5, 6
+    padding = np.zeros((N, T), dtype=bool)
+    padding[1, -2:] = True
+    if which == "mha_masked":
+        module = MultiheadAttention(E, 3, seed=5, dtype=np.float64)
+        blocked = rng.random((T, T)) < 0.3
+        blocked[:, 0] = False
+
+        def run(x):
+            return module(x, x, x, key_padding_mask=padding, attn_mask=blocked)[0]
+
+        def backward(d):
+            return module.backward(d, sum_inputs=True)
+    else:
+        module = TransformerEncoderLayer(E, 2, 9, dropout=0.0, activation="gelu",
+                                         norm_first=which == "pre_norm_padding", seed=5, dtype=np.float64)
+        kwargs = {"is_causal": True} if which == "post_norm_causal" else {"src_key_padding_mask": padding}
+
+        def run(x):
+            return module(x, **kwargs)
+
+        def backward(d):
+            return module.backward(d)
+    for _, p in module.named_parameters():
+        p += 0.1 * rng.standard_normal(p.shape)
+    x = rng.standard_normal((N, T, E))
+    dout = rng.standard_normal((N, T, E))
+    run(x)
+    dx = backward(dout)
+    grads = dict(module.grads)
+    checks = [("x", x, dx)] + [(n, p, grads[n]) for n, p in module.named_parameters()]
+    for name, arr, grad in checks:
+        num = eval_numerical_gradient_array(lambda _: run(x), arr, dout)
+        assert np.abs(num - grad).max() / np.abs(grad).max() < 1e-7, name
