@@ -133,24 +133,30 @@ def test_need_dx_false_gives_same_dw_db_and_no_dx(rng, monkeypatch, algo):
     np.testing.assert_array_equal(db_skipped, db)
 
 
-@pytest.mark.parametrize(("x_shape", "w_shape", "stride", "dtype", "expected"), [
-    ((64, 3, 32, 32), (32, 3, 7, 7), 1, np.float32, "im2col"),      # 7x7 first layer
-    ((64, 3, 32, 32), (32, 3, 3, 3), 1, np.float32, "im2col"),      # 3 input channels
-    ((32, 8, 84, 84), (32, 8, 3, 3), 1, np.float32, "im2col"),      # MRI second layer
-    ((64, 64, 16, 16), (64, 64, 3, 3), 2, np.float32, "im2col"),    # stride 2
-    ((64, 64, 16, 16), (64, 64, 3, 3), 1, np.float32, "winograd4"),
-    ((64, 32, 16, 16), (64, 32, 3, 3), 1, np.float32, "winograd4"),
-    ((32, 128, 8, 8), (128, 128, 3, 3), 1, np.float32, "winograd2"),
-    ((32, 128, 8, 8), (128, 128, 3, 3), 1, np.float64, "winograd4"),
+@pytest.mark.parametrize(("x_shape", "w_shape", "stride", "pad", "dtype", "expected"), [
+    ((64, 3, 32, 32), (32, 3, 7, 7), 1, 3, np.float32, "im2col"),      # 7x7 first layer
+    ((64, 3, 32, 32), (32, 3, 3, 3), 1, 1, np.float32, "im2col"),      # 3 input channels
+    ((32, 8, 84, 84), (32, 8, 3, 3), 1, 1, np.float32, "im2col"),      # MRI second layer
+    ((64, 64, 16, 16), (64, 64, 3, 3), 2, 1, np.float32, "im2col"),    # stride 2
+    ((64, 64, 16, 16), (8, 64, 3, 3), 1, 1, np.float32, "im2col"),     # 8 output channels
+    ((64, 64, 16, 16), (64, 64, 3, 3), 1, 1, np.float32, "winograd4"),
+    ((64, 32, 16, 16), (64, 32, 3, 3), 1, 1, np.float32, "winograd4"),
+    ((32, 128, 8, 8), (128, 128, 3, 3), 1, 1, np.float32, "winograd4"),
+    ((32, 128, 8, 8), (128, 128, 3, 3), 1, 1, np.float64, "winograd4"),
+    ((32, 32, 42, 42), (64, 32, 3, 3), 1, 1, np.float32, "winograd4"),  # MRI fourth layer
+    ((32, 64, 6, 6), (64, 64, 3, 3), 1, 1, np.float32, "winograd2"),   # 6x6: F(4x4)'s ragged tiles waste its saving
+    ((32, 64, 11, 11), (64, 64, 3, 3), 1, 0, np.float32, "winograd2"),  # H' = 9
 ])
-def test_choose_conv_algo_rule(x_shape, w_shape, stride, dtype, expected):
-    assert choose_conv_algo(x_shape, w_shape, stride, dtype) == expected
+def test_choose_conv_algo_rule(x_shape, w_shape, stride, pad, dtype, expected):
+    assert choose_conv_algo(x_shape, w_shape, stride, pad, dtype) == expected
 
 
 def test_cache_records_the_algorithm_that_ran(rng):
     x, w, b = _case(rng, 2, 16, 6, 6, 16, dtype=np.float32)
     _, cache = conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
-    assert cache[0] == choose_conv_algo(x.shape, w.shape, 1, x.dtype) == "winograd4"
+    assert cache[0] == choose_conv_algo(x.shape, w.shape, 1, 1, x.dtype) == "winograd2"  # 6x6 output
+    _, cache = conv_forward_fast(x, w, b, {"stride": 1, "pad": 2})
+    assert cache[0] == choose_conv_algo(x.shape, w.shape, 1, 2, x.dtype) == "winograd4"  # 8x8 output
     _, cache = conv_forward_fast(x, w, b, {"stride": 2, "pad": 1})
     assert cache[0] == "im2col"
     for algo in CONV_ALGOS[1:]:
@@ -202,7 +208,8 @@ def test_conv2d_module_runs_the_chosen_algorithm(rng, algo):
     layer = nn.Conv2d(16, 16, 3, padding=1, seed=0, dtype=np.float64, algo=algo)
     x = rng.standard_normal((2, 16, 6, 5))
     out = layer(x)
-    assert layer.last_algo == (choose_conv_algo(x.shape, layer.weight.shape, 1, x.dtype) if algo == "auto" else algo)
+    auto = choose_conv_algo(x.shape, layer.weight.shape, 1, 1, x.dtype)
+    assert layer.last_algo == (auto if algo == "auto" else algo)
     ref, cache = conv_forward_naive(x, layer.weight, layer.bias, {"stride": 1, "pad": 1})
     assert _rel(out, ref) < 1e-12
     dout = rng.standard_normal(out.shape)

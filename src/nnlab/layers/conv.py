@@ -188,23 +188,32 @@ def _col2im(dcols, x_shape: tuple, KH: int, KW: int, S: int, P: int, OH: int, OW
     return xp.ascontiguousarray(dxpad[:, :, P:P + H, P:P + W])
 
 
-def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, dtype: Any) -> str:
+def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtype: Any) -> str:
     """The algorithm ``conv_param['algo'] = 'auto'`` runs for these shapes: ``'im2col'``, ``'winograd2'`` or
     ``'winograd4'``.
 
-    Rule (measured at 1 thread with ``benchmarks/bench_conv.py``, see the README): Winograd only for 3x3 kernels
-    at stride 1 with at least ``16`` input and output channels — below that its GEMMs (inner dimension C) run
-    far from the BLAS peak and the transforms (memory passes over the tiles) dominate, so the first layers of a
-    network (C = 1, 3, 8) and 7x7 / strided layers keep im2col. F(4x4) where it is faster and accurate enough:
-    float64 always; float32 while C <= 64, where its error stays below ~1e-5 of max |out| (F(2x2) beyond).
+    Rule, measured at 1 thread with ``benchmarks/bench_conv.py --algos`` (README, Benchmarks):
+
+    - Winograd only for 3x3 kernels at stride 1 with at least 16 input and 16 output channels. Below that its
+      GEMMs (inner dimension C) run far from the BLAS peak and the transforms (memory passes over the tiles)
+      dominate: on 3x3 C3->32 F(2x2)/F(4x4) take 2.6x torch's time against im2col's 0.7-0.9x, on the MRI
+      network's C8->32 at 84x84 1.4x against 1.1x. 7x7 and strided layers keep im2col.
+    - F(4x4) rather than F(2x2) (both dtypes) unless its ragged last tiles waste the saving: F(4x4) when its
+      multiplications, 36 * ceil(H'/4) * ceil(W'/4) per image and channel pair, are at most 3/4 of F(2x2)'s
+      16 * ceil(H'/2) * ceil(W'/2) (square outputs: 3, 4, 7, 8 and from 11 up; 1, 2, 5, 6, 9, 10 take F(2x2)).
+      Measured F(4x4) vs F(2x2), fwd + bwd float32, ratio to torch: C64->64 x(64,64,16,16) 1.17 vs 1.40,
+      C32->64 1.19 vs 1.59, C128->128 x(32,128,8,8) 0.95 vs 0.98. Its float32 error, 6-9e-6 of max |out|
+      (15x im2col's, flat from C = 64 to 128), left the training of a 4-conv network unchanged
+      (``nnlab.layers.winograd``, Accuracy), so float32 uses it too.
     """
     _, C, H, W = x_shape
     F, _, KH, KW = w_shape
     if (KH, KW) != (3, 3) or stride != 1 or C < 16 or F < 16:
         return "im2col"
-    if np.dtype(dtype) == np.float64 or C <= 64:
-        return "winograd4"
-    return "winograd2"
+    OH, OW = H + 2 * pad - 2, W + 2 * pad - 2
+    mults4 = 36 * -(-OH // 4) * -(-OW // 4)
+    mults2 = 16 * -(-OH // 2) * -(-OW // 2)
+    return "winograd4" if 4 * mults4 <= 3 * mults2 else "winograd2"
 
 
 def _algo(fn: str, x, w, conv_param: dict, stride: int) -> str:
@@ -218,7 +227,7 @@ def _algo(fn: str, x, w, conv_param: dict, stride: int) -> str:
         raise ValueError(f"{fn}: conv_param['algo'] = {algo!r} needs a 3x3 kernel and stride 1, "
                          f"got a {KH}x{KW} kernel with stride {stride}")
     if algo == "auto":
-        algo = choose_conv_algo(tuple(x.shape), tuple(w.shape), stride, x.dtype)
+        algo = choose_conv_algo(tuple(x.shape), tuple(w.shape), stride, int(conv_param.get("pad", 0)), x.dtype)
     return algo
 
 
