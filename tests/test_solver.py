@@ -732,3 +732,37 @@ def test_progress_bar_only_on_a_terminal_by_default(capsys, monkeypatch):
                verbose=False, progress=progress).train()
         err = capsys.readouterr().err
         assert ("3/3" in err) is shown, (progress, tty, err)
+
+
+def test_shuffle_order_is_not_moved_by_accuracy_subsamples():
+    """int seed: the permutations come from their own RandomState(seed): epoch e's order is its e-th permutation
+    whatever the accuracy checks draw (a DataLoader-style loop over RandomState(seed) is reproduced)."""
+    orders = []
+    for num_train_samples in (None, 5):
+        rows = RowRecorder()
+        Solver(LinearOnRest(5, 3), _indexed_data(10), batch_order="shuffle", batch_size=5, num_epochs=3, seed=4,
+               num_train_samples=num_train_samples, batch_transform=rows, **quiet()).train()
+        orders.append(rows.batches)
+    rng = np.random.RandomState(4)
+    expected = [rng.permutation(10).tolist() for _ in range(3)]
+    assert orders[0] == orders[1] == [p[i:i + 5] for p in expected for i in (0, 5)]
+
+
+def test_keep_best_false_keeps_the_final_parameters():
+    model = ScriptedCounter(peak=4.0)  # best val acc at w = 4, final w = 10
+    solver = Solver(model, counter_data(), batch_size=2, num_epochs=5, optim_config={"learning_rate": 1.0},
+                    keep_best=False, **quiet())
+    solver.train()
+    assert solver.best_val_acc == 1.0 and solver.best_params["w"][0] == 4.0
+    np.testing.assert_array_equal(model.params["w"], [10.0])
+
+
+def test_iterations_per_epoch_option_for_cyclic_batches():
+    rows = RowRecorder()
+    solver = Solver(LinearOnRest(5, 3), _indexed_data(7), batch_order="cyclic", batch_size=3, num_epochs=2,
+                    iterations_per_epoch=3, batch_transform=rows, **quiet())
+    solver.train()
+    assert solver.iterations_per_epoch == 3 and solver.num_iterations == 6 and len(solver.val_acc_history) == 3
+    assert rows.batches[3] == [2, 3, 4]  # the stream goes on across epochs
+    with pytest.raises(ValueError, match="iterations_per_epoch can only be set with batch_order 'sample' or 'cyclic'"):
+        Solver(LinearOnRest(5, 3), _indexed_data(7), batch_order="shuffle", iterations_per_epoch=3)

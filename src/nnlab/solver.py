@@ -95,7 +95,9 @@ class Solver:
     ---------
     batch_order : how minibatches are drawn.
         ``'sample'`` (default, CS231n): ``rng.choice(N, batch_size)`` with replacement, ``max(N // batch_size, 1)``
-        iterations per epoch. ``'shuffle'``: a fresh ``rng.permutation(N)`` each epoch, cut into consecutive
+        iterations per epoch. ``'shuffle'``: a fresh ``permutation(N)`` each epoch (from a private
+        ``RandomState(seed)`` for an int seed, so accuracy subsamples never shift it; else from the Solver's
+        RNG), cut into consecutive
         batches; every sample once per epoch, ``ceil(N / batch_size)`` iterations with a last, smaller batch of
         ``N % batch_size`` samples (as ``DataLoader(shuffle=True)``), or ``N // batch_size`` full ones with
         ``drop_last=True`` (the tail of each permutation is skipped). ``'sequential'``: the same without
@@ -103,6 +105,10 @@ class Solver:
         ``t`` = rows ``t*batch_size ... t*batch_size + batch_size - 1`` modulo N (wrapping across epochs, no
         shuffle), ``max(N // batch_size, 1)`` iterations per epoch.
     drop_last : see batch_order (False).
+    iterations_per_epoch : the length of an epoch in iterations, for 'sample' and 'cyclic' (None: as above).
+        Epoch ends are when the learning rate decays, accuracy is checked and checkpoints are written.
+    keep_best : put ``best_params`` (best validation accuracy) back into the model at the end (True, CS231n);
+        False keeps the final parameters.
     grad_clip : None, or the largest global L2 norm of all gradients together; larger gradients are scaled by
         ``grad_clip / (norm + 1e-6)`` (``torch.nn.utils.clip_grad_norm_``). The norm before clipping of every
         step is recorded in ``grad_norm_history`` (also without clipping) and ``last_grad_norm``.
@@ -182,7 +188,18 @@ class Solver:
         self.grad_clip = check_float("grad_clip", opts["grad_clip"], 0.0, math.inf, True, allow_none=True,
                                       what="a finite number > 0 or None")
         self.rng_sources = check_rng_sources(opts["rng_sources"])
+        self.keep_best = bool(opts["keep_best"])
+        self._ipe = opts["iterations_per_epoch"]
+        if self._ipe is not None:
+            self._ipe = check_int("iterations_per_epoch", self._ipe, 1)
+            if self.batch_order in ("shuffle", "sequential"):
+                raise ValueError(f"Solver: iterations_per_epoch can only be set with batch_order 'sample' or "
+                                 f"'cyclic' (with {self.batch_order!r} an epoch is one pass over the data)")
         self._rng = get_rng(self.seed)
+        # 'shuffle' with an int seed: the permutations come from their own RandomState(seed), so that accuracy
+        # subsamples (drawn from self._rng) do not move them: epoch e's order is RandomState(seed)'s e-th one.
+        shuffle_own = self.batch_order == "shuffle" and isinstance(self.seed, int)
+        self._order_rng = np.random.RandomState(self.seed) if shuffle_own else self._rng
         self.lr_schedule = opts["lr_schedule"]
         self._schedule, self._momentum_key = bind_schedule(self.lr_schedule, self._hyperparameters,
                                                            self.update_rule, self.update_rule_name,
@@ -230,7 +247,10 @@ class Solver:
 
     @property
     def iterations_per_epoch(self) -> int:
-        """``max(N // batch_size, 1)``; ``ceil(N / batch_size)`` for 'shuffle'/'sequential' without drop_last."""
+        """``max(N // batch_size, 1)``; ``ceil(N / batch_size)`` for 'shuffle'/'sequential' without drop_last;
+        the ``iterations_per_epoch`` option when given."""
+        if self._ipe is not None:
+            return self._ipe
         if self.batch_order in ("shuffle", "sequential") and not self.drop_last:
             return -(-self.num_train // self.batch_size)
         return max(self.num_train // self.batch_size, 1)
@@ -254,7 +274,7 @@ class Solver:
         if self.batch_order == "sequential":
             return slice(i * bs, min((i + 1) * bs, n))
         if i == 0 or self._order is None:
-            self._order = self._rng.permutation(n)
+            self._order = self._order_rng.permutation(n)
         return self._order[i * bs:(i + 1) * bs]
 
     def _step(self, t: int = 0) -> tuple[float, str | None]:
@@ -321,8 +341,8 @@ class Solver:
                 "rngs": rngs, "order": self._order}
 
     def _generators(self) -> list[Any]:
-        rngs = [np.random] + ([self._rng] if self._rng is not np.random else []) + list(self.rng_sources.values())
-        return rngs
+        own = [r for r in (self._rng, self._order_rng) if r is not np.random]
+        return [np.random] + own[:1] + [r for r in own[1:] if r is not own[0]] + list(self.rng_sources.values())
 
     def _restore_model(self, state: dict[str, Any]) -> None:
         for k, v in state["params"].items():
@@ -457,7 +477,8 @@ class Solver:
     def train(self) -> None:
         """Run the optimization from the current iteration to ``num_iterations``.
 
-        At the end ``model.params`` holds ``best_params`` (the strictly best validation accuracy) and
+        At the end ``model.params`` holds ``best_params`` (the strictly best validation accuracy; the final
+        parameters with ``keep_best=False``) and
         ``status`` is ``'finished'``, or ``'stopped'`` when a callback set ``stop_training``.
 
         Divergence guard (``divergence_guard=True``): an iteration whose forward pass raises the kernels'
@@ -508,7 +529,7 @@ class Solver:
                 signal.signal(signal.SIGINT, previous_handler)
         if self.status == "running":
             self.status = "stopped" if self.stop_training else "finished"
-        if not self.diverged and self.best_params:
+        if not self.diverged and self.keep_best and self.best_params:
             for k, v in self.best_params.items():
                 self.model.params[k] = v.copy()
             if self.best_buffers:
@@ -619,6 +640,7 @@ class Solver:
         """The full training state as ``(arrays, metadata)`` for :func:`nnlab.io.save_arrays`
         (layout: :mod:`nnlab.solver_state`)."""
         settings = {k: getattr(self, k) for k in SAVED_SETTINGS}
+        settings["iterations_per_epoch"] = self._ipe  # the option, not the property
         if not isinstance(settings["seed"], (int, type(None))):
             settings["seed"] = None  # a Generator/RandomState object: its state is stored under "rng"
         settings["update_rule"] = self.update_rule_name

@@ -44,12 +44,14 @@ DEFAULTS: dict[str, Any] = {
     "drop_last": False,
     "grad_clip": None,
     "rng_sources": None,
+    "keep_best": True,
+    "iterations_per_epoch": None,
 }
 # Settings stored in a checkpoint's metadata (callables, callbacks and generators cannot be; pass them again).
 SAVED_SETTINGS = ("lr_decay", "batch_size", "num_epochs", "num_train_samples", "num_val_samples",
                   "checkpoint_name", "print_every", "verbose", "seed", "progress", "checkpoint_every",
                   "checkpoint_per_epoch", "divergence_guard", "divergence_factor", "divergence_val_collapse",
-                  "batch_order", "drop_last", "grad_clip")
+                  "batch_order", "drop_last", "grad_clip", "keep_best", "iterations_per_epoch")
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:

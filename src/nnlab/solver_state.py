@@ -3,8 +3,9 @@
 A checkpoint holds what a resumed run needs to continue **bit-identically**: parameters and buffers (and the best
 ones), every optimizer config (state arrays and scalars), the histories, the iteration and epoch counters, the
 batch order of the epoch in progress, and the state of every random generator that affects training: the
-Solver's own (minibatches, accuracy subsamples), NumPy's global one (models built with ``seed=None`` draw their
-dropout masks from it) and the extra generators given as ``rng_sources`` (augmentation, model RNGs).
+Solver's own (minibatches, accuracy subsamples), the shuffle order's own one, NumPy's global one (models built
+with ``seed=None`` draw their dropout masks from it) and the extra generators given as ``rng_sources``
+(augmentation, model RNGs).
 Learning-rate schedules are pure functions of the step counter, so they need nothing else.
 
 Layout (:func:`nnlab.io.save_arrays`): ``params/<name>``, ``best_params/<name>``, ``buffers/<name>``,
@@ -135,6 +136,8 @@ def solver_state(solver: Any, settings: dict, pending_bookkeeping: bool = False)
     if solver._order is not None:
         arrays["order"] = np.asarray(solver._order, dtype=np.int64)
     rng_meta = {"solver": pack_rng(solver._rng, arrays, "rng/solver"),
+                "order": (pack_rng(solver._order_rng, arrays, "rng/order")
+                          if solver._order_rng is not solver._rng else None),
                 "global": pack_rng(np.random, arrays, "rng/global"),
                 "sources": {name: pack_rng(r, arrays, f"rng/source/{name}")
                             for name, r in solver.rng_sources.items()}}
@@ -221,6 +224,11 @@ def load_solver_state(solver: Any, arrays: dict[str, np.ndarray], meta: dict) ->
     solver._rng = unpack_rng(_target(solver._rng, rng["solver"]["kind"]), arrays, "rng/solver", rng["solver"],
                              "the Solver's RNG (seed)")
     unpack_rng(np.random, arrays, "rng/global", rng["global"], "NumPy's global RNG")
+    if rng.get("order") is not None:
+        if solver._order_rng is solver._rng:
+            raise ValueError("Solver.resume: the checkpoint has a separate batch-order RNG (batch_order 'shuffle' "
+                             "with an int seed) but this Solver has none; resume with the same batch_order and seed")
+        unpack_rng(solver._order_rng, arrays, "rng/order", rng["order"], "the batch-order RNG")
     stored = rng.get("sources", {})
     missing = sorted(set(stored) - set(solver.rng_sources))
     if missing:
