@@ -226,7 +226,8 @@ def _fit(recipe: Recipe, cfg: Mapping[str, Any], model: Any, data: dict[str, Any
     opts = solver_options(recipe, cfg, data)
     rng_sources = dict(opts.pop("rng_sources", {}) or {})
     rng_sources.update(_module_rngs(model))
-    opts.update(progress=progress, verbose=bool(opts.get("verbose", False)), callbacks=list(callbacks),
+    opts.update(progress=progress, verbose=bool(opts.get("verbose", False)),
+                callbacks=[*(opts.get("callbacks") or []), *callbacks],
                 checkpoint_name=str(run_dir / "checkpoint"), checkpoint_per_epoch=False)
     if rng_sources:
         opts["rng_sources"] = rng_sources
