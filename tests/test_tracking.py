@@ -83,10 +83,14 @@ def test_tensorboard_logger_scalars_histograms_and_hparams_match_the_solver(tmp_
                                rtol=1e-5)
 
     hist_tags = set(acc.Tags()["histograms"])
-    assert hist_tags == {f"weights/{k}" for k in solver.model.params}
+    assert hist_tags == {"weights/W1", "weights/W2", "weights/W3"}  # matrices only by default
     w1 = acc.Histograms("weights/W1")
     assert [h.step for h in w1] == [1, 2]
-    assert w1[-1].histogram_value.num == solver.model.params["W1"].size
+    h = w1[-1].histogram_value
+    W1 = solver.model.params["W1"]
+    assert h.num == W1.size and sum(h.bucket) == W1.size
+    assert h.min == pytest.approx(float(W1.min())) and h.max == pytest.approx(float(W1.max()))
+    assert h.sum_squares == pytest.approx(float((W1.astype(np.float64) ** 2).sum()), rel=1e-6)
 
     # hparams: the settings and the final metrics
     from tensorboard.plugins.hparams import plugin_data_pb2
@@ -104,9 +108,26 @@ def test_tensorboard_logger_scalars_histograms_and_hparams_match_the_solver(tmp_
     assert acc.Scalars("hparam/epochs")[0].value == 2
 
 
-def test_tensorboard_logger_without_histograms_writes_none(tmp_path, digits):
-    _train(digits, TensorBoardLogger(tmp_path, histograms=False))
-    assert _read_events(tmp_path).Tags()["histograms"] == []
+def test_tensorboard_logger_histogram_options(tmp_path, digits):
+    _train(digits, TensorBoardLogger(tmp_path / "none", histograms=False))
+    assert _read_events(tmp_path / "none").Tags()["histograms"] == []
+    solver = _train(digits, TensorBoardLogger(tmp_path / "all", histograms="all"))
+    assert set(_read_events(tmp_path / "all").Tags()["histograms"]) == {f"weights/{k}" for k in solver.model.params}
+    with pytest.raises(ValueError, match="histograms must be True, False or 'all'"):
+        TensorBoardLogger(tmp_path, histograms="some")
+
+
+def test_crc32c_matches_the_reference_implementation():
+    from tensorboardX.crc32c import crc32c
+
+    from nnlab.tracking import crc32c_many
+
+    rng = np.random.default_rng(0)
+    messages = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in (0, 1, 3, 4, 5, 8, 31, 32, 33, 100,
+                                                                          1000, 4096, 4097, 6000)]
+    messages += [b"123456789", bytes(8), b"\xff" * 64]
+    assert crc32c_many(messages) == [crc32c(m) for m in messages]
+    assert crc32c_many([b"123456789"]) == [0xE3069283]  # the CRC-32C check value
 
 
 def _check_mlflow_run(client, run_id, solver, artifact_names):
