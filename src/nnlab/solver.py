@@ -515,10 +515,10 @@ class Solver:
                 self._phase = "done"
             for t in range(start if not self.stop_training else num_iterations, num_iterations):
                 self._iterate(t, num_iterations)
+                if self.stop_training:  # diverged or stopped by a callback: that outcome wins over a late Ctrl-C
+                    break
                 if self._sigint:
                     raise KeyboardInterrupt
-                if self.stop_training:
-                    break
         except KeyboardInterrupt:
             self._interrupted()
             raise
