@@ -209,8 +209,12 @@ def test_solver_progress_bar_shows_live_loss(capsys):
 # bad input
 # ---------------------------------------------------------------------------------------------------------------
 def test_solver_rejects_unknown_kwargs():
-    with pytest.raises(ValueError, match=r'Unrecognized arguments "learning_rate", "foo"'):
+    with pytest.raises(ValueError, match=r'Unrecognized arguments "learning_rate", "foo" '
+                                         r"\('learning_rate': put it in optim_config\)"):
         Solver(SoftmaxRegression(5, 3), make_blobs(), learning_rate=1e-3, foo=1)
+    with pytest.raises(ValueError, match=r"Unrecognized arguments \"num_epoch\" \('num_epoch': did you mean "
+                                         r"'num_epochs'\?\)"):
+        Solver(SoftmaxRegression(5, 3), make_blobs(), num_epoch=3)
 
 
 def test_solver_rejects_unknown_update_rule():

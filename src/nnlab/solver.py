@@ -26,6 +26,7 @@ The Solver knows only the model contract: ``model.params`` (dict name -> array) 
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import signal
 import sys
@@ -39,7 +40,7 @@ import numpy as np
 
 from .backend import get_rng, xp_of
 from .io import load_arrays, save_arrays
-from .optim import check_optim_config, clip_grad_norm, get_update_rule
+from .optim import RULE_KEYS, check_optim_config, clip_grad_norm, get_update_rule
 from .solver_guard import DivergenceRules
 from .solver_options import (
     BATCH_ORDERS,
@@ -63,6 +64,8 @@ from .solver_state import (
 from .validation import check_array
 
 __all__ = ["Solver", "CHECKPOINT_FORMAT", "BATCH_ORDERS"]
+
+RULE_KEYS_ALL = frozenset(k for keys in RULE_KEYS.values() for k in keys)
 
 _NON_FINITE = "NaN or inf"  # what the kernels' check_finite errors say
 
@@ -97,13 +100,12 @@ class Solver:
         ``'sample'`` (default, CS231n): ``rng.choice(N, batch_size)`` with replacement, ``max(N // batch_size, 1)``
         iterations per epoch. ``'shuffle'``: a fresh ``permutation(N)`` each epoch (from a private
         ``RandomState(seed)`` for an int seed, so accuracy subsamples never shift it; else from the Solver's
-        RNG), cut into consecutive
-        batches; every sample once per epoch, ``ceil(N / batch_size)`` iterations with a last, smaller batch of
-        ``N % batch_size`` samples (as ``DataLoader(shuffle=True)``), or ``N // batch_size`` full ones with
-        ``drop_last=True`` (the tail of each permutation is skipped). ``'sequential'``: the same without
-        shuffling (rows in order, epoch after epoch). ``'cyclic'``: one endless stream of full batches, batch
-        ``t`` = rows ``t*batch_size ... t*batch_size + batch_size - 1`` modulo N (wrapping across epochs, no
-        shuffle), ``max(N // batch_size, 1)`` iterations per epoch.
+        RNG), cut into consecutive batches; every sample once per epoch, ``ceil(N / batch_size)`` iterations
+        with a last, smaller batch of ``N % batch_size`` samples (as ``DataLoader(shuffle=True)``), or
+        ``N // batch_size`` full ones with ``drop_last=True`` (the tail of each permutation is skipped).
+        ``'sequential'``: the same without shuffling (rows in order, epoch after epoch). ``'cyclic'``: one
+        endless stream of full batches, batch ``t`` = rows ``t*batch_size ... t*batch_size + batch_size - 1``
+        modulo N (wrapping across epochs, no shuffle), ``max(N // batch_size, 1)`` iterations per epoch.
     drop_last : see batch_order (False).
     iterations_per_epoch : the length of an epoch in iterations, for 'sample' and 'cyclic' (None: as above).
         Epoch ends are when the learning rate decays, accuracy is checked and checkpoints are written.
@@ -148,7 +150,11 @@ class Solver:
 
         unknown = [k for k in kwargs if k not in DEFAULTS]
         if unknown:
-            raise ValueError("Unrecognized arguments " + ", ".join(f'"{k}"' for k in unknown))
+            hints = [f"{k!r}: put it in optim_config" if k in RULE_KEYS_ALL else
+                     f"{k!r}: did you mean {close[0]!r}?" for k in unknown
+                     for close in [difflib.get_close_matches(k, list(DEFAULTS), n=1)] if close or k in RULE_KEYS_ALL]
+            raise ValueError("Unrecognized arguments " + ", ".join(f'"{k}"' for k in unknown)
+                             + (f" ({'; '.join(hints)})" if hints else ""))
         opts = {**DEFAULTS, **kwargs}
         self.update_rule = get_update_rule(opts["update_rule"])
         self.update_rule_name = opts["update_rule"] if isinstance(opts["update_rule"], str) else getattr(
