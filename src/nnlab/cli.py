@@ -404,6 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     prog = f"nnlab {args.command}"
     warnings.filterwarnings("ignore", "Solver: diverged", RuntimeWarning)  # said once, in _finish's line
+    warnings.filterwarnings("ignore", "(overflow|invalid value|divide by zero) encountered", RuntimeWarning)  # ditto
     try:
         return int(args.func(args))
     except KeyboardInterrupt as exc:
