@@ -58,3 +58,21 @@ def test_generate_rejects_bad_input(model):
         generate(model, "abc", -1, 1.0)
     with pytest.raises(ValueError, match="vocab is needed"):
         generate(CharRNN(4, 3, 2, seed=0), "abc", 5, 1.0)
+
+
+def test_run_sample_uses_the_runs_vocabulary_and_reports_bad_input_as_a_run_error(tmp_path):
+    """`Run.sample` (what `nnlab generate` and `nnlab predict` call for a macbeth-* run) samples with the run's
+    ``info["vocab"]`` and turns a bad prompt or temperature into a one-line RunError (CLI exit 2)."""
+    from nnlab.runs import Run, RunError
+
+    model = CharRNN(len(VOCAB), 8, 6, cell="lstm", seed=0)  # no .vocab of its own: the run's info gives it
+    run = Run(path=tmp_path, config={"recipe": "macbeth-lstm", "settings": {"sequence_len": 30}}, metrics={},
+              model=model, info={"vocab": VOCAB})
+    assert run.sample("bad cafe. " * 3, 40, 0.75, seed=7) == generate(model, "bad cafe. " * 3, 40, 0.75, seed=7,
+                                                                      vocab=VOCAB)
+    with pytest.raises(RunError, match="temperature must be > 0"):
+        run.sample("abc", 5, 0.0)
+    with pytest.raises(RunError, match="outside the vocabulary: 'XZ'"):
+        run.sample("abXZ", 5, 1.0)
+    with pytest.raises(RunError, match="not a character model"):
+        Run(path=tmp_path, config={"recipe": "digits-mlp", "settings": {}}, metrics={}, model=model).sample("a")

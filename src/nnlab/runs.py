@@ -178,8 +178,11 @@ class Run:
         if self.info.get("vocab") is None:
             raise RunError(f"{self.path}: run of {self.recipe!r} is not a character model (no vocabulary); "
                            "sampling needs a macbeth-* run")
-        return generate(self.model, prompt, length, temperature, seed=seed,
-                        sequence_len=int(self.settings.get("sequence_len", 30)))
+        try:
+            return generate(self.model, prompt, length, temperature, seed=seed, vocab=self.info["vocab"],
+                            sequence_len=int(self.settings.get("sequence_len", 30)))
+        except ValueError as exc:  # a bad prompt, length or temperature: the caller's mistake, said in one line
+            raise RunError(f"{self.path}: {exc}") from None
 
 
 def load_run(path: str | os.PathLike) -> Run:

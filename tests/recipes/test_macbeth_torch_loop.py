@@ -1,7 +1,9 @@
 """The macbeth training loop is the seed's torch loop: with the same initial weights and the same shuffled batch
-order, ``train_char_model`` (our RMSprop on both recurrent biases, the last partial batch, epoch loss = mean of
-the batch losses) reproduces ``torch.optim.RMSprop`` + ``CrossEntropyLoss`` + ``DataLoader(shuffle=True)``
-epoch by epoch. Also: the initial weights follow torch's default init distributions (two independent bias
+order, the Solver as the macbeth recipes configure it (RMSprop on both recurrent biases, ``batch_order='shuffle'``
+with the last partial batch, final weights kept; epoch loss = mean of the batch losses) reproduces
+``torch.optim.RMSprop`` + ``CrossEntropyLoss`` + ``DataLoader(shuffle=True)`` epoch by epoch, whatever the
+accuracy checks draw in between (the permutations have their own ``RandomState(seed)`` stream).
+Also: the initial weights follow torch's default init distributions (two independent bias
 vectors per recurrent layer, whose sum is triangular, not a single uniform)."""
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from nnlab.models.char_rnn import CharRNN
-from nnlab.recipes.macbeth import DEFAULTS, train_char_model
+from nnlab.solver import Solver
 
 torch = pytest.importorskip("torch")
 
@@ -25,7 +27,8 @@ def _torch_twin(model: CharRNN, cell: str):
 
 
 def _torch_epochs(twin, cell: str, X: np.ndarray, y: np.ndarray, cfg: dict) -> list[float]:
-    """The seed's BaseSequentialModel.train loop, with the batch order drawn as ``train_char_model`` draws it."""
+    """The seed's BaseSequentialModel.train loop, with the batch order drawn as the Solver's 'shuffle' draws it:
+    ``RandomState(seed).permutation(N)`` at every epoch start."""
     opt = torch.optim.RMSprop(twin.parameters(), lr=cfg["learning_rate"], alpha=cfg["decay_rate"], eps=1e-8)
     loss_fn = torch.nn.CrossEntropyLoss()
     rng = np.random.RandomState(cfg["seed"])
@@ -49,7 +52,7 @@ def _torch_epochs(twin, cell: str, X: np.ndarray, y: np.ndarray, cfg: dict) -> l
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
-def test_train_char_model_follows_the_torch_rmsprop_loop_epoch_by_epoch(cell):
+def test_macbeth_solver_set_up_follows_the_torch_rmsprop_loop_epoch_by_epoch(cell):
     V, E, H, T, N = 13, 8, 6, 7, 203  # 203 = 6 batches of 32 + a last batch of 11
     data_rng = np.random.RandomState(7)
     ids = data_rng.randint(0, V, N + T)
@@ -57,9 +60,17 @@ def test_train_char_model_follows_the_torch_rmsprop_loop_epoch_by_epoch(cell):
     y = ids[T:, None].copy()
     model = CharRNN(V, E, H, cell=cell, seed=3, dtype=np.float64)
     twin = _torch_twin(model, cell)
-    cfg = dict(DEFAULTS, batch_size=32, num_epochs=3, learning_rate=3e-3, seed=11)
+    cfg = {"batch_size": 32, "num_epochs": 3, "learning_rate": 3e-3, "decay_rate": 0.99, "seed": 11}
 
-    ours = train_char_model(model, X, y, cfg, log=lambda *_: None)
+    data = {"X_train": X, "y_train": y[:, 0], "X_val": X[:40], "y_val": y[:40, 0]}
+    solver = Solver(model, data, update_rule="rmsprop", batch_order="shuffle", keep_best=False,
+                    optim_config={"learning_rate": cfg["learning_rate"], "decay_rate": cfg["decay_rate"],
+                                  "epsilon": 1e-8},
+                    batch_size=cfg["batch_size"], num_epochs=cfg["num_epochs"], seed=cfg["seed"],
+                    num_train_samples=50, num_val_samples=20, verbose=False)  # subsampled accuracy checks
+    solver.train()
+    ours = {"batch_losses": solver.loss_history,
+            "losses": [float(np.mean(solver.loss_history[i:i + 7])) for i in range(0, 21, 7)]}
     theirs = _torch_epochs(twin, cell, X, y, cfg)
 
     assert len(ours["batch_losses"]) == 3 * 7  # the last partial batch is a step of its own

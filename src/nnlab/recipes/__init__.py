@@ -20,10 +20,10 @@ DEFAULT_RECIPE = "digits-mlp"
 _RECIPE_MODULES = [
     "nnlab.recipes.digits",
     "nnlab.recipes.svm_kernels",
-    # "nnlab.recipes.macbeth",
+    "nnlab.recipes.macbeth",
     "nnlab.recipes.studies",
     "nnlab.recipes.mnist",
-    # "nnlab.recipes.housing",
+    "nnlab.recipes.housing",
     "nnlab.recipes.convnets",
     "nnlab.recipes.cifar10",
     "nnlab.recipes.cifar10_two_layer",

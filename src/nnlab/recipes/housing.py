@@ -4,8 +4,9 @@ Spec: spec/seed_003.md §3 (``NeuralNet``) and §4 (data: :func:`nnlab.data.load
 and 125 test rows, min-max scaled). The network is ``Linear(8, 15) - Softsign - [Dropout(0.3)] - Linear(15, 7) -
 Softsign - Linear(7, 3)`` with softmax cross-entropy (dropout only after the first hidden layer, as the seed),
 built from :mod:`nnlab.nn` and :class:`nnlab.models.Classifier`; the weights are the seed's
-``np.random.seed(0); theta_k = randn(n_in, n_out) / sqrt(n_in)``, zero biases. Four training set-ups, 60000
-iterations each, loss logged every 1000 iterations *before* that iteration's update (as the seed):
+``np.random.seed(0); theta_k = randn(n_in, n_out) / sqrt(n_in)``, zero biases. Four training set-ups (the
+variants of this study, each a complete run), 60000 iterations each, the loss logged every 1000 iterations
+*before* that iteration's update (as the seed):
 
 ==========  =====================================  ====================  ==============  ===============
 set-up      updates                                 lr, dropout           spec test CE    spec bound
@@ -16,41 +17,38 @@ gd_adam     full-batch Adam                         1e-4, p = 0.3         0.741 
 mbgd_adam   mini-batch 64 Adam                      1e-4, p = 0.3         0.695           within 0.7
 ==========  =====================================  ====================  ==============  ===============
 
-Mini-batches are contiguous and wrap around without reshuffling (batch ``i`` = rows ``64 i .. 64 i + 63``
-modulo 375), as the seed's ``minibatch_gradient_descent``. The updates are :func:`nnlab.optim.sgd` and
-:func:`nnlab.optim.adam` (bias-corrected, epsilon 1e-8 outside the square root: the seed's reference code;
-its formula writes epsilon inside). The loop is written here rather than in the Solver because the seed runs a
-fixed number of full-batch or wrap-around iterations, not epochs of random batches.
+They train through the Solver: ``batch_order='cyclic'`` (batch ``t`` = rows ``64 t .. 64 t + 63`` modulo 375,
+wrapping without reshuffling, as the seed's ``minibatch_gradient_descent``; full batch = all 375 rows in order),
+epochs of ``iterations_per_epoch = log_every`` iterations (so the logged losses are ``loss_history[::log_every]``),
+``keep_best=False`` (the seed keeps its last weights). The updates are :func:`nnlab.optim.sgd` and
+:func:`nnlab.optim.adam` (bias-corrected, epsilon 1e-8 outside the square root: the seed's reference code; its
+formula writes epsilon inside). The Solver's validation split is the data's (seed 003 has none: the test split
+stands in, for the accuracy curves only — nothing is selected on it).
 
 Same data and initial weights as the seed: the first logged loss is 1.086384 as printed, and full-batch GD
 follows the seed's trajectory. The dropout runs draw their masks differently from the seed's
 ``np.random.choice`` (a private ``RandomState(dropout_seed)``), so they only follow it statistically.
 
-Artifacts: ``config.json``, ``metrics.json`` (per set-up: logged losses, their largest gap to the seed's, test CE
-and accuracy, confusion matrix, spec figures and bounds, seconds), ``losses.png`` (the four loss curves against
-the seed's), ``confusion.png`` (the four test confusion matrices, rows normalized, labels low/med/high),
-``model_<setup>.npz`` (weights).
+Study folder: ``losses.png`` (the four loss curves against the seed's), ``confusion.png`` (the four test confusion
+matrices, rows normalized, labels low/med/high), ``metrics.json`` (per set-up: test CE and accuracy, largest gap
+of the logged losses to the seed's, spec figures and bounds; ``meets_spec``); each set-up's run in ``<setup>/``.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import register
-from .artifacts import apply_overrides, write_json
+from .contract import Recipe, Setting, SettingError, standard_solver_settings
 
-__all__ = ["DEFAULTS", "QUICK", "SETUPS", "SPEC_TEST_CE", "SPEC_LOSSES", "build_housing_net", "train_housing_net",
-           "run"]
+__all__ = ["SETUPS", "SPEC_TEST_CE", "SPEC_LOSSES", "build_housing_net", "RECIPES"]
 
 SETUPS: dict[str, dict[str, Any]] = {
-    "gd": {"update_rule": "sgd", "learning_rate": 0.01, "batch_size": None, "dropout": False},
-    "mbgd": {"update_rule": "sgd", "learning_rate": 0.01, "batch_size": 64, "dropout": True},
-    "gd_adam": {"update_rule": "adam", "learning_rate": 1e-4, "batch_size": None, "dropout": True},
-    "mbgd_adam": {"update_rule": "adam", "learning_rate": 1e-4, "batch_size": 64, "dropout": True},
+    "gd": {"update_rule": "sgd", "learning_rate": 0.01, "batch_size": None, "use_dropout": False},
+    "mbgd": {"update_rule": "sgd", "learning_rate": 0.01, "batch_size": 64, "use_dropout": True},
+    "gd_adam": {"update_rule": "adam", "learning_rate": 1e-4, "batch_size": None, "use_dropout": True},
+    "mbgd_adam": {"update_rule": "adam", "learning_rate": 1e-4, "batch_size": 64, "use_dropout": True},
 }
 TITLES = {"gd": "GD", "mbgd": "mini-batch GD", "gd_adam": "GD + Adam", "mbgd_adam": "mini-batch GD + Adam"}
 SPEC_TEST_CE = {"gd": 0.681, "mbgd": 0.712, "gd_adam": 0.741, "mbgd_adam": 0.695}
@@ -90,19 +88,6 @@ SPEC_LOSSES: dict[str, list[float]] = {
 }
 SPEC_LOG_EVERY = 1000
 
-DEFAULTS: dict[str, Any] = {
-    "setups": list(SETUPS),
-    "num_iterations": 60000,
-    "log_every": 1000,
-    "hidden_dims": [15, 7],
-    "dropout": 0.3,
-    "init_seed": 0,
-    "dropout_seed": 0,
-    "data_path": None,
-}
-# CI: 2000 iterations of each set-up (about 1 s each); full-batch GD must follow the seed's losses.
-QUICK = {"num_iterations": 2000, "log_every": 100}
-
 
 def build_housing_net(hidden_dims: list[int], dropout: float, init_seed: int = 0, dropout_seed: int = 0,
                       in_features: int = 8, num_classes: int = 3):
@@ -130,58 +115,64 @@ def build_housing_net(hidden_dims: list[int], dropout: float, init_seed: int = 0
     return model
 
 
-def _batch_rows(i: int, batch_size: int | None, n: int) -> slice | np.ndarray:
-    """Rows of iteration ``i``: all (full batch) or ``batch_size`` contiguous rows wrapping around ``n``."""
-    if batch_size is None:
-        return slice(None)
-    return np.arange(i * batch_size, (i + 1) * batch_size) % n
+def _data(cfg: dict[str, Any]) -> dict[str, Any]:
+    from nnlab.data import load_housing_3class
+    from nnlab.data.housing import HOUSING_CLASSES
+
+    data = dict(load_housing_3class(cfg["data_path"]))
+    data["info"] = {"class_names": list(HOUSING_CLASSES)}
+    return data
 
 
-def train_housing_net(model, X: np.ndarray, y: np.ndarray, update_rule: str, learning_rate: float,
-                      batch_size: int | None, num_iterations: int, log_every: int,
-                      progress: bool | None = None) -> list[float]:
-    """Run ``num_iterations`` updates of ``model`` with an :mod:`nnlab.optim` rule and return the logged losses.
-
-    Inputs: X (N, D), y (N,) int labels; batch_size None = full batch, else contiguous wrap-around batches.
-    Iteration i computes ``(loss, grads) = model.loss(X_batch, y_batch)`` (train mode), logs ``loss`` when
-    ``i % log_every == 0`` and then updates every parameter. Returns the logged losses (floats).
-    """
-    from tqdm.auto import tqdm
-
-    from nnlab.optim import get_update_rule
-
-    rule = get_update_rule(update_rule)
-    configs = {name: {"learning_rate": learning_rate} for name in model.params}
-    logged: list[float] = []
-    show = bool(progress) if progress is not None else False
-    for i in tqdm(range(num_iterations), disable=not show, desc=update_rule, unit="it", mininterval=1.0):
-        rows = _batch_rows(i, batch_size, len(y))
-        loss, grads = model.loss(X[rows], y[rows])
-        if i % log_every == 0:
-            logged.append(float(loss))
-        for name in list(model.params):
-            model.params[name], configs[name] = rule(model.params[name], grads[name], configs[name])
-    return logged
+def _model(cfg: dict[str, Any], info: dict[str, Any]) -> Any:
+    p = cfg["dropout"] if cfg["use_dropout"] else 0.0
+    return build_housing_net(cfg["hidden_dims"], p, cfg["init_seed"], cfg["dropout_seed"],
+                             in_features=int(np.prod(info["input_shape"])))
 
 
-def _evaluate(model, data: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Eval-mode cross-entropy and accuracy on train and test, and the test confusion matrix (rows = true)."""
+def _solver(cfg: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Epochs of ``log_every`` iterations, wrap-around batches (all rows for full batch), last weights kept."""
+    n = len(data["X_train"])
+    return {"batch_size": cfg["batch_size"] or n, "num_epochs": cfg["num_iterations"] // cfg["log_every"],
+            "iterations_per_epoch": cfg["log_every"], "batch_order": "cyclic", "keep_best": False,
+            "num_train_samples": None}
+
+
+def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """Eval-mode cross-entropy and accuracy on every split present; the test confusion matrix (rows = true)."""
     from nnlab.layers import softmax_loss
+    from nnlab.runs import predict_scores
 
     out: dict[str, Any] = {}
-    for split in ("train", "test"):
-        X, y = data[f"X_{split}"], data[f"y_{split}"]
-        scores = model.loss(X)
+    for split in ("train", "val", "test"):
+        X, y = data.get(f"X_{split}"), data.get(f"y_{split}")
+        if X is None or y is None or not len(y):
+            continue
+        scores = predict_scores(model, X)
+        pred = np.argmax(scores, axis=1)
         out[f"{split}_ce"] = float(softmax_loss(scores, y)[0])
-        out[f"{split}_acc"] = float(np.mean(np.argmax(scores, axis=1) == y))
+        out[f"{split}_acc"] = float(np.mean(pred == y))
         if split == "test":
-            pred = np.argmax(scores, axis=1)
-            out["test_pred"] = pred
             counts = np.zeros((3, 3), dtype=np.int64)
             np.add.at(counts, (y, pred), 1)
-            out["confusion"] = counts.tolist()
-            out["confusion_diagonal"] = (np.diag(counts) / np.maximum(counts.sum(axis=1), 1)).tolist()
+            out["test_confusion"] = counts.tolist()
     return out
+
+
+def _setups(cfg: dict[str, Any]) -> list[str]:
+    names = [n.strip() for n in str(cfg["setups"]).split(",") if n.strip()]
+    if not names or any(n not in SETUPS for n in names):
+        raise SettingError(f"setting 'setups' must be a comma-separated list of {', '.join(SETUPS)}, "
+                           f"got {cfg['setups']!r}")
+    if cfg["num_iterations"] % cfg["log_every"]:
+        raise SettingError(f"setting 'num_iterations' ({cfg['num_iterations']}) must be a multiple of 'log_every' "
+                           f"({cfg['log_every']}): the losses are logged at the start of each epoch of log_every "
+                           "iterations")
+    return names
+
+
+def _variants(cfg: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, dict(SETUPS[name])) for name in _setups(cfg)]
 
 
 def _spec_loss_gap(setup: str, losses: list[float], log_every: int) -> float | None:
@@ -196,114 +187,72 @@ def _within_bound(setup: str, ce: float) -> bool:
     return ce <= value if kind == "<=" else abs(ce - SPEC_TEST_CE[setup]) <= value
 
 
-def _plot_losses(results: dict[str, dict[str, Any]], log_every: int, path: Path) -> None:
-    """One panel per set-up: nnlab's logged training loss against the seed's (dashed), iterations in thousands."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(results)
-    cols = min(2, len(names))
-    rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.6 * rows), squeeze=False, sharey=True,
-                             constrained_layout=True)
-    for ax, name in zip(axes.flat, names):
-        res = results[name]
-        ax.plot(np.arange(len(res["losses"])) * log_every / 1000, res["losses"], label="nnlab", lw=1.5)
-        spec = SPEC_LOSSES[name]
-        ax.plot(np.arange(len(spec)) * SPEC_LOG_EVERY / 1000, spec, "--", label="seed 003", lw=1.2)
-        ax.set_title(f"{TITLES[name]}: test CE {res['test_ce']:.3f} (spec {SPEC_TEST_CE[name]:.3f})")
-        ax.set_xlabel("Iteration (thousands)")
-        ax.set_ylabel("Training loss")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _plot_confusions(results: dict[str, dict[str, Any]], path: Path) -> None:
-    """The test confusion matrices side by side, rows normalized (``normalize="true"``), labels low/med/high."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _summarize(results: dict[str, dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any]:
+    """Per set-up: logged losses, their gap to the seed's, test CE / accuracy against the spec; the figures."""
+    from nnlab import viz
     from nnlab.data.housing import HOUSING_CLASSES
 
-    fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.6), squeeze=False,
-                             constrained_layout=True)
-    for ax, (name, res) in zip(axes[0], results.items()):
-        counts = np.asarray(res["confusion"], dtype=float)
-        frac = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-        ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
-        for (r, c), v in np.ndenumerate(frac):
-            ax.text(c, r, f"{v:.2f}", ha="center", va="center", color="white" if v > 0.6 else "black")
-        ax.set_xticks(range(3), HOUSING_CLASSES)
-        ax.set_yticks(range(3), HOUSING_CLASSES)
-        ax.set_xlabel("Predicted")
-        ax.set_ylabel("True")
-        ax.set_title(f"{TITLES[name]} (acc {res['test_acc']:.3f})")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-@register("housing-softsign", summary="seed 003 §3: 8-15-7-3 softsign net on 3-class California housing; GD, "
-                                      "mini-batch GD, GD+Adam, mini-batch+Adam, 60000 iterations each",
-          expected="test CE: GD <= 0.681 (spec 0.681, bound 0.8); mbgd / gd_adam / mbgd_adam within 0.7 of "
-                   "0.712 / 0.741 / 0.695")
-def run(run_dir: Path, quick: bool = False, progress: bool | None = None, **overrides: Any) -> dict[str, Any]:
-    """Train the four seed-003 set-ups (or the ``setups`` chosen), write the artifacts and return the metrics.
-
-    Returns ``{"<setup>_test_ce": ..., "<setup>_test_acc": ..., "<setup>_seconds": ..., "meets_spec": bool,
-    "setups": {<setup>: {losses, test_ce, train_ce, test_acc, train_acc, confusion, ...}}}``.
-    """
-    from nnlab.data import load_housing_3class
-    from nnlab.io import save_arrays
-
-    cfg = apply_overrides(DEFAULTS, overrides, "housing-softsign")
-    if quick:
-        cfg.update({k: v for k, v in QUICK.items() if k not in overrides})
-    cfg["recipe"], cfg["quick"] = "housing-softsign", quick
-    setups = [cfg["setups"]] if isinstance(cfg["setups"], str) else list(cfg["setups"])
-    unknown = [s for s in setups if s not in SETUPS]
-    if unknown or not setups:
-        raise ValueError(f"housing-softsign: setups must be a non-empty list of {list(SETUPS)}, got {cfg['setups']!r}")
-    if int(cfg["num_iterations"]) < 1 or int(cfg["log_every"]) < 1:
-        raise ValueError("housing-softsign: num_iterations and log_every must be >= 1, got "
-                         f"{cfg['num_iterations']!r} and {cfg['log_every']!r}")
-    data = load_housing_3class(cfg["data_path"])
-
-    results: dict[str, dict[str, Any]] = {}
-    for name in setups:
-        setup = SETUPS[name]
-        model = build_housing_net(cfg["hidden_dims"], cfg["dropout"] if setup["dropout"] else 0.0,
-                                  cfg["init_seed"], cfg["dropout_seed"])
-        start = time.perf_counter()
-        losses = train_housing_net(model, data["X_train"], data["y_train"], setup["update_rule"],
-                                   setup["learning_rate"], setup["batch_size"], int(cfg["num_iterations"]),
-                                   int(cfg["log_every"]), progress)
-        seconds = time.perf_counter() - start
-        res = {"losses": losses, "seconds": seconds, **setup, **_evaluate(model, data)}
-        res.pop("test_pred")
-        res["spec_test_ce"] = SPEC_TEST_CE[name]
-        res["spec_loss_max_abs_diff"] = _spec_loss_gap(name, losses, int(cfg["log_every"]))
-        res["within_spec_bound"] = _within_bound(name, res["test_ce"])
-        results[name] = res
-        save_arrays(run_dir / f"model_{name}.npz", {k: np.asarray(v) for k, v in model.state_dict().items()},
-                    metadata={"recipe": "housing-softsign", "setup": name, "hidden_dims": cfg["hidden_dims"]})
-
+    log_every = cfg["log_every"]
+    setups: dict[str, dict[str, Any]] = {}
+    for name, m in results.items():
+        losses = [float(v) for v in m["loss_history"][::log_every]]
+        setups[name] = {"losses": losses, "test_ce": m["test_ce"], "test_acc": m["test_acc"],
+                        "train_ce": m["train_ce"], "train_acc": m["train_acc"], "confusion": m["test_confusion"],
+                        "seconds": m["train_seconds"], "spec_test_ce": SPEC_TEST_CE[name],
+                        "spec_loss_max_abs_diff": _spec_loss_gap(name, losses, log_every),
+                        "within_spec_bound": _within_bound(name, m["test_ce"])}
     metrics: dict[str, Any] = {}
-    for name, res in results.items():
+    for name, res in setups.items():
         for key in ("test_ce", "test_acc", "train_ce", "spec_loss_max_abs_diff", "seconds"):
             metrics[f"{name}_{key}"] = res[key]
-    metrics["meets_spec"] = all(res["within_spec_bound"] for res in results.values()) and (
-        "gd" not in results or results["gd"]["test_ce"] <= SPEC_TEST_CE["gd"] + 5e-4)
-    metrics["setups"] = results
-    write_json(run_dir / "config.json", {**cfg, "setup_settings": {s: SETUPS[s] for s in setups}})
-    write_json(run_dir / "metrics.json", metrics)
-    _plot_losses(results, int(cfg["log_every"]), run_dir / "losses.png")
-    _plot_confusions(results, run_dir / "confusion.png")
+    metrics["meets_spec"] = all(res["within_spec_bound"] for res in setups.values()) and (
+        "gd" not in setups or setups["gd"]["test_ce"] <= SPEC_TEST_CE["gd"] + 5e-4)
+    metrics["setups"] = setups
+    viz.plot_loss_panels(
+        {name: {"x": np.arange(len(res["losses"])) * log_every / 1000, "y": res["losses"],
+                "ref_x": np.arange(len(SPEC_LOSSES[name])) * SPEC_LOG_EVERY / 1000, "ref_y": SPEC_LOSSES[name],
+                "title": f"{TITLES[name]}: test CE {res['test_ce']:.3f} (spec {SPEC_TEST_CE[name]:.3f})"}
+         for name, res in setups.items()},
+        cfg["run_dir"] / "losses.png", xlabel="Iteration (thousands)", reference_label="seed 003")
+    viz.plot_confusion_panels({name: res["confusion"] for name, res in setups.items()},
+                              cfg["run_dir"] / "confusion.png", list(HOUSING_CLASSES),
+                              titles={name: f"{TITLES[name]} (acc {res['test_acc']:.3f})"
+                                      for name, res in setups.items()})
     return metrics
+
+
+def _settings() -> list[Setting]:
+    # the Solver's epoch, batch order (the seed's wrap-around 'cyclic') and number of epochs follow from these
+    solver = {s.name: s for s in standard_solver_settings(update_rule="sgd", learning_rate=0.01, seed=0,
+                                                          num_train_samples=None)}
+    return [
+        Setting("setups", "str", ",".join(SETUPS), "comma-separated set-ups trained (gd, mbgd, gd_adam, mbgd_adam)"),
+        Setting("num_iterations", "int", 60000, "updates per set-up", low=1),
+        Setting("log_every", "int", 1000, "log the loss every this many iterations (= the Solver's epoch)", low=1),
+        Setting("hidden_dims", "ints", [15, 7], "the two hidden layer sizes", low=1),
+        Setting("dropout", "float", 0.3, "drop probability of the set-ups with dropout", low=0, high=1,
+                high_open=True),
+        Setting("use_dropout", "bool", False, "dropout after the first hidden layer (set per set-up)"),
+        Setting("init_seed", "int", 0, "seed of the initial weights (the seed's np.random.seed(0))", low=0),
+        Setting("dropout_seed", "int", 0, "seed of the dropout masks", low=0),
+        Setting("data_path", "path", None, "california_housing folder (None = $NNLAB_DATA/california_housing)",
+                nullable=True),
+        solver["update_rule"], solver["learning_rate"],
+        Setting("batch_size", "int", None, "minibatch size (None = full batch; set per set-up)", low=1,
+                nullable=True),
+        solver["seed"], solver["num_train_samples"], solver["grad_clip"],
+    ]
+
+
+RECIPES = [Recipe(
+    name="housing-softsign",
+    summary="seed 003 §3: 8-15-7-3 softsign net on 3-class California housing; GD, mini-batch GD, GD+Adam, "
+            "mini-batch+Adam, 60000 iterations each",
+    expected="test CE: GD <= 0.681 (spec 0.681, bound 0.8); mbgd / gd_adam / mbgd_adam within 0.7 of "
+             "0.712 / 0.741 / 0.695",
+    settings=_settings(),
+    # CI: 2000 iterations of each set-up (about 1 s each); full-batch GD must follow the seed's losses.
+    quick={"num_iterations": 2000, "log_every": 100},
+    data=_data, model=_model, solver=_solver, score=_score, variants=_variants, summarize=_summarize,
+    data_settings=("data_path",),
+)]

@@ -1,206 +1,205 @@
 """Recipes ``macbeth-rnn`` and ``macbeth-lstm``: next-character models on Macbeth (spec seed_003 §7).
 
-Set-up as the seed's ``BaseSequentialModel.train`` actually ran: windows of 30 characters, ``CharRNN`` with
-embedding 256 and 128 hidden units, RMSprop (lr 1e-3, decay 0.99, eps 1e-8 = torch's defaults), batch 64 with
-a fresh shuffle every epoch (the last, smaller batch included, as ``DataLoader(shuffle=True)``), 10 epochs, the
-epoch loss being the mean of the batch losses. (Its ``ReduceLROnPlateau(min_lr=1e-3)`` never changes lr 1e-3,
-so it is omitted.) Gradient clipping by global norm is optional (``clip_norm``, off by default as in the seed).
+Set-up as the seed's ``BaseSequentialModel.train`` actually ran, trained through the Solver: windows of 30
+characters, ``CharRNN`` with embedding 256 and 128 hidden units, RMSprop (lr 1e-3, decay 0.99, eps 1e-8 = torch's
+defaults), batch 64 with a fresh shuffle every epoch and the last, smaller batch included (``batch_order='shuffle'``
+= ``DataLoader(shuffle=True)``; the permutations come from their own ``RandomState(seed)`` stream, so the accuracy
+checks do not move them), 10 epochs, the final weights kept (``keep_best=False``; the seed keeps its lowest-loss
+epoch, the last one since its loss falls every epoch). The epoch loss is the mean of the epoch's batch losses:
+``final_loss`` is the last epoch's. (The seed's ``ReduceLROnPlateau(min_lr=1e-3)`` never changes lr 1e-3, so it is
+omitted.) Gradient clipping by global norm is optional (``grad_clip``, off as in the seed).
 
-The loop is written here rather than in the Solver because the seed measures epochs as full passes without
-replacement and reports mean epoch losses; the model still follows the Solver's contract. Given the same initial
-weights and batch order it reproduces the seed's torch loop (``torch.optim.RMSprop`` over both recurrent biases,
-``CrossEntropyLoss``, the last partial batch) to 1e-10 in float64 (``tests/recipes/test_macbeth_torch_loop.py``),
-and ``CharRNN`` draws its initial weights from torch's default distributions; what is left between our final
-losses and the spec's is the text (see :mod:`nnlab.data.text`) and the random seed.
+Given the same initial weights and batch order this reproduces the seed's torch loop (``torch.optim.RMSprop`` over
+both recurrent biases, ``CrossEntropyLoss``, the last partial batch) to 1e-10 in float64
+(``tests/recipes/test_macbeth_torch_loop.py``), and ``CharRNN`` draws its initial weights from torch's default
+distributions; what is left between our final losses and the spec's is the text (see :mod:`nnlab.data.text`) and
+the random seed.
 
 Final-epoch loss over seeds (measured, 1 BLAS thread): RNN 1.5275 / 1.5215 / 1.5284 / 1.5221 / 1.5240 / 1.5229
 (seeds 0-5, mean 1.5244 +- 0.0029; the seed's 1.5236), LSTM 1.4121 / 1.4078 / 1.4125 / 1.4077 (seeds 0-3, mean
 1.4100 +- 0.0027; the seed's 1.4117). The spec's figures sit in the middle of this spread, so about half of the
 seeds meet them; the default ``seed`` is 1, the first that meets both.
 
-Artifacts in the run directory: ``config.json`` (settings and the vocabulary), ``losses.json``
-(``{"losses": [...]}`` one per epoch, rewritten after each epoch), ``loss.png`` (loss vs epoch), ``model.npz``
-(weights of the best epoch, torch ``state_dict`` names), ``metrics.json`` (losses, seconds per epoch, a
-temperature-0.75 sample). ``nnlab generate <run-dir>`` samples from the saved model.
+Data splits. The seed trains on every window and has no validation split. With ``val_fraction = 0`` (default)
+nnlab does the same: all windows train, and the Solver's validation split is a fixed subset of them
+(``num_val_windows`` evenly spaced training windows; its accuracy is a training figure). With ``val_fraction > 0``
+the last fraction of the text is held out: training windows end (target included) before the cut, and the
+windows wholly after it are the ``val`` and ``test`` splits (``val_loss``, ``test_loss`` in metrics.json).
+
+Run folder: the runner's files (``model.npz`` with torch ``state_dict`` names, curves) plus ``loss.png`` (loss per
+epoch); metrics hold ``final_loss``, ``epoch_losses``, a temperature-0.75 ``sample``. ``nnlab generate RUN`` and
+``nnlab.load_run(RUN).sample(prompt)`` sample from the saved model (``info["vocab"]`` holds the characters).
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import math
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import register
-from .artifacts import apply_overrides, write_json
+from .contract import Recipe, Setting, standard_solver_settings
 
-__all__ = ["DEFAULTS", "QUICK", "train_char_model", "load_char_model"]
+__all__ = ["RECIPES", "SPEC_LOSSES", "split_windows"]
 
-DEFAULTS: dict[str, Any] = {
-    "embedding_dim": 256,
-    "hidden_size": 128,
-    "learning_rate": 1e-3,
-    "decay_rate": 0.99,
-    "batch_size": 64,
-    "num_epochs": 10,
-    "sequence_len": 30,
-    "clip_norm": None,
-    "seq_loss": False,
-    "max_windows": None,
-    "seed": 1,
-    "data_path": None,
-    "sample_temperature": 0.75,
-    "sample_length": 150,
+# The spec's per-epoch losses (seed 003 §7.3).
+SPEC_LOSSES = {
+    "rnn": [1.9891, 1.7758, 1.6964, 1.6467, 1.6124, 1.5882, 1.5658, 1.5501, 1.5378, 1.5236],
+    "lstm": [1.9696, 1.7319, 1.6408, 1.5851, 1.5424, 1.5062, 1.4783, 1.4528, 1.4305, 1.4117],
 }
-# CI: 8000 windows, 2 epochs -> about 250 steps; the loss must fall far below the uniform log(37) = 3.61.
-QUICK = {"max_windows": 8000, "num_epochs": 2}
 
 
-def _plot_losses(losses: list[float], path: Path, title: str) -> None:
-    import matplotlib
+def split_windows(num_windows: int, sequence_len: int, val_fraction: float, num_val_windows: int,
+                  max_windows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and validation windows (window ``i`` = characters ``i .. i+T-1``, target ``i+T``).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
-    ax.plot(range(1, len(losses) + 1), losses, marker="o")
-    ax.set_title(title)
-    ax.set_xlabel("Epoch")
-    ax.set_ylabel("Loss")
-    ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def train_char_model(model, X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], run_dir: Path | None = None,
-                     progress: bool | None = None, log=print) -> dict[str, Any]:
-    """Train ``model`` (a :class:`nnlab.models.CharRNN`) with RMSprop over shuffled epochs.
-
-    Inputs: X (N, T) int ids, y (N, 1) or (N,) next-character ids, cfg with ``learning_rate``, ``decay_rate``,
-    ``batch_size``, ``num_epochs``, ``clip_norm``, ``seed``; run_dir (optional) receives ``losses.json`` and
-    ``model.npz`` after every epoch (best epoch's weights).
-    Returns ``{"losses": [...], "epoch_seconds": [...], "batch_losses": [...]}``.
+    val_fraction 0: every window trains (the first ``max_windows`` if set); validation = ``num_val_windows``
+    evenly spaced training windows. val_fraction > 0: the text is cut at ``c = round((N + T) * (1 -
+    val_fraction))``; training windows have their target before ``c`` (``i + T < c``), validation windows start at
+    or after it (``i >= c``), windows across the cut are dropped. Returns ``(train_idx, val_idx)`` int64 arrays.
     """
-    from nnlab.optim import clip_grad_norm, rmsprop
-
-    y = y.reshape(len(y), -1)[:, 0] if not model.seq_loss else y
-    rng = np.random.RandomState(cfg["seed"])
-    configs = {k: {"learning_rate": cfg["learning_rate"], "decay_rate": cfg["decay_rate"], "epsilon": 1e-8}
-               for k in model.params}
-    N, bs = X.shape[0], int(cfg["batch_size"])
-    losses, epoch_seconds, batch_losses = [], [], []
-    best = math.inf
-    show = progress if progress is not None else False
-    for epoch in range(int(cfg["num_epochs"])):
-        start = time.perf_counter()
-        order = rng.permutation(N)
-        total, count = 0.0, 0
-        bar = None
-        if show:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=(N + bs - 1) // bs, desc=f"epoch {epoch + 1}", unit="it", leave=False)
-        for i in range(0, N, bs):
-            idx = order[i:i + bs]
-            loss, grads = model.loss(X[idx], y[idx])
-            if cfg["clip_norm"] is not None:
-                clip_grad_norm(grads, cfg["clip_norm"])
-            for k in list(model.params):
-                model.params[k], configs[k] = rmsprop(model.params[k], grads[k], configs[k])
-            total += loss
-            count += 1
-            batch_losses.append(loss)
-            if bar is not None:
-                bar.set_postfix_str(f"loss={total / count:.4f}", refresh=False)
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        avg = total / count
-        losses.append(avg)
-        epoch_seconds.append(time.perf_counter() - start)
-        log(f"Epoch {epoch + 1}/{cfg['num_epochs']}, Loss: {avg:.4f}  ({epoch_seconds[-1]:.1f} s)")
-        if run_dir is not None:
-            write_json(run_dir / "losses.json", {"losses": losses, "epoch_seconds": epoch_seconds})
-            if avg < best:
-                best = avg
-                model.save(run_dir / "model.npz")
-    return {"losses": losses, "epoch_seconds": epoch_seconds, "batch_losses": batch_losses}
+    if val_fraction <= 0:
+        n = num_windows if max_windows is None else min(num_windows, max_windows)
+        train = np.arange(n)
+        return train, np.unique(np.linspace(0, n - 1, min(n, num_val_windows)).round().astype(np.int64))
+    cut = int(round((num_windows + sequence_len) * (1.0 - val_fraction)))
+    train = np.arange(max(cut - sequence_len, 0))
+    if max_windows is not None:
+        train = train[:max_windows]
+    val = np.arange(min(cut, num_windows), num_windows)
+    if not len(train) or not len(val):
+        raise ValueError(f"macbeth: val_fraction={val_fraction} leaves {len(train)} training and {len(val)} held-out "
+                         "windows; both must be > 0")
+    return train, val
 
 
-def load_char_model(run_dir: str | Path):
-    """Rebuild the ``CharRNN`` of a ``macbeth-*`` run directory from ``config.json`` and ``model.npz``."""
-    from nnlab.models.char_rnn import CharRNN
-
-    run_dir = Path(run_dir)
-    config_path, weights = run_dir / "config.json", run_dir / "model.npz"
-    for p in (config_path, weights):
-        if not p.exists():
-            raise FileNotFoundError(f"load_char_model: {p} not found (is {run_dir} a macbeth-rnn/-lstm run?)")
-    cfg = json.loads(config_path.read_text())
-    model = CharRNN(len(cfg["vocab"]), cfg["embedding_dim"], cfg["hidden_size"], cell=cfg["cell"],
-                    seq_loss=cfg.get("seq_loss", False), seed=0, vocab=cfg["vocab"])
-    model.load(weights)
-    return model, cfg
-
-
-def _run(name: str, cell: str, run_dir: Path, quick: bool, progress: bool | None,
-         overrides: dict[str, Any]) -> dict[str, Any]:
+def _data(cfg: dict[str, Any]) -> dict[str, Any]:
     from nnlab.data.text import load_macbeth
-    from nnlab.generate import generate
+
+    text = load_macbeth(cfg["data_path"], sequence_len=cfg["sequence_len"])
+    X, y = text["x"], text["y"][:, 0]
+    train, val = split_windows(len(X), cfg["sequence_len"], cfg["val_fraction"], cfg["num_val_windows"],
+                               cfg["max_windows"])
+    data = {"X_train": X[train], "y_train": y[train], "X_val": X[val], "y_val": y[val], "text": text["text"],
+            "info": {"vocab": "".join(text["vocab"]), "class_names": list(text["vocab"])}}
+    if cfg["val_fraction"] > 0:
+        data["X_test"], data["y_test"] = data["X_val"], data["y_val"]
+    return data
+
+
+@functools.lru_cache(maxsize=1)
+def _logged_char_rnn() -> type:
+    """``CharRNN`` that also records every training loss it returns (``train_losses``), so the score hook can
+    report the epoch losses (the runner passes it the model, not the Solver)."""
     from nnlab.models.char_rnn import CharRNN
 
-    cfg = apply_overrides(DEFAULTS, overrides, name)
-    if quick:
-        cfg.update({k: v for k, v in QUICK.items() if k not in overrides})
-    data = load_macbeth(cfg["data_path"], sequence_len=cfg["sequence_len"])
-    X, y = data["x"], data["y"]
-    if cfg["seq_loss"]:  # next character after every prefix: the window shifted by one
-        y = np.concatenate([X[:, 1:], y], axis=1)
-    if cfg["max_windows"] is not None:
-        X, y = X[: cfg["max_windows"]], y[: cfg["max_windows"]]
-    vocab = "".join(data["vocab"])
-    cfg.update({"recipe": name, "quick": quick, "cell": cell, "vocab": vocab, "num_windows": int(X.shape[0])})
-    write_json(run_dir / "config.json", cfg)
+    class LoggedCharRNN(CharRNN):
+        def loss(self, X: Any, y: Any = None) -> Any:
+            out = super().loss(X, y)
+            if y is not None:
+                self.train_losses.append(float(out[0]))
+            return out
 
-    model = CharRNN(data["vocab_size"], cfg["embedding_dim"], cfg["hidden_size"], cell=cell,
-                    seq_loss=cfg["seq_loss"], seed=cfg["seed"], vocab=vocab)
-    model_name = cell.upper()
-    print(f"Training {model_name} model from scratch on {X.shape[0]} windows...")
-    history = train_char_model(model, X, y, cfg, run_dir=run_dir, progress=progress)
-    model.load(run_dir / "model.npz")  # the best epoch's weights, as the seed keeps
-    _plot_losses(history["losses"], run_dir / "loss.png", f"{model_name} Loss vs Epochs")
-
-    start = np.random.RandomState(cfg["seed"]).randint(0, len(data["text"]) - cfg["sequence_len"] - 1)
-    prompt = data["text"][start:start + cfg["sequence_len"]]
-    sample = generate(model, prompt, cfg["sample_length"], cfg["sample_temperature"], seed=cfg["seed"],
-                      sequence_len=cfg["sequence_len"])
-    metrics = {
-        "final_loss": history["losses"][-1],
-        "first_loss": history["losses"][0],
-        "first_batch_loss": history["batch_losses"][0],
-        "uniform_loss": math.log(data["vocab_size"]),
-        "mean_epoch_seconds": float(np.mean(history["epoch_seconds"])),
-        "losses": history["losses"],
-        "epoch_seconds": history["epoch_seconds"],
-        "sample_prompt": prompt,
-        "sample": sample,
-    }
-    write_json(run_dir / "metrics.json", metrics)
-    return metrics
+    return LoggedCharRNN
 
 
-@register("macbeth-rnn", summary="CharRNN (embedding 256, tanh RNN 128) on Macbeth, RMSprop lr 1e-3, batch 64, "
-          "10 epochs (seed 003 §7)", expected="final-epoch training loss <= 1.5236 (seed)")
-def run_rnn(run_dir: Path, quick: bool = False, progress: bool | None = None, **overrides: Any) -> dict[str, Any]:
-    """Train the seed's RNN next-character model on Macbeth and write its artifacts into ``run_dir``."""
-    return _run("macbeth-rnn", "rnn", run_dir, quick, progress, overrides)
+def _model(cfg: dict[str, Any], info: dict[str, Any]) -> Any:
+    model = _logged_char_rnn()(len(info["vocab"]), cfg["embedding_dim"], cfg["hidden_size"], cell=cfg["cell"],
+                               seq_loss=cfg["seq_loss"], seed=cfg["seed"], vocab=info["vocab"])
+    object.__setattr__(model, "train_losses", [])
+    return model
 
 
-@register("macbeth-lstm", summary="CharRNN (embedding 256, LSTM 128) on Macbeth, RMSprop lr 1e-3, batch 64, "
-          "10 epochs (seed 003 §7)", expected="final-epoch training loss <= 1.4117 (seed), below the RNN's")
-def run_lstm(run_dir: Path, quick: bool = False, progress: bool | None = None, **overrides: Any) -> dict[str, Any]:
-    """Train the seed's LSTM next-character model on Macbeth and write its artifacts into ``run_dir``."""
-    return _run("macbeth-lstm", "lstm", run_dir, quick, progress, overrides)
+def _solver(cfg: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    extra: dict[str, Any] = {"optim_config": {"decay_rate": cfg["decay_rate"], "epsilon": 1e-8},
+                             "keep_best": False}
+    if cfg["seq_loss"]:  # targets after every prefix: the window shifted by one, then the next character
+        extra["batch_transform"] = lambda Xb, yb: (Xb, np.concatenate([Xb[:, 1:], yb[:, None]], axis=1))
+    return extra
+
+
+def _cross_entropy(scores: np.ndarray, y: np.ndarray) -> float:
+    z = scores.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]))
+
+
+def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """``{split}_loss`` (mean next-character cross-entropy, eval mode) and ``{split}_acc`` on every split present;
+    at training time also ``final_loss`` / ``epoch_losses`` (means of each epoch's batch losses) and a sample."""
+    from nnlab.runs import predict_scores
+
+    out: dict[str, Any] = {}
+    for split in ("train", "val", "test"):
+        X, y = data.get(f"X_{split}"), data.get(f"y_{split}")
+        if X is None or y is None or not len(y):
+            continue
+        scores = predict_scores(model, X)
+        out[f"{split}_loss"] = _cross_entropy(scores, y)
+        out[f"{split}_acc"] = float(np.mean(np.argmax(scores, axis=1) == y))
+    log = getattr(model, "train_losses", None)
+    if log and "X_train" in data:
+        ipe = -(-len(data["X_train"]) // int(cfg["batch_size"]))
+        epochs = [float(np.mean(log[i:i + ipe])) for i in range(0, len(log) - len(log) % ipe, ipe)]
+        out.update(final_loss=epochs[-1], first_batch_loss=log[0], uniform_loss=math.log(len(model.vocab)))
+        if len(log) == ipe * cfg["num_epochs"]:
+            out["epoch_losses"] = epochs
+    if "text" in data and cfg["sample_length"] > 0:
+        from nnlab.generate import generate
+
+        text, T = data["text"], cfg["sequence_len"]
+        start = np.random.RandomState(cfg["seed"]).randint(0, len(text) - T - 1)
+        out["sample_prompt"] = text[start:start + T]
+        out["sample"] = generate(model, out["sample_prompt"], cfg["sample_length"], cfg["sample_temperature"],
+                                 seed=cfg["seed"], sequence_len=T)
+    return out
+
+
+def _plots(artifacts: Any, run_dir: Any) -> None:
+    from nnlab import viz
+
+    losses = artifacts.metrics.get("epoch_losses")
+    if losses:
+        viz.plot_epoch_losses(losses, run_dir / "loss.png", "Loss vs epochs")
+
+
+def _settings(cell: str) -> list[Setting]:
+    return [
+        Setting("cell", "str", cell, "recurrent cell", choices=("rnn", "lstm")),
+        Setting("embedding_dim", "int", 256, "character embedding size", low=1),
+        Setting("hidden_size", "int", 128, "recurrent hidden units", low=1),
+        Setting("decay_rate", "float", 0.99, "RMSprop decay (torch's alpha)", low=0, high=1, high_open=True),
+        Setting("sequence_len", "int", 30, "characters per window", low=1),
+        Setting("seq_loss", "bool", False, "train on the next character after every prefix (not only the last)"),
+        Setting("max_windows", "int", None, "train on the first this many windows (None = all)", low=1,
+                nullable=True),
+        Setting("val_fraction", "float", 0.0, "fraction of the text held out at its end (0 = train on all windows, "
+                "as the seed)", low=0, high=1, high_open=True),
+        Setting("num_val_windows", "int", 1000, "size of the fixed validation subset of training windows when "
+                "val_fraction is 0", low=1),
+        Setting("data_path", "path", None, "Macbeth text file or its folder (None = $NNLAB_DATA/text)",
+                nullable=True),
+        Setting("sample_temperature", "float", 0.75, "temperature of the sample in metrics.json", low=0,
+                low_open=True),
+        Setting("sample_length", "int", 150, "characters sampled into metrics.json (0 = none)", low=0),
+        *standard_solver_settings(update_rule="rmsprop", learning_rate=1e-3, num_epochs=10, batch_size=64, seed=1,
+                                  num_train_samples=1000, batch_order="shuffle"),
+    ]
+
+
+def _recipe(cell: str, spec: float, extra: str) -> Recipe:
+    return Recipe(
+        name=f"macbeth-{cell}",
+        summary=f"CharRNN (embedding 256, {'tanh RNN' if cell == 'rnn' else 'LSTM'} 128) on Macbeth, RMSprop lr 1e-3, "
+                "batch 64, 10 epochs (seed 003 §7)",
+        expected=f"final-epoch training loss <= {spec} (seed){extra}",
+        task="language",
+        settings=_settings(cell),
+        # CI: 8000 windows, 2 epochs -> 250 steps; the loss must fall far below the uniform log(37) = 3.61.
+        quick={"max_windows": 8000, "num_epochs": 2},
+        data=_data, model=_model, solver=_solver, score=_score, plots=_plots,
+    )
+
+
+RECIPES = [_recipe("rnn", 1.5236, ""), _recipe("lstm", 1.4117, ", below the RNN's")]
