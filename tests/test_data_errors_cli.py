@@ -143,6 +143,24 @@ def test_cifar10_softmax_on_a_truncated_zip_names_it(data_dir, tmp_path, extra):
     check_fails_well(tmp_path, "cifar10-softmax", copy, str(copy), extra=extra)
 
 
+@pytest.mark.data
+@SWEEP_OR_NOT
+def test_cifar10_softmax_on_a_zip_with_an_unreadable_jpeg_names_the_member(data_dir, tmp_path, extra):
+    """A zip of the same layout under another name (no checksum to compare): the decoder names zip:member."""
+    require_recipe("cifar10-softmax")
+    mine = tmp_path / "my-cifar10.zip"
+    with zipfile.ZipFile(data_dir / "cifar10" / "cifar10_jpeg_q75.zip") as src, zipfile.ZipFile(mine, "w") as out:
+        taken: dict[tuple[str, str], int] = {}
+        for name in src.namelist():
+            parts = name.split("/")
+            if len(parts) == 3 and parts[2] and taken.get((parts[0], parts[1]), 0) < 20:
+                taken[(parts[0], parts[1])] = taken.get((parts[0], parts[1]), 0) + 1
+                out.writestr(name, src.read(name))
+        out.writestr("test/cat/9999.jpg", b"\xff\xd8\xff\xe0 this JPEG was cut short")
+    check_fails_well(tmp_path, "cifar10-softmax", mine, f"{mine}:test/cat/9999.jpg", "remove or replace",
+                     extra=extra)
+
+
 # ---------------------------------------------------------------------------------------------------- MRI
 def mri_subset(data_dir: Path, folder: Path, per_class: int) -> Path:
     """An extracted copy of the shared MRI zip with ``per_class`` images per class and split (real JPEGs)."""
@@ -173,3 +191,14 @@ def test_mri_cnn_on_an_empty_folder_names_it(tmp_path):
     empty = tmp_path / "mri"
     empty.mkdir()
     check_fails_well(tmp_path, "mri-cnn", empty, str(empty))
+
+
+@pytest.mark.data
+def test_mri_cnn_on_a_truncated_zip_names_it(data_dir, tmp_path):
+    require_recipe("mri-cnn")
+    source = data_dir / "brain_tumor_mri" / "brain_tumor_mri_224.zip"
+    copy = tmp_path / "mri" / source.name
+    copy.parent.mkdir()
+    with open(source, "rb") as f:
+        copy.write_bytes(f.read(4 << 20))
+    check_fails_well(tmp_path, "mri-cnn", copy, str(copy))
