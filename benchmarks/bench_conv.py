@@ -341,7 +341,6 @@ def step_memory(batch: int) -> dict:
     layer, scores) plus the gradients of those activations that are alive at the same time."""
     import tracemalloc
 
-    from nnlab.layers.conv import conv_forward_fast
     from nnlab.models import ThreeLayerConvNet
 
     rng = np.random.default_rng(0)
@@ -354,8 +353,8 @@ def step_memory(batch: int) -> dict:
     model.loss(X, y)
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
-    _, cache = conv_forward_fast(X, model.params["W1"], model.params["b1"], model.conv_param)
-    cols_bytes = cache[1][2].nbytes  # cache = ("im2col", (x shape, w, cols, conv_param)) for the 7x7 layer
+    KH, KW = model.params["W1"].shape[2:]
+    cols_bytes = batch * (3 * KH * KW + 1) * 32 * 32 * X.itemsize  # the 7x7 layer's im2col matrix (N, K+1, H'W')
     conv_out = batch * 32 * 32 * 32 * 4
     activations = (2 * conv_out + conv_out // 4 + conv_out // 16  # conv out, relu out, pool out, uint8 argmax
                    + 2 * batch * 100 * 4 + batch * 10 * 4)  # hidden pre/post relu, scores

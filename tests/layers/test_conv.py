@@ -172,3 +172,25 @@ def test_conv_fast_bias_gradient_is_dout_sum(rng):
     _, dw, db = conv_backward_fast(dout, cache)
     np.testing.assert_allclose(db, dout.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
     assert dw.flags.c_contiguous and dw.shape == w.shape
+
+
+@pytest.mark.parametrize("case", [(5, 3, 7, 6, 4, 3, 1, 1), (4, 2, 9, 7, 3, 5, 2, 2)])
+def test_conv_fast_im2col_in_chunks_equals_naive(rng, monkeypatch, case):
+    """Past _IM2COL_KEEP_BYTES the im2col matrix is built a few samples at a time and rebuilt in the backward;
+    with tiny limits (one or two samples per chunk) the results equal the naive kernel's."""
+    import nnlab.layers.conv as conv
+
+    monkeypatch.setattr(conv, "_IM2COL_KEEP_BYTES", 1)
+    monkeypatch.setattr(conv, "_IM2COL_CHUNK_BYTES", 4000)
+    N, C, H, W, F, K, S, P = case
+    x, w, b = _case(rng, N, C, H, W, F, K)
+    conv_param = {"stride": S, "pad": P, "algo": "im2col"}
+    out, cache = conv_forward_fast(x, w, b, conv_param)
+    assert cache[0] == "im2col" and cache[1][2] is None  # the matrix was not kept
+    out_n, cache_n = conv_forward_naive(x, w, b, conv_param)
+    assert np.abs(out - out_n).max() / np.abs(out_n).max() < 1e-12
+    dout = rng.standard_normal(out.shape)
+    for name, gf, gn in zip(("dx", "dw", "db"), conv_backward_fast(dout, cache), conv_backward_naive(dout, cache_n)):
+        assert np.abs(gf - gn).max() / np.abs(gn).max() < 1e-12, name
+    _, dw, db = conv_backward_fast(dout, cache, need_dx=False)
+    np.testing.assert_allclose(dw, conv_backward_naive(dout, cache_n)[1], rtol=1e-12, atol=1e-12)
