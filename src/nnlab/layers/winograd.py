@@ -233,7 +233,8 @@ def _chunks(n_rows: int, row_bytes: int) -> list[tuple[int, int]]:
 
     Working on a few tile rows at a time keeps every temporary (the GEMM output, the transforms' scratch) in the
     cache and small enough for the allocator to reuse: one big temporary per stage costs a page fault per 4 KiB
-    (measured: two fresh 17 MB arrays take 5 ms, as long as the GEMM they feed).
+    (measured: two fresh 17 MB arrays take 5 ms, as long as the GEMM they feed). F(4x4) forward + backward
+    on x(32,32,42,42), C32->64, CPU time: 80 ms in 2 MiB chunks, 130 ms in one piece; 1-4 MiB measure alike.
     """
     k = max(1, _CHUNK_BYTES // max(row_bytes, 1))
     return [(r, min(n_rows, r + k)) for r in range(0, n_rows, k)]
