@@ -314,3 +314,22 @@ def test_transformer_encoder_layer_in_a_sequential():
                         nn.Linear(40, 3, seed=1))
     batch = rng.standard_normal((4, 5, 8)).astype(np.float32)
     check_export(net, batch[:1], batch, net.eval()(batch))
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_modern_activations_export_and_import(opset):
+    rng = np.random.default_rng(14)
+    prelu = nn.PReLU(8)
+    prelu.weight = rng.uniform(0.05, 0.5, 8).astype(np.float32)
+    net = nn.Sequential(nn.Conv2d(2, 8, 3, padding=1, seed=0), prelu, nn.ELU(0.7), nn.Conv2d(8, 8, 1, seed=1),
+                        nn.SELU(), nn.Hardswish(), nn.Mish(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(8, 8, seed=2), nn.Softplus(), nn.Linear(8, 8, seed=3), nn.Hardsigmoid(),
+                        nn.Linear(8, 8, seed=4), nn.Softplus(beta=2.0), nn.PReLU(), nn.Linear(8, 3, seed=5))
+    batch = 2 * rng.standard_normal((6, 2, 5, 5)).astype(np.float32)
+    proto, ops = check_export(net, batch[:1], batch, net(batch), opset=opset)
+    assert ("Mish" in ops) == (opset >= 18)
+    back = nxo.load(proto)
+    np.testing.assert_allclose(back(batch), net(batch), atol=1e-6)
+    kinds = {type(m).__name__ for m in back.modules()}
+    assert {"PReLU", "ELU", "SELU", "Hardswish", "Softplus", "Hardsigmoid"} <= kinds
+    assert ("Mish" in kinds) == (opset >= 18)  # below 18 it is x * tanh(softplus(x)), imported as ops

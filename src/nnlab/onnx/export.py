@@ -59,7 +59,7 @@ from ..nn import (
     Tanh,
 )
 from ..nn import LSTM as NNLSTM
-from ..nn.activations import GELU, SiLU
+from ..nn.activations import ELU, GELU, SELU, Hardsigmoid, Hardswish, Mish, PReLU, SiLU, Softplus
 from . import require_onnx
 
 __all__ = ["export", "GraphBuilder", "Traced", "register_converter", "converter_for", "DEFAULT_OPSET",
@@ -368,6 +368,40 @@ def _gelu(g: GraphBuilder, m: GELU, x: Traced, scope: str) -> Traced:
 def _silu(g: GraphBuilder, m: SiLU, x: Traced, scope: str) -> Traced:
     """``x * Sigmoid(x)``."""
     return Traced(g.node("Mul", [x.name, g.node("Sigmoid", [x.name], scope=scope)], scope=scope), x.value)
+
+
+@register_converter(ELU)
+@register_converter(SELU)
+@register_converter(Softplus)
+@register_converter(Hardsigmoid)
+@register_converter(Hardswish)
+@register_converter(Mish)
+def _modern_activation(g: GraphBuilder, m: Module, x: Traced, scope: str) -> Traced:
+    """``Elu``, ``Selu`` (torch's constants are ONNX's defaults), ``Softplus`` (``Softplus(beta x) / beta``; torch's
+    linear region above ``threshold`` differs from it by < 1e-8 relative), ``HardSigmoid`` (alpha 1/6, beta 1/2),
+    ``HardSwish``, ``Mish`` (from opset 18; below, ``x * Tanh(Softplus(x))``)."""
+    name = type(m).__name__
+    if name == "ELU":
+        return Traced(g.node("Elu", [x.name], scope=scope, alpha=m.alpha), m(x.value))
+    if name == "Softplus" and m.beta != 1.0:
+        beta = g.const(_child(scope, "beta"), np.float64(m.beta))
+        y = g.node("Softplus", [g.node("Mul", [x.name, beta], scope=scope)], scope=scope)
+        return Traced(g.node("Div", [y, beta], scope=scope), x.value)
+    if name == "Mish" and g.opset < 18:
+        soft = g.node("Softplus", [x.name], scope=scope)
+        return Traced(g.node("Mul", [x.name, g.node("Tanh", [soft], scope=scope)], scope=scope), x.value)
+    op = {"SELU": "Selu", "Softplus": "Softplus", "Hardsigmoid": "HardSigmoid", "Hardswish": "HardSwish",
+          "Mish": "Mish"}[name]
+    attrs = {"alpha": 1.0 / 6.0, "beta": 0.5} if op == "HardSigmoid" else {}
+    return Traced(g.node(op, [x.name], scope=scope, **attrs), x.value)
+
+
+@register_converter(PReLU)
+def _prelu(g: GraphBuilder, m: PReLU, x: Traced, scope: str) -> Traced:
+    """``PRelu`` with the slopes shaped (C, 1, ..., 1) to broadcast over axis 1 (or one shared slope)."""
+    w = np.asarray(to_numpy(m.weight))
+    slope = w.reshape((-1,) + (1,) * (x.value.ndim - 2)) if w.size > 1 else w.reshape(1)
+    return Traced(g.node("PRelu", [x.name, g.const(_child(scope, "weight"), slope)], scope=scope), x.value)
 
 
 def flatten(g: GraphBuilder, x: Traced, scope: str, start_dim: int = 1, end_dim: int = -1) -> Traced:

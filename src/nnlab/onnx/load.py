@@ -53,7 +53,7 @@ from ..nn import (
     Softsign,
     Tanh,
 )
-from ..nn.activations import GELU
+from ..nn.activations import ELU, GELU, SELU, Hardsigmoid, Hardswish, Mish, PReLU, Softplus
 from . import require_onnx
 
 __all__ = ["load", "GraphModule", "UnsupportedOperatorError", "register_importer", "ImportContext",
@@ -243,6 +243,32 @@ def _leaky_relu(node: Any, ctx: ImportContext) -> Module:
 def _gelu(node: Any, ctx: ImportContext) -> Module:
     approximate = ctx.attrs(node).get("approximate", "none")
     return GELU(approximate.decode() if isinstance(approximate, bytes) else approximate)
+
+
+@register_importer("Elu")
+@register_importer("Selu")
+@register_importer("Softplus")
+@register_importer("HardSigmoid")
+@register_importer("HardSwish")
+@register_importer("Mish")
+@register_importer("PRelu")
+def _modern_activation(node: Any, ctx: ImportContext) -> Module:
+    a, op = ctx.attrs(node), node.op_type
+    if op == "Elu":
+        return ELU(float(a.get("alpha", 1.0)))
+    if op == "PRelu":
+        slope = ctx.param(node, 1, "slope")
+        prelu = PReLU(slope.size, dtype=_float(slope))
+        return _load_params(prelu, weight=slope.reshape(-1))
+    if op == "Selu":
+        _require(node, abs(a.get("alpha", 1.6732632) - 1.6732632) < 1e-6 and abs(a.get("gamma", 1.050701)
+                                                                                 - 1.050701) < 1e-6,
+                 "only the standard alpha and gamma (nnlab's SELU)")
+    if op == "HardSigmoid":
+        _require(node, abs(a.get("alpha", 0.2) - 1 / 6) < 1e-6 and a.get("beta", 0.5) == 0.5,
+                 "only alpha=1/6, beta=1/2 (nnlab's Hardsigmoid, torch's)")
+    return {"Selu": SELU, "Softplus": Softplus, "HardSigmoid": Hardsigmoid, "HardSwish": Hardswish,
+            "Mish": Mish}[op]()
 
 
 def _pool_args(node: Any, ctx: ImportContext) -> tuple[tuple[int, int], int]:
