@@ -333,3 +333,26 @@ def test_modern_activations_export_and_import(opset):
     kinds = {type(m).__name__ for m in back.modules()}
     assert {"PReLU", "ELU", "SELU", "Hardswish", "Softplus", "Hardsigmoid"} <= kinds
     assert ("Mish" in kinds) == (opset >= 18)  # below 18 it is x * tanh(softplus(x)), imported as ops
+
+
+def test_verify_on_a_data_set(tmp_path):
+    from nnlab.data import load_digits
+
+    data = load_digits(seed=0)
+    np.random.seed(3)
+    model = FullyConnectedNet([32, 16], input_dim=64, num_classes=10, normalization="batchnorm", dropout=0.2,
+                              weight_scale=0.1, seed=0)
+    model.loss(data["X_train"][:200], data["y_train"][:200])
+    path = tmp_path / "digits.onnx"
+    nxo.export(model, data["X_test"][:1], path)
+    check = nxo.verify(model, path, data["X_test"], batch_size=100)
+    assert check.ok and check.samples == data["X_test"].shape[0] and check.opset == 17
+    assert check.max_abs_error <= TOL and check.argmax_agreement == 1.0
+    assert "OK" in check.summary()
+    np.testing.assert_allclose(nxo.run_onnx(path, data["X_test"][:7]), model.loss(data["X_test"][:7]), atol=TOL)
+    ids_model = CharRNN(vocab_size=9, embedding_dim=4, hidden_size=5, cell="lstm", seed=0)
+    ids = np.random.default_rng(0).integers(0, 9, (30, 6))
+    assert nxo.verify(ids_model, nxo.export(ids_model, ids[:1], None), ids, batch_size=7).ok
+    net = nn.Sequential(nn.Linear(4, 3, seed=0), nn.Dropout(0.5)).train()
+    x = np.ones((5, 4), np.float32)
+    assert nxo.verify(net, nxo.export(net, x, None), x).ok and net[1].training

@@ -10,8 +10,10 @@
   ``Constant``, ``Transpose``, ``Squeeze``, ...). Any other operator raises :class:`UnsupportedOperatorError`
   naming it and its node.
 
-New modules plug in with :func:`register_converter` (export, per class) and :func:`register_importer` (import,
-per ONNX op type). onnx and onnxruntime are optional: ``pip install "nnlab[onnx]"``.
+:func:`verify` runs an exported graph with onnxruntime on a data set and compares it with the nnlab model
+(largest score difference, argmax agreement). New modules plug in with :func:`register_converter` (export, per
+class) and :func:`register_importer` (import, per ONNX op type). onnx and onnxruntime are optional:
+``pip install "nnlab[onnx]"``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["export", "load", "register_converter", "register_importer", "GraphModule", "GraphBuilder", "Traced",
-           "ExportError",
+           "ExportError", "verify", "run_onnx", "model_scores", "OnnxCheck",
            "UnsupportedOperatorError", "OnnxUnavailableError", "require_onnx", "require_onnxruntime",
            "DEFAULT_OPSET"]
 
@@ -56,3 +58,4 @@ def require_onnxruntime() -> Any:
 
 from .export import DEFAULT_OPSET, ExportError, GraphBuilder, Traced, export, register_converter  # noqa: E402
 from .load import GraphModule, UnsupportedOperatorError, load, register_importer  # noqa: E402
+from .runtime import OnnxCheck, model_scores, run_onnx, verify  # noqa: E402
