@@ -68,8 +68,9 @@ def test_tensorboard_logger_scalars_histograms_and_hparams_match_the_solver(tmp_
     assert len(lr) == solver.num_iterations
     np.testing.assert_allclose([e.value for e in lr[:ipe]], 2e-3, rtol=1e-6)
     np.testing.assert_allclose([e.value for e in lr[ipe:ipe + 1]], 2e-3 * 0.9, rtol=1e-6)  # decayed at epoch end
-    if getattr(solver, "last_grad_norm", None) is not None:
-        assert len(acc.Scalars("train/grad_norm")) == solver.num_iterations
+    if getattr(solver, "grad_norm_history", None):  # the Solver records the global gradient norm of each step
+        np.testing.assert_allclose([e.value for e in acc.Scalars("train/grad_norm")], solver.grad_norm_history,
+                                   rtol=1e-6)
     else:
         assert "train/grad_norm" not in scalars
 
@@ -142,6 +143,9 @@ def _check_mlflow_run(client, run_id, solver, artifact_names):
                                rtol=1e-12)
     lr = client.get_metric_history(run_id, "train/learning_rate")
     assert len(lr) == solver.num_iterations
+    if getattr(solver, "grad_norm_history", None):
+        norms = sorted(client.get_metric_history(run_id, "train/grad_norm"), key=lambda m: m.step)
+        np.testing.assert_allclose([m.value for m in norms], solver.grad_norm_history, rtol=1e-12)
     val = sorted(client.get_metric_history(run_id, "epoch/val_acc"), key=lambda m: m.step)
     assert [m.step for m in val] == [1, 2]
     np.testing.assert_allclose([m.value for m in val], solver.val_acc_history[-2:])
