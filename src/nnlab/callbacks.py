@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from .io import atomic_write_bytes
 
-__all__ = ["Callback", "EarlyStopping", "History"]
+__all__ = ["Callback", "EarlyStopping", "History", "TimeBudget"]
 
 
 class Callback:
@@ -132,3 +133,37 @@ class History(Callback):
 
     def on_train_end(self, solver: Any) -> None:
         self._write(solver)
+
+
+class TimeBudget(Callback):
+    """Stop at the end of the last epoch that fits in ``budget_s`` seconds of training.
+
+    At every epoch end, with ``elapsed`` the seconds since ``on_train_begin`` and ``last`` the duration of the
+    epoch that just ended (accuracy check included), training stops when ``elapsed + last > budget_s``: the next
+    epoch, if it takes as long as this one, would end past the budget. So a run ends on an epoch boundary, after
+    at most about ``budget_s`` seconds (never before its first epoch ends). ``stopped_epoch`` records where.
+    Wall-clock time makes the stopping epoch depend on the machine's load; the figures of a stopped run are those
+    of a run of ``stopped_epoch`` epochs (schedules keep the run's full ``num_epochs`` length).
+    """
+
+    def __init__(self, budget_s: float) -> None:
+        if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not (
+                math.isfinite(budget_s) and budget_s > 0):
+            raise ValueError(f"TimeBudget: budget_s must be a finite number of seconds > 0, got {budget_s!r}")
+        self.budget_s = float(budget_s)
+        self.stopped_epoch: int | None = None
+        self._start = self._last = 0.0
+
+    def on_train_begin(self, solver: Any) -> None:
+        self._start = self._last = time.perf_counter()
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, solver: Any, epoch: int) -> None:
+        now = time.perf_counter()
+        last, self._last = now - self._last, now
+        elapsed = now - self._start
+        if elapsed + last > self.budget_s and epoch < getattr(solver, "num_epochs", epoch + 1):
+            self.stopped_epoch = epoch
+            solver.stop_training = True
+            solver.stop_reason = (f"time budget: {elapsed:.0f} s after epoch {epoch}; another epoch of ~{last:.0f} s "
+                                  f"would pass budget_s={self.budget_s:g}")

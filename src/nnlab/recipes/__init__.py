@@ -21,6 +21,7 @@ _RECIPE_MODULES = [
     "nnlab.recipes.digits",
     "nnlab.recipes.svm_kernels",
     "nnlab.recipes.macbeth",
+    "nnlab.recipes.char_transformer",
     "nnlab.recipes.studies",
     "nnlab.recipes.mnist",
     "nnlab.recipes.housing",
@@ -28,6 +29,7 @@ _RECIPE_MODULES = [
     "nnlab.recipes.cifar10",
     "nnlab.recipes.cifar10_two_layer",
     "nnlab.recipes.cifar10_fc",
+    "nnlab.recipes.resnet",
 ]
 
 _REGISTRY: dict[str, Recipe] = {}
