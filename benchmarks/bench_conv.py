@@ -14,7 +14,8 @@ ratios (below 1: nnlab is faster), so a change of machine load hits both alike. 
    can exceed the GEMM peak when Winograd does fewer multiplications), next to numpy's own 1024^3 GEMM rate
    measured in the same run. ``--algos`` also times every algorithm that applies to the case, forced
    (``conv_param['algo']``); ``--profile`` times the stages of every algorithm (im2col: im2col, GEMMs, col2im;
-   Winograd: load, input transform, GEMMs, output transform, store and their adjoints).
+   Winograd: load, input transform, GEMMs, output transform, store and their adjoints, in CPU time).
+   ``--cases 'C64,C128'`` keeps the conv cases whose names contain one of the strings.
 2. float32 error of every algorithm against a float64 direct convolution, at unit scale and at the scales of a
    trained network; max-pool 2x2 forward and forward + backward.
 3. naive vs fast conv on the spec's x(100,3,31,31) case (float64).
@@ -42,6 +43,7 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 7, quick 3)")
     parser.add_argument("--profile", action="store_true", help="time the stages of every nnlab conv algorithm")
     parser.add_argument("--algos", action="store_true", help="time every applicable conv algorithm, forced")
+    parser.add_argument("--cases", default="", help="comma-separated substrings: run only the conv cases named so")
     parser.add_argument("--sections", default="conv,accuracy,pool,naive,steps,memory",
                         help="comma-separated sections to run (default: all)")
     parser.add_argument("--min-time", type=float, default=None,
@@ -89,14 +91,16 @@ WINOGRAD = {"winograd2": 2, "winograd4": 4}
 POOL_CASE = ("maxpool 2x2", (64, 32, 32, 32), 2, 2)
 
 
-def median_time(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeats`` runs, after one warm-up run."""
+def median_time(fn, repeats: int, cpu: bool = False) -> float:
+    """Median wall time (``cpu=True``: process CPU time) of ``fn()`` in seconds over ``repeats`` runs, after one
+    warm-up run."""
+    clock = time.process_time if cpu else time.perf_counter
     fn()
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return float(np.median(times))
 
 
@@ -156,7 +160,8 @@ def bench_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int, algo: s
 
 
 def profile_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int) -> dict:
-    """Median time of each stage of the im2col path of conv_forward_fast / conv_backward_fast, in seconds."""
+    """Median CPU time of each stage of the im2col path of conv_forward_fast / conv_backward_fast, in seconds
+    (each stage on the whole batch)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
     w = rng.standard_normal(w_shape).astype(dtype)
@@ -169,16 +174,17 @@ def profile_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int) -> di
     g = rng.standard_normal((N, Fn, OH * OW)).astype(dtype)
     dcols = np.matmul(w2.T, g)
     return {
-        "im2col": median_time(lambda: _im2col(x, KH, KW, stride, pad, OH, OW), repeats),
-        "gemm": median_time(lambda: np.matmul(wb, cols), repeats),
-        "dw gemm": median_time(lambda: np.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0), repeats),
-        "dcols gemm": median_time(lambda: np.matmul(w2.T, g), repeats),
-        "col2im": median_time(lambda: _col2im(dcols, x_shape, KH, KW, stride, pad, OH, OW), repeats),
+        "im2col": median_time(lambda: _im2col(x, KH, KW, stride, pad, OH, OW), repeats, cpu=True),
+        "gemm": median_time(lambda: np.matmul(wb, cols), repeats, cpu=True),
+        "dw gemm": median_time(lambda: np.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0), repeats, cpu=True),
+        "dcols gemm": median_time(lambda: np.matmul(w2.T, g), repeats, cpu=True),
+        "col2im": median_time(lambda: _col2im(dcols, x_shape, KH, KW, stride, pad, OH, OW), repeats, cpu=True),
     }
 
 
 def profile_winograd(x_shape, w_shape, pad, dtype, m: int, repeats: int) -> tuple[dict, dict]:
-    """Median seconds of each stage of conv_forward_winograd and conv_backward_winograd (their ``profile``)."""
+    """Median CPU seconds of each stage of conv_forward_winograd and conv_backward_winograd (their ``profile``,
+    ``time.process_time``: robust to other processes' load at 1 thread)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
     w = rng.standard_normal(w_shape).astype(dtype)
@@ -402,6 +408,8 @@ def conv_section(peak: dict, repeats: int) -> None:
     print("-" * len(header))
     for dtype in (np.float32, np.float64):
         for name, xs, ws, s, p in CONV_CASES:
+            if ARGS.cases and not any(c in name for c in ARGS.cases.split(",")):
+                continue
             print(_conv_line(bench_conv(name, xs, ws, s, p, dtype, repeats), peak[dtype]), flush=True)
             if ARGS.algos:
                 for algo in applicable_algos(ws, s):
