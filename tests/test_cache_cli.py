@@ -24,10 +24,13 @@ pytestmark = pytest.mark.data
 SAME = ("status", "train_acc", "val_acc", "test_acc", "loss_history", "val_acc_history")
 
 
-def nnlab(*args: str, cwd: Path, cache: Path, home: Path) -> subprocess.CompletedProcess:
-    """``nnlab ARGS`` in a fresh process with ``NNLAB_CACHE=cache`` and ``HOME=home`` (no XDG cache override)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("NNLAB_DEBUG", "XDG_CACHE_HOME")}
-    env.update(MPLBACKEND="Agg", NNLAB_CACHE=str(cache), HOME=str(home))
+def nnlab(*args: str, cwd: Path, cache: Path | None, home: Path) -> subprocess.CompletedProcess:
+    """``nnlab ARGS`` in a fresh process with ``NNLAB_CACHE=cache`` (unset when None) and ``HOME=home`` (no XDG
+    cache override)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NNLAB_DEBUG", "XDG_CACHE_HOME", "NNLAB_CACHE")}
+    env.update(MPLBACKEND="Agg", HOME=str(home))
+    if cache is not None:
+        env["NNLAB_CACHE"] = str(cache)
     return subprocess.run([sys.executable, "-m", "nnlab.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=900)
 
@@ -123,3 +126,20 @@ def test_a_quick_run_leaves_the_data_copy_untouched_and_a_truncated_cache_is_reb
     with np.load(ours[0]) as z:  # a complete, readable cache again
         assert len(z.files) > 1
     assert ours[0].stat().st_size == len(full)
+
+
+def test_without_nnlab_cache_the_cache_goes_to_the_user_cache_folder_not_the_data_folder(data_dir, tmp_path):
+    """No NNLAB_CACHE: platformdirs' user cache folder ($HOME/.cache/nnlab on Linux), still never the data."""
+    require_recipe("mri-cnn")
+    if sys.platform != "linux":
+        pytest.skip("the user cache folder is $HOME/.cache/nnlab on Linux only")
+    data = mri_folder_copy(data_dir, tmp_path / "data" / "dataset", per_class=4)
+    home = tmp_path / "home"
+    home.mkdir()
+    before = snapshot(tmp_path / "data")
+    proc = nnlab("train", "mri-cnn", "--quick", "--set", f"data_path={data}", "--set", "num_epochs=1", "--out",
+                 str(tmp_path / "runs"), cwd=tmp_path, cache=None, home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert snapshot(tmp_path / "data") == before, "the run changed the data folder"
+    cached = sorted((home / ".cache" / "nnlab").glob("dataset.*.npz"))
+    assert len(cached) == 1, sorted(home.rglob("*"))
