@@ -13,7 +13,8 @@ ratios (below 1: nnlab is faster), so a change of machine load hits both alike. 
    (direct-convolution flops / time: forward 2*F*(C*KH*KW)*(N*H'*W'), forward + backward three times that; it
    can exceed the GEMM peak when Winograd does fewer multiplications), next to numpy's own 1024^3 GEMM rate
    measured in the same run. ``--algos`` also times every algorithm that applies to the case, forced
-   (``conv_param['algo']``); ``--profile`` times the stages of every algorithm (im2col: im2col, GEMMs, col2im;
+   (``conv_param['algo']``); column cpu: the forward + backward ratio in process CPU time (interleaved pairs);
+   ``--profile`` times the stages of every algorithm (im2col: im2col, GEMMs, col2im;
    Winograd: load, input transform, GEMMs, output transform, store and their adjoints, in CPU time).
    ``--cases 'C64,C128'`` keeps the conv cases whose names contain one of the strings.
 2. float32 error of every algorithm against a float64 direct convolution, at unit scale and at the scales of a
@@ -111,6 +112,20 @@ def numpy_gemm_gflops(dtype, repeats: int, n: int = 1024) -> float:
     return 2 * n**3 / median_time(lambda: a @ b, repeats) / 1e9
 
 
+def cpu_pair(ours, theirs, repeats: int) -> float:
+    """Median of per-pair ratios of process CPU time, ours / theirs, interleaved: at 1 thread, the ratio of the
+    work each library does, which other processes' load changes far less than the wall-time ratio."""
+    ratios = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        ours()
+        t1 = time.process_time()
+        theirs()
+        t2 = time.process_time()
+        ratios.append((t1 - t0) / max(t2 - t1, 1e-9))
+    return float(np.median(ratios))
+
+
 def direct_flops(x_shape, w_shape, stride: int, pad: int) -> int:
     """Multiply-adds x 2 of a direct convolution: 2 * F * C * KH * KW * N * H' * W'."""
     N, _, H, W = x_shape
@@ -154,6 +169,7 @@ def bench_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int, algo: s
     r = {"name": name, "dtype": np.dtype(dtype).name, "algo": cache[0]}
     r["ours_fwd"], r["torch_fwd"], r["ratio_fwd"] = time_pair(ours_fwd, torch_fwd, repeats, ARGS.min_time)
     r["ours_fb"], r["torch_fb"], r["ratio_fb"] = time_pair(ours_fwd_bwd, torch_fwd_bwd, repeats, ARGS.min_time)
+    r["cpu_ratio_fb"] = cpu_pair(ours_fwd_bwd, torch_fwd_bwd, repeats)
     r["gflops_fwd"], r["gflops_fb"] = flops / r["ours_fwd"] / 1e9, 3 * flops / r["ours_fb"] / 1e9
     r["torch_gflops_fb"] = 3 * flops / r["torch_fb"] / 1e9
     return r
@@ -396,14 +412,15 @@ def accuracy_section() -> None:
 
 def _conv_line(r: dict, peak: float) -> str:
     return (f"{r['name']:<15}{r['dtype']:<8}{r['algo']:<10}{_ms(r['ours_fwd'])} {_ms(r['torch_fwd'])}"
-            f"{r['ratio_fwd']:7.2f}  {_ms(r['ours_fb'])} {_ms(r['torch_fb'])}{r['ratio_fb']:7.2f}  "
-            f"{r['gflops_fwd']:6.0f} /{r['gflops_fb']:5.0f}  (torch f+b {r['torch_gflops_fb']:4.0f}; "
+            f"{r['ratio_fwd']:7.2f}  {_ms(r['ours_fb'])} {_ms(r['torch_fb'])}{r['ratio_fb']:7.2f}"
+            f"{r['cpu_ratio_fb']:6.2f}  {r['gflops_fwd']:6.0f} /{r['gflops_fb']:5.0f}  "
+            f"(torch f+b {r['torch_gflops_fb']:4.0f}; "
             f"numpy GEMM {peak:.0f})")
 
 
 def conv_section(peak: dict, repeats: int) -> None:
     header = (f"{'case':<15}{'dtype':<8}{'algo':<10}{'fwd ms':>8}{'torch':>9}{'ratio':>7}  {'f+b ms':>8}{'torch':>9}"
-              f"{'ratio':>7}  {'eff. GFLOP/s f / f+b':>20}")
+              f"{'ratio':>7}{'cpu':>6}  {'eff. GFLOP/s f / f+b':>20}")
     print(header)
     print("-" * len(header))
     for dtype in (np.float32, np.float64):
