@@ -469,12 +469,14 @@ def steps_section(repeats: int) -> None:
     print("\ntraining steps, float32, forward + backward + Adam, same initial weights (goal ratio <= 1.0):")
     ours, theirs, (loss_ours, loss_theirs) = three_layer_steps(50)
     t_o, t_t, ratio = time_pair(ours, theirs, repeats, ARGS.min_time)
+    cpu = cpu_pair(ours, theirs, repeats)
     print(f"  ThreeLayerConvNet, batch 50 (3x32x32)     nnlab {_ms(t_o)} ms  torch {_ms(t_t)} ms  ratio {ratio:.2f}"
-          f"   (initial loss {loss_ours:.6f} vs {loss_theirs:.6f})", flush=True)
+          f" (cpu {cpu:.2f})   (initial loss {loss_ours:.6f} vs {loss_theirs:.6f})", flush=True)
     ours, theirs, diff = mri_steps(32)
     t_o, t_t, ratio = time_pair(ours, theirs, repeats, ARGS.min_time)
+    cpu = cpu_pair(ours, theirs, repeats)
     print(f"  MRI network, batch 32 (1x84x84)           nnlab {_ms(t_o)} ms  torch {_ms(t_t)} ms  ratio {ratio:.2f}"
-          f"   (eval-mode scores differ by {diff:.1e})", flush=True)
+          f" (cpu {cpu:.2f})   (eval-mode scores differ by {diff:.1e})", flush=True)
 
 
 def memory_section() -> None:
