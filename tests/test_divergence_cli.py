@@ -115,6 +115,9 @@ def check_diverged_run(recipe: str, extra: list[str], hint: str, tmp_path: Path)
     assert metrics.get("reason"), metrics
     it = metrics["diverged_iteration"]
     assert isinstance(it, int) and it >= 1, metrics
+    assert metrics["iterations"] == len(metrics["loss_history"]) <= it - 1, metrics
+    if metrics["iterations"]:  # the plots up to that point
+        assert (run_dir / "curves.png").stat().st_size > 0
 
     saved = saved_state(run_dir)
     for name, value in {**saved[0], **saved[1]}.items():
