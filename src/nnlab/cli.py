@@ -63,6 +63,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover
         pass
     try:
+        from .tracking import TrackingUnavailableError
+
+        errors.append(TrackingUnavailableError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
         from .tune import TuneError
 
         errors.append(TuneError)

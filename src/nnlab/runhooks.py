@@ -55,9 +55,9 @@ class TensorBoardHook:
 
     @classmethod
     def create(cls) -> TensorBoardHook:
-        from .tracking import require_tensorboard
+        from .tracking import require_tensorboardx
 
-        require_tensorboard()
+        require_tensorboardx()
         return cls()
 
     def start(self, run_dir: Path, config: dict[str, Any]) -> None:
@@ -87,9 +87,9 @@ class MLflowHook:
         return cls(uri, experiment)
 
     def start(self, run_dir: Path, config: dict[str, Any]) -> None:
-        from .tracking import MLflowLogger, default_mlflow_uri
+        from .tracking import MLflowLogger
 
-        uri = self.uri or default_mlflow_uri(Path(run_dir).parent)
+        uri = self.uri or f"sqlite:///{(Path(run_dir).parent / 'mlflow.db').resolve()}"
         self._logger = MLflowLogger(uri, experiment=self.experiment, run_name=Path(run_dir).name,
                                     params=dict(config.get("settings", {})))
 
