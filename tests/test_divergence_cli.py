@@ -29,6 +29,8 @@ DIVERGE_SGD = ["--set", "learning_rate=1e3", "--set", "update_rule=sgd", "--set"
 DIVERGE_ADAM_BN = ["--set", "learning_rate=1e3"]  # Adam + batch norm: a finite blow-up (loss ~5e7)
 DIVERGE_INIT = ["--set", "weight_scale=1e6"]  # the initial loss is already ~1e12
 DIVERGE_INIT_INF = ["--set", "weight_scale=1e30"]  # the first forward pass overflows float32 (loss inf)
+# Adam lr 5: finite losses, but validation accuracy 0.70 -> 0.46 -> 0.24 -> 0.15 -> 0.045 (chance 0.10)
+DIVERGE_COLLAPSE = ["--set", "learning_rate=5", "--set", "num_epochs=5"]
 
 
 def nnlab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -115,7 +117,7 @@ def check_diverged_run(recipe: str, extra: list[str], hint: str, tmp_path: Path)
     assert metrics.get("reason"), metrics
     it = metrics["diverged_iteration"]
     assert isinstance(it, int) and it >= 1, metrics
-    assert metrics["iterations"] == len(metrics["loss_history"]) <= it - 1, metrics
+    assert metrics["iterations"] == len(metrics["loss_history"]) <= it, metrics  # (= it: a collapse at a check)
     if metrics["iterations"]:  # the plots up to that point
         assert (run_dir / "curves.png").stat().st_size > 0
 
@@ -170,11 +172,14 @@ def check_diverged_run(recipe: str, extra: list[str], hint: str, tmp_path: Path)
     pytest.param(DIVERGE_ADAM_BN, "learning_rate", id="adam-lr1e3-batchnorm"),
     pytest.param(DIVERGE_INIT, "weight_scale", id="weight_scale-1e6"),
     pytest.param(DIVERGE_INIT_INF, "weight_scale", id="weight_scale-1e30"),
+    pytest.param(DIVERGE_COLLAPSE, "learning_rate", id="adam-lr5-val-collapse"),
 ])
 def test_a_diverging_digits_mlp_exits_3_and_keeps_the_last_good_weights(tmp_path, extra, hint):
     metrics = check_diverged_run("digits-mlp", extra, hint, tmp_path)
     if hint == "weight_scale":  # the very first loss fails: the initial parameters are kept
         assert metrics["diverged_iteration"] == 1 and metrics["iterations"] == 0, metrics
+    if extra is DIVERGE_COLLAPSE:
+        assert "validation accuracy collapsed" in metrics["reason"], metrics["reason"]
 
 
 # ------------------------------------------------------------------------------------------------- a convnet
