@@ -180,6 +180,8 @@ def test_a_diverging_digits_mlp_exits_3_and_keeps_the_last_good_weights(tmp_path
         assert metrics["diverged_iteration"] == 1 and metrics["iterations"] == 0, metrics
     if extra is DIVERGE_COLLAPSE:
         assert "validation accuracy collapsed" in metrics["reason"], metrics["reason"]
+        # the check that ends epoch 5 of 5 found the collapse: the message must not speak of an epoch 6
+        assert "(epoch 5)" in metrics["reason"], metrics["reason"]
 
 
 # ------------------------------------------------------------------------------------------------- a convnet
