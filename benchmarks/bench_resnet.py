@@ -18,7 +18,9 @@ For each thread count (numpy's BLAS through threadpoolctl; ``torch.set_num_threa
 interleaved (``benchmarks/common.time_pair``): times are medians, the ratio nnlab / torch is the median of the
 per-pair ratios, so a change in machine load hits both alike. Each line also gives the time of one CIFAR-10
 training epoch (50,000 images = ceil(50000 / batch) steps), the conv forward GFLOP per image, and the achieved
-GFLOP/s of the step (3 x the conv + linear forward flops: forward, input and weight gradients).
+GFLOP/s of the step (3 x the conv + linear forward flops: forward, input and weight gradients). The load average
+is printed before and after: on a machine with more runnable jobs than CPUs the 2-thread times collapse (threads
+wait for each other at every GEMM barrier) and only the 1-thread ratios are meaningful.
 """
 
 from __future__ import annotations
@@ -126,7 +128,8 @@ def main() -> int:
     y = rng.integers(0, 10, size=args.batch)
     steps = math.ceil(EPOCH_IMAGES / args.batch)
     print(f"bench_resnet: batch {args.batch}, float32, train mode, SGD momentum 0.9; epoch = {steps} steps; "
-          f"torch {torch.__version__}, numpy {np.__version__}")
+          f"torch {torch.__version__}, numpy {np.__version__}; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs")
     rows = []
     for name in args.nets:
         net = NETS[name]()
@@ -145,7 +148,9 @@ def main() -> int:
             print(f"  {threads} thread{'s' if threads > 1 else ' '}: step nnlab {t_ours * 1e3:8.1f} ms "
                   f"torch {t_theirs * 1e3:8.1f} ms  ratio {ratio:5.2f}  |  epoch nnlab {t_ours * steps / 60:5.1f} min "
                   f"torch {t_theirs * steps / 60:5.1f} min  |  nnlab {achieved:6.1f} GFLOP/s")
-    print("\nsummary (ratio = nnlab / torch, median of interleaved pairs; epoch = training steps only)")
+    print(f"\nsummary (ratio = nnlab / torch, median of interleaved pairs; epoch = training steps only; load average "
+          f"now {os.getloadavg()[0]:.1f}: with more runnable jobs than CPUs, multi-threaded BLAS/OpenMP times collapse "
+          "and their ratios mean little)")
     for name, threads, t_ours, t_theirs, ratio in rows:
         print(f"  {name:<12} {threads} thr  ratio {ratio:5.2f}  epoch nnlab {t_ours * steps / 60:5.1f} min, "
               f"torch {t_theirs * steps / 60:5.1f} min")
