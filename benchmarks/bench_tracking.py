@@ -5,8 +5,9 @@ batch norm, dropout 0.1, Adam, batch 64) trained through the Solver with and wit
 Samples are interleaved (plain, logged, plain, logged, ...; the order flips every pair) so that a change in the
 machine's load hits both alike; each sample trains ``--epochs`` epochs from the same initial weights, and the
 logged sample includes opening and closing the event file. Prints the median epoch time of each and the median
-of the per-pair ratios as the overhead in percent (target: at most 2 %), and the time spent inside the logger's
-hooks per epoch (its own cost, which the noise of a loaded machine does not blur).
+of the per-pair ratios as the overhead in percent (target: at most 2 %), the time spent inside the logger's
+hooks per epoch during training, and the same hooks timed alone on the same parameters (the logger's own cost,
+which the noise of a loaded machine does not blur).
 
 Run: ``python benchmarks/bench_tracking.py [--pairs 9] [--epochs 3] [--mlflow]`` (``--mlflow`` also measures
 ``MLflowLogger`` on a SQLite file).
@@ -58,6 +59,8 @@ class Timed:
     def __init__(self, callback) -> None:
         self.callback = callback
         self.seconds = dict.fromkeys(self.HOOKS, 0.0)
+        self.epochs: list[float] = []  # seconds in the per-iteration and per-epoch hooks, epoch by epoch
+        self._this_epoch = 0.0
         for hook in self.HOOKS:
             setattr(self, hook, self._wrap(hook, getattr(callback, hook)))
 
@@ -65,7 +68,13 @@ class Timed:
         def timed(*args):
             start = time.perf_counter()
             fn(*args)
-            self.seconds[hook] += time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+            self.seconds[hook] += elapsed
+            if hook in ("on_iteration_end", "on_epoch_end"):
+                self._this_epoch += elapsed
+            if hook == "on_epoch_end":
+                self.epochs.append(self._this_epoch)
+                self._this_epoch = 0.0
         return timed
 
     @property
@@ -80,8 +89,10 @@ class Timed:
 
 
 def measure(data: dict, epochs: int, pairs: int, make_logger) -> tuple[float, float, float, float, float]:
-    """Median plain epoch, median logged epoch, median per-pair ratio (logged / plain), median seconds per epoch
-    spent in the logger's per-iteration and per-epoch hooks, median seconds per run in its begin/end hooks."""
+    """Median plain epoch, median logged epoch, median per-pair ratio (logged / plain), median over all logged
+    epochs of the seconds spent in the logger's per-iteration and per-epoch hooks (a median, so that the odd
+    epoch in which the process was descheduled inside a hook does not count), median seconds per run in its
+    begin/end hooks."""
     train_once(data, 1, [])  # warm-up: imports, BLAS threads, allocator
     train_once(data, 1, [make_logger()])
     plain, logged, inside, once = [], [], [], []
@@ -91,13 +102,41 @@ def measure(data: dict, epochs: int, pairs: int, make_logger) -> tuple[float, fl
             if with_logger:
                 timed = Timed(make_logger())
                 logged.append(train_once(data, epochs, [timed]))
-                inside.append(timed.per_epoch / epochs)
+                inside += timed.epochs
                 once.append(timed.per_run)
             else:
                 plain.append(train_once(data, epochs, []))
     ratios = [b / a for a, b in zip(plain, logged)]
     return (statistics.median(plain), statistics.median(logged), statistics.median(ratios),
             statistics.median(inside), statistics.median(once))
+
+
+def hooks_alone(make_logger, epochs: int = 200) -> float:
+    """Median seconds of one epoch's worth of logger work (19 ``on_iteration_end`` + ``on_epoch_end``) on the
+    digits-mlp network's parameters, with no training around it: the logger's own cost, free of the training
+    step's noise."""
+    model = FullyConnectedNet(SETTINGS["hidden_dims"], input_dim=64, num_classes=10,
+                              normalization=SETTINGS["normalization"], dtype=np.float32)
+
+    class _Solver:  # what the hooks read
+        pass
+
+    s = _Solver()
+    s.model, s.optim_configs = model, {k: {"learning_rate": 1e-3} for k in model.params}
+    s.loss_history, s.train_acc_history, s.val_acc_history = [], [0.5], [0.5]
+    s.iterations_per_epoch, s.last_grad_norm, s.best_val_acc, s.epoch, s.diverged = 19, 1.0, 0.5, 0, False
+    logger = make_logger()
+    logger.on_train_begin(s)
+    times = []
+    for e in range(1, epochs + 1):
+        start = time.perf_counter()
+        for i in range(s.iterations_per_epoch):
+            s.loss_history.append(1.0)
+            logger.on_iteration_end(s, (e - 1) * s.iterations_per_epoch + i, 1.0)
+        logger.on_epoch_end(s, e)
+        times.append(time.perf_counter() - start)
+    logger.on_train_end(s)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -125,12 +164,15 @@ def main() -> None:
             loggers.append(("MLflowLogger (SQLite)",
                             lambda: MLflowLogger(uri, experiment="bench", params=SETTINGS)))
         for name, make in loggers:
+            alone = hooks_alone(make)
             plain, logged, ratio, inside, once = measure(data, args.epochs, args.pairs, make)
             print(f"{name}:\n  wall: epoch {plain * 1e3:.1f} ms plain, {logged * 1e3:.1f} ms logged, overhead "
                   f"{100 * (ratio - 1):+.2f} % (median of per-pair ratios; target <= 2 %)\n"
-                  f"  inside the logger: {inside * 1e3:.2f} ms per epoch = {100 * inside / plain:.2f} % of a plain "
-                  f"epoch (per-iteration and per-epoch hooks), plus {once * 1e3:.1f} ms once per run "
-                  f"(= {100 * once / (plain * args.epochs):.2f} % of this {args.epochs}-epoch run)")
+                  f"  inside the logger: {inside * 1e3:.2f} ms per epoch (median) = {100 * inside / plain:.2f} % of a "
+                  f"plain epoch (per-iteration and per-epoch hooks), plus {once * 1e3:.1f} ms once per run "
+                  f"(= {100 * once / (plain * args.epochs):.2f} % of this {args.epochs}-epoch run)\n"
+                  f"  the hooks alone (no training around them): {alone * 1e3:.2f} ms per epoch = "
+                  f"{100 * alone / plain:.2f} % of a plain epoch")
 
 
 if __name__ == "__main__":
