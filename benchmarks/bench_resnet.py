@@ -16,11 +16,12 @@ Networks (``nnlab.models.resnet``):
 
 For each thread count (numpy's BLAS through threadpoolctl; ``torch.set_num_threads``) nnlab and torch steps are
 interleaved (``benchmarks/common.time_pair``): times are medians, the ratio nnlab / torch is the median of the
-per-pair ratios, so a change in machine load hits both alike. Each line also gives the time of one CIFAR-10
-training epoch (50,000 images = ceil(50000 / batch) steps), the conv forward GFLOP per image, and the achieved
-GFLOP/s of the step (3 x the conv + linear forward flops: forward, input and weight gradients). The load average
-is printed before and after: on a machine with more runnable jobs than CPUs the 2-thread times collapse (threads
-wait for each other at every GEMM barrier) and only the 1-thread ratios are meaningful.
+per-pair ratios, so a change in machine load hits both alike; at 1 thread the process CPU time of each step is
+measured too (interleaved), the load-robust estimate of the step on an idle machine. Each line also gives the
+time of one CIFAR-10 training epoch (50,000 images = ceil(50000 / batch) steps), the conv forward GFLOP per image,
+and the achieved GFLOP/s of the step (3 x the conv + linear forward flops: forward, input and weight gradients).
+The load average is printed before and after: on a machine with more runnable jobs than CPUs the 2-thread times
+collapse (threads wait for each other at every GEMM barrier) and only the 1-thread figures are meaningful.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import sys
+import time
 
 import numpy as np
 import torch
@@ -96,6 +99,24 @@ def forward_gflop_per_image(net: nn.Module, image: np.ndarray) -> float:
     return flops / 1e9
 
 
+def cpu_time_pair(ours, theirs, repeats: int) -> tuple[float, float, float]:
+    """Process CPU time of interleaved steps: ``(median ours, median theirs, median per-pair ratio)`` in seconds.
+
+    At 1 thread this is the work each step does, which other processes' load changes far less than wall time
+    (the load-robust figure for an epoch estimate on an idle machine); meaningless with several threads."""
+    t_ours, t_theirs = [], []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        ours()
+        t1 = time.process_time()
+        theirs()
+        t2 = time.process_time()
+        t_ours.append(t1 - t0)
+        t_theirs.append(t2 - t1)
+    ratios = [a / max(b, 1e-9) for a, b in zip(t_ours, t_theirs)]
+    return statistics.median(t_ours), statistics.median(t_theirs), statistics.median(ratios)
+
+
 def step_pair(net: nn.Module, X: np.ndarray, y: np.ndarray, lr: float = 0.05, momentum: float = 0.9):
     """Closures for one SGD-momentum training step of ``net`` (through ``Classifier``) and of its torch twin."""
     net.train()
@@ -143,16 +164,22 @@ def main() -> int:
             torch.set_num_threads(threads)
             with threadpool_limits(limits=threads, user_api="blas"):
                 t_ours, t_theirs, ratio = time_pair(ours, theirs, repeats=args.repeats, min_time=0.0)
+                cpu = cpu_time_pair(ours, theirs, args.repeats) if threads == 1 else None
             achieved = 3 * gflop * args.batch / t_ours
             rows.append((name, threads, t_ours, t_theirs, ratio))
             print(f"  {threads} thread{'s' if threads > 1 else ' '}: step nnlab {t_ours * 1e3:8.1f} ms "
                   f"torch {t_theirs * 1e3:8.1f} ms  ratio {ratio:5.2f}  |  epoch nnlab {t_ours * steps / 60:5.1f} min "
                   f"torch {t_theirs * steps / 60:5.1f} min  |  nnlab {achieved:6.1f} GFLOP/s")
+            if cpu is not None:
+                rows.append((f"{name} (CPU time)", threads, *cpu))
+                print(f"  1 thread, CPU time: step nnlab {cpu[0] * 1e3:8.1f} ms torch {cpu[1] * 1e3:8.1f} ms  "
+                      f"ratio {cpu[2]:5.2f}  |  epoch nnlab {cpu[0] * steps / 60:5.1f} min torch "
+                      f"{cpu[1] * steps / 60:5.1f} min  |  nnlab {3 * gflop * args.batch / cpu[0]:6.1f} GFLOP/s")
     print(f"\nsummary (ratio = nnlab / torch, median of interleaved pairs; epoch = training steps only; load average "
           f"now {os.getloadavg()[0]:.1f}: with more runnable jobs than CPUs, multi-threaded BLAS/OpenMP times collapse "
           "and their ratios mean little)")
     for name, threads, t_ours, t_theirs, ratio in rows:
-        print(f"  {name:<12} {threads} thr  ratio {ratio:5.2f}  epoch nnlab {t_ours * steps / 60:5.1f} min, "
+        print(f"  {name:<23} {threads} thr  ratio {ratio:5.2f}  epoch nnlab {t_ours * steps / 60:5.1f} min, "
               f"torch {t_theirs * steps / 60:5.1f} min")
     return 0
 
