@@ -184,10 +184,14 @@ def test_mlflow_logger_sqlite_params_metric_histories_and_artifacts(tmp_path, di
     client = MlflowClient(tracking_uri=uri)
     assert client.get_run(logger.run_id).info.status == "RUNNING"  # until the runner calls log_final
     run_dir = _fake_run_dir(tmp_path / "run-1", solver)
-    logger.log_final({"status": "finished", "test_acc": 0.5, "name": "digits-mlp"}, run_dir)
+    logger.log_final({"status": "finished", "test_acc": 0.5, "name": "digits-mlp", "acc (top-1)": 0.25,
+                      "val_acc_history": solver.val_acc_history, "emissions": {"energy_kwh": 1e-4}}, run_dir)
     run = _check_mlflow_run(client, logger.run_id, solver, ["config.json", "metrics.json"])
     assert run.info.run_name == "run-1"
     assert run.data.metrics["test_acc"] == 0.5
+    assert run.data.metrics["acc _top-1_"] == 0.25  # characters MLflow refuses become '_'
+    assert run.data.metrics["emissions.energy_kwh"] == 1e-4
+    assert "val_acc_history" not in run.data.metrics and "nnlab.val_acc_history" not in run.data.tags
     assert run.data.tags["nnlab.status"] == "finished"
     exp = client.get_experiment_by_name("digits-test")
     assert exp.artifact_location.startswith("file://")
@@ -222,6 +226,27 @@ def test_mlflow_logger_postgresql(tmp_path, digits):
     logger.log_final({"status": "finished"}, _fake_run_dir(tmp_path / "pg", solver))
     _check_mlflow_run(MlflowClient(tracking_uri=logger.tracking_uri), logger.run_id, solver,
                       ["config.json", "metrics.json"])
+
+
+def test_mlflow_logger_keeps_metrics_when_the_store_fails(tmp_path, digits, sqlite_uri, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    logger = MLflowLogger(sqlite_uri, experiment="flaky", params=SETTINGS, flush_every_s=0)
+    real = MlflowClient.log_batch
+    failed = []
+
+    def flaky(self, run_id, metrics=(), **kwargs):
+        if metrics and not failed:  # the first metrics batch fails, as a locked SQLite file would
+            failed.append(True)
+            raise RuntimeError("database is locked")
+        return real(self, run_id, metrics=metrics, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", flaky)
+    with pytest.warns(RuntimeWarning, match="database is locked"):
+        solver = _train(digits, logger)
+    logger.log_final({}, None)
+    history = MlflowClient(tracking_uri=sqlite_uri).get_metric_history(logger.run_id, "train/loss")
+    assert sorted(m.step for m in history) == list(range(1, solver.num_iterations + 1))
 
 
 def test_mlflow_uri_conversions(tmp_path, monkeypatch):

@@ -26,6 +26,7 @@ import os
 import re
 import struct
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -427,6 +428,9 @@ def mlflow_uri(uri: str | None) -> str:
     return uri
 
 
+_MLFLOW_BAD_KEY = re.compile(r"[^\w\-./ ]")  # characters MLflow refuses in metric and tag names
+
+
 def _default_artifact_root(uri: str) -> Path:
     if uri.startswith("sqlite:///"):
         return Path(uri[len("sqlite:///"):]).parent / "mlartifacts"
@@ -509,6 +513,7 @@ class MLflowLogger(Callback):
         from mlflow.entities import Metric
 
         if value is not None and math.isfinite(float(value)):
+            key = _MLFLOW_BAD_KEY.sub("_", key)
             self._pending.append(Metric(key, float(value), int((wall or time.time()) * 1000), int(step)))
 
     def flush(self) -> None:
@@ -519,12 +524,11 @@ class MLflowLogger(Callback):
                 self._metric("train/learning_rate", lr, step, wall)
             if grad_norm is not None:
                 self._metric("train/grad_norm", grad_norm, step, wall)
-        pending, self._pending = self._pending, []
         self._last_flush = time.monotonic()
-        if pending:
-            run_id = self.start()
-            for i in range(0, len(pending), 1000):
-                self.client.log_batch(run_id, metrics=pending[i:i + 1000])
+        run_id = self.start() if self._pending else None
+        while self._pending:
+            self.client.log_batch(run_id, metrics=self._pending[:1000])  # kept pending until the store has them
+            del self._pending[:1000]
 
     def on_train_begin(self, solver: Any) -> None:
         self.start()
@@ -540,7 +544,11 @@ class MLflowLogger(Callback):
         if loss is not None:
             self._metric("epoch/loss", loss, epoch)
         if time.monotonic() - self._last_flush >= self.flush_every_s:
-            self.flush()
+            try:
+                self.flush()
+            except Exception as exc:  # noqa: BLE001  (a busy store must not stop training: retried at the next flush)
+                warnings.warn(f"MLflowLogger: sending metrics to {self.tracking_uri} failed ({exc}); "
+                              f"{len(self._pending)} kept for the next attempt", RuntimeWarning, stacklevel=2)
 
     def on_train_end(self, solver: Any) -> None:
         for key, value in final_metrics(solver).items():
@@ -551,16 +559,18 @@ class MLflowLogger(Callback):
 
     def log_final(self, metrics: Mapping[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
                   status: str | None = None) -> None:
-        """Log the final ``metrics`` (numbers as metrics; ``status`` and other strings as tags), upload the files
+        """Log the final ``metrics`` (numbers as metrics; ``status`` and other strings as tags; lists such as the
+        histories are skipped: they are step metrics already and in ``metrics.json``), upload the files
         of ``run_dir`` as artifacts, and end the run (``FINISHED``, or ``FAILED`` when ``metrics['status']`` is
         ``failed``/``diverged``). Called by the runner after it has saved the run folder."""
         run_id = self.start()
         metrics = dict(metrics or {})
-        for key, value in flatten_settings(metrics).items():
+        scalars = {k: v for k, v in metrics.items() if not isinstance(v, (list, tuple, np.ndarray))}  # no histories
+        for key, value in flatten_settings(scalars).items():
             if _is_number(value):
                 self._metric(key, float(value), 0)
             elif isinstance(value, str) and len(value) <= 5000:
-                self.client.set_tag(run_id, f"nnlab.{key}", value)
+                self.client.set_tag(run_id, _MLFLOW_BAD_KEY.sub("_", f"nnlab.{key}"), value)
         self.flush()
         if run_dir is not None and Path(run_dir).is_dir():
             self.client.log_artifacts(run_id, str(run_dir))
