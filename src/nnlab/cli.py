@@ -50,11 +50,11 @@ def parse_setting(text: str) -> tuple[str, str]:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user got something wrong (exit 2, one line)."""
-    from .data.paths import DataFormatError
+    from .data.paths import DataError
     from .recipes.contract import SettingError, UnknownRecipeError
     from .runs import RunError
 
-    errors: list[type[BaseException]] = [UsageError, SettingError, UnknownRecipeError, RunError, DataFormatError,
+    errors: list[type[BaseException]] = [UsageError, SettingError, UnknownRecipeError, RunError, DataError,
                                          FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError]
     try:
         from .onnx import ExportError, OnnxUnavailableError

@@ -47,6 +47,8 @@ def run_sweep(recipe: Recipe, cfg: Mapping[str, Any], grid: Mapping[str, list], 
     fixed = {k: v for k, v in cfg.items() if k not in grid and k != "sweep"}
     if "sweep" in cfg:
         fixed["sweep"] = False
+    if recipe.data is not None:  # data errors before the run folder exists (the recipe keeps the load for the trials)
+        recipe.data(dict(cfg))
     run_dir = make_run_dir(out, recipe.name)
     start = time.perf_counter()
     study = tune(recipe.name, grid_texts(grid), sampler="grid", pruner="none", jobs=1, fixed=fixed, out=run_dir,

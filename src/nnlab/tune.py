@@ -483,6 +483,10 @@ def _new_study_attrs(recipe: str | None, space_texts: list[str], trials: int | N
     fixed = _check_settings(rec, space, fixed)
     make_sampler(sampler, space, seed)
     make_pruner(pruner)
+    if rec.data is not None:  # a missing or broken dataset is one error here, not a failed trial per worker
+        from .recipes.contract import resolve_settings
+
+        rec.data(resolve_settings(rec, fixed, quick=quick))
     if trials is None:
         trials = grid_size(space) if sampler == "grid" else 20
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
