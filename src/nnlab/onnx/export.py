@@ -272,14 +272,30 @@ def _adaptive_avgpool(g: GraphBuilder, m: AdaptiveAvgPool2d, x: Traced, scope: s
     if (oh, ow) == (h, w):
         return x
     if h % oh or w % ow:
-        raise ExportError(f"nnlab.onnx.export: {scope or 'AdaptiveAvgPool2d'}: output size {(oh, ow)} does not "
-                          f"divide the input size {(h, w)} fixed by example_input (uneven bins have no ONNX "
-                          f"operator); export with an input size that is a multiple of it")
+        return _adaptive_avgpool_uneven(g, x, (oh, ow), scope)
     kh, kw = h // oh, w // ow
     if kh != kw:
         out = g.node("AveragePool", [x.name], scope=scope, kernel_shape=[kh, kw], strides=[kh, kw])
         return Traced(out, np.zeros((n, c, oh, ow), x.value.dtype))
     return pool2d(g, "AveragePool", x, (kh, kw), kh, scope)
+
+
+def _bin_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) averaging matrix of torch's adaptive bins ``[floor(i n_in / n_out), ceil((i+1) n_in / n_out))``."""
+    m = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
+
+
+def _adaptive_avgpool_uneven(g: GraphBuilder, x: Traced, size: tuple[int, int], scope: str) -> Traced:
+    """Adaptive average pooling with uneven bins (sizes that do not divide): separable, so two ``MatMul`` with
+    constant averaging matrices, ``P_h @ x @ P_w^T`` on (N, C, H, W) (no ONNX pooling operator has such bins)."""
+    n, c, h, w = x.value.shape
+    cols = g.node("MatMul", [x.name, g.const(_child(scope, "cols"), _bin_matrix(w, size[1]).T)], scope=scope)
+    out = g.node("MatMul", [g.const(_child(scope, "rows"), _bin_matrix(h, size[0])), cols], scope=scope)
+    return Traced(out, np.zeros((n, c, *size), x.value.dtype))
 
 
 # ---- normalization ------------------------------------------------------------------------------------------
