@@ -179,33 +179,40 @@ def train(name: str | Recipe, cfg: Mapping[str, Any] | None = None, *, quick: bo
         run_dir.mkdir(parents=True, exist_ok=True)
     config = write_config(run_dir, recipe.name, cfg, info, quick, variant=variant, extra={"task": recipe.task})
     write_metrics(run_dir, {"status": "running", "started": time.time()})
-    try:
-        for hook in hooks:
-            hook.start(run_dir, config)
+
+    def body(all_callbacks: list[Any]) -> Outcome:
         if recipe.fit is not None:
             metrics = dict(recipe.fit(dict(cfg), data, run_dir, progress))
             metrics.setdefault("status", "finished")
-            outcome = Outcome(run_dir, metrics)
-        else:
-            np.random.seed(int(cfg.get("seed", 0)))  # models with seed=None draw their weights from the global RNG
-            model = recipe.model(dict(cfg), info)
-            callbacks = [*callbacks, *(cb for cb in (h.callback() for h in hooks) if cb is not None)]
-            outcome = _fit(recipe, cfg, model, data, info, config, run_dir, progress, callbacks, resume_from=None)
-        _finish_hooks(hooks, outcome)
+            write_metrics(run_dir, metrics)
+            return Outcome(run_dir, metrics)
+        np.random.seed(int(cfg.get("seed", 0)))  # models with seed=None draw their weights from the global RNG
+        model = recipe.model(dict(cfg), info)
+        return _fit(recipe, cfg, model, data, info, config, run_dir, progress, all_callbacks, resume_from=None)
+
+    return _with_hooks(run_dir, config, hooks, callbacks, body)
+
+
+def _with_hooks(run_dir: Path, config: dict[str, Any], hooks: Sequence[Any], callbacks: Sequence[Any],
+                body: Any) -> Outcome:
+    """Start the run hooks, run ``body(callbacks + the hooks' callbacks)``, merge the hooks' final metrics into
+    metrics.json; any error but Ctrl-C marks the run ``failed`` before it propagates."""
+    try:
+        for hook in hooks:
+            hook.start(run_dir, config)
+        outcome = body([*callbacks, *(cb for cb in (h.callback() for h in hooks) if cb is not None)])
+        extra: dict[str, Any] = {}
+        for hook in hooks:
+            extra.update(hook.finish(outcome.run_dir, outcome.metrics) or {})
+        if extra:
+            outcome.metrics.update(extra)
+            write_metrics(outcome.run_dir, outcome.metrics)
         return outcome
     except KeyboardInterrupt:
         raise
     except Exception as exc:
         _mark_failed(run_dir, exc)
         raise
-
-
-def _finish_hooks(hooks: Sequence[Any], outcome: Outcome) -> None:
-    extra: dict[str, Any] = {}
-    for hook in hooks:
-        extra.update(hook.finish(outcome.run_dir, outcome.metrics) or {})
-    outcome.metrics.update(extra)
-    write_metrics(outcome.run_dir, outcome.metrics)
 
 
 def _mark_failed(run_dir: Path, exc: BaseException) -> None:
@@ -288,18 +295,8 @@ def resume(run_dir: str | Path, progress: bool | None = None, callbacks: Sequenc
     np.random.seed(int(cfg.get("seed", 0)))
     model = recipe.model(dict(cfg), info)
     write_metrics(run_dir, {**metrics, "status": "running", "resumed": time.time()})
-    try:
-        for hook in hooks:
-            hook.start(run_dir, config)
-        callbacks = [*callbacks, *(cb for cb in (h.callback() for h in hooks) if cb is not None)]
-        outcome = _fit(recipe, cfg, model, data, info, config, run_dir, progress, callbacks, resume_from=checkpoint)
-        _finish_hooks(hooks, outcome)
-        return outcome
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:
-        _mark_failed(run_dir, exc)
-        raise
+    return _with_hooks(run_dir, config, hooks, callbacks, lambda all_callbacks: _fit(
+        recipe, cfg, model, data, info, config, run_dir, progress, all_callbacks, resume_from=checkpoint))
 
 
 def _train_study(recipe: Recipe, cfg: dict[str, Any], *, quick: bool, out: str | Path, run_dir: Path | None,
