@@ -365,3 +365,19 @@ def test_adaptive_avg_pool_uneven_bins(size, out):
     batch = rng.standard_normal((5, 2, *size)).astype(np.float32)
     proto, _ = check_export(net, batch[:1], batch, net(batch))
     np.testing.assert_allclose(nxo.load(proto)(batch), net(batch), atol=1e-6)
+
+
+def test_flip_tta_classifier_exports_the_flip_averaged_scores():
+    from nnlab.models import resnet
+    from nnlab.recipes.resnet import FlipTTAClassifier
+
+    rng = np.random.default_rng(16)
+    net = resnet.resnet_fast(widths=(8, 16), residual=(True, False), image_size=16, seed=0)
+    _randomize_batchnorm(net, rng)
+    clf = FlipTTAClassifier(net, tta=True)
+    batch = _images(rng, 6, (3, 16, 16))
+    reference = clf.loss(batch)
+    assert np.abs(reference - Classifier(net).loss(batch)).max() > 1e-3  # the flip matters
+    proto, ops = check_export(clf, batch[:1], batch, reference)
+    assert ops[:2] == ["Slice", "Concat"]
+    np.testing.assert_allclose(nxo.load(proto)(batch), reference, atol=1e-6)

@@ -191,7 +191,22 @@ def _sequential(g: GraphBuilder, m: Sequential, x: Traced, scope: str) -> Traced
 
 @register_converter(Classifier)
 def _classifier(g: GraphBuilder, m: Classifier, x: Traced, scope: str) -> Traced:
-    return convert(g, m.module, x, scope)
+    """The wrapped module; a Classifier with a true ``tta`` attribute (flip test-time augmentation, as the
+    cifar10-resnet recipe's ``FlipTTAClassifier``: scores ``(f(X) + f(X[..., ::-1])) / 2``) exports exactly that:
+    ``X`` and its mirror (``Slice`` with step -1 on the last axis) as one batch of 2N, the two halves averaged."""
+    if not getattr(m, "tta", False):
+        return convert(g, m.module, x, scope)
+    last = x.value.ndim - 1
+    flipped = g.node("Slice", [x.name, g.int64s("tta.start", [-1]), g.int64s("tta.end", [np.iinfo(np.int64).min]),
+                               g.int64s("tta.axis", [last]), g.int64s("tta.step", [-1])], scope="tta")
+    both = g.node("Concat", [x.name, flipped], scope="tta", axis=0)
+    y = convert(g, m.module, Traced(both, np.concatenate([x.value, x.value[..., ::-1]])), scope)
+    pairs = g.node("Reshape", [y.name, g.int64s("tta.pairs", [2, -1, *y.value.shape[1:]])], scope="tta")
+    halves = [g.node("Gather", [pairs, g.int64s(f"tta.half{k}", k)], scope="tta", axis=0) for k in (0, 1)]
+    total = g.node("Add", halves, scope="tta")
+    out = g.node("Mul", [total, g.const("tta.half", np.float64(0.5))], scope="tta")
+    n = x.value.shape[0]
+    return Traced(out, (y.value[:n] + y.value[n:]) * y.value.dtype.type(0.5))
 
 
 @register_converter(Identity)
