@@ -199,6 +199,9 @@ def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
         if split == "train":
             idx = _spaced(len(X), cfg["num_score_windows"])
             X, y = X[idx], y[idx]
+        if split == "test" and X is data.get("X_val") and "val_loss" in out:  # the same windows: scored once
+            out["test_loss"], out["test_acc"] = out["val_loss"], out["val_acc"]
+            continue
         out[f"{split}_loss"], out[f"{split}_acc"] = all_position_loss(model, X, y)
     if getattr(model, "val_loss_history", None):
         out["val_loss_history"] = [float(v) for v in model.val_loss_history]
@@ -294,10 +297,10 @@ def _recipe(corpus: str, d: dict[str, Any], expected: str) -> Recipe:
 
 
 RECIPES = [
-    _recipe("macbeth", {"num_layers": 2, "dropout": 0.1, "window_stride": 32, "learning_rate": 3e-3,
-                        "num_epochs": 6, "val": "10%"},
+    _recipe("macbeth", {"num_layers": 2, "dropout": 0.0, "window_stride": 32, "learning_rate": 4e-3,
+                        "num_epochs": 7, "val": "10%"},
             "held-out val_loss below macbeth-lstm's (val_fraction=0.1) after the same wall time"),
-    _recipe("shakespeare", {"num_layers": 2, "dropout": 0.1, "window_stride": 64, "learning_rate": 3e-3,
+    _recipe("shakespeare", {"num_layers": 2, "dropout": 0.0, "window_stride": 64, "learning_rate": 4e-3,
                             "num_epochs": 1, "val": "10%"},
             "held-out val_loss below an LSTM's trained for the same wall time"),
 ]
