@@ -303,7 +303,20 @@ def _train_study(recipe: Recipe, cfg: dict[str, Any], *, quick: bool, out: str |
                  progress: bool | None, callbacks: Sequence[Any], hooks: Sequence[Any]) -> Outcome:
     """A study: every variant ``(name, overrides)`` trained into ``<run_dir>/<name>/`` (a complete run each), then
     the recipe's ``summarize(results, cfg)`` gives the study's metrics and plots."""
-    variants = recipe.variants(dict(cfg))
+    variants = [(vname, resolve_settings(recipe, {**cfg, **overrides})) for vname, overrides in recipe.variants(
+        dict(cfg))]
+    data_memo: dict[str, Any] = {}
+
+    def data_of(vcfg: dict[str, Any]) -> dict[str, Any]:
+        key = repr(sorted((k, repr(v)) for k, v in vcfg.items() if k in recipe.data_settings))
+        if key not in data_memo:
+            data_memo.clear()
+            np.random.seed(int(vcfg.get("seed", 0)))
+            data_memo[key] = dict(recipe.data(dict(vcfg)))
+        return data_memo[key]
+
+    if variants:
+        data_of(variants[0][1])  # a data error before the study's folder exists
     if run_dir is None:
         run_dir = make_run_dir(out, recipe.name)
     else:
@@ -314,16 +327,9 @@ def _train_study(recipe: Recipe, cfg: dict[str, Any], *, quick: bool, out: str |
     write_metrics(run_dir, {"status": "running", "started": time.time()})
     start = time.perf_counter()
     results: dict[str, Outcome] = {}
-    data_memo: dict[str, Any] = {}
     try:
-        for vname, overrides in variants:
-            vcfg = resolve_settings(recipe, {**cfg, **overrides})
-            key = repr(sorted((k, repr(v)) for k, v in vcfg.items() if k in _data_keys(recipe)))
-            if key not in data_memo:
-                data_memo.clear()
-                np.random.seed(int(vcfg.get("seed", 0)))
-                data_memo[key] = dict(recipe.data(dict(vcfg)))
-            data = {k: v for k, v in data_memo[key].items()}
+        for vname, vcfg in variants:
+            data = dict(data_of(vcfg))
             if "info" in data:
                 data["info"] = dict(data["info"])
             results[vname] = train(recipe, vcfg, quick=quick, run_dir=run_dir / vname, progress=progress,
@@ -343,7 +349,3 @@ def _train_study(recipe: Recipe, cfg: dict[str, Any], *, quick: bool, out: str |
     write_metrics(run_dir, metrics)
     return Outcome(run_dir, metrics)
 
-
-def _data_keys(recipe: Recipe) -> tuple[str, ...]:
-    """Settings that change a study's data (its variants share one load when these are equal)."""
-    return tuple(recipe.data_settings)

@@ -364,13 +364,14 @@ class Solver:
         self.status = "diverged"
         self.stop_training = True
         self.diverged_iteration = t + 1
-        lr = self.optim_configs[next(iter(self.optim_configs))].get("learning_rate") if self.optim_configs else None
+        lr = self.optim_config.get("learning_rate")
         if t == 0 and not self.loss_history:
             hint = "the initial parameters already give it: try a smaller weight_scale (initialization)"
         else:
             now = f" (now {lr:g})" if isinstance(lr, (int, float)) else ""
             hint = f"try a smaller learning_rate{now}" + ("" if self.grad_clip else " or grad_clip")
-        self.stop_reason = (f"diverged at iteration {t + 1} / {self.num_iterations} (epoch {self.epoch + 1}): "
+        epoch = t // self.iterations_per_epoch + 1  # the epoch iteration t belongs to (self.epoch may have moved on)
+        self.stop_reason = (f"diverged at iteration {t + 1} / {self.num_iterations} (epoch {epoch}): "
                             f"{problem}; training stopped and {kept_what} were kept; {hint}")
         warnings.warn(f"Solver: {self.stop_reason}", RuntimeWarning, stacklevel=3)
 

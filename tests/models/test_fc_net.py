@@ -279,7 +279,9 @@ def test_fc_batchnorm_buffers_round_trip_and_drive_test_time_scores():
     X = np.random.randn(8, 6)
     y = np.random.randint(3, size=8)
     model = FullyConnectedNet([5, 4], input_dim=6, num_classes=3, normalization="batchnorm", dtype=np.float64)
-    assert model.buffer_arrays() == {}
+    initial = model.buffer_arrays()  # present from the start, at zero (so a rejected first step can be undone)
+    assert sorted(initial) == ["running_mean1", "running_mean2", "running_var1", "running_var2"]
+    assert all(not v.any() for v in initial.values())
     model.loss(X, y)
     bufs = {k: v.copy() for k, v in model.buffer_arrays().items()}
     assert sorted(bufs) == ["running_mean1", "running_mean2", "running_var1", "running_var2"]

@@ -184,8 +184,9 @@ class FullyConnectedNet:
             if seed is not None:
                 self.dropout_param["seed"] = seed
         self.bn_params: list[dict[str, Any]] = []
-        if normalization == "batchnorm":
-            self.bn_params = [{"mode": "train"} for _ in hidden_dims]
+        if normalization == "batchnorm":  # running statistics start at zero (DESIGN.md), present from the start
+            self.bn_params = [{"mode": "train", "running_mean": np.zeros(h, dtype=self.dtype),
+                               "running_var": np.zeros(h, dtype=self.dtype)} for h in hidden_dims]
         elif normalization == "layernorm":
             self.bn_params = [{} for _ in hidden_dims]
 
@@ -243,7 +244,7 @@ class FullyConnectedNet:
 
     def buffer_arrays(self) -> dict[str, np.ndarray]:
         """Batch-norm running statistics as ``{"running_mean1": (H1,), "running_var1": (H1,), ...}`` (the arrays
-        themselves, not copies); empty before the first training forward pass or without batchnorm."""
+        themselves, not copies; zeros before the first training forward pass); empty without batchnorm."""
         out = {}
         for i, bn_param in enumerate(self.bn_params, start=1):
             for key in self._BUFFER_KEYS:
