@@ -213,9 +213,12 @@ def test_mlflow_logger_with_artifacts_dir_ends_the_run_itself(tmp_path, digits, 
 
 
 def test_mlflow_logger_postgresql(tmp_path, digits):
-    url = os.environ.get("NNLAB_TEST_POSTGRES_URL")
+    # A database of its own: MLflow and Optuna both version their schema in `alembic_version`, so MLflow must not
+    # share the tuner's database (the same server is fine).
+    url = os.environ.get("NNLAB_TEST_MLFLOW_POSTGRES_URL")
     if not url:
-        pytest.skip("NNLAB_TEST_POSTGRES_URL is not set (e.g. postgresql://postgres@127.0.0.1:55432/nnlab_test)")
+        pytest.skip("NNLAB_TEST_MLFLOW_POSTGRES_URL is not set (.ci/run creates postgresql://postgres@127.0.0.1:55432/"
+                    "nnlab_mlflow)")
     from mlflow.tracking import MlflowClient
 
     experiment = f"nnlab-test-{os.getpid()}-{np.random.default_rng().integers(1 << 30)}"
