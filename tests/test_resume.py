@@ -58,7 +58,8 @@ def _kill_and_resume(tmp_path: Path, train_args: list[str], how: signal.Signals,
     out = tmp_path / "killed"
     proc = _start(["train", *train_args, "--out", str(out)], cwd=tmp_path)
     run_dir = _wait_for_checkpoint(proc, out, wait_epochs)
-    time.sleep(0.4)  # into the next epoch
+    time.sleep(0.02)  # into the next epoch
+    assert proc.poll() is None, "the run finished before it could be interrupted: make it longer"
     proc.send_signal(how)
     _, err = proc.communicate(timeout=120)
     if how == signal.SIGINT:
@@ -87,7 +88,7 @@ def _kill_and_resume(tmp_path: Path, train_args: list[str], how: signal.Signals,
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_digits_mlp_killed_mid_epoch_resumes_to_the_uninterrupted_parameters(tmp_path, how):
     # dropout (global RNG) + batch norm (buffers) + Adam state + lr decay + minibatch sampling must all resume
-    _kill_and_resume(tmp_path, ["digits-mlp", "--set", "num_epochs=12", "--set", "dropout=0.3"], how)
+    _kill_and_resume(tmp_path, ["digits-mlp", "--set", "num_epochs=60", "--set", "dropout=0.3"], how, wait_epochs=2)
 
 
 @pytest.mark.data

@@ -208,21 +208,29 @@ def _with_hooks(run_dir: Path, config: dict[str, Any], hooks: Sequence[Any], cal
             outcome.metrics.update(extra)
             write_metrics(outcome.run_dir, outcome.metrics)
         return outcome
-    except KeyboardInterrupt:
+    except TrainingInterrupted:
         raise
+    except KeyboardInterrupt:  # outside the training loop (scoring, saving): the last epoch's checkpoint stands
+        _mark_failed(run_dir, None)
+        raise TrainingInterrupted(run_dir) from None
     except Exception as exc:
         _mark_failed(run_dir, exc)
         raise
 
 
-def _mark_failed(run_dir: Path, exc: BaseException) -> None:
+def _mark_failed(run_dir: Path, exc: BaseException | None) -> None:
+    """metrics.json says ``failed`` with the reason (``stopped`` when ``exc`` is None: an interrupt), unless the
+    run already ended with its own status."""
     try:
         previous = read_json(run_dir / "metrics.json")
     except RunError:
         previous = {}
     if previous.get("status") in ("finished", "diverged"):
         return
-    write_metrics(run_dir, {**previous, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"})
+    if exc is None:
+        write_metrics(run_dir, {**previous, "status": "stopped", "reason": "interrupted (Ctrl-C)"})
+    else:
+        write_metrics(run_dir, {**previous, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"})
 
 
 def _fit(recipe: Recipe, cfg: Mapping[str, Any], model: Any, data: dict[str, Any], info: dict[str, Any],
