@@ -77,7 +77,8 @@ def missing_data(fn: str, folder: Path, looked_for: str, download_name: str | No
     if how:
         todo = f"{how}, "
     return DataNotFoundError(
-        f"{fn}: {where}; {todo}pass the file or folder as path=, or set NNLAB_DATA to the folder holding your datasets"
+        f"{fn}: {where}; {todo}pass the file or folder as path= (`nnlab train ... --set data_path=...`), "
+        "or set NNLAB_DATA to the folder holding your datasets"
     )
 
 
