@@ -26,9 +26,9 @@ import numpy as np
 from .. import layers as F
 from ..nn.layers import Linear
 from ..nn.module import Module
+from ..nn.parameter_view import ParameterView, ParamsAttribute
 from ..nn.recurrent import LSTM, RNN, Embedding
 from ..validation import check_array
-from .classifier import ParameterView
 
 __all__ = ["CharRNN"]
 
@@ -66,15 +66,7 @@ class CharRNN(Module):
     def vocab_size(self) -> int:
         return self.embedding.num_embeddings
 
-    @property
-    def params(self) -> ParameterView:
-        """Live mapping name -> parameter (``model.params[k] = w`` writes into the module)."""
-        return self._params
-
-    @params.setter
-    def params(self, values: dict[str, Any]) -> None:
-        for k, v in values.items():
-            self._params[k] = v
+    params = ParamsAttribute()  # live mapping name -> parameter (``model.params[k] = w`` writes into the module)
 
     def _check_ids(self, X: Any) -> None:
         check_array("CharRNN.loss", "X", X, ndim=2, shape_hint="(N, T) integer token ids")

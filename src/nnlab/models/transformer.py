@@ -26,7 +26,7 @@ from ..backend import get_rng
 from ..nn.containers import Sequential
 from ..nn.layers import Dropout, LayerNorm, Linear, _ensure_forward
 from ..nn.module import Module
-from ..nn.parameter_view import ParameterView
+from ..nn.parameter_view import ParameterView, ParamsAttribute
 from ..nn.recurrent import Embedding
 from ..nn.transformer import PositionalEmbedding, TransformerEncoderLayer
 from ..validation import check_array
@@ -105,15 +105,7 @@ class CharTransformer(Module):
     def vocab_size(self) -> int:
         return self.embedding.num_embeddings
 
-    @property
-    def params(self) -> ParameterView:
-        """Live mapping name -> parameter (``model.params[k] = w`` writes into the module)."""
-        return self._params
-
-    @params.setter
-    def params(self, values: dict[str, Any]) -> None:
-        for k, v in values.items():
-            self._params[k] = v
+    params = ParamsAttribute()  # live mapping name -> parameter (``model.params[k] = w`` writes into the module)
 
     def _check_ids(self, X: Any) -> None:
         fn = "CharTransformer.loss"

@@ -12,7 +12,7 @@ from typing import Any
 from ..validation import check_array
 from .module import Module
 
-__all__ = ["ParameterView"]
+__all__ = ["ParameterView", "ParamsAttribute"]
 
 
 class ParameterView(MutableMapping):
@@ -59,3 +59,16 @@ class ParameterView(MutableMapping):
 
     def __repr__(self) -> str:
         return "ParameterView({" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "})"
+
+
+class ParamsAttribute:
+    """Class attribute giving a module the ``model.params`` contract through its :class:`ParameterView` (kept in
+    the instance's ``_params``): reading returns the view, ``model.params = {...}`` writes every given entry
+    (the Solver restoring its best parameters). Use as ``params = ParamsAttribute()`` in the class body."""
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        return self if obj is None else obj._params
+
+    def __set__(self, obj: Any, values: Any) -> None:
+        for k, v in values.items():
+            obj._params[k] = v
