@@ -31,7 +31,7 @@ CASES = [
     (1, 2, 11, 5, 3, 1),
 ]
 # float32 error bounds relative to max |out| of a float64 direct convolution (measured ~3e-7, ~1e-5 at C = 128)
-F32_BOUND = {"im2col": 2e-6, "winograd2": 2e-6, "winograd4": 4e-5}
+F32_BOUND = {"im2col": 2e-6, "mec": 2e-6, "winograd2": 2e-6, "winograd4": 4e-5}
 
 
 def _case(rng, N, C, H, W, F, dtype=np.float64):
@@ -97,7 +97,7 @@ def test_winograd_gradients_match_numerical(rng, algo, case):
         assert _rel(ours, numerical) < 1e-8, f"{name}: {_rel(ours, numerical):.2e}"
 
 
-@pytest.mark.parametrize("algo", ["im2col", *WINOGRAD_ALGOS])
+@pytest.mark.parametrize("algo", ["im2col", "mec", *WINOGRAD_ALGOS])
 @pytest.mark.parametrize(("C", "F", "x_scale", "w_scale"), [
     (64, 64, 1.0, 1.0),     # unit scale
     (64, 64, 1.0, 0.04),    # He-like weights (std sqrt(2 / (9 C))), unit activations
@@ -120,7 +120,7 @@ def test_float32_error_against_float64_direct(rng, algo, C, F, x_scale, w_scale)
         assert _rel(ours, theirs) < F32_BOUND[algo], f"{name}: {_rel(ours, theirs):.2e}"
 
 
-@pytest.mark.parametrize("algo", ["im2col", *WINOGRAD_ALGOS])
+@pytest.mark.parametrize("algo", ["im2col", "mec", *WINOGRAD_ALGOS])
 def test_need_dx_false_gives_same_dw_db_and_no_dx(rng, monkeypatch, algo):
     monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1)
     x, w, b = _case(rng, 2, 3, 7, 6, 4)
@@ -134,7 +134,14 @@ def test_need_dx_false_gives_same_dw_db_and_no_dx(rng, monkeypatch, algo):
 
 
 @pytest.mark.parametrize(("x_shape", "w_shape", "stride", "pad", "dtype", "expected"), [
-    ((64, 3, 32, 32), (32, 3, 7, 7), 1, 3, np.float32, "im2col"),      # 7x7 first layer
+    ((64, 3, 32, 32), (32, 3, 7, 7), 1, 3, np.float32, "mec"),         # 7x7 first layer
+    ((64, 3, 32, 32), (32, 3, 7, 7), 1, 3, np.float64, "mec"),
+    ((8, 3, 112, 112), (64, 3, 7, 7), 2, 3, np.float32, "mec"),        # ResNet stem: 7x7 stride 2
+    ((64, 3, 32, 32), (32, 3, 5, 5), 1, 2, np.float32, "mec"),
+    ((64, 1, 28, 28), (32, 1, 5, 5), 1, 2, np.float32, "im2col"),      # inner dimension 25 < 64
+    ((64, 3, 32, 32), (32, 3, 5, 5), 2, 2, np.float32, "im2col"),      # 5x5 stride 2: saving 2.5x < 3.5x
+    ((64, 16, 32, 32), (32, 16, 3, 3), 2, 1, np.float32, "im2col"),    # 3x3 stride 2
+    ((64, 64, 16, 16), (64, 64, 1, 1), 1, 0, np.float32, "im2col"),    # 1x1
     ((64, 3, 32, 32), (32, 3, 3, 3), 1, 1, np.float32, "im2col"),      # 3 input channels
     ((32, 8, 84, 84), (32, 8, 3, 3), 1, 1, np.float32, "im2col"),      # MRI second layer
     ((64, 64, 16, 16), (64, 64, 3, 3), 2, 1, np.float32, "im2col"),    # stride 2
@@ -167,7 +174,7 @@ def test_cache_records_the_algorithm_that_ran(rng):
 def test_bad_algo_is_a_clear_value_error(rng, algo):
     x, w, b = _case(rng, 1, 2, 5, 5, 2)
     with pytest.raises(ValueError, match=r"conv_forward_fast: conv_param\['algo'\] must be one of 'auto', 'im2col', "
-                                         r"'winograd2', 'winograd4', got"):
+                                         r"'mec', 'winograd2', 'winograd4', got"):
         conv_forward_fast(x, w, b, {"stride": 1, "pad": 1, "algo": algo})
 
 
@@ -203,7 +210,7 @@ def test_backward_rejects_a_cache_that_is_not_from_conv_forward_fast(rng):
         conv_backward_fast(out, cache[1])
 
 
-@pytest.mark.parametrize("algo", ["auto", "im2col", *WINOGRAD_ALGOS])
+@pytest.mark.parametrize("algo", ["auto", "im2col", "mec", *WINOGRAD_ALGOS])
 def test_conv2d_module_runs_the_chosen_algorithm(rng, algo):
     layer = nn.Conv2d(16, 16, 3, padding=1, seed=0, dtype=np.float64, algo=algo)
     x = rng.standard_normal((2, 16, 6, 5))
@@ -219,7 +226,8 @@ def test_conv2d_module_runs_the_chosen_algorithm(rng, algo):
 
 
 def test_conv2d_module_rejects_bad_algo():
-    with pytest.raises(ValueError, match="Conv2d: algo must be one of 'auto', 'im2col', 'winograd2', 'winograd4'"):
+    with pytest.raises(ValueError, match="Conv2d: algo must be one of 'auto', 'im2col', 'mec', 'winograd2', "
+                                         "'winograd4'"):
         nn.Conv2d(3, 4, 3, algo="direct")
     with pytest.raises(ValueError, match="Conv2d: algo='winograd2' needs kernel_size 3 and stride 1"):
         nn.Conv2d(3, 4, 5, algo="winograd2")

@@ -64,10 +64,11 @@ def _case_id(c):
 
 # Channel counts where 'auto' picks Winograd (C, F >= 16), on the 3x3 stride-1 cases of the grid.
 WINOGRAD_GRID = [(2, C, 9, 7, F, 3, 1, P) for C, F in ((16, 16), (64, 32)) for P in (0, 1, 2, 3)]
-ALGOS = ["auto", "im2col", "winograd2", "winograd4"]
+ALGOS = ["auto", "im2col", "mec", "winograd2", "winograd4"]
 # max |nnlab - torch| / max |torch| allowed, per algorithm and dtype: im2col and auto-on-the-small-grid as the
 # other kernels (conftest.assert_close); Winograd's stated bounds (module docstring of nnlab.layers.winograd).
 BOUNDS = {("im2col", np.float64): 1e-10, ("im2col", np.float32): 1e-5,
+          ("mec", np.float64): 1e-10, ("mec", np.float32): 1e-5,
           ("winograd2", np.float64): 1e-12, ("winograd2", np.float32): 1e-5,
           ("winograd4", np.float64): 1e-12, ("winograd4", np.float32): 4e-5}
 
@@ -75,7 +76,7 @@ BOUNDS = {("im2col", np.float64): 1e-10, ("im2col", np.float32): 1e-5,
 def _with_algos(grid):
     """(case, algo) pairs: every algorithm that applies to the case (Winograd: 3x3 kernels at stride 1 only)."""
     return [(case, algo) for case in grid for algo in ALGOS
-            if algo in ("auto", "im2col") or (case[5] == 3 and case[6] == 1)]
+            if algo in ("auto", "im2col", "mec") or (case[5] == 3 and case[6] == 1)]
 
 
 def _pair_id(pair):

@@ -14,6 +14,8 @@ versions are not interchangeable.
 ``conv_forward_fast`` runs one of several algorithms, chosen per call by ``conv_param['algo']``:
 
 - ``'im2col'``: receptive fields by strided views, one batched GEMM (any kernel, stride, pad).
+- ``'mec'``: memory-efficient convolution (``nnlab.layers.mec``): the input lowered along its columns only
+  (KW copies instead of KH*KW), one GEMM per output row on overlapping windows (any kernel, stride, pad).
 - ``'winograd2'`` / ``'winograd4'``: Winograd F(2x2, 3x3) / F(4x4, 3x3) (``nnlab.layers.winograd``; 3x3
   kernels, stride 1, any pad), 2.25x / 4x fewer multiplications.
 - ``'auto'`` (the default): :func:`choose_conv_algo`, a rule measured with ``benchmarks/bench_conv.py``.
@@ -29,12 +31,13 @@ import numpy as np
 
 from ..backend import xp_of
 from ..validation import check_array
+from .mec import conv_backward_mec, conv_forward_mec
 from .winograd import conv_backward_winograd, conv_forward_winograd
 
 __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward_fast", "conv_backward_fast",
            "choose_conv_algo", "CONV_ALGOS"]
 
-CONV_ALGOS = ("auto", "im2col", "winograd2", "winograd4")
+CONV_ALGOS = ("auto", "im2col", "mec", "winograd2", "winograd4")
 _WINOGRAD_TILE = {"winograd2": 2, "winograd4": 4}
 _IM2COL_CHUNK_BYTES = 1 << 22  # im2col matrix per chunk of samples (see _samples_per_chunk)
 _IM2COL_KEEP_BYTES = 1 << 25  # largest im2col matrix the forward keeps for the backward (see _samples_per_chunk)
@@ -191,15 +194,15 @@ def _col2im(dcols, x_shape: tuple, KH: int, KW: int, S: int, P: int, OH: int, OW
 
 
 def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtype: Any) -> str:
-    """The algorithm ``conv_param['algo'] = 'auto'`` runs for these shapes: ``'im2col'``, ``'winograd2'`` or
-    ``'winograd4'``.
+    """The algorithm ``conv_param['algo'] = 'auto'`` runs for these shapes: ``'im2col'``, ``'mec'``,
+    ``'winograd2'`` or ``'winograd4'``.
 
     Rule, measured at 1 thread with ``benchmarks/bench_conv.py --algos`` (README, Benchmarks):
 
-    - Winograd only for 3x3 kernels at stride 1 with at least 16 input and 16 output channels. Below that its
+    - Winograd for 3x3 kernels at stride 1 with at least 16 input and 16 output channels. Below that its
       GEMMs (inner dimension C) run far from the BLAS peak and the transforms (memory passes over the tiles)
       dominate: on 3x3 C3->32 F(2x2)/F(4x4) take 2.6x torch's time against im2col's 0.7-0.9x, on the MRI
-      network's C8->32 at 84x84 1.4x against 1.1x. 7x7 and strided layers keep im2col.
+      network's C8->32 at 84x84 1.4x against 1.1x.
     - F(4x4) rather than F(2x2) (both dtypes) unless its ragged last tiles waste the saving: F(4x4) when its
       multiplications, 36 * ceil(H'/4) * ceil(W'/4) per image and channel pair, are at most 3/4 of F(2x2)'s
       16 * ceil(H'/2) * ceil(W'/2) (square outputs: 3, 4, 7, 8 and from 11 up; 1, 2, 5, 6, 9, 10 take F(2x2)).
@@ -207,15 +210,24 @@ def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtyp
       C32->64 1.19 vs 1.59, C128->128 x(32,128,8,8) 0.95 vs 0.98. Its float32 error, 6-9e-6 of max |out|
       (15x im2col's, flat from C = 64 to 128), left the training of a 4-conv network unchanged
       (``nnlab.layers.winograd``, Accuracy), so float32 uses it too.
+    - MEC for large kernels, when its lowered input is at least 3.5x smaller than the im2col matrix
+      (KH / stride >= 3.5: 7x7 at stride 1 or 2, 5x5 and 4x4 at stride 1) and the GEMMs' inner dimension
+      C*KH*KW is at least 64. Measured fwd + bwd (float32, ms, im2col -> MEC): 7x7 C3->32 x(50,3,32,32)
+      37.0 -> 24.6 (without dx, as a first layer: 23.3 -> 16.1), 7x7 stride 2 C3->64 x(8,3,112,112) 25.6 ->
+      23.0, 5x5 C3->32 19.0 -> 14.9, 5x5 C16->32 31.4 -> 20.8; where the saving is smaller it loses: 3x3 C3->32
+      (inner dimension 27) 18.2 -> 21.1 (float64), 3x3 stride 2 C16->32 14.7 -> 21.0, 5x5 C1->32 4.8 -> 5.9.
+    - im2col otherwise (small kernels on few channels, strided 3x3, 1x1).
     """
     _, C, H, W = x_shape
     F, _, KH, KW = w_shape
-    if (KH, KW) != (3, 3) or stride != 1 or C < 16 or F < 16:
-        return "im2col"
-    OH, OW = H + 2 * pad - 2, W + 2 * pad - 2
-    mults4 = 36 * -(-OH // 4) * -(-OW // 4)
-    mults2 = 16 * -(-OH // 2) * -(-OW // 2)
-    return "winograd4" if 4 * mults4 <= 3 * mults2 else "winograd2"
+    if (KH, KW) == (3, 3) and stride == 1 and C >= 16 and F >= 16:
+        OH, OW = H + 2 * pad - 2, W + 2 * pad - 2
+        mults4 = 36 * -(-OH // 4) * -(-OW // 4)
+        mults2 = 16 * -(-OH // 2) * -(-OW // 2)
+        return "winograd4" if 4 * mults4 <= 3 * mults2 else "winograd2"
+    if 2 * KH >= 7 * stride and C * KH * KW >= 64:
+        return "mec"
+    return "im2col"
 
 
 def _algo(fn: str, x, w, conv_param: dict, stride: int) -> str:
@@ -250,12 +262,14 @@ def conv_forward_fast(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
     """Convolution forward pass by the fastest algorithm for the shapes (or the one ``conv_param['algo']`` names).
 
     Inputs and output as :func:`conv_forward_naive`; ``conv_param`` may also hold ``'algo'``: ``'auto'``
-    (default, :func:`choose_conv_algo`), ``'im2col'``, ``'winograd2'`` or ``'winograd4'`` (3x3, stride 1 only).
+    (default, :func:`choose_conv_algo`), ``'im2col'``, ``'mec'``, ``'winograd2'`` or ``'winograd4'`` (3x3,
+    stride 1 only).
 
     im2col: with ``cols`` the (N, C*KH*KW + 1, H'*W') receptive fields of :func:`_im2col` (last row: ones),
     ``out[n] = [w.reshape(F, -1) | b] @ cols[n]`` — one GEMM per sample in a single ``matmul`` call, written
-    straight into (N, F, H'*W') = (N, F, H', W'), the bias added by the GEMM itself. Winograd: see
-    :func:`nnlab.layers.winograd.conv_forward_winograd`. Keeps the input dtype.
+    straight into (N, F, H'*W') = (N, F, H', W'), the bias added by the GEMM itself. MEC: see
+    :func:`nnlab.layers.mec.conv_forward_mec`; Winograd: :func:`nnlab.layers.winograd.conv_forward_winograd`.
+    Keeps the input dtype.
 
     Returns ``(out, cache)`` with cache ``(algo, inner_cache)`` for :func:`conv_backward_fast`; ``cache[0]``
     names the algorithm that ran.
@@ -264,6 +278,9 @@ def conv_forward_fast(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
     algo = _algo("conv_forward_fast", x, w, conv_param, S)
     if algo in _WINOGRAD_TILE:
         out, inner = conv_forward_winograd(x, w, b, conv_param, m=_WINOGRAD_TILE[algo])
+        return out, (algo, inner)
+    if algo == "mec":
+        out, inner = conv_forward_mec(x, w, b, conv_param)
         return out, (algo, inner)
     xp = xp_of(x, w)
     N, F = x.shape[0], w.shape[0]
@@ -285,8 +302,9 @@ def conv_backward_fast(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, A
 
     im2col: with ``g[n] = dout[n]`` as an (F, H'*W') matrix (a free reshape): ``[dw | db] = sum_n g[n] @
     cols[n].T`` (the ones row of ``cols`` gives ``db``), ``dcols[n] = w.reshape(F, -1).T @ g[n]`` and
-    ``dx = col2im(dcols)`` (a loop over the KH*KW kernel offsets), a few samples at a time. Winograd: see
-    :func:`nnlab.layers.winograd.conv_backward_winograd` (all three gradients in the transformed domain).
+    ``dx = col2im(dcols)`` (a loop over the KH*KW kernel offsets), a few samples at a time. MEC: see
+    :func:`nnlab.layers.mec.conv_backward_mec`; Winograd: :func:`nnlab.layers.winograd.conv_backward_winograd`
+    (all three gradients in the transformed domain).
 
     ``need_dx=False`` skips the input gradient (dcols and col2im, or dV and the adjoint input transform: about
     a third of the work) and returns ``dx = None``: for a network's first layer, whose input needs no gradient
@@ -305,6 +323,13 @@ def conv_backward_fast(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, A
         if tuple(dout.shape) != expected:
             raise ValueError(f"conv_backward_fast: dout must have shape {expected}, got {tuple(dout.shape)}")
         return conv_backward_winograd(dout, inner, need_dx=need_dx)
+    if algo == "mec":
+        check_array("conv_backward_fast", "dout", dout, ndim=4, shape_hint="(N, F, H', W')")
+        (N, _, H, W), w, S, P = inner[0], inner[1], inner[4], inner[5]
+        expected = (N, w.shape[0], (H + 2 * P - w.shape[2]) // S + 1, (W + 2 * P - w.shape[3]) // S + 1)
+        if tuple(dout.shape) != expected:
+            raise ValueError(f"conv_backward_fast: dout must have shape {expected}, got {tuple(dout.shape)}")
+        return conv_backward_mec(dout, inner, need_dx=need_dx)
     x, w, cols, conv_param = inner
     xp = xp_of(dout, w)
     N, C, H, W = x.shape

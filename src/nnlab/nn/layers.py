@@ -134,8 +134,8 @@ class Conv2d(Module):
     ``backward`` skips the input gradient (about a third of the backward work) and returns None, as torch does
     for an input without ``requires_grad``. ``Classifier`` does this for the first layer of a ``Sequential``.
 
-    ``algo``: the kernel's ``conv_param['algo']`` — ``'auto'`` (default: im2col or Winograd by shape, see
-    ``nnlab.layers.choose_conv_algo``), ``'im2col'``, ``'winograd2'`` or ``'winograd4'`` (3x3, stride 1).
+    ``algo``: the kernel's ``conv_param['algo']`` — ``'auto'`` (default: im2col, MEC or Winograd by shape, see
+    ``nnlab.layers.choose_conv_algo``), ``'im2col'``, ``'mec'``, ``'winograd2'`` or ``'winograd4'`` (3x3, stride 1).
     ``self.last_algo`` names the algorithm the last forward ran.
     """
 
