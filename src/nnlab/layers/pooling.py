@@ -127,23 +127,31 @@ def max_pool_forward_fast(x, pool_param: dict) -> tuple[Any, tuple]:
     """Max pooling forward pass without loops over samples or pixels.
 
     Same inputs and output as :func:`max_pool_forward_naive`. Keeps a running maximum over the PH*PW window
-    offsets and the offset index of the first maximum (``argmax``, what the backward needs).
+    offsets and the offset index of the first maximum (``argmax``, what the backward needs): each offset that
+    is strictly larger than the running maximum moves the argmax to itself (so ties keep the earlier offset,
+    as torch). Three passes per offset, into preallocated buffers. A NaN makes the running maximum NaN
+    (``maximum`` propagates it) and compares false; windows whose maximum is NaN get the offset of their first
+    NaN afterwards, as torch (``val > maxval || isnan(val)``).
 
     Returns ``(out, cache)`` with cache ``(x.shape, argmax, pool_param)``.
     """
     PH, PW, S, OH, OW = _pool_geometry("max_pool_forward_fast", x, pool_param)
     xp = xp_of(x)
     tiled = _tiles(x.shape, PH, PW, S)
-    views = _offset_views(x, PH, PW, S, OH, OW, tiled)
-    _, first = next(views)
-    out = first.copy()
+    views = list(_offset_views(x, PH, PW, S, OH, OW, tiled))
+    out = views[0][1].copy()
     argmax = xp.zeros(out.shape, dtype=np.uint8 if PH * PW <= 256 else np.int32)
-    for k, v in views:
-        better = v > out  # strict: ties keep the earlier offset, as torch
-        better |= xp.isnan(v)  # NaN wins, as torch (``val > maxval || isnan(val)``)
+    better = xp.empty(out.shape, dtype=bool)
+    moved = xp.empty_like(argmax)
+    for k, v in views[1:]:
+        xp.greater(v, out, out=better)  # strict: ties keep the earlier offset
         xp.maximum(out, v, out=out)  # propagates NaN
-        # each improvement moves the argmax to a later offset, so argmax = the last k that improved
-        xp.maximum(argmax, better.astype(argmax.dtype) * argmax.dtype.type(k), out=argmax)
+        # each improvement moves the argmax to a later offset: argmax = max(argmax, k * better)
+        xp.maximum(argmax, xp.multiply(better, argmax.dtype.type(k), out=moved), out=argmax)
+    nan = xp.isnan(out, out=better)
+    if nan.any():  # rare: the first NaN of each NaN window wins
+        for k, v in reversed(views):
+            xp.copyto(argmax, k, where=nan & xp.isnan(v))
     return out, (tuple(x.shape), argmax, pool_param)
 
 

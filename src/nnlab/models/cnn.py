@@ -98,9 +98,10 @@ class ThreeLayerConvNet:
         dh2, grads["W3"], grads["b3"] = F.affine_backward(dscores, cache3)
         dh1, grads["W2"], grads["b2"] = F.affine_relu_backward(dh2, cache2)
         _, grads["W1"], grads["b1"] = F.conv_relu_pool_backward(dh1, cache1, need_dx=False)  # X is data
-        for w in ("W1", "W2", "W3"):
-            loss = loss + 0.5 * self.reg * (p[w] * p[w]).sum()
-            grads[w] = grads[w] + self.reg * p[w]
+        if self.reg:  # skipped at reg = 0: three passes over W2 (F*H*W/4 x hidden) that would add zeros
+            for w in ("W1", "W2", "W3"):
+                loss = loss + 0.5 * self.reg * (p[w] * p[w]).sum()
+                grads[w] = grads[w] + self.reg * p[w]
         return loss, grads
 
 
