@@ -47,6 +47,9 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cases", default="", help="comma-separated substrings: run only the conv cases named so")
     parser.add_argument("--sections", default="conv,accuracy,pool,naive,steps,memory",
                         help="comma-separated sections to run (default: all)")
+    parser.add_argument("--malloc", choices=("default", "steady"), default="default",
+                        help="'steady': glibc malloc keeps freed memory (common.steady_malloc), so neither library "
+                             "pays page faults that depend on the other's allocations (default: as a user gets)")
     parser.add_argument("--min-time", type=float, default=None,
                         help="seconds each timing sample loops for (default 0.05, quick 0.02)")
     args = parser.parse_args(argv)
@@ -75,7 +78,7 @@ from nnlab.layers.pooling import max_pool_backward_fast, max_pool_forward_fast  
 from nnlab.layers.winograd import conv_backward_winograd, conv_forward_winograd  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import time_pair  # noqa: E402  (benchmarks/common.py: interleaved nnlab/torch samples)
+from common import steady_malloc, time_pair  # noqa: E402  (benchmarks/common.py: interleaved samples)
 
 torch.set_num_threads(ARGS.threads)
 
@@ -497,6 +500,11 @@ def main() -> int:
     print(f"nnlab conv/pool vs torch {torch.__version__} (CPU), {ARGS.threads} threads, median of {repeats} runs")
     print(f"numpy {np.__version__}; cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.2f} "
           "(a shared machine makes ratios noisy)")
+    if ARGS.malloc == "steady":
+        print("malloc: steady (freed memory kept in the process: no page faults on recycled temporaries)"
+              if steady_malloc() else "malloc: steady requested, but this C library has no mallopt: default")
+    else:
+        print("malloc: default (large temporaries may be page-faulted in afresh on every call; --malloc steady)")
     peak = {dt: numpy_gemm_gflops(dt, repeats) for dt in (np.float32, np.float64)}
     print(f"numpy GEMM 1024^3: float32 {peak[np.float32]:.0f} GFLOP/s, float64 {peak[np.float64]:.0f} GFLOP/s\n")
     if "conv" in sections:

@@ -23,6 +23,25 @@ def blas_threads() -> int:
     return os.cpu_count() or 1
 
 
+def steady_malloc() -> bool:
+    """Make glibc's malloc keep freed memory in the process (no trimming of the heap top, a 256 MiB top pad,
+    a fixed 32 MiB mmap threshold), so that large temporaries are recycled instead of being returned to the
+    kernel and page-faulted in again (each 4 KiB page of a fresh array costs a fault and a zeroing). Which
+    of nnlab's and torch's arrays fault otherwise depends on the other library's recent allocations in the
+    same process: this removes that coupling. Returns False where there is no glibc ``mallopt``."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    return all(mallopt(option, value) == 1 for option, value in (
+        (m_trim_threshold, 2**31 - 1), (m_top_pad, 256 << 20), (m_mmap_threshold, 32 << 20)))
+
+
 def time_fn(fn: Callable[[], object], repeats: int = 7, warmup: int = 2, min_time: float = 0.05) -> float:
     """Median wall time of ``fn()`` in seconds; each sample loops until it lasts ``min_time``."""
     for _ in range(warmup):

@@ -15,7 +15,7 @@ Over channels the product is a sum, so for each of the a*a tile positions ``xi``
 ``M[xi] = V[xi] @ U[xi]`` with ``V[xi]`` the (T, C) transformed tiles (T = N * tiles per image) and ``U[xi]``
 the (C, F) transformed filters — a*a GEMMs in one batched ``matmul``. Everything is linear in ``d`` and in ``g``,
 so the backward pass stays in the transformed domain: with ``dM`` the adjoint output transform of ``dout``,
-``dU[xi] = V[xi]^T @ dM[xi]`` (then ``dw = G^T dU G``) and ``dV[xi] = dM[xi] @ U[xi]^T`` (then ``dx`` is the
+``dU[xi]^T = dM[xi]^T @ V[xi]`` (then ``dw = G^T dU G``) and ``dV[xi] = dM[xi] @ U[xi]^T`` (then ``dx`` is the
 adjoint input transform: ``B dV B^T`` scattered back onto the overlapping tiles).
 
 Layout: internally "HWNC" (rows, columns, samples, channels), so that every transform is a handful of
@@ -308,20 +308,29 @@ def _geometry(fn: str, x, w, b, conv_param: dict, m: int) -> tuple[int, int, int
 
 
 def _filter_transform(w, G):
-    """``U[(i, j), c, f] = sum_{p,q} G[i, p] G[j, q] w[f, c, p, q]``: (a*a, C, F), one GEMM with kron(G, G)."""
+    """``U[(i, j), f, c] = sum_{p,q} G[i, p] G[j, q] w[f, c, p, q]`` in the two orders the GEMMs want: returns
+    ``(U_cf, U_fc)``, shapes (a*a, C, F) and (a*a, F, C), each one GEMM with kron(G, G).
+
+    The batched GEMMs run fastest with a plain (not transposed) operand U: the forward's ``V @ U_cf`` and the
+    backward's ``dM @ U_fc`` (measured, 1 thread, C32->64: 1.46 vs 2.08 ms and 1.44 vs 2.03 ms with the other
+    order as a transposed operand). U_fc comes straight out of the GEMM; U_cf from w transposed to (9, C, F)
+    first (9 values per filter pair to move instead of a*a).
+    """
     xp = xp_of(w)
     F, C = w.shape[:2]
-    a = G.shape[0]
-    U = xp.asarray(np.kron(G, G)) @ w.reshape(F * C, 9).T  # (a*a, F*C)
-    return xp.ascontiguousarray(U.reshape(a * a, F, C).transpose(0, 2, 1))
+    K = xp.asarray(np.kron(G, G))
+    w9 = w.reshape(F * C, 9)
+    U_fc = (K @ w9.T).reshape(K.shape[0], F, C)
+    U_cf = (K @ xp.ascontiguousarray(w9.reshape(F, C, 9).transpose(2, 1, 0)).reshape(9, C * F))
+    return U_cf.reshape(K.shape[0], C, F), U_fc
 
 
 def _filter_transform_adjoint(dU, G, w_shape: tuple):
-    """Adjoint of :func:`_filter_transform`: dU (a*a, C, F) -> dw (F, C, 3, 3) = G^T dU G per (f, c)."""
+    """Adjoint of :func:`_filter_transform`: dU (a*a, F, C) -> dw (F, C, 3, 3) = G^T dU G per (f, c), as
+    ``dU^T @ kron(G, G)`` (a transposed operand, no copy) straight into (F*C, 9), dw's layout."""
     xp = xp_of(dU)
     F, C = w_shape[:2]
-    dw9 = xp.asarray(np.kron(G, G).T) @ dU.reshape(dU.shape[0], C * F)  # (9, C*F)
-    return xp.ascontiguousarray(dw9.reshape(9, C, F).transpose(2, 1, 0)).reshape(w_shape)
+    return (dU.reshape(dU.shape[0], F * C).T @ xp.asarray(np.kron(G, G))).reshape(w_shape)
 
 
 # ------------------------------------------------------------------------------------------ kernels
@@ -351,7 +360,7 @@ def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict |
     N, C, H, W = x.shape
     F = w.shape[0]
     Wp = TW * m + 2
-    U = _filter_transform(w.astype(dt, copy=False), G)
+    U, U_fc = _filter_transform(w.astype(dt, copy=False), G)
     bias = b.astype(dt, copy=False)
     clock.lap("filter transform")
     V = xp.empty((a, a, TH, TW, N, C), dtype=dt)
@@ -390,7 +399,7 @@ def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict |
         rows = min(kk * m, OH - th0 * m)
         _store_rows(Y.reshape(kk * m, TW * m, N, F)[:rows, :OW], out, th0 * m)
         clock.lap("store")
-    return out, (tuple(x.shape), w, V, U, conv_param, m)
+    return out, (tuple(x.shape), w, V, U_fc, conv_param, m)
 
 
 def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
@@ -398,14 +407,14 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
     """Backward pass of :func:`conv_forward_winograd`, in the transformed domain, a few tile rows at a time.
 
     With ``dM = A dY A^T`` per tile (the adjoint of the output transform; dY the m x m blocks of dout):
-    ``dU[xi] = sum_tiles V[xi]^T @ dM[xi]`` and ``dw[f, c] = G^T dU[.., c, f] G``; ``db = sum_{n,i,j} dout``;
+    ``dU[xi]^T = sum_tiles dM[xi]^T @ V[xi]`` and ``dw[f, c] = G^T dU[.., c, f] G``; ``db = sum_{n,i,j} dout``;
     ``dV[xi] = dM[xi] @ U[xi]^T`` and ``dx`` = ``B dV B^T`` added back onto the overlapping input tiles
     (columns then rows; two rows carried to the next chunk), the padding cropped off. ``need_dx=False``
     skips dV and dx and returns ``dx = None`` (a network's first layer). ``profile`` as in the forward.
 
     Returns ``(dx, dw, db)`` shaped like x, w, b.
     """
-    x_shape, w, V, U, conv_param, m = cache
+    x_shape, w, V, U_fc, conv_param, m = cache
     fn = "conv_backward_winograd"
     check_array(fn, "dout", dout, ndim=4, shape_hint="(N, F, H', W')")
     xp = xp_of(dout, w)
@@ -424,15 +433,14 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
     Wp = TW * m + 2
     dout = dout.astype(dt, copy=False)
     db = dout.sum(axis=(0, 2, 3)).astype(w.dtype, copy=False)
-    dU = xp.zeros((a * a, C, F), dtype=dt)
-    Ut = U.transpose(0, 2, 1)
+    dU = xp.zeros((a * a, F, C), dtype=dt)
     chunks = _chunks(TH, a * a * TW * N * max(C, F) * dt.itemsize)
     k = chunks[0][1] - chunks[0][0]
     tmp = xp.empty(a * k * max(Wp * C, TW * max(C, F)) * N, dtype=dt)
     dYbuf = xp.empty(k * m * TW * m * N * F, dtype=dt)
     dsbuf = xp.empty(a * k * TW * m * N * F, dtype=dt)
     dMbuf = xp.empty(a * a * k * TW * N * F, dtype=dt)
-    dUc = xp.empty((a * a, C, F), dtype=dt)
+    dUc = xp.empty((a * a, F, C), dtype=dt)
     if need_dx:
         dx = xp.empty((N, C, H, W), dtype=dt)
         dVbuf = xp.empty(a * a * k * TW * N * C, dtype=dt)
@@ -457,13 +465,13 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
             _transform("A", A, [ds[i][:, :, c] for c in range(m)], dM[i], _scratch(tmp, kk, TW, N, F))
         clock.lap("output transform adjoint")
         dM = dM.reshape(a * a, Tc, F)
-        xp.matmul(V[:, :, th0:th1].reshape(a * a, Tc, C).transpose(0, 2, 1), dM, out=dUc)
+        xp.matmul(dM.transpose(0, 2, 1), V[:, :, th0:th1].reshape(a * a, Tc, C), out=dUc)
         dU += dUc
         clock.lap("dw gemm")
         if not need_dx:
             continue
         dV = _scratch(dVbuf, a * a, Tc, C)
-        xp.matmul(dM, Ut, out=dV)
+        xp.matmul(dM, U_fc, out=dV)
         clock.lap("dx gemm")
         dV = dV.reshape(a, a, kk, TW, N, C)
         dtt = _scratch(dtbuf, a, kk, Wp, N, C)
