@@ -14,8 +14,10 @@ ratios (below 1: nnlab is faster), so a change of machine load hits both alike. 
    can exceed the GEMM peak when Winograd does fewer multiplications), next to numpy's own 1024^3 GEMM rate
    measured in the same run. ``--algos`` also times every algorithm that applies to the case, forced
    (``conv_param['algo']``); column cpu: the forward + backward ratio in process CPU time (interleaved pairs);
-   ``--profile`` times the stages of every algorithm (im2col: im2col, GEMMs, col2im;
-   Winograd: load, input transform, GEMMs, output transform, store and their adjoints, in CPU time).
+   ``--profile`` times the stages of every algorithm (im2col: im2col, GEMMs, col2im; MEC: lower, GEMMs, store,
+   fold; Winograd: load, input transform, GEMMs, output transform, store and their adjoints, in CPU time).
+   ``--malloc steady`` keeps freed memory in the process (``common.steady_malloc``): without it, which
+   library's large temporaries are page-faulted in afresh depends on the other's recent allocations.
    ``--cases 'C64,C128'`` keeps the conv cases whose names contain one of the strings.
 2. float32 error of every algorithm against a float64 direct convolution, at unit scale and at the scales of a
    trained network; max-pool 2x2 forward and forward + backward.
@@ -74,6 +76,7 @@ from nnlab.layers.conv import (  # noqa: E402
     conv_forward_fast,
     conv_forward_naive,
 )
+from nnlab.layers.mec import conv_backward_mec, conv_forward_mec  # noqa: E402
 from nnlab.layers.pooling import max_pool_backward_fast, max_pool_forward_fast  # noqa: E402
 from nnlab.layers.winograd import conv_backward_winograd, conv_forward_winograd  # noqa: E402
 
@@ -138,7 +141,7 @@ def direct_flops(x_shape, w_shape, stride: int, pad: int) -> int:
 
 
 def applicable_algos(w_shape, stride: int) -> list[str]:
-    return ["im2col"] + (list(WINOGRAD) if tuple(w_shape[2:]) == (3, 3) and stride == 1 else [])
+    return ["im2col", "mec"] + (list(WINOGRAD) if tuple(w_shape[2:]) == (3, 3) and stride == 1 else [])
 
 
 def bench_conv(name, x_shape, w_shape, stride, pad, dtype, repeats: int, algo: str = "auto") -> dict:
@@ -216,6 +219,25 @@ def profile_winograd(x_shape, w_shape, pad, dtype, m: int, repeats: int) -> tupl
         _, cache = conv_forward_winograd(x, w, b, {"stride": 1, "pad": pad}, m=m, profile=fwd[-1])
         bwd.append({})
         conv_backward_winograd(dout, cache, profile=bwd[-1])
+    median = lambda runs: {k: float(np.median([r[k] for r in runs[1:]])) for k in runs[0]}  # noqa: E731
+    return median(fwd), median(bwd)
+
+
+def profile_mec(x_shape, w_shape, stride, pad, dtype, repeats: int) -> tuple[dict, dict]:
+    """Median CPU seconds of each stage of conv_forward_mec and conv_backward_mec (their ``profile``)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    conv_param = {"stride": stride, "pad": pad}
+    out, cache = conv_forward_mec(x, w, b, conv_param)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    fwd, bwd = [], []
+    for _ in range(repeats + 1):
+        fwd.append({})
+        _, cache = conv_forward_mec(x, w, b, conv_param, profile=fwd[-1])
+        bwd.append({})
+        conv_backward_mec(dout, cache, profile=bwd[-1])
     median = lambda runs: {k: float(np.median([r[k] for r in runs[1:]])) for k in runs[0]}  # noqa: E731
     return median(fwd), median(bwd)
 
@@ -404,7 +426,7 @@ def accuracy_section() -> None:
             dout = rng.standard_normal(ref.shape)
             refs = (ref, *conv_backward_fast(dout, cache)[:2])
             parts = []
-            for algo in ("im2col", *WINOGRAD):
+            for algo in ("im2col", "mec", *WINOGRAD):
                 a32 = [a.astype(np.float32) for a in (x, w, b)]
                 out, c32 = conv_forward_fast(*a32, {"stride": 1, "pad": 1, "algo": algo})
                 ours = (out, *conv_backward_fast(dout.astype(np.float32), c32)[:2])
@@ -438,10 +460,11 @@ def conv_section(peak: dict, repeats: int) -> None:
             if ARGS.profile:
                 parts = profile_conv(name, xs, ws, s, p, dtype, repeats)
                 print("    im2col profile ms: " + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in parts.items()))
-                for algo, m in WINOGRAD.items():
-                    if algo not in applicable_algos(ws, s):
-                        continue
-                    fwd, bwd = profile_winograd(xs, ws, p, dtype, m, repeats)
+                for algo in applicable_algos(ws, s)[1:]:
+                    if algo == "mec":
+                        fwd, bwd = profile_mec(xs, ws, s, p, dtype, repeats)
+                    else:
+                        fwd, bwd = profile_winograd(xs, ws, p, dtype, WINOGRAD[algo], repeats)
                     print(f"    {algo} profile ms: forward " + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in fwd.items())
                           + f" (sum {sum(fwd.values()) * 1e3:.2f})")
                     print(f"    {' ' * len(algo)}             backward "

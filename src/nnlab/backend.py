@@ -27,6 +27,14 @@ def xp_of(*arrays: Any):
     return np
 
 
+def as_strided(x: Any, shape: tuple, strides: tuple) -> Any:
+    """A read-only view of ``x``'s memory with the given shape and byte strides (NumPy's or CuPy's
+    ``lib.stride_tricks.as_strided``); the caller guarantees that it stays inside ``x``."""
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        return _cupy.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
+    return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides, writeable=False)
+
+
 def to_numpy(x: Any) -> np.ndarray:
     """Copy ``x`` to host memory as a NumPy array (a no-op for NumPy arrays)."""
     if _cupy is not None and isinstance(x, _cupy.ndarray):

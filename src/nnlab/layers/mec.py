@@ -30,9 +30,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
-from ..backend import xp_of
+from ..backend import as_strided, xp_of
 from ..validation import check_array
 from .winograd import _Stages
 
@@ -99,7 +98,7 @@ def _windows(L, KH: int, S: int, OH: int):
     """The (H', KH*C*KW, N*W') overlapping windows of L: window i is rows ``i*S .. i*S + KH - 1`` (no copy)."""
     Hp, C, KW, N, OW = L.shape
     s = L.strides
-    return as_strided(L, shape=(OH, KH * C * KW, N * OW), strides=(S * s[0], s[2], s[4]), writeable=False)
+    return as_strided(L, (OH, KH * C * KW, N * OW), (S * s[0], s[2], s[4]))
 
 
 def conv_forward_mec(x, w, b, conv_param: dict, profile: dict | None = None) -> tuple[Any, tuple]:
