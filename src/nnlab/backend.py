@@ -6,6 +6,7 @@ Every kernel asks ``xp_of(x)`` for the module that owns its input (NumPy, or CuP
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,29 @@ def as_strided(x: Any, shape: tuple, strides: tuple) -> Any:
     if _cupy is not None and isinstance(x, _cupy.ndarray):
         return _cupy.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
     return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides, writeable=False)
+
+
+_SCRATCH = threading.local()
+
+
+def scratch(xp: Any, name: str, size: int, dtype: Any) -> Any:
+    """A flat work array of ``size`` elements (uninitialised), reused across calls: kept per thread, array
+    module, dtype and ``name``, and grown when a call needs more.
+
+    For a kernel's temporaries that do not outlive the call (never for arrays it returns or caches). A fresh
+    multi-megabyte array is page-faulted in 4 KiB at a time on first touch; measured at 1 thread on Winograd
+    F(4x4) C32->64 fwd + bwd in a new process: 4186 page faults and 28.4 ms per call with fresh temporaries,
+    18.6 ms when the memory is recycled. Each name holds at most one buffer (a few MiB: the kernels size
+    their chunks so), so the memory kept is bounded.
+    """
+    store = getattr(_SCRATCH, "buffers", None)
+    if store is None:
+        store = _SCRATCH.buffers = {}
+    key = (name, xp.__name__, np.dtype(dtype).str)
+    buf = store.get(key)
+    if buf is None or buf.size < size:
+        buf = store[key] = xp.empty(max(int(size), 1), dtype=dtype)
+    return buf[:size]
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import as_strided, xp_of
+from ..backend import as_strided, scratch, xp_of
 from ..validation import check_array
 from .winograd import _Stages
 
@@ -125,7 +125,7 @@ def conv_forward_mec(x, w, b, conv_param: dict, profile: dict | None = None) -> 
     clock.lap("lower")
     out = xp.empty((N, F, OH, OW), dtype=dt)
     chunks = _row_chunks(OH, F * N * OW * dt.itemsize)
-    Ybuf = xp.empty((chunks[0][1] - chunks[0][0]) * F * N * OW, dtype=dt)
+    Ybuf = scratch(xp, "mec.Y", (chunks[0][1] - chunks[0][0]) * F * N * OW, dt)
     for i0, i1 in chunks:
         Y = Ybuf[:(i1 - i0) * F * N * OW].reshape(i1 - i0, F, N * OW)
         xp.matmul(Wm, Lw[i0:i1], out=Y)
@@ -163,12 +163,12 @@ def conv_backward_mec(dout, cache: tuple, need_dx: bool = True, profile: dict | 
     db = dout.sum(axis=(0, 2, 3)).astype(w.dtype, copy=False)
     chunks = _row_chunks(OH, F * N * OW * dt.itemsize)
     k = chunks[0][1] - chunks[0][0]
-    dYbuf = xp.empty(k * F * N * OW, dtype=dt)
-    dWbuf = xp.empty(k * K * F, dtype=dt)
+    dYbuf = scratch(xp, "mec.Y", k * F * N * OW, dt)
+    dWbuf = scratch(xp, "mec.dW", k * K * F, dt)
     dWt = xp.zeros((K, F), dtype=dt)
     if need_dx:
         dL = xp.zeros(L.shape, dtype=dt).reshape(L.shape[0], C * KW, N * OW)
-        dLbuf = xp.empty(k * K * N * OW, dtype=dt)
+        dLbuf = scratch(xp, "mec.dL", k * K * N * OW, dt)
     clock.lap("setup")
     for i0, i1 in chunks:
         dY = dYbuf[:(i1 - i0) * F * N * OW].reshape(i1 - i0, F, N, OW)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import as_strided, xp_of
+from ..backend import as_strided, scratch, xp_of
 from ..validation import check_array
 
 __all__ = ["conv_forward_winograd", "conv_backward_winograd", "winograd_matrices", "WINOGRAD_TILES"]
@@ -377,12 +377,12 @@ def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict |
     out = xp.empty((N, F, OH, OW), dtype=dt)
     chunks = _chunks(TH, a * a * TW * N * max(C, F) * dt.itemsize)
     k = chunks[0][1] - chunks[0][0]
-    xbuf = xp.empty((k * m + 2) * Wp * N * C, dtype=dt)
-    t = xp.empty(a * k * Wp * N * C, dtype=dt)
-    tmp = xp.empty(a * k * max(Wp * C, TW * max(C, F)) * N, dtype=dt)
-    Mbuf = xp.empty(a * a * k * TW * N * F, dtype=dt)
-    sbuf = xp.empty(m * a * k * TW * N * F, dtype=dt)
-    Ybuf = xp.empty(k * m * TW * m * (N * F + _STRIDE_PAD), dtype=dt)
+    xbuf = scratch(xp, "winograd.x", (k * m + 2) * Wp * N * C, dt)
+    t = scratch(xp, "winograd.t", a * k * Wp * N * C, dt)
+    tmp = scratch(xp, "winograd.tmp", a * k * max(Wp * C, TW * max(C, F)) * N, dt)
+    Mbuf = scratch(xp, "winograd.M", a * a * k * TW * N * F, dt)
+    sbuf = scratch(xp, "winograd.s", m * a * k * TW * N * F, dt)
+    Ybuf = scratch(xp, "winograd.Y", k * m * TW * m * (N * F + _STRIDE_PAD), dt)
     for th0, th1 in chunks:
         kk, Tc = th1 - th0, (th1 - th0) * TW * N
         xb = _scratch(xbuf, kk * m + 2, Wp, N, C)
@@ -446,17 +446,17 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
     dU = xp.zeros((a * a, F, C), dtype=dt)
     chunks = _chunks(TH, a * a * TW * N * max(C, F) * dt.itemsize)
     k = chunks[0][1] - chunks[0][0]
-    tmp = xp.empty(a * k * max(Wp * C, TW * max(C, F)) * N, dtype=dt)
-    dYbuf = xp.empty(k * m * TW * m * N * F, dtype=dt)
-    dsbuf = xp.empty(a * k * TW * m * N * F, dtype=dt)
-    dMbuf = xp.empty(a * a * k * TW * N * F, dtype=dt)
-    dUc = xp.empty((a * a, F, C), dtype=dt)
+    tmp = scratch(xp, "winograd.tmp", a * k * max(Wp * C, TW * max(C, F)) * N, dt)
+    dYbuf = scratch(xp, "winograd.Y", k * m * TW * m * N * F, dt)
+    dsbuf = scratch(xp, "winograd.s", a * k * TW * m * N * F, dt)
+    dMbuf = scratch(xp, "winograd.M", a * a * k * TW * N * F, dt)
+    dUc = scratch(xp, "winograd.dUc", a * a * F * C, dt).reshape(a * a, F, C)
     if need_dx:
         dx = xp.empty((N, C, H, W), dtype=dt)
-        dVbuf = xp.empty(a * a * k * TW * N * C, dtype=dt)
-        dtbuf = xp.empty(a * k * Wp * N * C, dtype=dt)
-        partbuf = xp.empty((a - m) * k * max(TW, Wp) * N * C, dtype=dt)
-        accbuf = xp.empty((k * m + 2) * Wp * (N * C + _STRIDE_PAD), dtype=dt)
+        dVbuf = scratch(xp, "winograd.dV", a * a * k * TW * N * C, dt)
+        dtbuf = scratch(xp, "winograd.t", a * k * Wp * N * C, dt)
+        partbuf = scratch(xp, "winograd.part", (a - m) * k * max(TW, Wp) * N * C, dt)
+        accbuf = scratch(xp, "winograd.x", (k * m + 2) * Wp * (N * C + _STRIDE_PAD), dt)
         carry = xp.zeros((2, Wp, N, C), dtype=dt)
     clock.lap("setup")
     for th0, th1 in chunks:
