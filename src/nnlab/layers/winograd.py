@@ -49,7 +49,7 @@ __all__ = ["conv_forward_winograd", "conv_backward_winograd", "winograd_matrices
 
 WINOGRAD_TILES = (2, 4)
 _CHUNK_BYTES = 1 << 21  # transformed data per chunk of tile rows (see _chunks)
-_TRANSPOSE_BLOCK = 256  # (n, c) pairs per block of the NCHW -> HWNC transpose (see _load_rows)
+_TRANSPOSE_BLOCK = 512  # (n, c) pairs per block of the NCHW -> HWNC transpose (see _load_rows)
 _STRIDE_PAD = 16  # extra entries between the rows of the grids that are transposed to NCHW (see _padded)
 
 # Lavin & Gray (2015), F(2x2, 3x3): interpolation points 0, 1, -1 and infinity.
@@ -237,7 +237,11 @@ def _chunks(n_rows: int, row_bytes: int) -> list[tuple[int, int]]:
     cache and small enough for the allocator to reuse: one big temporary per stage costs a page fault per 4 KiB
     (measured: two fresh 17 MB arrays take 5 ms, as long as the GEMM they feed). F(4x4) forward + backward
     on x(32,32,42,42), C32->64, CPU time: 80 ms in 2 MiB chunks, 130 ms in one piece; 1-4 MiB measure alike.
+    A problem of at most two chunks' worth goes in one piece (half the NumPy calls: C128->128 on x(32,128,8,8),
+    2.4 MB, fwd + bwd 13.4 -> 11.7 ms).
     """
+    if n_rows * row_bytes <= 2 * _CHUNK_BYTES:
+        return [(0, n_rows)]
     k = max(1, _CHUNK_BYTES // max(row_bytes, 1))
     return [(r, min(n_rows, r + k)) for r in range(0, n_rows, k)]
 
