@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import nnlab.layers.mec as mec
-from nnlab.gradcheck import eval_numerical_gradient_array
 from nnlab.layers.conv import conv_backward_fast, conv_backward_naive, conv_forward_fast, conv_forward_naive
 from nnlab.layers.mec import conv_backward_mec, conv_forward_mec
+from tests.layers.conv_checks import assert_gradients_match_numerical
 
 # (N, C, H, W, F, K, stride, pad): non-square inputs, strides 1-3 that do and do not divide, pads larger than
 # the kernel's reach, a kernel as large as the padded input, 1x1 kernels, batch 1.
@@ -60,19 +60,7 @@ def test_mec_equals_naive_float64(rng, monkeypatch, case, row_chunks):
 @pytest.mark.parametrize("case", [(2, 2, 6, 5, 3, 5, 1, 2), (1, 3, 7, 6, 2, 4, 2, 1), (2, 1, 5, 5, 2, 7, 1, 3)])
 def test_mec_gradients_match_numerical(rng, case):
     N, C, H, W, F, K, S, P = case
-    x, w, b = _inputs(rng, N, C, H, W, F, K)
-    conv_param = {"stride": S, "pad": P, "algo": "mec"}
-    out, cache = conv_forward_fast(x, w, b, conv_param)
-    assert cache[0] == "mec"
-    dout = rng.standard_normal(out.shape)
-    dx, dw, db = conv_backward_fast(dout, cache)
-    fwd = conv_forward_fast
-    for name, ours, numerical in (
-        ("dx", dx, eval_numerical_gradient_array(lambda x_: fwd(x_, w, b, conv_param)[0], x, dout)),
-        ("dw", dw, eval_numerical_gradient_array(lambda w_: fwd(x, w_, b, conv_param)[0], w, dout)),
-        ("db", db, eval_numerical_gradient_array(lambda b_: fwd(x, w, b_, conv_param)[0], b, dout)),
-    ):
-        assert _rel(ours, numerical) < 1e-8, f"{name}: {_rel(ours, numerical):.2e}"
+    assert_gradients_match_numerical(rng, *_inputs(rng, N, C, H, W, F, K), {"stride": S, "pad": P, "algo": "mec"})
 
 
 @pytest.mark.parametrize(("x_scale", "w_scale"), [(1.0, 1.0), (1.0, 0.05), (30.0, 0.03)])

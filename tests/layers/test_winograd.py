@@ -8,7 +8,6 @@ import pytest
 
 import nnlab.layers.winograd as winograd
 from nnlab import nn
-from nnlab.gradcheck import eval_numerical_gradient_array
 from nnlab.layers.conv import (
     CONV_ALGOS,
     choose_conv_algo,
@@ -18,6 +17,7 @@ from nnlab.layers.conv import (
     conv_forward_naive,
 )
 from nnlab.layers.winograd import conv_backward_winograd, conv_forward_winograd, winograd_matrices
+from tests.layers.conv_checks import assert_gradients_match_numerical
 
 WINOGRAD_ALGOS = ["winograd2", "winograd4"]
 # (N, C, H, W, F, pad): odd sizes, H' and W' not multiples of the tile, pads 0..3, batch 1, a 1x1 input.
@@ -82,19 +82,7 @@ def test_winograd_equals_naive_float64(rng, monkeypatch, case, m, several_chunks
 @pytest.mark.parametrize("case", [(2, 3, 5, 5, 2, 1), (1, 2, 6, 7, 3, 0), (2, 2, 4, 5, 2, 2)])
 def test_winograd_gradients_match_numerical(rng, algo, case):
     N, C, H, W, F, P = case
-    x, w, b = _case(rng, N, C, H, W, F)
-    conv_param = {"stride": 1, "pad": P, "algo": algo}
-    out, cache = conv_forward_fast(x, w, b, conv_param)
-    assert cache[0] == algo
-    dout = rng.standard_normal(out.shape)
-    dx, dw, db = conv_backward_fast(dout, cache)
-    fwd = conv_forward_fast
-    for name, ours, numerical in (
-        ("dx", dx, eval_numerical_gradient_array(lambda x_: fwd(x_, w, b, conv_param)[0], x, dout)),
-        ("dw", dw, eval_numerical_gradient_array(lambda w_: fwd(x, w_, b, conv_param)[0], w, dout)),
-        ("db", db, eval_numerical_gradient_array(lambda b_: fwd(x, w, b_, conv_param)[0], b, dout)),
-    ):
-        assert _rel(ours, numerical) < 1e-8, f"{name}: {_rel(ours, numerical):.2e}"
+    assert_gradients_match_numerical(rng, *_case(rng, N, C, H, W, F), {"stride": 1, "pad": P, "algo": algo})
 
 
 @pytest.mark.parametrize("algo", ["im2col", "mec", *WINOGRAD_ALGOS])
