@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import xp_of
+from ..backend import scratch, xp_of
 from ..validation import check_array
 from .mec import conv_backward_mec, conv_forward_mec
 from .winograd import conv_backward_winograd, conv_forward_winograd
@@ -157,40 +157,56 @@ def _taps(a, KH: int, KW: int, S: int, OH: int, OW: int):
             yield p, q, a[:, :, p:p + (OH - 1) * S + 1:S, q:q + (OW - 1) * S + 1:S]
 
 
-def _im2col(x, KH: int, KW: int, S: int, P: int, OH: int, OW: int):
+def _im2col(x, KH: int, KW: int, S: int, P: int, OH: int, OW: int, reuse: bool = False):
     """Receptive fields as a stack of per-sample matrices, plus a row of ones for the bias.
 
     Returns ``cols`` of shape (N, C*KH*KW + 1, H'*W'): ``cols[n, (c, p, q), (i, j)] = xpad[n, c, i*S + p,
     j*S + q]`` (rows ordered (c, p, q) like ``w.reshape(F, -1)``'s columns) and ``cols[n, -1] = 1``. Filled
     by one strided copy per kernel offset (KH*KW copies, each of N*C*H'*W' values). This layout makes
     ``[w | b] @ cols`` (a batched GEMM) land directly in NCHW order: no transpose of the output, no bias pass.
+    ``reuse=True``: ``cols`` is the scratch buffer of the chunked path (valid until the next call), not a new array.
     """
     xp = xp_of(x)
-    N, C = x.shape[:2]
+    N, C, H, W = x.shape
     K = C * KH * KW
-    cols = xp.empty((N, K + 1, OH * OW), dtype=x.dtype)
+    size = N * (K + 1) * OH * OW
+    cols = (scratch(xp, "im2col.cols", size, x.dtype) if reuse else xp.empty(size, dtype=x.dtype))
+    cols = cols.reshape(N, K + 1, OH * OW)
     fields = cols[:, :K].reshape(N, C, KH, KW, OH, OW)  # a view of the first K rows
-    for p, q, tap in _taps(_pad_hw(x, P), KH, KW, S, OH, OW):
+    xpad = x
+    if P:  # the padded input in scratch: it does not outlive the call
+        xpad = scratch(xp, "im2col.xpad", N * C * (H + 2 * P) * (W + 2 * P), x.dtype)
+        xpad = xpad.reshape(N, C, H + 2 * P, W + 2 * P)
+        xpad[:, :, :P] = 0
+        xpad[:, :, H + P:] = 0
+        xpad[:, :, P:H + P, :P] = 0
+        xpad[:, :, P:H + P, W + P:] = 0
+        xpad[:, :, P:H + P, P:W + P] = x
+    for p, q, tap in _taps(xpad, KH, KW, S, OH, OW):
         fields[:, :, p, q] = tap
     cols[:, K] = 1
     return cols
 
 
-def _col2im(dcols, x_shape: tuple, KH: int, KW: int, S: int, P: int, OH: int, OW: int):
+def _col2im(dcols, x_shape: tuple, KH: int, KW: int, S: int, P: int, OH: int, OW: int, out=None):
     """Adjoint of :func:`_im2col` (without the ones row): sum the columns back onto the input grid.
 
     ``dcols`` is (N, C*KH*KW, H'*W'); one strided accumulation per kernel offset,
-    ``dxpad[:, :, p + i*S, q + j*S] += dcols[:, (c, p, q), (i, j)]``, then the padding is cropped off.
+    ``dxpad[:, :, p + i*S, q + j*S] += dcols[:, (c, p, q), (i, j)]`` into a zeroed scratch grid, then the padding
+    is cropped off into ``out`` (N, C, H, W) (a new array when None), which is returned.
     """
     xp = xp_of(dcols)
     N, C, H, W = x_shape
     dfields = dcols.reshape(N, C, KH, KW, OH, OW)
-    dxpad = xp.zeros((N, C, H + 2 * P, W + 2 * P), dtype=dcols.dtype)
+    Hp, Wp = H + 2 * P, W + 2 * P
+    dxpad = scratch(xp, "im2col.dxpad", N * C * Hp * Wp, dcols.dtype).reshape(N, C, Hp, Wp)
+    dxpad[...] = 0
     for p, q, tap in _taps(dxpad, KH, KW, S, OH, OW):
         tap += dfields[:, :, p, q]
-    if P == 0:
-        return dxpad
-    return xp.ascontiguousarray(dxpad[:, :, P:P + H, P:P + W])
+    if out is None:
+        out = xp.empty(x_shape, dtype=dcols.dtype)
+    out[...] = dxpad[:, :, P:P + H, P:P + W]
+    return out
 
 
 def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtype: Any) -> str:
@@ -293,7 +309,7 @@ def conv_forward_fast(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
     out = xp.empty((N, F, OH * OW), dtype=np.result_type(wb.dtype, x.dtype))
     step = _samples_per_chunk(sample_bytes)
     for n0 in range(0, N, step):
-        xp.matmul(wb, _im2col(x[n0:n0 + step], KH, KW, S, P, OH, OW), out=out[n0:n0 + step])
+        xp.matmul(wb, _im2col(x[n0:n0 + step], KH, KW, S, P, OH, OW, reuse=True), out=out[n0:n0 + step])
     return out.reshape(N, F, OH, OW), ("im2col", (x, w, None, conv_param))
 
 
@@ -347,14 +363,16 @@ def conv_backward_fast(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, A
     else:  # the forward did not keep the im2col matrix: rebuild it a chunk at a time
         dwb = xp.zeros((F, K + 1), dtype=np.result_type(dout.dtype, x.dtype))
         for n0 in range(0, N, step):
-            chunk = _im2col(x[n0:n0 + step], KH, KW, S, P, OH, OW)
+            chunk = _im2col(x[n0:n0 + step], KH, KW, S, P, OH, OW, reuse=True)
             dwb += xp.matmul(g[n0:n0 + step], chunk.transpose(0, 2, 1)).sum(axis=0)
     dw, db = xp.ascontiguousarray(dwb[:, :-1]).reshape(w.shape), dwb[:, -1].copy()
     if not need_dx:
         return None, dw, db
     dx = xp.empty(x.shape, dtype=dout.dtype)
     wT = w.reshape(F, K).T
-    for n0 in range(0, N, step):  # dcols and col2im a chunk at a time: no second matrix of the im2col size
-        dcols = xp.matmul(wT, g[n0:n0 + step])  # (n, C*KH*KW, H'*W')
-        dx[n0:n0 + step] = _col2im(dcols, (dcols.shape[0], C, H, W), KH, KW, S, P, OH, OW)
+    for n0 in range(0, N, step):  # dcols and col2im a chunk at a time, in reused scratch: no second matrix
+        n = min(N, n0 + step) - n0
+        dcols = scratch(xp, "im2col.dcols", n * K * OH * OW, dx.dtype).reshape(n, K, OH * OW)
+        xp.matmul(wT, g[n0:n0 + n], out=dcols)
+        _col2im(dcols, (n, C, H, W), KH, KW, S, P, OH, OW, out=dx[n0:n0 + n])
     return dx, dw, db
