@@ -46,8 +46,9 @@ def scratch(xp: Any, name: str, size: int, dtype: Any) -> Any:
     For a kernel's temporaries that do not outlive the call (never for arrays it returns or caches). A fresh
     multi-megabyte array is page-faulted in 4 KiB at a time on first touch; measured at 1 thread on Winograd
     F(4x4) C32->64 fwd + bwd in a new process: 4186 page faults and 28.4 ms per call with fresh temporaries,
-    18.6 ms when the memory is recycled. Each name holds at most one buffer (a few MiB: the kernels size
-    their chunks so), so the memory kept is bounded.
+    18.6 ms when the memory is recycled. Each name holds one buffer, the largest any call asked for: the
+    kernels' chunk buffers are a few MiB each; the largest is im2col's padded input (7 MiB for a batch of 512
+    3x32x32 float32 images), so a training process keeps some tens of MiB per thread.
     """
     store = getattr(_SCRATCH, "buffers", None)
     if store is None:
