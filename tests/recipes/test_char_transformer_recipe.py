@@ -19,16 +19,7 @@ from nnlab.recipes.char_transformer import all_position_loss, text_splits
 from nnlab.recipes.contract import SettingError, resolve_settings
 from nnlab.recipes.macbeth import split_windows
 from nnlab.runs import load_recipe_data, load_run
-
-
-def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
+from tests.recipes.recipe_helpers import one_blas_thread
 
 
 @pytest.mark.parametrize("num_chars,T,frac,stride", [(1000, 30, 0.1, 1), (1001, 16, 0.25, 7), (5000, 128, 0.1, 32)])
@@ -90,7 +81,7 @@ def test_time_budget_stops_at_the_last_epoch_that_fits(monkeypatch):
 
 def _train(name, tmp_path, data_file, *sets):
     args = ["train", name, "--quick", "--out", str(tmp_path), "--set", f"data_path={data_file}"]
-    with _one_blas_thread():
+    with one_blas_thread():
         assert main(args + [a for s in sets for a in ("--set", s)]) == 0
     (run_dir,) = tmp_path.iterdir()
     return run_dir, json.loads((run_dir / "metrics.json").read_text())

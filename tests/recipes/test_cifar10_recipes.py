@@ -6,7 +6,6 @@ the shared data plumbing equals ``get_CIFAR10_data``; presets and bad settings."
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 
@@ -16,26 +15,10 @@ import pytest
 from nnlab import cli, runner
 from nnlab.recipes import SettingError
 from nnlab.runs import load_run, predict_scores
+from tests.recipes.recipe_helpers import KeepModel, one_blas_thread
 
 PNG = b"\x89PNG\r\n\x1a\n"
 COMMON = {"config.json", "metrics.json", "curves.png", "confusion.png", "model.npz", "checkpoint_latest.npz"}
-
-
-def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
-
-
-class KeepModel:
-    """Solver callback keeping the trained model (after the best parameters are restored)."""
-
-    model = None
-
-    def on_train_end(self, solver) -> None:
-        self.model = solver.model
 
 
 def _assert_pngs(run_dir, names):
@@ -69,7 +52,7 @@ def test_quick_run_beats_chance_and_reloads_to_the_same_predictions(tmp_path, da
     monkeypatch.setenv("NNLAB_DATA", str(data_dir))
     recipe, cfg = runner.prepare(name, overrides, quick=True)
     keep = KeepModel()
-    with _one_blas_thread():
+    with one_blas_thread():
         outcome = runner.train(recipe, cfg, quick=True, out=tmp_path, progress=False, callbacks=[keep])
     metrics = outcome.metrics
     assert outcome.status == "finished"
@@ -95,7 +78,7 @@ def test_cifar10_fc_bn_dropout_saves_the_running_statistics(tmp_path, data_dir, 
     """Batch-norm buffers are in model.npz; without them the reloaded net would not reproduce its test figure."""
     monkeypatch.setenv("NNLAB_DATA", str(data_dir))
     recipe, cfg = runner.prepare("cifar10-fc-bn-dropout", {"num_epochs": 1}, quick=True)
-    with _one_blas_thread():
+    with one_blas_thread():
         outcome = runner.train(recipe, cfg, quick=True, out=tmp_path, progress=False)
     with np.load(outcome.run_dir / "model.npz") as z:
         assert {"buffers/running_mean1", "buffers/running_var1", "buffers/running_mean2"} <= set(z.files)
@@ -124,7 +107,7 @@ def test_cifar10_softmax_quick_sweep_and_predict_on_pngs_through_the_cli(tmp_pat
 
     monkeypatch.setenv("NNLAB_DATA", str(data_dir))
     out = tmp_path / "runs"
-    with _one_blas_thread():
+    with one_blas_thread():
         assert cli.main(["train", "cifar10-softmax", "--quick", "--out", str(out)]) == 0
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     # the quick grid (lr 1e-6, 3e-6 x reg 1e3): both configurations ran as COMPLETE trials of one SQLite study
@@ -169,7 +152,7 @@ def test_nnlab_tune_on_cifar10_two_layer_trains_the_single_given_configuration(t
     from nnlab.tune import tune
 
     monkeypatch.setenv("NNLAB_DATA", str(data_dir))
-    with _one_blas_thread():
+    with one_blas_thread():
         study = tune("cifar10-two-layer", ["learning_rate=grid:2e-3"], sampler="grid", pruner="none", quick=True,
                      out=tmp_path, study="s", fixed={"hidden_size": 50}, live=False)
     (trial,) = study.trials

@@ -5,7 +5,6 @@ the parameters of an uninterrupted one, and bad settings."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 
@@ -17,27 +16,11 @@ from nnlab.io import load_arrays
 from nnlab.recipes import SettingError
 from nnlab.recipes.convnets import downsample2, stratified_subset
 from nnlab.runs import load_run, predict_scores
+from tests.recipes.recipe_helpers import KeepModel, one_blas_thread
 
 ARTIFACTS = {"config.json", "metrics.json", "curves.png", "confusion.png", "model.npz", "filters.png",
              "checkpoint_latest.npz"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
-
-
-class KeepModel:
-    """Solver callback keeping the trained model (after the best parameters are restored)."""
-
-    model = None
-
-    def on_train_end(self, solver) -> None:
-        self.model = solver.model
 
 
 def _assert_pngs(run_dir) -> None:
@@ -48,7 +31,7 @@ def _assert_pngs(run_dir) -> None:
 def _train_quick(name, tmp_path, overrides=None):
     recipe, cfg = runner.prepare(name, overrides or {}, quick=True)
     keep = KeepModel()
-    with _one_blas_thread():
+    with one_blas_thread():
         outcome = runner.train(recipe, cfg, quick=True, out=tmp_path, progress=False, callbacks=[keep])
     np.random.seed(cfg["seed"])
     return outcome, keep.model, recipe.data(cfg)
@@ -168,7 +151,7 @@ def test_mri_cnn_interrupted_run_resumes_to_the_parameters_of_an_uninterrupted_o
     small = {"downsample": 4, "max_train": 160, "max_test": 80, "num_epochs": 2, "num_train_samples": 80,
              "learning_rate": 1e-3, "gamma": 0.5, "flip_p": 0.5, "rotation_p": 0.5}
     recipe, cfg = runner.prepare("mri-cnn", small)
-    with _one_blas_thread():
+    with one_blas_thread():
         whole = runner.train(recipe, cfg, out=tmp_path / "whole", progress=False)
         with pytest.raises(runner.TrainingInterrupted) as stopped:
             runner.train(recipe, cfg, out=tmp_path / "split", progress=False, callbacks=[StopAfterEpoch(1)])

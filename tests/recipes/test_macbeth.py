@@ -15,22 +15,13 @@ from nnlab.recipes import get_recipe
 from nnlab.recipes.contract import SettingError, resolve_settings
 from nnlab.recipes.macbeth import SPEC_LOSSES, split_windows
 from nnlab.runs import load_recipe_data, load_run
-
-
-def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
+from tests.recipes.recipe_helpers import one_blas_thread
 
 
 def _train(name, tmp_path, data_dir, *sets, quick=True):
     args = ["train", name, "--out", str(tmp_path), "--set", f"data_path={data_dir / 'text' / 'macbeth.txt'}"]
     args += ["--quick"] if quick else []
-    with _one_blas_thread():  # BLAS threads fighting over a loaded CI box make this 8x slower
+    with one_blas_thread():  # BLAS threads fighting over a loaded CI box make this 8x slower
         assert main(args + [a for s in sets for a in ("--set", s)]) == 0
     (run_dir,) = tmp_path.iterdir()
     return run_dir, json.loads((run_dir / "metrics.json").read_text())

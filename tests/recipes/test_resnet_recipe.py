@@ -6,7 +6,6 @@ one-cycle schedule and augmentation RNG, bad settings."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from pathlib import Path
@@ -19,23 +18,7 @@ from nnlab.models import resnet_fast
 from nnlab.recipes import SettingError
 from nnlab.recipes.resnet import INPUT_DIVISOR, FlipTTAClassifier
 from nnlab.runs import load_run, predict_scores
-
-
-def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
-
-
-class KeepModel:
-    """Solver callback keeping the trained model."""
-
-    model = None
-
-    def on_train_end(self, solver) -> None:
-        self.model = solver.model
+from tests.recipes.recipe_helpers import KeepModel, one_blas_thread
 
 
 def _only_run(out: Path) -> Path:
@@ -48,7 +31,7 @@ def _only_run(out: Path) -> Path:
 def test_quick_run_through_the_cli_learns_far_above_chance_and_evaluate_reproduces_it(tmp_path, data_dir,
                                                                                        monkeypatch):
     monkeypatch.setenv("NNLAB_DATA", str(data_dir))
-    with _one_blas_thread():
+    with one_blas_thread():
         assert cli.main(["train", "cifar10-resnet", "--quick", "--out", str(tmp_path)]) == 0
     run_dir = _only_run(tmp_path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -75,7 +58,7 @@ def test_quick_run_reloads_predicts_like_the_in_memory_model_and_pngs_like_the_d
     monkeypatch.setenv("NNLAB_DATA", str(data_dir))
     recipe, cfg = runner.prepare("cifar10-resnet", {}, quick=True)
     keep = KeepModel()
-    with _one_blas_thread():
+    with one_blas_thread():
         outcome = runner.train(recipe, cfg, quick=True, out=tmp_path / "runs", progress=False, callbacks=[keep])
     np.random.seed(cfg["seed"])
     data = recipe.data(cfg)

@@ -16,18 +16,9 @@ from nnlab.recipes import get_recipe
 from nnlab.recipes.contract import SettingError, resolve_settings
 from nnlab.recipes.studies import _optimizer_claims, load_cifar10_subset
 from nnlab.runs import load_recipe_data, load_run
+from tests.recipes.recipe_helpers import one_blas_thread
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
 
 
 def _assert_png(path, min_bytes=10_000):
@@ -37,7 +28,7 @@ def _assert_png(path, min_bytes=10_000):
 
 def _train(name, tmp_path, data_dir, *sets):
     """`nnlab train NAME --quick`; returns the study folder, its metrics and each variant's metrics."""
-    with _one_blas_thread():
+    with one_blas_thread():
         assert main(["train", name, "--quick", "--out", str(tmp_path), "--set",
                      f"data_path={data_dir / 'cifar10'}", *[a for s in sets for a in ("--set", s)]]) == 0
     (run_dir,) = tmp_path.iterdir()
