@@ -81,7 +81,7 @@ from nnlab.layers.pooling import max_pool_backward_fast, max_pool_forward_fast  
 from nnlab.layers.winograd import conv_backward_winograd, conv_forward_winograd  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import steady_malloc, time_pair  # noqa: E402  (benchmarks/common.py: interleaved samples)
+from common import cpu_time_pair, steady_malloc, time_pair  # noqa: E402  (benchmarks/common.py: interleaved samples)
 
 torch.set_num_threads(ARGS.threads)
 
@@ -119,17 +119,8 @@ def numpy_gemm_gflops(dtype, repeats: int, n: int = 1024) -> float:
 
 
 def cpu_pair(ours, theirs, repeats: int) -> float:
-    """Median of per-pair ratios of process CPU time, ours / theirs, interleaved: at 1 thread, the ratio of the
-    work each library does, which other processes' load changes far less than the wall-time ratio."""
-    ratios = []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        ours()
-        t1 = time.process_time()
-        theirs()
-        t2 = time.process_time()
-        ratios.append((t1 - t0) / max(t2 - t1, 1e-9))
-    return float(np.median(ratios))
+    """Median of per-pair ratios of process CPU time, ours / theirs, interleaved (``common.cpu_time_pair``)."""
+    return cpu_time_pair(ours, theirs, repeats)[2]
 
 
 def direct_flops(x_shape, w_shape, stride: int, pad: int) -> int:

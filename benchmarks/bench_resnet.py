@@ -29,9 +29,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -41,7 +39,7 @@ from threadpoolctl import threadpool_limits
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from common import time_pair  # noqa: E402  (benchmarks/common.py)
+from common import cpu_time_pair, time_pair  # noqa: E402  (benchmarks/common.py)
 from tests.parity.torch_twins import torch_twin  # noqa: E402
 
 import nnlab.nn as nn  # noqa: E402
@@ -97,24 +95,6 @@ def forward_gflop_per_image(net: nn.Module, image: np.ndarray) -> float:
             cls.forward = f
         net.train()
     return flops / 1e9
-
-
-def cpu_time_pair(ours, theirs, repeats: int) -> tuple[float, float, float]:
-    """Process CPU time of interleaved steps: ``(median ours, median theirs, median per-pair ratio)`` in seconds.
-
-    At 1 thread this is the work each step does, which other processes' load changes far less than wall time
-    (the load-robust figure for an epoch estimate on an idle machine); meaningless with several threads."""
-    t_ours, t_theirs = [], []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        ours()
-        t1 = time.process_time()
-        theirs()
-        t2 = time.process_time()
-        t_ours.append(t1 - t0)
-        t_theirs.append(t2 - t1)
-    ratios = [a / max(b, 1e-9) for a, b in zip(t_ours, t_theirs)]
-    return statistics.median(t_ours), statistics.median(t_theirs), statistics.median(ratios)
 
 
 def step_pair(net: nn.Module, X: np.ndarray, y: np.ndarray, lr: float = 0.05, momentum: float = 0.9):

@@ -74,6 +74,24 @@ def time_pair(ours: Callable[[], object], theirs: Callable[[], object], repeats:
     return statistics.median(t_ours), statistics.median(t_theirs), statistics.median(ratios)
 
 
+def cpu_time_pair(ours, theirs, repeats: int) -> tuple[float, float, float]:
+    """Process CPU time of interleaved steps: ``(median ours, median theirs, median per-pair ratio)`` in seconds.
+
+    At 1 thread this is the work each step does, which other processes' load changes far less than wall time
+    (the load-robust figure for an epoch estimate on an idle machine); meaningless with several threads."""
+    t_ours, t_theirs = [], []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        ours()
+        t1 = time.process_time()
+        theirs()
+        t2 = time.process_time()
+        t_ours.append(t1 - t0)
+        t_theirs.append(t2 - t1)
+    ratios = [a / max(b, 1e-9) for a, b in zip(t_ours, t_theirs)]
+    return statistics.median(t_ours), statistics.median(t_theirs), statistics.median(ratios)
+
+
 def numpy_gemm_gflops(dtype=np.float32, n: int = 1024) -> float:
     """GFLOP/s of one (n x n) @ (n x n) NumPy matmul in ``dtype``: the ceiling the kernels are measured against."""
     rng = np.random.default_rng(0)
