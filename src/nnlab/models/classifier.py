@@ -84,14 +84,24 @@ class Classifier:
                 names.append(f"{prefix}.weight" if prefix else "weight")
         return names
 
+    def eval_scores(self, X: Any) -> Any:
+        """Scores (N, C) of ``X`` in eval mode (the module is already in eval mode); subclasses may average
+        augmented views here (test-time augmentation)."""
+        return self.module(X)
+
+    def data_loss(self, scores: Any, y: Any) -> tuple[Any, Any]:
+        """``(loss, dscores)`` of the data term; subclasses may change it (e.g. label smoothing)."""
+        return getattr(F, _LOSSES[self.loss_name])(scores, y)
+
     def loss(self, X: Any, y: Any = None) -> Any:
-        """Scores (N, C) when ``y`` is None (eval mode), else ``(loss, grads)`` (train mode, backward run)."""
+        """Scores (N, C) when ``y`` is None (eval mode, :meth:`eval_scores`), else ``(loss, grads)`` (train mode:
+        :meth:`data_loss` + ``0.5 * reg * sum W^2`` over :meth:`regularized_names`, backward run)."""
         if y is None:
             self.module.eval()
-            return self.module(X)
+            return self.eval_scores(X)
         self.module.train()
         scores = self.module(X)
-        loss, dscores = getattr(F, _LOSSES[self.loss_name])(scores, y)
+        loss, dscores = self.data_loss(scores, y)
         self.module.backward(dscores)
         grads = self.module.grads
         if self.reg:

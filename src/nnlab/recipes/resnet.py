@@ -69,28 +69,19 @@ class FlipTTAClassifier(Classifier):
         self.label_smoothing = float(label_smoothing)
         self.tta = bool(tta)
 
-    def loss(self, X: Any, y: Any = None) -> Any:
-        """Scores (N, C) when ``y`` is None (eval mode, flip-averaged with ``tta``), else ``(loss, grads)``."""
+    def eval_scores(self, X: Any) -> Any:
+        """Scores (N, C) in eval mode, with ``tta`` averaged with those of the horizontal mirror of X."""
+        scores = self.module(X)
+        if self.tta:
+            mirrored = self.module(np.ascontiguousarray(X[..., ::-1]))
+            scores = (scores + mirrored) * scores.dtype.type(0.5)
+        return scores
+
+    def data_loss(self, scores: Any, y: Any) -> tuple[Any, Any]:
+        """Softmax cross-entropy with ``label_smoothing``."""
         from nnlab import layers as F
 
-        if y is None:
-            self.module.eval()
-            scores = self.module(X)
-            if self.tta:
-                mirrored = self.module(np.ascontiguousarray(X[..., ::-1]))
-                scores = (scores + mirrored) * scores.dtype.type(0.5)
-            return scores
-        self.module.train()
-        scores = self.module(X)
-        loss, dscores = F.softmax_loss(scores, y, label_smoothing=self.label_smoothing)
-        self.module.backward(dscores)
-        grads = self.module.grads
-        if self.reg:
-            for name in self.regularized_names():
-                w = self._params[name]
-                loss = loss + 0.5 * self.reg * (w * w).sum()
-                grads[name] = grads[name] + self.reg * w
-        return loss, grads
+        return F.softmax_loss(scores, y, label_smoothing=self.label_smoothing)
 
 
 # ---------------------------------------------------------------------------------------------------------------
