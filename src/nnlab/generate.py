@@ -13,7 +13,7 @@ import numpy as np
 
 from .backend import get_rng, uniform
 
-__all__ = ["generate", "sample_index"]
+__all__ = ["generate", "sample_from_text", "sample_index"]
 
 
 def sample_index(logits: np.ndarray, temperature: float, rng: Any) -> int:
@@ -79,3 +79,13 @@ def generate(model: Any, seed_text: str, length: int = 150, temperature: float =
         out.append(vocab[idx])
         window = window[1:] + [idx]
     return "".join(out)
+
+
+def sample_from_text(model: Any, text: str, sequence_len: int, length: int, temperature: float,
+                     seed: int) -> tuple[str, str]:
+    """``(prompt, sample)``: a ``sequence_len``-character prompt taken from ``text`` at a start drawn with
+    ``np.random.RandomState(seed)``, and ``length`` characters :func:`generate` continues it with (the sample a
+    character-model recipe stores in its metrics)."""
+    start = np.random.RandomState(seed).randint(0, len(text) - sequence_len - 1)
+    prompt = text[start:start + sequence_len]
+    return prompt, generate(model, prompt, length, temperature, seed=seed, sequence_len=sequence_len)

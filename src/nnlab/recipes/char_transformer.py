@@ -224,13 +224,11 @@ def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
     if "text" in data:
         out["uniform_loss"] = math.log(model.vocab_size)
         if cfg["sample_length"] > 0:
-            from nnlab.generate import generate
+            from nnlab.generate import sample_from_text
 
-            text, T = data["text"], cfg["sequence_len"]
-            start = np.random.RandomState(cfg["seed"]).randint(0, len(text) - T - 1)
-            out["sample_prompt"] = text[start:start + T]
-            out["sample"] = generate(model, out["sample_prompt"], cfg["sample_length"], cfg["sample_temperature"],
-                                     seed=cfg["seed"], sequence_len=T)
+            out["sample_prompt"], out["sample"] = sample_from_text(model, data["text"], cfg["sequence_len"],
+                                                                   cfg["sample_length"], cfg["sample_temperature"],
+                                                                   cfg["seed"])
     return out
 
 
