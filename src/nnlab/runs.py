@@ -316,26 +316,29 @@ def prepare_images(files: Sequence[str | os.PathLike], spec: Mapping[str, Any], 
     ``downsample`` (mean over k x k blocks after it), ``bias`` (append a column of ones), ``dtype``.
     mean: array subtracted after scaling (the training split's mean image), shaped like one image or one row.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from .data.pixels import open_image
 
     h, w = int(spec["height"]), int(spec["width"])
     k = int(spec.get("downsample", 1))
+    files = list(files) if not isinstance(files, (str, os.PathLike)) else [files]
+    if not files:
+        raise ValueError("load_images: files is empty; give one or more image paths")
     out = []
     for f in files:
         path = Path(f)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such image file")
-        try:
-            with Image.open(path) as img:
-                img = img.convert(spec.get("mode", "RGB"))
-                crop = float(spec.get("crop_lr", 0.0))
-                if crop > 0:
-                    m = int(round(crop * img.width))
-                    img = img.crop((m, 0, img.width - m, img.height))
-                img = img.resize((w * k, h * k), Image.BILINEAR) if img.size != (w * k, h * k) else img
-                a = np.asarray(img, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise RunError(f"{path}: cannot read the image ({exc}); expected a PNG or JPEG file") from None
+            if path.is_dir():
+                raise RunError(f"{path}: is a folder, not an image file")
+            raise FileNotFoundError(2, "no such image file", str(path))
+        img = open_image(path, spec.get("mode", "RGB"))
+        crop = float(spec.get("crop_lr", 0.0))
+        if crop > 0:
+            m = int(round(crop * img.width))
+            img = img.crop((m, 0, img.width - m, img.height))
+        img = img.resize((w * k, h * k), Image.BILINEAR) if img.size != (w * k, h * k) else img
+        a = np.asarray(img, dtype=np.uint8)
         a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
         x = a.astype(np.float64)
         if k > 1:

@@ -8,7 +8,6 @@ The brain-tumor MRI set (Kaggle "masoudnickparvar/brain-tumor-mri-dataset", seed
 
 from __future__ import annotations
 
-import io
 import os
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -48,26 +47,24 @@ def _where(source: Path, name: str) -> str:
 
 
 def _decode(raw: bytes, where: str, size: int | None, grayscale: bool, crop_lr: float) -> np.ndarray:
-    """One image -> (C, size, size) uint8: grayscale ('L') or RGB, left/right margins cropped, bilinear resize."""
-    from PIL import Image, UnidentifiedImageError
+    """One image -> (C, size, size) uint8: grayscale ('L') or RGB by value range (every Pillow mode, EXIF
+    orientation: :func:`~nnlab.data.pixels.open_image`), left/right margins cropped, bilinear resize."""
+    from PIL import Image
 
-    mode = "L" if grayscale else "RGB"
+    from .pixels import ImageTooLargeError, open_image
+
     try:
-        img = Image.open(io.BytesIO(raw))
-        if size is not None and img.format == "JPEG":
-            img.draft(mode, (2 * size, 2 * size))  # decode at a reduced scale that is still >= 2x the target
-        img = img.convert(mode)
-        if crop_lr > 0:
-            m = int(round(crop_lr * img.width))
-            img = img.crop((m, 0, img.width - m, img.height))
-        if size is not None:
-            img = img.resize((size, size), Image.BILINEAR)
-        arr = np.asarray(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        why = "not an image format Pillow knows" if isinstance(exc, UnidentifiedImageError) else str(exc)
-        raise DataFormatError(
-            f"load_image_folder: cannot decode {where} ({why}); it is not a readable image: remove or replace it"
-        ) from exc
+        img = open_image(raw, "L" if grayscale else "RGB", where=where, draft_size=size)
+    except ImageTooLargeError:
+        raise
+    except DataFormatError as exc:
+        raise DataFormatError(f"load_image_folder: {exc}: remove or replace it") from None
+    if crop_lr > 0:
+        m = int(round(crop_lr * img.width))
+        img = img.crop((m, 0, img.width - m, img.height))
+    if size is not None:
+        img = img.resize((size, size), Image.BILINEAR)
+    arr = np.asarray(img)
     return arr[None] if grayscale else arr.transpose(2, 0, 1)
 
 
@@ -139,8 +136,8 @@ def load_image_folder(path: str | os.PathLike, splits: tuple[str, ...] = ("Train
             arrays[f"y_{i}"] = np.array([label for _, label in entries], dtype=np.int64)
         return {"classes": np.array(want), **arrays}
 
-    params = ("image-folder", splits, None if classes is None else tuple(classes), size, grayscale, crop_lr,
-              max_per_class)
+    params = ("image-folder", "pixels-by-value-range", splits, None if classes is None else tuple(classes), size,
+              grayscale, crop_lr, max_per_class)
     arrays = cached_arrays("load_image_folder", source, params, decode_all, cache_dir=cache_dir, enabled=cache)
     out = {s: (arrays[f"X_{i}"], arrays[f"y_{i}"]) for i, s in enumerate(splits)}
     return out, tuple(str(c) for c in arrays["classes"])
