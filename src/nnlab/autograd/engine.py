@@ -1,0 +1,260 @@
+"""The tape: grad mode, graph nodes, and the backward pass (topological order, no recursion).
+
+A :class:`Node` is one recorded operation: the cache its forward kernel returned, the backward kernel that
+consumes it, and one edge per input (the node that produced the input and which of its outputs, or the leaf
+Tensor itself; ``None`` for constants and inputs that need no gradient). :func:`run_backward` visits the nodes
+reachable from the roots in reverse topological order, calls each backward once with the sum of its outputs'
+gradients, sums each input gradient back to the input's shape (:func:`sum_to`, the one place where
+broadcasting is undone), accumulates into the leaves' ``.grad``, and frees each node's cache as it goes unless
+``retain_graph=True``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..backend import xp_of
+
+__all__ = ["Node", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "sum_to", "run_backward",
+           "cache_nbytes"]
+
+_MODE = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside :class:`no_grad` (grad mode is per thread, as torch's)."""
+    return getattr(_MODE, "enabled", True)
+
+
+def set_grad_enabled(mode: bool) -> None:
+    """Turn recording on (``True``) or off for this thread."""
+    _MODE.enabled = bool(mode)
+
+
+class _GradMode:
+    _mode = True
+
+    def __enter__(self) -> None:
+        self._prev = is_grad_enabled()
+        _MODE.enabled = self._mode
+
+    def __exit__(self, *exc: Any) -> None:
+        _MODE.enabled = self._prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = self._mode
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            prev = is_grad_enabled()
+            _MODE.enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _MODE.enabled = prev
+
+        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
+        wrapper.__doc__ = fn.__doc__
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Context manager (and decorator): operations inside record nothing and keep no cache.
+
+    >>> with nnlab.no_grad():
+    ...     scores = model(X)          # no graph, no saved activations
+    """
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Context manager (and decorator) that turns recording back on inside :class:`no_grad`."""
+
+    _mode = True
+
+
+class Node:
+    """One recorded operation of the tape.
+
+    Attributes: ``name`` (the operation, e.g. ``"mul"`` or ``"conv2d"``), ``kernel`` (the backward kernel's
+    qualified name, for :func:`nnlab.autograd.summary`), ``cache`` (what the backward needs; ``None`` once
+    released), ``edges`` (per input: ``(Node, output_index)``, ``(leaf_tensor, -1)`` or ``None``),
+    ``in_shapes``, ``needs`` (which inputs want a gradient), ``out_shapes`` and ``out_dtypes``.
+    """
+
+    __slots__ = ("name", "kernel", "backward", "cache", "edges", "in_shapes", "needs", "out_shapes",
+                 "out_dtypes", "released", "__weakref__")
+
+    def __init__(self, name: str, kernel: str, backward: Callable, cache: Any, edges: tuple, in_shapes: tuple,
+                 needs: tuple, out_shapes: tuple, out_dtypes: tuple) -> None:
+        self.name = name
+        self.kernel = kernel
+        self.backward = backward
+        self.cache = cache
+        self.edges = edges
+        self.in_shapes = in_shapes
+        self.needs = needs
+        self.out_shapes = out_shapes
+        self.out_dtypes = out_dtypes
+        self.released = False
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.out_shapes)
+
+    def parents(self) -> list[Node]:
+        """The nodes that produced this node's inputs."""
+        return [e[0] for e in self.edges if e is not None and e[1] >= 0]
+
+    def __repr__(self) -> str:
+        return f"<{self.name} backward: {self.kernel}>"
+
+
+def sum_to(grad: Any, shape: tuple) -> Any:
+    """Sum ``grad`` (shaped as a broadcast result) down to ``shape``: the leading axes broadcasting added and
+    every axis where ``shape`` has 1 are summed. The one place where broadcasting is undone."""
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    if lead < 0:  # a gradient smaller than its input (a constant broadcast up): spread it
+        return xp_of(grad).broadcast_to(grad, shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def cache_nbytes(cache: Any, seen: set | None = None) -> int:
+    """Bytes of the distinct arrays held in ``cache`` (tuples, lists and dicts are walked; a view counts its
+    own size): what a node keeps alive for its backward."""
+    seen = set() if seen is None else seen
+    stack = [cache]
+    total = 0
+    while stack:
+        item = stack.pop()
+        if item is None or isinstance(item, (int, float, bool, str, slice)):
+            continue
+        if hasattr(item, "nbytes") and hasattr(item, "shape"):
+            if id(item) not in seen:
+                seen.add(id(item))
+                total += int(item.nbytes)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif hasattr(item, "__dict__") and not isinstance(item, type):
+            stack.extend(vars(item).values())
+        elif hasattr(item, "_fields"):
+            stack.extend(item)
+    return total
+
+
+def topological_order(roots: Sequence[Node]) -> list[Node]:
+    """Every node reachable from ``roots``, each after all the nodes that consume its outputs (an explicit
+    stack: a chain of any length works)."""
+    order: list[Node] = []
+    visited: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in roots]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for edge in node.edges:
+            if edge is not None and edge[1] >= 0 and id(edge[0]) not in visited:
+                stack.append((edge[0], False))
+    order.reverse()
+    return order
+
+
+def _released_error(node: Node) -> RuntimeError:
+    return RuntimeError(
+        f"backward: trying to backward through the graph a second time: the saved values of '{node.name}' were "
+        "freed after the first backward. Pass retain_graph=True to the first backward (or to nnlab.autograd.grad) "
+        "to keep them.")
+
+
+def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: bool = False,
+                 capture: Sequence[Any] | None = None) -> list[Any] | None:
+    """Backpropagate ``root_grads`` from the Tensors ``roots``.
+
+    With ``capture=None`` the leaves' ``.grad`` accumulate (``backward``). With ``capture`` (a list of
+    Tensors) nothing is accumulated and the gradients of those Tensors are returned in order, ``None`` for one
+    the roots do not depend on (``nnlab.autograd.grad``).
+    """
+    grads: dict[Node, list] = {}
+    leaf_out: dict[int, Any] = {}
+    for t, g in zip(roots, root_grads):
+        if t._node is None:  # backward of a leaf: its own gradient
+            _deliver_leaf(t, g, leaf_out, capture)
+            continue
+        slot = grads.setdefault(t._node, [None] * t._node.n_outputs)
+        slot[t._index] = g if slot[t._index] is None else slot[t._index] + g
+    want_nodes: dict[tuple[int, int], int] = {}
+    if capture is not None:
+        for i, t in enumerate(capture):
+            if t._node is not None:
+                want_nodes[(id(t._node), t._index)] = i
+    captured: list[Any] = [None] * (len(capture) if capture is not None else 0)
+    order = topological_order([t._node for t in roots if t._node is not None])
+    for node in order:
+        slot = grads.pop(node, None)
+        if slot is None:
+            continue
+        if want_nodes:
+            for k, g in enumerate(slot):
+                pos = want_nodes.get((id(node), k))
+                if pos is not None:
+                    captured[pos] = g
+        if node.released:
+            raise _released_error(node)
+        if len(slot) == 1:
+            dout = slot[0]
+        else:
+            dout = tuple(g if g is not None else np.zeros(s, dtype=d)
+                         for g, s, d in zip(slot, node.out_shapes, node.out_dtypes))
+        in_grads = node.backward(dout, node.cache, node.needs)
+        if not retain_graph:
+            node.cache = None
+            node.released = True
+        for edge, g, shape in zip(node.edges, in_grads, node.in_shapes):
+            if edge is None or g is None:
+                continue
+            if g.shape != shape:
+                g = sum_to(g, shape)
+            target, index = edge
+            if index < 0:
+                _deliver_leaf(target, g, leaf_out, capture)
+            else:
+                tslot = grads.get(target)
+                if tslot is None:
+                    tslot = grads[target] = [None] * len(target.out_shapes)
+                tslot[index] = g if tslot[index] is None else tslot[index] + g
+    if capture is None:
+        return None
+    for i, t in enumerate(capture):
+        if t._node is None:
+            captured[i] = leaf_out.get(id(t))
+    return captured
+
+
+def _deliver_leaf(leaf: Any, g: Any, leaf_out: dict, capture: Sequence[Any] | None) -> None:
+    dtype = leaf.data.dtype
+    if g.dtype != dtype:
+        g = g.astype(dtype)
+    if capture is not None:
+        prev = leaf_out.get(id(leaf))
+        leaf_out[id(leaf)] = g if prev is None else prev + g
+        return
+    # A copy on first delivery: the same array may reach two leaves (add's backward passes it on twice) and a
+    # user may modify one .grad in place.
+    leaf.grad = g.copy() if leaf.grad is None else leaf.grad + g
