@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,30 +17,19 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.cli_helpers import nnlab, require_recipe
+
 pytestmark = pytest.mark.data
 
 #: Figures that must be identical between the run on a fresh cache and the run on a rebuilt one.
 SAME = ("status", "train_acc", "val_acc", "test_acc", "loss_history", "val_acc_history")
 
 
-def nnlab(*args: str, cwd: Path, cache: Path | None, home: Path) -> subprocess.CompletedProcess:
+def nnlab_cached(*args: str, cwd: Path, cache: Path | None, home: Path) -> subprocess.CompletedProcess:
     """``nnlab ARGS`` in a fresh process with ``NNLAB_CACHE=cache`` (unset when None) and ``HOME=home`` (no XDG
     cache override)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("NNLAB_DEBUG", "XDG_CACHE_HOME", "NNLAB_CACHE")}
-    env.update(MPLBACKEND="Agg", HOME=str(home))
-    if cache is not None:
-        env["NNLAB_CACHE"] = str(cache)
-    return subprocess.run([sys.executable, "-m", "nnlab.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=900)
-
-
-def require_recipe(name: str) -> None:
-    from nnlab.recipes import get_recipe
-
-    try:
-        get_recipe(name)
-    except KeyError:
-        pytest.skip(f"{name} is not on the recipe contract yet (nnlab.recipes._RECIPE_MODULES)")
+    return nnlab(*args, cwd=cwd, env={"XDG_CACHE_HOME": None, "NNLAB_CACHE": None if cache is None else str(cache),
+                                      "HOME": str(home)})
 
 
 def snapshot(root: Path) -> dict[str, Any]:
@@ -97,7 +85,7 @@ def test_a_quick_run_leaves_the_data_copy_untouched_and_a_truncated_cache_is_reb
     before = snapshot(tmp_path / "data")
     args = ("train", recipe, "--quick", "--set", f"data_path={data}", *extra, "--out", str(tmp_path / "runs"))
 
-    first = nnlab(*args, cwd=tmp_path, cache=cache, home=home)
+    first = nnlab_cached(*args, cwd=tmp_path, cache=cache, home=home)
     assert first.returncode == 0, first.stderr
     assert snapshot(tmp_path / "data") == before, "the run changed the data folder"
     files = sorted(p for p in cache.rglob("*") if p.is_file())
@@ -112,7 +100,7 @@ def test_a_quick_run_leaves_the_data_copy_untouched_and_a_truncated_cache_is_reb
 
     full = ours[0].read_bytes()
     ours[0].write_bytes(full[: len(full) // 2])
-    second = nnlab(*args, cwd=tmp_path, cache=cache, home=home)
+    second = nnlab_cached(*args, cwd=tmp_path, cache=cache, home=home)
     assert second.returncode == 0, second.stderr
     assert "Traceback" not in second.stderr and "BadZipFile" not in second.stderr.replace(
         "BadZipFile:", ""), second.stderr
@@ -137,7 +125,7 @@ def test_without_nnlab_cache_the_cache_goes_to_the_user_cache_folder_not_the_dat
     home = tmp_path / "home"
     home.mkdir()
     before = snapshot(tmp_path / "data")
-    proc = nnlab("train", "mri-cnn", "--quick", "--set", f"data_path={data}", "--set", "num_epochs=1", "--out",
+    proc = nnlab_cached("train", "mri-cnn", "--quick", "--set", f"data_path={data}", "--set", "num_epochs=1", "--out",
                  str(tmp_path / "runs"), cwd=tmp_path, cache=None, home=home)
     assert proc.returncode == 0, proc.stderr
     assert snapshot(tmp_path / "data") == before, "the run changed the data folder"

@@ -8,33 +8,14 @@ folder is only read)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from nnlab.data.mnist import MNIST_FILES
-
-
-def nnlab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """``nnlab ARGS`` in a fresh Python process (the session's NNLAB_CACHE, no --debug, plots on Agg)."""
-    env = {k: v for k, v in os.environ.items() if k != "NNLAB_DEBUG"}
-    env["MPLBACKEND"] = "Agg"
-    return subprocess.run([sys.executable, "-m", "nnlab.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=900)
-
-
-def require_recipe(name: str) -> None:
-    from nnlab.recipes import get_recipe
-
-    try:
-        get_recipe(name)
-    except KeyError:
-        pytest.skip(f"{name} is not on the recipe contract yet (nnlab.recipes._RECIPE_MODULES)")
+from tests.cli_helpers import nnlab, require_recipe
 
 
 def check_fails_well(tmp_path: Path, recipe: str, data_path: Path, culprit: str, *words: str,

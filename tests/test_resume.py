@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,17 +13,16 @@ import numpy as np
 import pytest
 
 from nnlab.io import load_arrays
+from tests.cli_helpers import ONE_THREAD, nnlab, nnlab_command, nnlab_env
 
 
 def _nnlab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nnlab.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    return nnlab(*args, cwd=cwd, env=ONE_THREAD, timeout=600)
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "nnlab.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    return subprocess.Popen(nnlab_command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=nnlab_env(ONE_THREAD))
 
 
 def _wait_for_checkpoint(proc: subprocess.Popen, out: Path, epochs: int = 1, timeout: float = 300) -> Path:
