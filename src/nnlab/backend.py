@@ -1,4 +1,4 @@
-"""Array namespace, dtype and random-number helpers.
+"""Array namespace, dtype and random-number helpers, and the thread policy (``nnlab.threads``, re-exported).
 
 Every kernel asks ``xp_of(x)`` for the module that owns its input (NumPy, or CuPy on a GPU) and calls
 ``xp.<function>`` through it, so the same code runs on both. Nothing here imports the rest of nnlab.
@@ -10,6 +10,11 @@ import threading
 from typing import Any
 
 import numpy as np
+
+from .threads import elementwise, get_num_threads, parallel_for, set_num_threads, split
+
+__all__ = ["xp_of", "as_strided", "scratch", "to_numpy", "is_float_array", "get_rng", "uniform", "normal",
+           "FLOAT_DTYPES", "get_num_threads", "set_num_threads", "parallel_for", "split", "elementwise"]
 
 try:  # CuPy is optional: present only on machines with a CUDA GPU.
     import cupy as _cupy  # type: ignore[import-not-found]

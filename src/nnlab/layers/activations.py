@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import xp_of
+from ..backend import elementwise, xp_of
 from ..validation import check_array, check_same_shape
 
 __all__ = [
@@ -49,7 +49,7 @@ def relu_forward(x: Any) -> tuple[Any, Any]:
     """ReLU forward: ``out = max(0, x)``, any shape. Returns ``(out, cache)`` with ``cache = x``."""
     check_array("relu_forward", "x", x)
     xp = xp_of(x)
-    return xp.maximum(x, 0), x
+    return elementwise(lambda a: xp.maximum(a, 0), x), x
 
 
 def relu_backward(dout: Any, cache: Any) -> Any:
@@ -60,7 +60,7 @@ def relu_backward(dout: Any, cache: Any) -> Any:
     """
     x = cache
     _check_dout("relu_backward", dout, x)
-    return dout * (x > 0)
+    return elementwise(lambda d, a: d * (a > 0), dout, x)
 
 
 def leaky_relu_forward(x: Any, negative_slope: float = 0.01) -> tuple[Any, tuple]:
@@ -97,8 +97,12 @@ def sigmoid_forward(x: Any) -> tuple[Any, Any]:
     """
     check_array("sigmoid_forward", "x", x)
     xp = xp_of(x)
-    e = xp.exp(-xp.abs(x))
-    out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(e.dtype, copy=False)
+
+    def sigmoid(a):
+        e = xp.exp(-xp.abs(a))
+        return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(e.dtype, copy=False)
+
+    out = elementwise(sigmoid, x)
     return out, out
 
 
@@ -106,13 +110,13 @@ def sigmoid_backward(dout: Any, cache: Any) -> Any:
     """Sigmoid backward: ``dx = dout * out * (1 - out)``."""
     out = cache
     _check_dout("sigmoid_backward", dout, out)
-    return dout * out * (1 - out)
+    return elementwise(lambda d, o: d * o * (1 - o), dout, out)
 
 
 def tanh_forward(x: Any) -> tuple[Any, Any]:
     """Hyperbolic tangent ``out = tanh(x)``, any shape; ``cache = out``."""
     check_array("tanh_forward", "x", x)
-    out = xp_of(x).tanh(x)
+    out = elementwise(xp_of(x).tanh, x)
     return out, out
 
 
@@ -120,7 +124,7 @@ def tanh_backward(dout: Any, cache: Any) -> Any:
     """Tanh backward: ``dx = dout * (1 - out**2)``."""
     out = cache
     _check_dout("tanh_backward", dout, out)
-    return dout * (1 - out * out)
+    return elementwise(lambda d, o: d * (1 - o * o), dout, out)
 
 
 def softsign_forward(x: Any) -> tuple[Any, Any]:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import scratch, xp_of
+from ..backend import parallel_for, scratch, split, xp_of
 from ..validation import check_array
 from .mec import conv_backward_mec, conv_forward_mec
 from .winograd import conv_backward_winograd, conv_forward_winograd
@@ -41,6 +41,7 @@ CONV_ALGOS = ("auto", "im2col", "mec", "winograd2", "winograd4")
 _WINOGRAD_TILE = {"winograd2": 2, "winograd4": 4}
 _IM2COL_CHUNK_BYTES = 1 << 22  # im2col matrix per chunk of samples (see _samples_per_chunk)
 _IM2COL_KEEP_BYTES = 1 << 25  # largest im2col matrix the forward keeps for the backward (see _samples_per_chunk)
+_GROUP_FLOPS = 1 << 26  # multiply-adds per group of samples (see _batch_groups)
 
 
 def _conv_geometry(fn: str, x: Any, w: Any, b: Any, conv_param: dict) -> tuple[int, int, int, int]:
@@ -287,30 +288,69 @@ def conv_forward_fast(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
     :func:`nnlab.layers.mec.conv_forward_mec`; Winograd: :func:`nnlab.layers.winograd.conv_forward_winograd`.
     Keeps the input dtype.
 
+    Threads: the batch is cut into groups of samples by :func:`_batch_groups` (a function of the shapes
+    only), each group convolved on its own on nnlab's pool (``nnlab.parallel_for``); outputs and gradients
+    are therefore the same at any thread count.
+
     Returns ``(out, cache)`` with cache ``(algo, inner_cache)`` for :func:`conv_backward_fast`; ``cache[0]``
     names the algorithm that ran.
     """
     S, P, OH, OW = _conv_geometry("conv_forward_fast", x, w, b, conv_param)
     algo = _algo("conv_forward_fast", x, w, conv_param, S)
+    groups = _batch_groups(tuple(x.shape), tuple(w.shape), OH, OW) if algo not in _WINOGRAD_TILE else [(0, 0)]
+    keep = x.shape[0] * (w[0].size + 1) * OH * OW * x.dtype.itemsize <= _IM2COL_KEEP_BYTES
+    if len(groups) == 1:
+        out, inner = _forward_one(algo, x, w, b, conv_param, S, P, OH, OW, keep)
+        return out, (algo, inner)
+    xp = xp_of(x, w)
+    out = xp.empty((x.shape[0], w.shape[0], OH, OW), dtype=np.result_type(x.dtype, w.dtype))
+
+    def group(bounds: tuple[int, int]):
+        n0, n1 = bounds
+        out_g, inner_g = _forward_one(algo, x[n0:n1], w, b, conv_param, S, P, OH, OW, keep)
+        out[n0:n1] = out_g
+        return inner_g
+
+    return out, (algo, _BatchGroups(tuple(x.shape), groups, parallel_for(group, groups)))
+
+
+class _BatchGroups:
+    """The inner cache of a convolution run in groups of samples: the bounds and each group's own cache."""
+
+    def __init__(self, x_shape: tuple, bounds: list, caches: list) -> None:
+        self.x_shape, self.bounds, self.caches = x_shape, bounds, caches
+
+
+def _batch_groups(x_shape: tuple, w_shape: tuple, OH: int, OW: int) -> list[tuple[int, int]]:
+    """Groups of consecutive samples convolved one at a time (and on nnlab's threads), from the shapes only.
+
+    A group holds about ``_GROUP_FLOPS`` multiply-adds of a direct convolution (F*C*KH*KW*H'*W' per sample),
+    so a problem below two groups' worth stays in one piece: its GEMMs keep their size and there is no
+    per-group overhead.
+    """
+    F, C, KH, KW = w_shape
+    return split(x_shape[0], F * C * KH * KW * OH * OW, _GROUP_FLOPS)
+
+
+def _forward_one(algo: str, x, w, b, conv_param: dict, S: int, P: int, OH: int, OW: int, keep: bool):
+    """One group's forward by ``algo``: ``(out, inner_cache)``."""
     if algo in _WINOGRAD_TILE:
-        out, inner = conv_forward_winograd(x, w, b, conv_param, m=_WINOGRAD_TILE[algo])
-        return out, (algo, inner)
+        return conv_forward_winograd(x, w, b, conv_param, m=_WINOGRAD_TILE[algo])
     if algo == "mec":
-        out, inner = conv_forward_mec(x, w, b, conv_param)
-        return out, (algo, inner)
+        return conv_forward_mec(x, w, b, conv_param)
     xp = xp_of(x, w)
     N, F = x.shape[0], w.shape[0]
     KH, KW = w.shape[2:]
     wb = xp.concatenate([w.reshape(F, -1), b.reshape(F, 1).astype(w.dtype, copy=False)], axis=1)  # (F, K+1)
     sample_bytes = wb.shape[1] * OH * OW * x.dtype.itemsize
-    if N * sample_bytes <= _IM2COL_KEEP_BYTES:
+    if keep:
         cols = _im2col(x, KH, KW, S, P, OH, OW)
-        return xp.matmul(wb, cols).reshape(N, F, OH, OW), ("im2col", (x, w, cols, conv_param))
+        return xp.matmul(wb, cols).reshape(N, F, OH, OW), (x, w, cols, conv_param)
     out = xp.empty((N, F, OH * OW), dtype=np.result_type(wb.dtype, x.dtype))
     step = _samples_per_chunk(sample_bytes)
     for n0 in range(0, N, step):
         xp.matmul(wb, _im2col(x[n0:n0 + step], KH, KW, S, P, OH, OW, reuse=True), out=out[n0:n0 + step])
-    return out.reshape(N, F, OH, OW), ("im2col", (x, w, None, conv_param))
+    return out.reshape(N, F, OH, OW), (x, w, None, conv_param)
 
 
 def conv_backward_fast(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, Any, Any]:
@@ -326,11 +366,40 @@ def conv_backward_fast(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, A
     a third of the work) and returns ``dx = None``: for a network's first layer, whose input needs no gradient
     (what torch skips when the input has ``requires_grad=False``).
 
+    A forward run in groups of samples goes back group by group on nnlab's threads; ``dw`` and ``db`` are
+    the sums of the groups' in group order (the same at any thread count).
+
     Returns ``(dx, dw, db)`` shaped like x, w, b.
     """
     if not (isinstance(cache, tuple) and len(cache) == 2 and cache[0] in CONV_ALGOS[1:]):
         raise TypeError("conv_backward_fast: cache must be the (algo, inner_cache) pair from conv_forward_fast")
     algo, inner = cache
+    if not isinstance(inner, _BatchGroups):
+        return _backward_one(dout, algo, inner, need_dx)
+    check_array("conv_backward_fast", "dout", dout, ndim=4, shape_hint="(N, F, H', W')")
+    N = inner.x_shape[0]
+    if dout.shape[0] != N:
+        raise ValueError(f"conv_backward_fast: dout must have {N} samples (as x), got shape {tuple(dout.shape)}")
+    xp = xp_of(dout)
+    dx = xp.empty(inner.x_shape, dtype=dout.dtype) if need_dx else None
+
+    def group(i: int):
+        n0, n1 = inner.bounds[i]
+        dx_g, dw_g, db_g = _backward_one(dout[n0:n1], algo, inner.caches[i], need_dx)
+        if need_dx:
+            dx[n0:n1] = dx_g
+        return dw_g, db_g
+
+    parts = parallel_for(group, len(inner.bounds))
+    dw, db = parts[0]
+    for dw_g, db_g in parts[1:]:  # a fixed order: the result does not depend on the threads
+        dw = dw + dw_g
+        db = db + db_g
+    return dx, dw, db
+
+
+def _backward_one(dout, algo: str, inner, need_dx: bool) -> tuple[Any, Any, Any]:
+    """One group's backward by ``algo`` (its forward's ``inner`` cache): ``(dx, dw, db)``."""
     if algo in _WINOGRAD_TILE:
         check_array("conv_backward_fast", "dout", dout, ndim=4, shape_hint="(N, F, H', W')")
         x_shape, w = inner[0], inner[1]

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import as_strided, scratch, xp_of
+from ..backend import as_strided, parallel_for, scratch, xp_of
 from ..validation import check_array
 
 __all__ = ["conv_forward_winograd", "conv_backward_winograd", "winograd_matrices", "WINOGRAD_TILES"]
@@ -380,16 +380,13 @@ def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict |
     V = xp.empty((a, a, TH, TW, N, C), dtype=dt)
     out = xp.empty((N, F, OH, OW), dtype=dt)
     chunks = _chunks(TH, a * a * TW * N * max(C, F) * dt.itemsize)
-    k = chunks[0][1] - chunks[0][0]
-    xbuf = scratch(xp, "winograd.x", (k * m + 2) * Wp * N * C, dt)
-    t = scratch(xp, "winograd.t", a * k * Wp * N * C, dt)
-    tmp = scratch(xp, "winograd.tmp", a * k * max(Wp * C, TW * max(C, F)) * N, dt)
-    Mbuf = scratch(xp, "winograd.M", a * a * k * TW * N * F, dt)
-    sbuf = scratch(xp, "winograd.s", m * a * k * TW * N * F, dt)
-    Ybuf = scratch(xp, "winograd.Y", k * m * TW * m * (N * F + _STRIDE_PAD), dt)
-    for th0, th1 in chunks:
+
+    def chunk(bounds: tuple[int, int]) -> None:  # tile rows th0..th1-1: independent of the other chunks
+        th0, th1 = bounds
         kk, Tc = th1 - th0, (th1 - th0) * TW * N
-        xb = _scratch(xbuf, kk * m + 2, Wp, N, C)
+        xb = scratch(xp, "winograd.x", (kk * m + 2) * Wp * N * C, dt).reshape(kk * m + 2, Wp, N, C)
+        t = scratch(xp, "winograd.t", a * kk * Wp * N * C, dt)
+        tmp = scratch(xp, "winograd.tmp", a * kk * max(Wp * C, TW * max(C, F)) * N, dt)
         _load_rows(x, xb, th0 * m, P)
         clock.lap("load")
         tt = _scratch(t, a, kk, Wp, N, C)
@@ -399,13 +396,13 @@ def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict |
             _transform("BT", BT, [tt[i][:, c:c + (TW - 1) * m + 1:m] for c in range(a)], Vc[i],
                        _scratch(tmp, kk, TW, N, C))
         clock.lap("input transform")
-        M = _scratch(Mbuf, a * a, Tc, F)
+        M = scratch(xp, "winograd.M", a * a * Tc * F, dt).reshape(a * a, Tc, F)
         xp.matmul(Vc.reshape(a * a, Tc, C), U, out=M)
         xp.add(M[a + 1], bias, out=M[a + 1])  # column 1 of A^T is all ones: M[1, 1] + b adds b to every output
         clock.lap("gemm")
-        s = _scratch(sbuf, m, a, kk, TW, N, F)
+        s = scratch(xp, "winograd.s", m * a * Tc * F, dt).reshape(m, a, kk, TW, N, F)
         _transform("AT", AT, M.reshape(a, a, kk, TW, N, F), s, _scratch(tmp, a, kk, TW, N, F))
-        Y = _padded(Ybuf, kk * m, TW * m, N, F)
+        Y = _padded(scratch(xp, "winograd.Y", kk * m * TW * m * (N * F + _STRIDE_PAD), dt), kk * m, TW * m, N, F)
         Y = Y.reshape(kk, m, TW, m, N, F)
         for r in range(m):
             _transform("AT", AT, s[r], [Y[:, r, :, c] for c in range(m)], _scratch(tmp, kk, TW, N, F))
@@ -413,6 +410,8 @@ def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict |
         rows = min(kk * m, OH - th0 * m)
         _store_rows(Y.reshape(kk * m, TW * m, N, F)[:rows, :OW], out, th0 * m)
         clock.lap("store")
+
+    parallel_for(chunk, chunks)
     return out, (tuple(x.shape), w, V, U_fc, conv_param, m)
 
 
