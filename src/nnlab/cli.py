@@ -120,11 +120,24 @@ def _hooks(args: argparse.Namespace, recipe_name: str) -> list[Any]:
     return hooks
 
 
+def _apply_threads(threads: int | None) -> None:
+    """``--threads N`` (or ``NNLAB_NUM_THREADS``) into the thread policy; a bad value is a usage error."""
+    from .threads import default_num_threads, set_num_threads
+
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads must be a positive integer, got {threads}")
+    try:
+        set_num_threads(threads if threads is not None else default_num_threads())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from . import runner
     from .recipes import DEFAULT_RECIPE, list_recipes
     from .recipes.contract import format_settings
 
+    _apply_threads(args.threads)
     if args.list:
         for r in list_recipes():
             default = " (default)" if r.name == DEFAULT_RECIPE else ""
@@ -310,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue an interrupted run in its folder (from checkpoint_latest.npz)")
     train.add_argument("--out", default="runs", help="root folder for run directories (default: runs)")
     train.add_argument("--json", action="store_true", help="also print the final metrics as one JSON line")
+    train.add_argument("--threads", type=int, default=None, metavar="N",
+                       help="threads for BLAS and nnlab's kernels (default: $NNLAB_NUM_THREADS, else the cores "
+                            "this process may use); results do not depend on it")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress bar on stderr (default: only when stderr is a terminal)")
     train.add_argument("--no-progress-bar", dest="progress", action="store_false", help=argparse.SUPPRESS)

@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import xp_of
+from ..backend import parallel_for, split, xp_of
 from ..validation import check_array
+
+_BLOCK_BYTES = 1 << 20  # bytes of x (or dx) per block of samples pooled on one thread (see _sample_blocks)
 
 __all__ = [
     "max_pool_forward_naive", "max_pool_backward_naive",
@@ -140,9 +142,34 @@ def max_pool_forward_fast(x, pool_param: dict) -> tuple[Any, tuple]:
     PH, PW, S, OH, OW = _pool_geometry("max_pool_forward_fast", x, pool_param)
     xp = xp_of(x)
     tiled = _tiles(x.shape, PH, PW, S)
+    N, C = x.shape[:2]
+    out = xp.empty((N, C, OH, OW), dtype=x.dtype)
+    argmax = xp.empty(out.shape, dtype=np.uint8 if PH * PW <= 256 else np.int32)
+
+    def block(bounds: tuple[int, int]) -> None:
+        n = slice(*bounds)
+        _max_pool_into(x[n], out[n], argmax[n], PH, PW, S, tiled)
+
+    parallel_for(block, _sample_blocks(x))
+    return out, (tuple(x.shape), argmax, pool_param)
+
+
+def _sample_blocks(a) -> list[tuple[int, int]]:
+    """Blocks of samples pooled one per task on nnlab's threads: about ``_BLOCK_BYTES`` of ``a`` (the input
+    of the forward, the output of the backward) each. Every output value is computed by the same operations
+    whatever the blocks, so the split changes nothing in the results."""
+    if not isinstance(a, np.ndarray) or a.shape[0] == 0:
+        return [(0, a.shape[0])]
+    return split(a.shape[0], a[0].nbytes, _BLOCK_BYTES)
+
+
+def _max_pool_into(x, out, argmax, PH: int, PW: int, S: int, tiled: bool) -> None:
+    """The max pooling of :func:`max_pool_forward_fast` for the samples of ``x``, into ``out`` and ``argmax``."""
+    xp = xp_of(x)
+    OH, OW = out.shape[2:]
     views = list(_offset_views(x, PH, PW, S, OH, OW, tiled))
-    out = views[0][1].copy()
-    argmax = xp.zeros(out.shape, dtype=np.uint8 if PH * PW <= 256 else np.int32)
+    out[...] = views[0][1]
+    argmax[...] = 0
     better = xp.empty(out.shape, dtype=bool)
     moved = xp.empty_like(argmax)
     for k, v in views[1:]:
@@ -154,7 +181,6 @@ def max_pool_forward_fast(x, pool_param: dict) -> tuple[Any, tuple]:
     if nan.any():  # rare: the first NaN of each NaN window wins
         for k, v in reversed(views):
             xp.copyto(argmax, k, where=nan & xp.isnan(v))
-    return out, (tuple(x.shape), argmax, pool_param)
 
 
 def max_pool_backward_fast(dout, cache: tuple):
@@ -171,11 +197,17 @@ def max_pool_backward_fast(dout, cache: tuple):
     xp = xp_of(dout)
     tiled = _tiles(x_shape, PH, PW, S)
     dx = (xp.empty if tiled else xp.zeros)(x_shape, dtype=dout.dtype)
-    for k, view in _offset_views(dx, PH, PW, S, OH, OW, tiled):
-        if tiled:
-            xp.multiply(dout, argmax == k, out=view)
-        else:
-            view += dout * (argmax == k)
+
+    def block(bounds: tuple[int, int]) -> None:
+        n = slice(*bounds)
+        d, am = dout[n], argmax[n]
+        for k, view in _offset_views(dx[n], PH, PW, S, OH, OW, tiled):
+            if tiled:
+                xp.multiply(d, am == k, out=view)
+            else:
+                view += d * (am == k)
+
+    parallel_for(block, _sample_blocks(dx))
     return dx
 
 
