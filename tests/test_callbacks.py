@@ -23,7 +23,7 @@ class EpochScript:
     params {"w": (1,)}; the gradient is always -1, so SGD with learning rate 1 makes ``w`` the number of completed
     iterations. Validation rows are ``x = 0 .. N_VAL - 1`` with label 1; class 1 is predicted where
     ``x < val_accs[e] * N_VAL``, so the accuracy check that ends epoch ``e + 1`` (w = (e + 1) * IPE) reads exactly
-    ``val_accs[e]``. The two training losses of epoch ``e + 1`` are ``losses[e] -+ 0.25`` (mean ``losses[e]``).
+    ``val_accs[e]``. The two training losses of epoch ``e + 1`` are ``losses[e]`` (a pair, or one number twice).
     """
 
     def __init__(self, val_accs=(0.5,), losses=(1.0,)):
@@ -40,8 +40,9 @@ class EpochScript:
             scores = np.zeros((X.shape[0], 2))
             scores[:, 1] = np.where(X[:, 0] < acc * N_VAL, 1.0, -1.0)
             return scores
-        epoch = min(done // IPE, len(self.losses) - 1)
-        return self.losses[epoch] + (0.25 if done % IPE else -0.25), {"w": -np.ones(1)}
+        pair = self.losses[min(done // IPE, len(self.losses) - 1)]
+        pair = pair if isinstance(pair, tuple) else (pair, pair)
+        return pair[done % IPE], {"w": -np.ones(1)}
 
 
 def _script_data():
@@ -95,9 +96,12 @@ def test_early_stopping_min_delta_requires_a_real_improvement():
 
 
 def test_early_stopping_on_loss_uses_mean_epoch_loss_and_lower_is_better():
-    # the epoch's two losses are mean -+ 0.25: the last iteration alone (1.25 > 1.2) would stop at epoch 3
-    assert _stopped_at(_run(EarlyStopping(patience=1, monitor="loss"), losses=[2.0, 1.5, 1.0, 1.2])) == 4
-    assert _stopped_at(_run(EarlyStopping(patience=1, monitor="loss"), losses=[2.0, 1.5, 1.0, 0.9])) is None
+    # epoch means 2.0, 1.5, 1.0, 1.2: stop at 4 (the last losses alone, 2.0, 1.5, 1.1, 0.9, always improve)
+    losses = [2.0, 1.5, (0.9, 1.1), (1.5, 0.9)]
+    assert _stopped_at(_run(EarlyStopping(patience=1, monitor="loss"), losses=losses)) == 4
+    # epoch means 2.0, 1.5, 1.0, 0.9: no stop (the last losses alone, ..., 1.0, 1.3, would stop at 4)
+    losses = [2.0, 1.5, 1.0, (0.5, 1.3)]
+    assert _stopped_at(_run(EarlyStopping(patience=1, monitor="loss"), losses=losses)) is None
 
 
 def test_early_stopping_resets_on_train_begin():
