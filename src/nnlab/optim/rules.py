@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import xp_of
-from .validation import check_array, check_same_shape
+from ..backend import xp_of
+from ..validation import check_array, check_same_shape
 
 __all__ = [
     "sgd",
