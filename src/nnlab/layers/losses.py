@@ -6,6 +6,10 @@
 - :func:`cross_entropy_loss`: cross-entropy of given probabilities against one-hot targets (seed-003 form).
 - :func:`temporal_softmax_loss`: masked softmax cross-entropy over (N, T, V) sequences, summed over steps, mean
   over N (CS231n).
+- ``softmax_cross_entropy_forward/backward``, ``nll_loss_forward/backward``, ``mse_loss_forward/backward``:
+  ``(loss, cache)`` / ``backward(dout, cache)`` pairs with torch's ``reduction`` ('none', 'sum', 'mean'), for
+  the variants :func:`softmax_loss` and :func:`mse_loss` (mean only, gradient returned at once) do not cover;
+  :mod:`nnlab.functional` wraps them.
 
 Bad input (wrong ranks, mismatched shapes, non-integer or out-of-range labels, NaN/inf scores) raises a
 ``ValueError``/``TypeError`` naming the function and the argument.
@@ -20,7 +24,11 @@ import numpy as np
 from ..backend import xp_of
 from ..validation import check_array, check_finite, check_labels, check_same_shape
 
-__all__ = ["softmax_loss", "svm_loss", "mse_loss", "cross_entropy_loss", "temporal_softmax_loss"]
+__all__ = ["softmax_loss", "svm_loss", "mse_loss", "cross_entropy_loss", "temporal_softmax_loss",
+           "softmax_cross_entropy_forward", "softmax_cross_entropy_backward", "nll_loss_forward",
+           "nll_loss_backward", "mse_loss_forward", "mse_loss_backward"]
+
+_REDUCTIONS = ("none", "sum", "mean")
 
 
 def _check_scores_and_labels(fn: str, x: Any, y: Any) -> None:
@@ -29,6 +37,46 @@ def _check_scores_and_labels(fn: str, x: Any, y: Any) -> None:
         raise ValueError(f"{fn}: x must have at least one class column, got shape {tuple(x.shape)}")
     check_finite(fn, "x", x)
     check_labels(fn, "y", y, x.shape[0], x.shape[1])
+
+
+def _smoothing(fn: str, label_smoothing: Any) -> float:
+    """``label_smoothing`` checked to be a number in [0, 1], as a float."""
+    if isinstance(label_smoothing, (str, bytes)) or not hasattr(label_smoothing, "__float__"):
+        raise TypeError(f"{fn}: label_smoothing must be a number, got {type(label_smoothing).__name__}")
+    eps = float(label_smoothing)
+    if isinstance(label_smoothing, bool) or not 0.0 <= eps <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    return eps
+
+
+def _reduction(fn: str, reduction: Any) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{fn}: reduction must be 'none', 'sum' or 'mean', got {reduction!r}")
+    return reduction
+
+
+def _reduce(losses: Any, reduction: str) -> Any:
+    """Per-element losses reduced as torch: unchanged ('none'), summed, or averaged."""
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    return total / losses.dtype.type(losses.size) if reduction == "mean" else total
+
+
+def _upstream(fn: str, dout: Any, reduction: str, shape: tuple, dtype: Any) -> Any:
+    """The upstream gradient of a reduced loss, broadcastable against the per-element losses of ``shape``
+    (divided by their count for 'mean')."""
+    xp = xp_of(dout) if hasattr(dout, "shape") else np
+    d = xp.asarray(dout, dtype=dtype)
+    want = tuple(shape) if reduction == "none" else ()
+    if tuple(d.shape) != want:
+        raise ValueError(f"{fn}: dout must have shape {want} (reduction={reduction!r}), got {tuple(d.shape)}")
+    if reduction == "mean":
+        size = 1
+        for s in shape:
+            size *= int(s)
+        d = d / dtype.type(size)
+    return d
 
 
 def softmax_loss(x: Any, y: Any, label_smoothing: float = 0.0) -> tuple[Any, Any]:
@@ -46,11 +94,7 @@ def softmax_loss(x: Any, y: Any, label_smoothing: float = 0.0) -> tuple[Any, Any
     """
     fn = "softmax_loss"
     _check_scores_and_labels(fn, x, y)
-    if isinstance(label_smoothing, (str, bytes)) or not hasattr(label_smoothing, "__float__"):
-        raise TypeError(f"{fn}: label_smoothing must be a number, got {type(label_smoothing).__name__}")
-    eps = float(label_smoothing)
-    if isinstance(label_smoothing, bool) or not 0.0 <= eps <= 1.0:
-        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    eps = _smoothing(fn, label_smoothing)
     xp = xp_of(x)
     n, c = x.shape
     rows = xp.arange(n)
@@ -186,3 +230,91 @@ def temporal_softmax_loss(x: Any, y: Any, mask: Any = None) -> tuple[float, Any]
     dx[rows, labels] -= 1
     dx *= (m / N)[:, None]
     return loss, dx.reshape(N, T, V)
+
+
+def softmax_cross_entropy_forward(x: Any, y: Any, label_smoothing: float = 0.0,
+                                  reduction: str = "none") -> tuple[Any, tuple]:
+    """Softmax cross-entropy with torch's ``reduction`` (``torch.nn.functional.cross_entropy`` on (N, C)).
+
+    Inputs: x (N, C) logits, float; y (N,) integer labels in [0, C); label_smoothing eps in [0, 1] (target
+    ``q_i = (1 - eps) onehot(y_i) + eps / C``); reduction 'none' | 'sum' | 'mean'.
+
+    Per sample ``l_i = -sum_j q_ij log softmax(x_i)_j`` (log-sum-exp form, stable for 1e4 logits). Returns
+    ``(loss, cache)``: loss (N,) for 'none', else the scalar sum or mean, in x's dtype.
+    """
+    fn = "softmax_cross_entropy_forward"
+    _check_scores_and_labels(fn, x, y)
+    eps = _smoothing(fn, label_smoothing)
+    _reduction(fn, reduction)
+    xp = xp_of(x)
+    n, c = x.shape
+    rows = xp.arange(n)
+    shifted = x - x.max(axis=1, keepdims=True)
+    log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    losses = -log_probs[rows, y]
+    if eps:
+        losses = (1.0 - eps) * losses - (eps / c) * log_probs.sum(axis=1)
+    return _reduce(losses.astype(x.dtype, copy=False), reduction), (log_probs, y, eps, reduction)
+
+
+def softmax_cross_entropy_backward(dout: Any, cache: tuple) -> Any:
+    """Backward of :func:`softmax_cross_entropy_forward`: ``dx_i = (softmax(x_i) - q_i) * dl_i`` with
+    ``dl_i = dout[i]`` ('none'), ``dout`` ('sum') or ``dout / N`` ('mean'). Returns dx (N, C)."""
+    log_probs, y, eps, reduction = cache
+    n, c = log_probs.shape
+    d = _upstream("softmax_cross_entropy_backward", dout, reduction, (n,), log_probs.dtype)
+    dx = xp_of(log_probs).exp(log_probs)
+    if eps:
+        dx -= eps / c
+    dx[xp_of(log_probs).arange(n), y] -= 1 - eps
+    dx *= d[:, None] if d.ndim else d
+    return dx
+
+
+def nll_loss_forward(x: Any, y: Any, reduction: str = "mean") -> tuple[Any, tuple]:
+    """Negative log-likelihood of log-probabilities (``torch.nn.functional.nll_loss`` on (N, C)).
+
+    Inputs: x (N, C) log-probabilities (e.g. a log-softmax output), float; y (N,) integer labels in [0, C);
+    reduction 'none' | 'sum' | 'mean'. Per sample ``l_i = -x[i, y_i]``. Returns ``(loss, cache)``: (N,) for
+    'none', else the scalar sum or mean.
+    """
+    fn = "nll_loss_forward"
+    _check_scores_and_labels(fn, x, y)
+    _reduction(fn, reduction)
+    losses = -x[xp_of(x).arange(x.shape[0]), y]
+    return _reduce(losses, reduction), (tuple(x.shape), x.dtype, y, reduction)
+
+
+def nll_loss_backward(dout: Any, cache: tuple) -> Any:
+    """Backward of :func:`nll_loss_forward`: ``dx[i, y_i] = -dl_i`` (``dl_i`` as in
+    :func:`softmax_cross_entropy_backward`), zero elsewhere. Returns dx (N, C)."""
+    shape, dtype, y, reduction = cache
+    d = _upstream("nll_loss_backward", dout, reduction, shape[:1], dtype)
+    xp = xp_of(y)
+    dx = xp.zeros(shape, dtype=dtype)
+    dx[xp.arange(shape[0]), y] = -d
+    return dx
+
+
+def mse_loss_forward(pred: Any, target: Any, reduction: str = "mean") -> tuple[Any, tuple]:
+    """Squared error with torch's ``reduction`` (``torch.nn.functional.mse_loss``).
+
+    Inputs: pred and target of the same shape, float; reduction 'none' | 'sum' | 'mean'. Per element
+    ``l = (pred - target)**2``. Returns ``(loss, cache)``: shaped like pred for 'none', else a scalar.
+    """
+    fn = "mse_loss_forward"
+    check_array(fn, "pred", pred, float_only=True)
+    check_array(fn, "target", target)
+    check_same_shape(fn, "pred", pred, "target", target)
+    _reduction(fn, reduction)
+    diff = pred - target.astype(pred.dtype, copy=False)
+    return _reduce(diff * diff, reduction), (diff, reduction)
+
+
+def mse_loss_backward(dout: Any, cache: tuple) -> tuple[Any, Any]:
+    """Backward of :func:`mse_loss_forward`: ``dpred = 2 (pred - target) * dl`` and ``dtarget = -dpred``
+    (``dl`` = dout, or dout / S for 'mean' over S elements). Returns ``(dpred, dtarget)``."""
+    diff, reduction = cache
+    d = _upstream("mse_loss_backward", dout, reduction, diff.shape, diff.dtype)
+    dpred = diff * (2 * d)
+    return dpred, -dpred
