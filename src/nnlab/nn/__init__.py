@@ -12,6 +12,7 @@ from .attention import *  # noqa: F401,F403
 from .containers import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .module import *  # noqa: F401,F403
+from .parameter import *  # noqa: F401,F403
 from .parameter_view import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403

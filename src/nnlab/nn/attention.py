@@ -79,6 +79,8 @@ class MultiheadAttention(Module):
     weights are not differentiated.
     """
 
+    _tape_grad_outputs = 1  # on the tape, only the output gets a gradient (not the attention weights)
+
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  batch_first: bool = True, seed: Seed = None, dtype: Any = np.float32) -> None:
         super().__init__()
@@ -172,8 +174,6 @@ class MultiheadAttention(Module):
             out = out.swapaxes(0, 1)
         return out, weights
 
-    def __call__(self, query: Any, key: Any, value: Any, **kwargs: Any) -> tuple[Any, Any]:
-        return self.forward(query, key, value, **kwargs)
 
     def backward(self, dout: Any, sum_inputs: bool = False) -> Any:
         """Gradients of query, key and value (each shaped like its input) from ``dout`` (shaped like out).

@@ -9,6 +9,18 @@ A module owns named arrays and submodules, registered by attribute assignment as
 
 Attributes whose names start with ``_`` are never registered (a module keeps its cache there).
 
+Two ways to write a module, and both train:
+
+- **hand-written**: ``forward(x)`` on arrays calls kernels and keeps their caches; ``backward(dout)`` calls the
+  matching ``*_backward`` kernels (every built-in module);
+- **forward only**: ``forward`` in Tensor operations and ``nnlab.functional`` on :class:`Parameter` attributes;
+  the tape (:mod:`nnlab.autograd`) differentiates it.
+
+Every module works on arrays (the explicit ``forward``/``backward`` contract the Solver and ``Classifier`` use)
+and on Tensors (one node on the tape per call of a built-in module; see :mod:`nnlab.nn.tape`). Inside a forward
+written on Tensors, a built-in submodule's parameter is reached as a Tensor with :meth:`Module.param`
+(``self.embed.param("weight")``); ``self.embed.weight`` is its array, which the tape treats as a constant.
+
 ``forward(x)`` computes the output and keeps in the module whatever the backward needs (the kernel's cache);
 ``backward(dout)`` returns ``dx`` and stores the parameter gradients, read back through :attr:`Module.grads`
 under the same dotted names as :meth:`Module.named_parameters`. Backward **overwrites** the gradients of the
@@ -23,9 +35,17 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..autograd import Tensor
 from ..backend import xp_of
+from .parameter import BoundParameter, Parameter
+from .tape import backward_arrays, forward_arrays, is_forward_only, tape_call
 
 __all__ = ["Module", "IncompatibleKeys", "is_array"]
+
+
+def _array(value: Any) -> Any:
+    """The array of a registry entry (a Parameter's data, or the array itself)."""
+    return value.data if isinstance(value, Tensor) else value
 
 
 def is_array(value: Any) -> bool:
@@ -57,6 +77,7 @@ class Module:
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "_grads", {})
+        object.__setattr__(self, "_param_views", {})
         object.__setattr__(self, "training", True)
 
     # ---- registration -------------------------------------------------------------------------------------
@@ -69,11 +90,26 @@ class Module:
             buffers.pop(name, None)
             self.__dict__.pop(name, None)
             modules[name] = value
+        elif isinstance(value, Parameter) and not isinstance(value, BoundParameter):
+            buffers.pop(name, None)
+            modules.pop(name, None)
+            self.__dict__.pop(name, None)
+            params[name] = value
+            self._param_views.pop(name, None)
+            self._grads.pop(name, None)
         elif name in buffers:
             buffers[name] = value
         elif name in params:
-            if value is None or is_array(value):
+            if isinstance(value, BoundParameter):
+                value = value.data
+            current = params[name]
+            if isinstance(current, Parameter) and is_array(value):
+                current.data = value  # a Solver step or load_state_dict: the Parameter keeps its identity
+                self._grads.pop(name, None)
+            elif value is None or is_array(value):
                 params[name] = value
+                if value is None:
+                    self._param_views.pop(name, None)
                 self._grads.pop(name, None)
             else:
                 raise TypeError(f"{type(self).__name__}: parameter {name!r} must be an array or None, "
@@ -106,8 +142,9 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, value: Any) -> None:
-        """Register ``value`` (an array, or None for an absent optional parameter) as parameter ``name``."""
-        if value is not None and not is_array(value):
+        """Register ``value`` (an array, a :class:`Parameter`, or None for an absent optional parameter) as
+        parameter ``name``."""
+        if value is not None and not is_array(value) and not isinstance(value, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be an array or None, got {type(value).__name__}")
         self._buffers.pop(name, None)
         self._parameters[name] = value
@@ -147,11 +184,48 @@ class Module:
             yield module
 
     def named_parameters(self) -> Iterator[tuple[str, Any]]:
-        """``(dotted name, array)`` for every parameter, in registration order (as torch)."""
+        """``(dotted name, array)`` for every parameter, in registration order (as torch); a
+        :class:`Parameter` shared by several modules is listed once. See :meth:`named_parameter_tensors` for
+        the parameters as Tensors (what optimizer objects take)."""
+        for name, value in self._named_entries():
+            yield name, _array(value)
+
+    def _named_entries(self) -> Iterator[tuple[str, Any]]:
+        seen: set[int] = set()
         for prefix, module in self.named_modules():
             for name, value in module._parameters.items():
-                if value is not None:
-                    yield (f"{prefix}.{name}" if prefix else name), value
+                if value is None:
+                    continue
+                if isinstance(value, Parameter):
+                    if id(value) in seen:
+                        continue
+                    seen.add(id(value))
+                yield (f"{prefix}.{name}" if prefix else name), value
+
+    def param(self, name: str) -> Parameter:
+        """Parameter ``name`` (dotted for a submodule's) as a Tensor that the tape differentiates: the
+        :class:`Parameter` itself, or a live view of an array parameter (``.data`` is the module's array)."""
+        module, leaf = self._owner_of(name)
+        value = module._parameters.get(leaf)
+        if value is None:
+            raise KeyError(f"{type(self).__name__}.param: no parameter {name!r}; parameters: "
+                           f"{[n for n, _ in self.named_parameters()]}")
+        if isinstance(value, Parameter):
+            return value
+        view = module._param_views.get(leaf)
+        if view is None:
+            view = module._param_views[leaf] = BoundParameter(module, leaf)
+        return view
+
+    def named_parameter_tensors(self) -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, Parameter)`` for every parameter (array parameters as live views): the tape
+        accumulates into their ``.grad`` and optimizer objects update them, as torch's ``named_parameters``."""
+        for name, _ in self._named_entries():
+            yield name, self.param(name)
+
+    def parameter_tensors(self) -> list[Parameter]:
+        """Every parameter as a Tensor: ``nnlab.optim.SGD(model.parameter_tensors(), lr=0.1)``."""
+        return [p for _, p in self.named_parameter_tensors()]
 
     def parameters(self) -> Iterator[Any]:
         """Every parameter array."""
@@ -192,11 +266,17 @@ class Module:
         return out
 
     def zero_grad(self) -> None:
-        """Set every parameter's gradient to zeros of its shape and dtype."""
+        """Set every parameter's gradient to zeros of its shape and dtype (``.grads``), and the tape's
+        gradients (``.grad`` of :meth:`parameter_tensors`) to None, as torch's ``set_to_none``."""
         for module in self.modules():
             for name, value in module._parameters.items():
                 if value is not None:
-                    module._grads[name] = xp_of(value).zeros_like(value)
+                    arr = _array(value)
+                    module._grads[name] = xp_of(arr).zeros_like(arr)
+                    if isinstance(value, Parameter):
+                        value.grad = None
+            for view in module._param_views.values():
+                view.grad = None
 
     # ---- modes --------------------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -210,14 +290,32 @@ class Module:
         return self.train(False)
 
     # ---- computation --------------------------------------------------------------------------------------
-    def forward(self, x: Any) -> Any:
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation. Override it: on arrays with kernels (and write :meth:`backward` too), or on
+        Tensors only (the tape gives the backward)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def backward(self, dout: Any) -> Any:
+        """``dx`` from ``dout`` for the last call on arrays; parameter gradients go to :attr:`grads`.
+
+        A module that defines only ``forward`` gets this from the tape (its forward on arrays was recorded).
+        """
+        if is_forward_only(self) and type(self).forward is not Module.forward:
+            return backward_arrays(self, dout)
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
-    def __call__(self, x: Any) -> Any:
-        return self.forward(x)
+    backward._base_backward = True  # type: ignore[attr-defined]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``forward``, on arrays or on Tensors (see the module docstring)."""
+        tensors = any(isinstance(a, Tensor) for a in args)
+        if is_forward_only(self):
+            if tensors or type(self).forward is Module.forward:
+                return self.forward(*args, **kwargs)
+            return forward_arrays(self, args, kwargs)
+        if tensors:
+            return tape_call(self, args, kwargs)
+        return self.forward(*args, **kwargs)
 
     # ---- state --------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -228,7 +326,7 @@ class Module:
             for registry in (module._parameters, module._buffers):
                 for name, value in registry.items():
                     if value is not None:
-                        out[f"{prefix}.{name}" if prefix else name] = value.copy()
+                        out[f"{prefix}.{name}" if prefix else name] = _array(value).copy()
         return out
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
@@ -250,7 +348,7 @@ class Module:
         for key in own:
             if key in state_dict:
                 module, leaf = self._owner_of(key)
-                current = getattr(module, leaf)
+                current = _array(getattr(module, leaf))
                 value = _as_array_like(state_dict[key], current)
                 if tuple(value.shape) != tuple(current.shape):
                     mismatched.append(f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(current.shape)}")
@@ -259,7 +357,7 @@ class Module:
         for key in own:
             if key in state_dict:
                 module, leaf = self._owner_of(key)
-                setattr(module, leaf, _as_array_like(state_dict[key], getattr(module, leaf)).copy())
+                setattr(module, leaf, _as_array_like(state_dict[key], _array(getattr(module, leaf))).copy())
         return IncompatibleKeys(missing, unexpected)
 
     def state_dict_keys(self) -> list[str]:
@@ -293,7 +391,10 @@ class Module:
         for module in self.modules():
             for registry in (module._parameters, module._buffers, module._grads):
                 for name, value in registry.items():
-                    if value is not None and np.issubdtype(value.dtype, np.floating):
+                    if isinstance(value, Parameter):
+                        value.data = value.data.astype(dtype, copy=False)
+                        value.grad = None
+                    elif value is not None and np.issubdtype(value.dtype, np.floating):
                         registry[name] = value.astype(dtype, copy=False)
         return self
 

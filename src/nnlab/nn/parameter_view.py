@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+from ..autograd import Tensor
 from ..validation import check_array
 from .module import Module
 
@@ -37,7 +38,7 @@ class ParameterView(MutableMapping):
             raise KeyError(key) from None
         if value is None:
             raise KeyError(key)
-        return value
+        return value.data if isinstance(value, Tensor) else value
 
     def __setitem__(self, key: str, value: Any) -> None:
         current = self[key]

@@ -138,8 +138,6 @@ class RNN(_Recurrent):
 
     _gates = 1
 
-    def __call__(self, x: Any, h0: Any = None) -> tuple[Any, Any]:
-        return self.forward(x, h0)
 
     def forward(self, x: Any, h0: Any = None) -> tuple[Any, Any]:
         self._check_x(x)
@@ -174,8 +172,6 @@ class LSTM(_Recurrent):
 
     _gates = 4
 
-    def __call__(self, x: Any, hx: tuple[Any, Any] | None = None) -> tuple[Any, tuple[Any, Any]]:
-        return self.forward(x, hx)
 
     def forward(self, x: Any, hx: tuple[Any, Any] | None = None) -> tuple[Any, tuple[Any, Any]]:
         self._check_x(x)
@@ -231,8 +227,6 @@ class GRU(_Recurrent):
         super().__init__(input_size, hidden_size, batch_first=batch_first, seed=seed, dtype=dtype,
                          num_layers=num_layers, bias=bias)
 
-    def __call__(self, x: Any, h0: Any = None) -> tuple[Any, Any]:
-        return self.forward(x, h0)
 
     def _layer_weights(self, k: int, like: Any) -> tuple[Any, Any, Any, Any]:
         """Layer k's kernel weights ``(Wx, Wh, bx, bh)`` (zero biases when ``bias=False``)."""

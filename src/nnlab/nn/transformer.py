@@ -148,8 +148,6 @@ class TransformerEncoderLayer(Module):
         self._cache = src.shape
         return x.swapaxes(0, 1) if src.ndim == 3 and not self.batch_first else x
 
-    def __call__(self, src: Any, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(src, *args, **kwargs)
 
     def backward(self, dout: Any) -> Any:
         shape = _ensure_forward(self)
