@@ -4,6 +4,7 @@ Solver's own histories."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 
@@ -22,9 +23,14 @@ from nnlab.tracking import (
     mlflow_uri,
 )
 
-pytest.importorskip("tensorboardX")
-pytest.importorskip("tensorboard")
-pytest.importorskip("mlflow")
+# Per-test skips: the settings, URI and install-hint tests need neither package and always run.
+needs_tensorboard = pytest.mark.skipif(
+    importlib.util.find_spec("tensorboardX") is None or importlib.util.find_spec("tensorboard") is None,
+    reason="tensorboardX and tensorboard are not installed (pip install 'nnlab[tracking]')")
+needs_tensorboardx = pytest.mark.skipif(importlib.util.find_spec("tensorboardX") is None,
+                                        reason="tensorboardX is not installed (pip install 'nnlab[tracking]')")
+needs_mlflow = pytest.mark.skipif(importlib.util.find_spec("mlflow") is None,
+                                  reason="mlflow is not installed (pip install 'nnlab[tracking]')")
 
 SETTINGS = {"hidden_dims": [32, 16], "optim": {"rule": "adam", "learning_rate": 2e-3}, "batch_size": 100,
             "num_epochs": 2, "lr_decay": 0.9, "normalization": "batchnorm", "seed": 0}
@@ -61,6 +67,7 @@ def _read_events(logdir):
     return acc
 
 
+@needs_tensorboard
 def test_tensorboard_logger_scalars_histograms_and_hparams_match_the_solver(tmp_path, digits):
     logdir = tmp_path / "tb"
     solver = _train(digits, TensorBoardLogger(logdir, hparams=SETTINGS))
@@ -76,11 +83,11 @@ def test_tensorboard_logger_scalars_histograms_and_hparams_match_the_solver(tmp_
     assert len(lr) == solver.num_iterations
     np.testing.assert_allclose([e.value for e in lr[:ipe]], 2e-3, rtol=1e-6)
     np.testing.assert_allclose([e.value for e in lr[ipe:ipe + 1]], 2e-3 * 0.9, rtol=1e-6)  # decayed at epoch end
-    if getattr(solver, "grad_norm_history", None):  # the Solver records the global gradient norm of each step
-        np.testing.assert_allclose([e.value for e in acc.Scalars("train/grad_norm")], solver.grad_norm_history,
-                                   rtol=1e-6)
-    else:
-        assert "train/grad_norm" not in scalars
+    # the Solver records the global gradient norm of each step; the logger writes every one of them
+    assert len(solver.grad_norm_history) == solver.num_iterations and "train/grad_norm" in scalars
+    norms = acc.Scalars("train/grad_norm")
+    assert [e.step for e in norms] == list(range(1, solver.num_iterations + 1))
+    np.testing.assert_allclose([e.value for e in norms], solver.grad_norm_history, rtol=1e-6)
 
     # per epoch: the accuracy check that ends each epoch (the Solver also checks after iteration 1)
     for tag, history in (("epoch/train_acc", solver.train_acc_history), ("epoch/val_acc", solver.val_acc_history)):
@@ -117,6 +124,7 @@ def test_tensorboard_logger_scalars_histograms_and_hparams_match_the_solver(tmp_
     assert acc.Scalars("hparam/epochs")[0].value == 2
 
 
+@needs_tensorboard
 def test_tensorboard_logger_histogram_options(tmp_path, digits):
     solver = _train(digits, [TensorBoardLogger(tmp_path / "none", histograms=False),
                              TensorBoardLogger(tmp_path / "all", histograms="all")])
@@ -126,6 +134,7 @@ def test_tensorboard_logger_histogram_options(tmp_path, digits):
         TensorBoardLogger(tmp_path, histograms="some")
 
 
+@needs_tensorboardx
 def test_crc32c_matches_the_reference_implementation():
     from tensorboardX.crc32c import crc32c
 
@@ -151,9 +160,10 @@ def _check_mlflow_run(client, run_id, solver, artifact_names):
                                rtol=1e-12)
     lr = client.get_metric_history(run_id, "train/learning_rate")
     assert len(lr) == solver.num_iterations
-    if getattr(solver, "grad_norm_history", None):
-        norms = sorted(client.get_metric_history(run_id, "train/grad_norm"), key=lambda m: m.step)
-        np.testing.assert_allclose([m.value for m in norms], solver.grad_norm_history, rtol=1e-12)
+    assert len(solver.grad_norm_history) == solver.num_iterations
+    norms = sorted(client.get_metric_history(run_id, "train/grad_norm"), key=lambda m: m.step)
+    assert [m.step for m in norms] == list(range(1, solver.num_iterations + 1))
+    np.testing.assert_allclose([m.value for m in norms], solver.grad_norm_history, rtol=1e-12)
     val = sorted(client.get_metric_history(run_id, "epoch/val_acc"), key=lambda m: m.step)
     assert [m.step for m in val] == [1, 2]
     np.testing.assert_allclose([m.value for m in val], solver.val_acc_history[-2:])
@@ -174,6 +184,7 @@ def _fake_run_dir(path, solver):
     return path
 
 
+@needs_mlflow
 def test_mlflow_logger_sqlite_params_metric_histories_and_artifacts(tmp_path, digits, sqlite_uri):
     from mlflow.tracking import MlflowClient
 
@@ -200,6 +211,7 @@ def test_mlflow_logger_sqlite_params_metric_histories_and_artifacts(tmp_path, di
     assert json.loads(open(local).read())["optim"]["rule"] == "adam"
 
 
+@needs_mlflow
 def test_mlflow_logger_with_artifacts_dir_ends_the_run_itself(tmp_path, digits, sqlite_uri):
     from mlflow.tracking import MlflowClient
 
@@ -212,6 +224,7 @@ def test_mlflow_logger_with_artifacts_dir_ends_the_run_itself(tmp_path, digits, 
     _check_mlflow_run(MlflowClient(tracking_uri=uri), logger.run_id, solver, ["config.json"])
 
 
+@needs_mlflow
 def test_mlflow_logger_postgresql(tmp_path, digits):
     # A database of its own: MLflow and Optuna both version their schema in `alembic_version`, so MLflow must not
     # share the tuner's database (the same server is fine).
@@ -231,6 +244,7 @@ def test_mlflow_logger_postgresql(tmp_path, digits):
                       ["config.json", "metrics.json"])
 
 
+@needs_mlflow
 def test_mlflow_logger_keeps_metrics_when_the_store_fails(tmp_path, digits, sqlite_uri, monkeypatch):
     from mlflow.tracking import MlflowClient
 
