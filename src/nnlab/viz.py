@@ -21,6 +21,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .validation import check_array
+from .viz_tape import draw_graph  # noqa: F401  (nnlab.viz.draw_graph: the tape as a picture)
 
 __all__ = ["visualize_grid", "confusion_matrix", "plot_training_curves", "plot_weight_grid",
            "plot_confusion_matrix", "plots_disabled", "plots_enabled", "plot_sweep", "plot_class_templates",
