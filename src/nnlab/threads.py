@@ -1,9 +1,8 @@
 """Thread policy: how many threads nnlab uses, for BLAS and for its own pool, and ``parallel_for``.
 
-One number, :func:`get_num_threads`, rules both: BLAS (through threadpoolctl) runs at that many threads
-outside nnlab's parallel regions, and nnlab's persistent pool has that many threads (the calling thread plus
-``n - 1`` workers). Default: the ``NNLAB_NUM_THREADS`` environment variable, else the cores this process may
-use (``os.sched_getaffinity``, as torch). :func:`set_num_threads` changes it at any time.
+One number, :func:`get_num_threads`, rules nnlab's persistent pool (the calling thread plus ``n - 1``
+workers). Default: the ``NNLAB_NUM_THREADS`` environment variable, else the cores this process may use
+(``os.sched_getaffinity``, as torch). :func:`set_num_threads` changes it at any time.
 
 Results do not depend on the thread count. A kernel splits its work with :func:`split`, whose chunks are a
 function of the SHAPES only (never of the number of threads); :func:`parallel_for` runs the chunks on the
@@ -11,9 +10,12 @@ pool and returns their results in chunk order, so any reduction over them is don
 the same chunks run one after another on the calling thread: the arithmetic is the same, so outputs and
 gradients are bitwise identical at 1 and N threads.
 
-Inside a parallel region BLAS runs at 1 thread (a GEMM per worker; measured on the 2-vCPU machine: one
-float32 GEMM 97-99 GFLOP/s, two at once 48-49 each, and OpenBLAS's own split of small batched GEMMs slower
-than one thread), and a ``parallel_for`` called from inside a chunk runs serially.
+BLAS is owned by the policy and runs at ONE thread (threadpoolctl), set when the thread count is first decided
+and by every :func:`set_num_threads`: OpenBLAS's own split of a GEMM depends on its thread count and changes
+the last bits (measured: ``digits-mlp`` trained at OpenBLAS 2 threads ends with weights 2.7e-6 away from those
+at 1 thread), it splits the small batched GEMMs of the conv kernels badly, and on the 2-vCPU machine a GEMM
+split over two threads gains nothing (one float32 GEMM 97-99 GFLOP/s, two at once 48-49 each). nnlab splits
+the work itself, by shape, one GEMM per task. A ``parallel_for`` called from inside a chunk runs serially.
 
 This module sits at the backend layer: it imports nothing else from nnlab.
 """
@@ -38,6 +40,7 @@ __all__ = ["set_num_threads", "get_num_threads", "default_num_threads", "paralle
 ELEMENTWISE_CHUNK_BYTES = 1 << 20
 
 ENV_VAR = "NNLAB_NUM_THREADS"
+_BLAS_THREADS = 1  # BLAS's threads under the policy (see the module docstring)
 
 _lock = threading.RLock()
 _num_threads: int | None = None  # None: not decided yet (the default applies on first use)
@@ -109,7 +112,7 @@ def _set_blas(counts: int | list[int]) -> None:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads from now on: BLAS at ``n`` threads outside parallel regions, nnlab's pool at ``n``.
+    """Use ``n`` threads from now on in nnlab's pool (and BLAS at 1 thread, see the module docstring).
 
     Callable at any time (between two training steps, say); results do not change with ``n`` (see the module
     docstring), only the time. Raises ``TypeError``/``ValueError`` unless ``n`` is a positive integer.
@@ -119,21 +122,20 @@ def set_num_threads(n: int) -> None:
     with _lock:
         _num_threads = n
         if _region_depth == 0:
-            _set_blas(n)
-        else:  # a region is running: it restores BLAS to n when it ends
-            _blas_saved[:] = [n] * len(_blas_controllers())
+            _set_blas(_BLAS_THREADS)
+        else:  # a region is running: it restores BLAS when it ends
+            _blas_saved[:] = [_BLAS_THREADS] * len(_blas_controllers())
 
 
 def get_num_threads() -> int:
-    """Threads nnlab uses (see the module docstring for the default). The first call applies the default
-    to BLAS when ``NNLAB_NUM_THREADS`` is set; otherwise BLAS keeps the count it started with."""
+    """Threads nnlab uses (see the module docstring for the default). The first call (any kernel that splits
+    its work makes it) also sets BLAS to its one thread."""
     global _num_threads
     if _num_threads is None:
         with _lock:
             if _num_threads is None:
                 n = default_num_threads()
-                if os.environ.get(ENV_VAR, "").strip():
-                    _set_blas(n)
+                _set_blas(_BLAS_THREADS)
                 _num_threads = n
     return _num_threads
 

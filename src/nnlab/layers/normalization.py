@@ -60,6 +60,11 @@ def _blocks(x: Any, axis_len: int, item_bytes: int, *others: Any) -> list[tuple[
     return blocks if len(blocks) > 1 else []
 
 
+def _cols(p: Any, c: slice) -> Any:
+    """The part of gamma or beta (broadcast shape: (D,) for rows, (1, C, 1, 1) for NCHW) for channels ``c``."""
+    return p[c] if p.ndim == 1 else p[:, c]
+
+
 def _batchnorm_train_blocks(x: Any, gamma_b: Any, beta_b: Any, axes: tuple[int, ...], eps: float,
                             blocks: list) -> tuple[Any, Any, Any, Any, Any]:
     """Training-mode batch norm a block of channels (axis 1) per task: ``(xhat, mean, var, inv_std, out)``
@@ -75,8 +80,8 @@ def _batchnorm_train_blocks(x: Any, gamma_b: Any, beta_b: Any, axes: tuple[int, 
         var = (xc * xc).mean(axis=axes, keepdims=True)
         inv_std = 1 / np.sqrt(var + eps)
         np.multiply(xc, inv_std, out=xhat[:, c])
-        np.multiply(gamma_b[:, c], xhat[:, c], out=out[:, c])
-        np.add(out[:, c], beta_b[:, c], out=out[:, c])
+        np.multiply(_cols(gamma_b, c), xhat[:, c], out=out[:, c])
+        np.add(out[:, c], _cols(beta_b, c), out=out[:, c])
         return mean, var, inv_std
 
     stats = parallel_for(block, blocks)
@@ -96,7 +101,7 @@ def _batchnorm_backward_blocks(dout: Any, cache: dict, blocks: list) -> tuple[An
         d, xh = dout[:, c], xhat[:, c]
         dbeta = d.sum(axis=axes, keepdims=True)
         dgamma = (d * xh).sum(axis=axes, keepdims=True)
-        dxhat = d * gamma[:, c]
+        dxhat = d * _cols(gamma, c)
         dx[:, c] = dxhat * inv_std[:, c] if test else _normalize_backward(dxhat, xh, inv_std[:, c], axes)
         return dgamma, dbeta
 

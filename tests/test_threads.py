@@ -1,0 +1,321 @@
+"""The thread policy (``nnlab.threads``): set/get, ``NNLAB_NUM_THREADS``, BLAS ownership, ``parallel_for``; and the
+promise that kernels' outputs and gradients, and trained weights, are bitwise the same at 1 and 2 threads."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import nnlab.layers.conv as conv
+import nnlab.layers.normalization as norm
+import nnlab.layers.pooling as pooling
+import nnlab.layers.winograd as winograd
+import nnlab.threads as threads
+from nnlab import runner
+from nnlab.layers import (
+    conv_backward_fast,
+    conv_backward_naive,
+    conv_forward_fast,
+    conv_forward_naive,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from nnlab.threads import (
+    ENV_VAR,
+    blas_num_threads,
+    default_num_threads,
+    get_num_threads,
+    parallel_for,
+    set_num_threads,
+    split,
+)
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    before = get_num_threads()
+    yield
+    set_num_threads(before)
+
+
+def _at(n: int, fn):
+    set_num_threads(n)
+    return fn()
+
+
+def _same_bits(a, b, name: str) -> None:
+    assert a.dtype == b.dtype and a.shape == b.shape, name
+    assert a.tobytes() == b.tobytes(), f"{name}: differs between 1 and 2 threads (max diff {np.abs(a - b).max()})"
+
+
+# ------------------------------------------------------------------------------------------------ policy
+
+
+def test_set_num_threads_sets_nnlab_and_keeps_blas_at_one_thread():
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(2)
+    set_num_threads(3)
+    assert get_num_threads() == 3
+    if blas_num_threads() is not None:
+        assert blas_num_threads() == 1  # BLAS's own split would change the bits with the thread count
+    set_num_threads(1)
+    assert get_num_threads() == 1
+
+
+@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError),
+                                      ("2", TypeError), (None, TypeError)])
+def test_set_num_threads_rejects_what_is_not_a_positive_integer(bad, exc):
+    with pytest.raises(exc, match="set_num_threads: n must be a positive integer"):
+        set_num_threads(bad)
+
+
+def test_set_num_threads_accepts_numpy_integers():
+    set_num_threads(np.int64(2))
+    assert get_num_threads() == 2 and type(get_num_threads()) is int
+
+
+def test_default_is_the_env_var_else_the_cores_this_process_may_use(monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert default_num_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv(ENV_VAR, "5")
+    assert default_num_threads() == 5
+    for bad in ("0", "two", "-1", "1.5"):
+        monkeypatch.setenv(ENV_VAR, bad)
+        with pytest.raises(ValueError, match=f"{ENV_VAR} must be a positive integer, got '{bad}'"):
+            default_num_threads()
+
+
+def test_first_use_applies_the_env_var_and_sets_blas_to_one_thread(monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(2)
+    monkeypatch.setattr(threads, "_num_threads", None)
+    monkeypatch.setenv(ENV_VAR, "3")
+    assert get_num_threads() == 3
+    if blas_num_threads() is not None:
+        assert blas_num_threads() == 1
+
+
+def test_cli_threads_flag_and_env_var_bad_values_exit_2(tmp_path, monkeypatch, capsys):
+    from nnlab import cli
+
+    out = tmp_path / "runs"
+    assert cli.main(["train", "digits-mlp", "--quick", "--threads", "0", "--out", str(out)]) == 2
+    assert "--threads must be a positive integer, got 0" in capsys.readouterr().err
+    monkeypatch.setenv(ENV_VAR, "many")
+    assert cli.main(["train", "digits-mlp", "--quick", "--out", str(out)]) == 2
+    assert f"{ENV_VAR} must be a positive integer, got 'many'" in capsys.readouterr().err
+    assert not out.exists()
+    monkeypatch.delenv(ENV_VAR)
+    assert cli.main(["train", "digits-mlp", "--quick", "--threads", "2", "--out", str(out), "--no-progress"]) == 0
+    assert get_num_threads() == 2
+
+
+# ------------------------------------------------------------------------------------- split, parallel_for
+
+
+def test_split_depends_on_the_shapes_only_and_covers_the_range():
+    chunks = split(100, 10, 64)  # 6 items of cost 10 per chunk of 64
+    assert chunks == [(i, min(100, i + 6)) for i in range(0, 100, 6)]
+    assert split(11, 10, 64) == [(0, 11)]  # below two chunks' worth: one piece
+    assert split(0, 10, 64) == []
+    assert len(split(10_000, 1, 1, max_chunks=8)) == 8
+    for n in (1, 2, 4):
+        set_num_threads(n)
+        assert split(100, 10, 64) == chunks
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_parallel_for_returns_results_in_chunk_order(n):
+    set_num_threads(n)
+    assert parallel_for(lambda i: i * i, 50) == [i * i for i in range(50)]
+    assert parallel_for(lambda t: t[1] - t[0], [(0, 3), (3, 10)]) == [3, 7]
+
+
+def test_parallel_for_raises_a_chunks_error_and_stays_usable():
+    set_num_threads(2)
+
+    def boom(i):
+        if i == 7:
+            raise KeyError("chunk 7")
+        return i
+
+    with pytest.raises(KeyError, match="chunk 7"):
+        parallel_for(boom, 20)
+    assert parallel_for(lambda i: i, 4) == [0, 1, 2, 3]
+
+
+def test_blas_runs_at_one_thread_inside_a_region_and_is_restored_after():
+    if blas_num_threads() is None:
+        pytest.skip("threadpoolctl finds no BLAS")
+    from threadpoolctl import threadpool_limits
+
+    set_num_threads(2)
+    threadpool_limits(2)  # a user's own limit outside nnlab is respected after a region
+    inside = parallel_for(lambda i: blas_num_threads(), 4)
+    assert inside == [1, 1, 1, 1]
+    assert blas_num_threads() == 2
+
+
+def test_nested_parallel_for_runs_serially_in_the_chunk():
+    set_num_threads(2)
+    import threading
+
+    def outer(i):
+        me = threading.get_ident()
+        return all(t == me for t in parallel_for(lambda j: threading.get_ident(), 6))
+
+    assert all(parallel_for(outer, 4))
+
+
+# ------------------------------------------------------------------- kernels: bitwise at 1 and 2 threads
+
+
+def _conv_case(rng, dtype, C=4, F=6, N=6, H=9, K=3):
+    x = rng.standard_normal((N, C, H, H)).astype(dtype)
+    w = rng.standard_normal((F, C, K, K)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    return x, w, b
+
+
+@pytest.mark.parametrize("algo, K", [("im2col", 3), ("im2col", 5), ("mec", 5), ("winograd2", 3), ("winograd4", 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_outputs_and_grads_are_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, algo, K, dtype):
+    """Small chunk sizes, so that the batch groups (im2col, MEC) and the tile-row chunks (Winograd) are several
+    on these small shapes; the split results also equal the naive convolution."""
+    x, w, b = _conv_case(rng, dtype, K=K)
+    monkeypatch.setattr(conv, "_GROUP_FLOPS", int(2.5 * w.size * 9 * 9))  # groups of 2 samples: 3 partial dw
+    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 256)
+    conv_param = {"stride": 1, "pad": K // 2, "algo": algo}
+    out0, _ = conv_forward_fast(x, w, b, conv_param)
+    dout = rng.standard_normal(out0.shape).astype(dtype)
+
+    def run():
+        out, cache = conv_forward_fast(x, w, b, conv_param)
+        assert cache[0] == algo
+        return (out, *conv_backward_fast(dout, cache))
+
+    if algo in ("im2col", "mec"):
+        assert len(conv._batch_groups(x.shape, w.shape, 9, 9)) == 3
+    one, two = _at(1, run), _at(2, run)
+    for name, a, c in zip(("out", "dx", "dw", "db"), one, two):
+        _same_bits(a, c, f"{algo} {name}")
+    ref_out, cache_n = conv_forward_naive(x.astype(float), w.astype(float), b.astype(float), conv_param)
+    refs = (ref_out, *conv_backward_naive(dout.astype(float), cache_n))
+    tol = 1e-12 if dtype == np.float64 else 5e-5
+    for name, a, r in zip(("out", "dx", "dw", "db"), one, refs):
+        assert np.abs(a - r).max() / np.abs(r).max() < tol, f"{algo} {name}"
+
+
+def test_conv_in_groups_skips_dx_when_asked(rng, monkeypatch):
+    monkeypatch.setattr(conv, "_GROUP_FLOPS", 2000)
+    x, w, b = _conv_case(rng, np.float64)
+    out, cache = conv_forward_fast(x, w, b, {"stride": 1, "pad": 1, "algo": "im2col"})
+    dx, dw, db = conv_backward_fast(np.ones_like(out), cache, need_dx=False)
+    _, dw_all, db_all = conv_backward_fast(np.ones_like(out), cache)
+    assert dx is None and np.array_equal(dw, dw_all) and np.array_equal(db, db_all)
+    with pytest.raises(ValueError, match="conv_backward_fast: dout must have 6 samples"):
+        conv_backward_fast(np.ones((5,) + out.shape[1:]), cache)
+
+
+@pytest.mark.parametrize("pool_param", [{"pool_height": 2, "pool_width": 2, "stride": 2},
+                                        {"pool_height": 3, "pool_width": 3, "stride": 2}])
+def test_max_pool_is_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, pool_param):
+    monkeypatch.setattr(pooling, "_BLOCK_BYTES", 600)
+    x = rng.standard_normal((8, 3, 10, 10)).astype(np.float32)
+    dout = rng.standard_normal(max_pool_forward_fast(x, pool_param)[0].shape).astype(np.float32)
+
+    def run():
+        out, cache = max_pool_forward_fast(x, pool_param)
+        return out, cache[1], max_pool_backward_fast(dout, cache)
+
+    assert len(pooling._sample_blocks(x)) > 1
+    for name, a, c in zip(("out", "argmax", "dx"), _at(1, run), _at(2, run)):
+        _same_bits(a, c, name)
+    monkeypatch.setattr(pooling, "_BLOCK_BYTES", 1 << 40)  # one block: the same values
+    for name, a, c in zip(("out", "argmax", "dx"), _at(2, run), _at(1, run)):
+        _same_bits(a, c, name)
+
+
+@pytest.mark.parametrize("shape", [(8, 6, 5, 5), (40, 12)])
+@pytest.mark.parametrize("mode", ["train", "test"])
+def test_batchnorm_is_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, shape, mode):
+    """Channel blocks (spatial) and column blocks (rows): the same bits at 1 and 2 threads, and the values of
+    the unsplit computation to float64 rounding."""
+    monkeypatch.setattr(norm, "_BLOCK_BYTES", 300)
+    x = rng.standard_normal(shape) * 3 + 1
+    C = shape[1]
+    gamma, beta = rng.standard_normal(C), rng.standard_normal(C)
+    dout = rng.standard_normal(shape)
+    fwd, bwd = ((norm.spatial_batchnorm_forward, norm.spatial_batchnorm_backward) if len(shape) == 4 else
+                (norm.batchnorm_forward, norm.batchnorm_backward_alt))
+    stats = {"running_mean": rng.standard_normal(C), "running_var": rng.random(C) + 0.5}
+
+    def run():
+        bn_param = {"mode": mode, **{k: v.copy() for k, v in stats.items()}}
+        out, cache = fwd(x, gamma, beta, bn_param)
+        return (out, *bwd(dout, cache), bn_param["running_mean"], bn_param["running_var"])
+
+    assert len(norm._blocks(x, C, x[:, 0].nbytes)) > 1
+    one, two = _at(1, run), _at(2, run)
+    for name, a, c in zip(("out", "dx", "dgamma", "dbeta", "running_mean", "running_var"), one, two):
+        _same_bits(a, c, name)
+    monkeypatch.setattr(norm, "_BLOCK_BYTES", 1 << 40)  # one piece
+    for name, a, r in zip(("out", "dx", "dgamma", "dbeta", "running_mean", "running_var"), one, run()):
+        assert np.allclose(a, r, rtol=1e-12, atol=1e-12), name
+
+
+@pytest.mark.parametrize("fwd, bwd", [(relu_forward, relu_backward), (sigmoid_forward, sigmoid_backward),
+                                      (tanh_forward, tanh_backward)])
+def test_activations_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, fwd, bwd):
+    x = (rng.standard_normal((7, 5, 33)) * 4).astype(np.float32)
+    dout = rng.standard_normal(x.shape).astype(np.float32)
+    whole = fwd(x)[0], bwd(dout, fwd(x)[1])
+    monkeypatch.setattr(threads, "ELEMENTWISE_CHUNK_BYTES", 256)
+    for n in (1, 2):
+        set_num_threads(n)
+        out, cache = fwd(x)
+        _same_bits(out, whole[0], f"{fwd.__name__} at {n}")
+        _same_bits(bwd(dout, cache), whole[1], f"{bwd.__name__} at {n}")
+
+
+# ------------------------------------------------------------------- training: bitwise at 1 and 2 threads
+
+
+def _trained_params(name: str, n: int, tmp_path, overrides: dict) -> dict:
+    from tests.recipes.recipe_helpers import KeepModel
+
+    set_num_threads(n)
+    recipe, cfg = runner.prepare(name, overrides, quick=True)
+    keep = KeepModel()
+    runner.train(recipe, cfg, quick=True, out=tmp_path / f"t{n}", progress=False, callbacks=[keep])
+    return {k: np.array(v) for k, v in keep.model.params.items()}
+
+
+def _assert_same_weights(one: dict, two: dict) -> None:
+    assert one.keys() == two.keys()
+    for k in one:
+        _same_bits(one[k], two[k], k)
+
+
+def test_digits_mlp_trains_to_the_same_weights_at_1_and_2_threads(tmp_path):
+    _assert_same_weights(_trained_params("digits-mlp", 1, tmp_path, {}), _trained_params("digits-mlp", 2, tmp_path, {}))
+
+
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.parametrize("name, overrides", [("cifar10-convnet", {"num_epochs": 1}), ("mri-cnn", {"num_epochs": 1})])
+def test_convnets_train_to_the_same_weights_at_1_and_2_threads(tmp_path, data_dir, monkeypatch, name, overrides):
+    """A short ``--quick``-like run (one epoch) of the conv-net recipes: every parallel kernel (conv groups,
+    batch norm blocks, pooling blocks, activation chunks) in the loop, the same weights at 1 and 2 threads."""
+    monkeypatch.setenv("NNLAB_DATA", str(data_dir))
+    _assert_same_weights(_trained_params(name, 1, tmp_path, overrides), _trained_params(name, 2, tmp_path, overrides))
