@@ -43,14 +43,19 @@ def test_quick_run_reloads_evaluates_exactly_and_exports_to_onnx(name, runs_root
     if name in NO_MODEL:
         return
     onnxruntime = pytest.importorskip("onnxruntime")
-    for model_dir in _model_dirs(run_dir):
+    model_dirs = _model_dirs(run_dir)
+    assert model_dirs and all((d / "metrics.json").is_file() for d in model_dirs), model_dirs
+    for model_dir in model_dirs:
         run = load_run(model_dir)
         written = json.loads((model_dir / "metrics.json").read_text())
         split = "test" if "test_acc" in written or "test_loss" in written else "val"
         figures = run.evaluate(split)
-        for key, value in figures.items():
-            if key in written and isinstance(value, float):
-                assert value == written[key], (model_dir, key)
+        # every figure metrics.json holds as a number that evaluate also gives, and at least the split's headline
+        # one (accuracy or loss): a renamed key or an empty evaluate fails instead of comparing nothing
+        compared = sorted(k for k in figures if isinstance(written.get(k), float))
+        assert {f"{split}_acc", f"{split}_loss"} & set(compared), (model_dir, sorted(figures), sorted(written))
+        for key in compared:
+            assert figures[key] == written[key], (model_dir, key, figures[key], written[key])
         # ONNX: the exported graph reproduces the scores on (a slice of) the split
         assert main(["export", str(model_dir), "-o", str(model_dir / "model.onnx")]) == 0, capsys.readouterr().err
         data = load_recipe_data(get_recipe(run.recipe), run.settings)
