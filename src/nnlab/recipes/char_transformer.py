@@ -123,12 +123,14 @@ def _data(corpus: str, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _model(cfg: dict[str, Any], info: dict[str, Any]) -> Any:
+    from nnlab.models.tape_twins import CharTransformerTape
     from nnlab.models.transformer import CharTransformer
 
     vocab = info["vocab"]
-    return CharTransformer(len(vocab), cfg["d_model"], cfg["nhead"], cfg["num_layers"], cfg["dim_feedforward"],
-                           max_len=cfg["sequence_len"], dropout=cfg["dropout"], tie_weights=cfg["tie_weights"],
-                           activation=cfg["activation"], norm_first=True, seed=cfg["seed"], vocab=vocab)
+    build = CharTransformerTape if cfg.get("engine") == "autograd" else CharTransformer
+    return build(len(vocab), cfg["d_model"], cfg["nhead"], cfg["num_layers"], cfg["dim_feedforward"],
+                 max_len=cfg["sequence_len"], dropout=cfg["dropout"], tie_weights=cfg["tie_weights"],
+                 activation=cfg["activation"], norm_first=True, seed=cfg["seed"], vocab=vocab)
 
 
 def _targets(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -280,6 +282,9 @@ def _settings(corpus: str, d: dict[str, Any]) -> list[Setting]:
                 "accuracy checks)", low=1),
         Setting("num_score_windows", "int", 1000, "training windows scored for train_loss", low=1),
         Setting("data_path", "path", None, f"{where} (None = $NNLAB_DATA/text)", nullable=True),
+        Setting("engine", "str", "kernels", "'kernels': CharTransformer's hand-written backward; 'autograd': its "
+                "forward-only twin (nnlab.models.tape_twins.CharTransformerTape), differentiated by the tape",
+                choices=("kernels", "autograd")),
         Setting("sample_temperature", "float", 0.75, "temperature of the sample in metrics.json", low=0,
                 low_open=True),
         Setting("sample_length", "int", 300, "characters sampled into metrics.json (0 = none)", low=0),

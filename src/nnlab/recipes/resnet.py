@@ -103,15 +103,19 @@ def _data(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _model(cfg: dict[str, Any], info: dict[str, Any]) -> FlipTTAClassifier:
     from nnlab.models import resnet_fast
+    from nnlab.models.tape_twins import ResNetFastTape
 
     if len(cfg["residual"]) != len(cfg["widths"]):
         raise ValueError(f"cifar10-resnet: residual has {len(cfg['residual'])} entries but widths has "
                          f"{len(cfg['widths'])} stages; give one 0/1 per stage")
     shape = tuple(info["input_shape"])
-    net = resnet_fast(widths=tuple(cfg["widths"]), residual=tuple(bool(r) for r in cfg["residual"]),
-                      stem_width=cfg["stem_width"], num_classes=int(info.get("num_classes", 10)),
-                      in_channels=shape[0], activation=cfg["activation"], head_scale=cfg["head_scale"],
-                      image_size=shape[-1], seed=cfg["seed"], dtype=np.float32)
+    build = ResNetFastTape if cfg.get("engine") == "autograd" else resnet_fast
+    if build is ResNetFastTape and cfg["activation"] != "relu":
+        raise ValueError(f"cifar10-resnet: engine=autograd supports activation=relu, got {cfg['activation']!r}")
+    net = build(widths=tuple(cfg["widths"]), residual=tuple(bool(r) for r in cfg["residual"]),
+                stem_width=cfg["stem_width"], num_classes=int(info.get("num_classes", 10)),
+                in_channels=shape[0], activation=cfg["activation"], head_scale=cfg["head_scale"],
+                image_size=shape[-1], seed=cfg["seed"], dtype=np.float32)
     reg = 0.0 if cfg["update_rule"] == "adamw" else cfg["weight_decay"]
     return FlipTTAClassifier(net, reg=reg, label_smoothing=cfg["label_smoothing"], tta=cfg["tta"])
 
@@ -183,6 +187,9 @@ CIFAR10_RESNET = Recipe(
                 "downsampling conv, 0: none (one per stage)", low=0, high=1),
         Setting("stem_width", "int", None, "channels of the stem conv (None: widths[0] // 2)", low=1, nullable=True),
         Setting("activation", "str", "relu", "activation after every batch norm", choices=_ACTIVATIONS),
+        Setting("engine", "str", "kernels", "'kernels': resnet_fast's hand-written backward; 'autograd': its "
+                "forward-only twin (nnlab.models.tape_twins.ResNetFastTape, relu only), differentiated by the tape",
+                choices=("kernels", "autograd")),
         Setting("head_scale", "float", 0.125, "the linear head's scores are multiplied by this", low=0,
                 low_open=True),
         Setting("weight_decay", "float", 5e-4, "L2 on conv/linear weights (SGD rules: Classifier reg; adamw: "
