@@ -14,7 +14,8 @@ The epoch time = ``N_train // batch`` steps + the per-epoch accuracy checks (100
 images, each scored on the image and its mirror: flip TTA), in eval mode (torch under ``no_grad``).
 
 Steps are interleaved (``benchmarks/common.time_pair``): medians, ratio = median of the per-pair ratios, so a
-change in machine load hits both alike. Thread counts: NumPy's BLAS through threadpoolctl, ``torch.set_num_threads``.
+change in machine load hits both alike. Thread counts: ``common.at_threads`` (``nnlab.set_num_threads``,
+``torch.set_num_threads``).
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from threadpoolctl import threadpool_limits
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from common import time_pair  # noqa: E402  (benchmarks/common.py)
+from common import at_threads, time_pair  # noqa: E402  (benchmarks/common.py)
 from tests.parity.torch_twins import torch_twin  # noqa: E402
 
 from nnlab import runner  # noqa: E402
@@ -146,8 +146,7 @@ def main() -> int:
           f"{torch.__version__}, numpy {np.__version__}; load average {os.getloadavg()[0]:.1f}")
     rows = []
     for threads in args.threads:
-        torch.set_num_threads(threads)
-        with threadpool_limits(limits=threads, user_api="blas"):
+        with at_threads(threads):
             ours, theirs, ours_check, theirs_check = step_pair(cfg, X, y)
             start = time.perf_counter()
             t_ours, t_theirs, ratio = time_pair(ours, theirs, repeats=args.repeats, min_time=0.0)

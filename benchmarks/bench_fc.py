@@ -1,7 +1,7 @@
 """One training step (forward + backward + Adam update) of FullyConnectedNet([100]*5) on a 200x3072 float32
 batch, nnlab vs the same network in PyTorch (CPU, same thread count), in one process. Goal: ratio <= 1.3.
 
-    python benchmarks/bench_fc.py [--repeats 7]
+    python benchmarks/bench_fc.py [--repeats 7] [--threads 1 2]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import blas_threads, numpy_gemm_gflops, ratio_line, time_pair  # noqa: E402
+from common import THREAD_COUNTS, at_threads, load_line, numpy_gemm_gflops, ratio_line, time_pair  # noqa: E402
 
 from nnlab.models import FullyConnectedNet  # noqa: E402
 from nnlab.optim import adam  # noqa: E402
@@ -63,35 +63,38 @@ def torch_step_fn(X: np.ndarray, y: np.ndarray, model_np):
     return step
 
 
-def main(argv: list[str] | None = None) -> float:
+def main(argv: list[str] | None = None) -> dict[int, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--threads", type=int, nargs="+", default=list(THREAD_COUNTS),
+                        help="thread counts, both libraries (default 1 2)")
     args = parser.parse_args(argv)
 
-    import torch
+    import torch  # noqa: F401  (imported before at_threads, which sets its threads)
 
-    threads = blas_threads()
-    torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((N, D)).astype(np.float32)
     y = rng.integers(0, C, size=N).astype(np.int64)
-
-    model, ours = nnlab_step_fn(X, y)
-    theirs = torch_step_fn(X, y, model)
-    first_ours, first_theirs = ours(), theirs()
-    t_ours, t_theirs, ratio = time_pair(ours, theirs, repeats=args.repeats)
-
     flops = 0
     dims = [D] + [H] * DEPTH + [C]
     for i in range(len(dims) - 1):
         flops += 3 * 2 * N * dims[i] * dims[i + 1]  # forward GEMM + two backward GEMMs
-    print(f"threads: numpy BLAS {threads}, torch {torch.get_num_threads()}")
     print(f"NumPy float32 GEMM (1024^3): {numpy_gemm_gflops(np.float32):.1f} GFLOP/s")
-    print(f"initial loss: nnlab {first_ours:.6f}  torch {first_theirs:.6f}  (same weights)")
-    print(ratio_line("FC [100]*5, 200x3072 f32, fwd+bwd+Adam step", t_ours, t_theirs))
-    print(f"nnlab step GEMM throughput: {flops / t_ours / 1e9:.1f} GFLOP/s")
-    print(f"RATIO nnlab/torch = {ratio:.2f} (median of interleaved pairs; goal <= 1.3)")
-    return ratio
+    ratios = {}
+    for threads in args.threads:
+        with at_threads(threads):
+            model, ours = nnlab_step_fn(X, y)
+            theirs = torch_step_fn(X, y, model)
+            first_ours, first_theirs = ours(), theirs()
+            t_ours, t_theirs, ratio = time_pair(ours, theirs, repeats=args.repeats)
+        ratios[threads] = ratio
+        print(f"threads {threads}: initial loss nnlab {first_ours:.6f}  torch {first_theirs:.6f}  (same weights)")
+        print(ratio_line(f"FC [100]*5, 200x3072 f32, fwd+bwd+Adam, {threads} thr", t_ours, t_theirs)
+              + f"   ({load_line()})")
+        print(f"  nnlab step GEMM throughput: {flops / t_ours / 1e9:.1f} GFLOP/s")
+    print("RATIO nnlab/torch = " + ", ".join(f"{r:.2f} ({t} thr)" for t, r in ratios.items())
+          + " (median of interleaved pairs; goal <= 1.0)")
+    return ratios
 
 
 if __name__ == "__main__":

@@ -14,14 +14,15 @@ Networks (``nnlab.models.resnet``):
 - ``fast9``: ``resnet_fast(residual=(True, False, True))`` (Page's ResNet-9 layout at half width);
 - ``fast-narrow``: ``resnet_fast(widths=(32, 64, 128))``.
 
-For each thread count (numpy's BLAS through threadpoolctl; ``torch.set_num_threads``) nnlab and torch steps are
-interleaved (``benchmarks/common.time_pair``): times are medians, the ratio nnlab / torch is the median of the
-per-pair ratios, so a change in machine load hits both alike; at 1 thread the process CPU time of each step is
-measured too (interleaved), the load-robust estimate of the step on an idle machine. Each line also gives the
-time of one CIFAR-10 training epoch (50,000 images = ceil(50000 / batch) steps), the conv forward GFLOP per image,
-and the achieved GFLOP/s of the step (3 x the conv + linear forward flops: forward, input and weight gradients).
-The load average is printed before and after: on a machine with more runnable jobs than CPUs the 2-thread times
-collapse (threads wait for each other at every GEMM barrier) and only the 1-thread figures are meaningful.
+For each thread count (``common.at_threads``: ``nnlab.set_num_threads`` and ``torch.set_num_threads``) nnlab and
+torch steps are interleaved (``benchmarks/common.time_pair``): times are medians, the ratio nnlab / torch is the
+median of the per-pair ratios, so a change in machine load hits both alike; at 1 thread the process CPU time of each
+step is measured too (interleaved), the load-robust estimate of the step on an idle machine. Each line also gives
+the time of one CIFAR-10 training epoch (50,000 images = ceil(50000 / batch) steps), the conv forward GFLOP per
+image, and the achieved GFLOP/s of the step (3 x the conv + linear forward flops: forward, input and weight
+gradients). The load average is printed before and after: on a machine with more runnable jobs than CPUs the
+2-thread times collapse (threads wait for each other at every GEMM barrier) and only the 1-thread figures are
+meaningful.
 """
 
 from __future__ import annotations
@@ -34,12 +35,11 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
-from threadpoolctl import threadpool_limits
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from common import cpu_time_pair, time_pair  # noqa: E402  (benchmarks/common.py)
+from common import at_threads, cpu_time_pair, time_pair  # noqa: E402  (benchmarks/common.py)
 from tests.parity.torch_twins import torch_twin  # noqa: E402
 
 import nnlab.nn as nn  # noqa: E402
@@ -141,8 +141,7 @@ def main() -> int:
         print(f"\n{name}: {params / 1e6:.3f} M parameters, {gflop:.3f} GFLOP/image forward; first-step loss "
               f"nnlab {first[0]:.6f} torch {first[1]:.6f}")
         for threads in args.threads:
-            torch.set_num_threads(threads)
-            with threadpool_limits(limits=threads, user_api="blas"):
+            with at_threads(threads):
                 t_ours, t_theirs, ratio = time_pair(ours, theirs, repeats=args.repeats, min_time=0.0)
                 cpu = cpu_time_pair(ours, theirs, args.repeats) if threads == 1 else None
             achieved = 3 * gflop * args.batch / t_ours

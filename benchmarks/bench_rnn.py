@@ -2,7 +2,7 @@
 hidden 128, vocabulary 37, float32), nnlab vs the same model in PyTorch (CPU, same thread count, same weights),
 in one process. Goal: ratio <= 2.0.
 
-    python benchmarks/bench_rnn.py [--repeats 9] [--cell lstm|rnn]
+    python benchmarks/bench_rnn.py [--repeats 9] [--cell lstm|rnn] [--threads 1 2]
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import blas_threads, ratio_line, time_pair  # noqa: E402
+from common import THREAD_COUNTS, at_threads, load_line, ratio_line, time_pair  # noqa: E402
 
 from nnlab.models.char_rnn import CharRNN  # noqa: E402
 from nnlab.optim import rmsprop  # noqa: E402
@@ -58,30 +58,33 @@ def torch_step_fn(X: np.ndarray, y: np.ndarray, model_np, cell: str):
     return step
 
 
-def main(argv: list[str] | None = None) -> float:
+def main(argv: list[str] | None = None) -> dict[int, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--cell", choices=["lstm", "rnn"], default="lstm")
+    parser.add_argument("--threads", type=int, nargs="+", default=list(THREAD_COUNTS),
+                        help="thread counts, both libraries (default 1 2)")
     args = parser.parse_args(argv)
 
-    import torch
+    import torch  # noqa: F401  (imported before at_threads, which sets its threads)
 
-    threads = blas_threads()
-    torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     X = rng.integers(0, V, size=(N, T)).astype(np.int64)
     y = rng.integers(0, V, size=N).astype(np.int64)
-
-    model, ours = nnlab_step_fn(X, y, args.cell)
-    theirs = torch_step_fn(X, y, model, args.cell)
-    first_ours, first_theirs = ours(), theirs()
-    t_ours, t_theirs, ratio = time_pair(ours, theirs, repeats=args.repeats)
-    print(f"threads: numpy BLAS {threads}, torch {torch.get_num_threads()}")
-    print(f"initial loss: nnlab {first_ours:.6f}  torch {first_theirs:.6f}  (same weights)")
-    label = f"CharRNN-{args.cell.upper()} {N}x{T}, E{E} H{H} f32, fwd+bwd+RMSprop"
-    print(ratio_line(label, t_ours, t_theirs, width=52))
-    print(f"RATIO nnlab/torch = {ratio:.2f} (median of interleaved pairs; goal <= 2.0)")
-    return ratio
+    ratios = {}
+    for threads in args.threads:
+        with at_threads(threads):
+            model, ours = nnlab_step_fn(X, y, args.cell)
+            theirs = torch_step_fn(X, y, model, args.cell)
+            first_ours, first_theirs = ours(), theirs()
+            t_ours, t_theirs, ratio = time_pair(ours, theirs, repeats=args.repeats)
+        ratios[threads] = ratio
+        print(f"threads {threads}: initial loss nnlab {first_ours:.6f}  torch {first_theirs:.6f}  (same weights)")
+        label = f"CharRNN-{args.cell.upper()} {N}x{T}, E{E} H{H} f32, {threads} thr"
+        print(ratio_line(label, t_ours, t_theirs, width=52) + f"   ({load_line()})")
+    print("RATIO nnlab/torch = " + ", ".join(f"{r:.2f} ({t} thr)" for t, r in ratios.items())
+          + " (median of interleaved pairs; goal <= 1.0)")
+    return ratios
 
 
 if __name__ == "__main__":

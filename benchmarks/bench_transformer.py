@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ratio_line, time_pair  # noqa: E402
+from common import THREAD_COUNTS, at_threads, load_line, ratio_line, time_pair  # noqa: E402
 
 from nnlab.models.transformer import CharTransformer  # noqa: E402
 from nnlab.optim import adam  # noqa: E402
@@ -86,20 +86,18 @@ def torch_step_fn(X: np.ndarray, y: np.ndarray, model_np, dropout: float):
 def main(argv: list[str] | None = None) -> dict[int, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", type=int, nargs="+", default=list(THREAD_COUNTS))
     parser.add_argument("--dropout", type=float, default=0.1)
     args = parser.parse_args(argv)
 
-    import torch
-    from threadpoolctl import threadpool_limits
+    import torch  # noqa: F401  (imported before at_threads, which sets its threads)
 
     rng = np.random.default_rng(0)
     X = rng.integers(0, V, size=(N, T)).astype(np.int64)
     y = rng.integers(0, V, size=(N, T)).astype(np.int64)
     ratios = {}
     for threads in args.threads:
-        with threadpool_limits(limits=threads, user_api="blas"):
-            torch.set_num_threads(threads)
+        with at_threads(threads):
             model, ours = nnlab_step_fn(X, y, args.dropout)
             theirs = torch_step_fn(X, y, model, args.dropout)
             first_ours, first_theirs = ours(), theirs()
@@ -107,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict[int, float]:
         ratios[threads] = ratio
         print(f"threads {threads}: initial loss nnlab {first_ours:.4f}  torch {first_theirs:.4f} (same weights)")
         label = f"CharTransformer {N}x{T} d{D} h{HEADS} L{LAYERS} ff{FF} f32, {threads} thr"
-        print(ratio_line(label, t_ours, t_theirs, width=50))
+        print(ratio_line(label, t_ours, t_theirs, width=50) + f"   ({load_line()})")
     print("RATIO nnlab/torch = " + ", ".join(f"{r:.2f} ({t} thr)" for t, r in ratios.items())
           + " (median of interleaved pairs)")
     return ratios

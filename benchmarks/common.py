@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 
 def blas_threads() -> int:
-    """Threads NumPy's BLAS uses (threadpoolctl when available, else the CPU count)."""
+    """Threads NumPy's BLAS uses now (threadpoolctl when available, else the CPU count)."""
     try:
         from threadpoolctl import threadpool_info
 
@@ -21,6 +22,37 @@ def blas_threads() -> int:
     except Exception:
         pass
     return os.cpu_count() or 1
+
+
+THREAD_COUNTS = (1, 2)  # every step benchmark reports both (``--threads``)
+
+
+@contextlib.contextmanager
+def at_threads(threads: int) -> Iterator[None]:
+    """Both libraries at ``threads`` threads for the block: nnlab through its thread policy
+    (``nnlab.set_num_threads``: its pool, BLAS kept at one thread) and torch (``torch.set_num_threads``, when
+    torch is imported); both restored after. nnlab's results do not depend on the count, only its time."""
+    import sys
+
+    from nnlab.threads import get_num_threads, set_num_threads
+
+    torch = sys.modules.get("torch")
+    before = get_num_threads(), (torch.get_num_threads() if torch is not None else None)
+    set_num_threads(threads)
+    if torch is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        set_num_threads(before[0])
+        if torch is not None:
+            torch.set_num_threads(before[1])
+
+
+def load_line() -> str:
+    """The 1-minute load average and the CPU count, for every printed figure (2-thread timings on a machine
+    with more runnable jobs than CPUs mean little)."""
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
 
 
 def steady_malloc() -> bool:
