@@ -1,12 +1,13 @@
 """Convolution, max-pool and conv-net training steps: nnlab vs PyTorch on the CPU, in one process.
 
-Usage: ``python benchmarks/bench_conv.py [--quick] [--threads 2] [--repeats 7] [--profile] [--algos]
-[--sections conv,accuracy,pool,naive,steps,memory]``
+Usage: ``python benchmarks/bench_conv.py [--quick] [--threads 2] [--step-threads 1 2] [--repeats 7] [--profile]
+[--algos] [--sections conv,accuracy,pool,naive,steps,memory]``
 
-Both libraries run with the same thread count (numpy's BLAS through the *_NUM_THREADS variables, set before
-numpy is imported; ``torch.set_num_threads``). nnlab and torch samples are interleaved
-(``benchmarks/common.time_pair``): times are medians, the ratio nnlab / torch is the median of the per-pair
-ratios (below 1: nnlab is faster), so a change of machine load hits both alike. Sections:
+Both libraries run with the same thread count (``--threads``: nnlab's thread policy, ``nnlab.set_num_threads``,
+which keeps BLAS at one thread; ``torch.set_num_threads``); the training steps at each of ``--step-threads``.
+nnlab and torch samples are interleaved (``benchmarks/common.time_pair``): times are medians, the ratio nnlab /
+torch is the median of the per-pair ratios (below 1: nnlab is faster), so a change of machine load hits both
+alike. Sections:
 
 1. conv forward and forward + backward (``torch.nn.functional.conv2d`` + autograd), float32 and float64, on the
    shapes of issues 3 and 14, with the algorithm ``conv_forward_fast`` chose ('auto') and the effective GFLOP/s
@@ -44,6 +45,8 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer repeats; naive conv on 10 samples, scaled")
     parser.add_argument("--threads", type=int, default=2, help="threads for numpy's BLAS and torch (default 2)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 7, quick 3)")
+    parser.add_argument("--step-threads", type=int, nargs="+", default=None,
+                        help="thread counts of the training-step section, both libraries (default 1 2)")
     parser.add_argument("--profile", action="store_true", help="time the stages of every nnlab conv algorithm")
     parser.add_argument("--algos", action="store_true", help="time every applicable conv algorithm, forced")
     parser.add_argument("--cases", default="", help="comma-separated substrings: run only the conv cases named so")
@@ -81,9 +84,12 @@ from nnlab.layers.pooling import max_pool_backward_fast, max_pool_forward_fast  
 from nnlab.layers.winograd import conv_backward_winograd, conv_forward_winograd  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpu_time_pair, steady_malloc, time_pair  # noqa: E402  (benchmarks/common.py: interleaved samples)
+from common import THREAD_COUNTS, at_threads, cpu_time_pair, steady_malloc, time_pair  # noqa: E402  (common.py)
+
+from nnlab.threads import set_num_threads  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
+set_num_threads(ARGS.threads)  # nnlab's pool (BLAS stays at 1 thread under nnlab's policy)
 
 # (name, x shape, w shape, stride, pad) — the shapes of issue 3, item 4, and of issue 14.
 CONV_CASES = [
@@ -484,16 +490,20 @@ def naive_section() -> None:
 
 def steps_section(repeats: int) -> None:
     print("\ntraining steps, float32, forward + backward + Adam, same initial weights (goal ratio <= 1.0):")
-    ours, theirs, (loss_ours, loss_theirs) = three_layer_steps(50)
-    t_o, t_t, ratio = time_pair(ours, theirs, repeats, ARGS.min_time)
-    cpu = cpu_pair(ours, theirs, repeats)
-    print(f"  ThreeLayerConvNet, batch 50 (3x32x32)     nnlab {_ms(t_o)} ms  torch {_ms(t_t)} ms  ratio {ratio:.2f}"
-          f" (cpu {cpu:.2f})   (initial loss {loss_ours:.6f} vs {loss_theirs:.6f})", flush=True)
-    ours, theirs, diff = mri_steps(32)
-    t_o, t_t, ratio = time_pair(ours, theirs, repeats, ARGS.min_time)
-    cpu = cpu_pair(ours, theirs, repeats)
-    print(f"  MRI network, batch 32 (1x84x84)           nnlab {_ms(t_o)} ms  torch {_ms(t_t)} ms  ratio {ratio:.2f}"
-          f" (cpu {cpu:.2f})   (eval-mode scores differ by {diff:.1e})", flush=True)
+    for threads in ARGS.step_threads or THREAD_COUNTS:
+        with at_threads(threads):
+            ours, theirs, (loss_ours, loss_theirs) = three_layer_steps(50)
+            t_o, t_t, ratio = time_pair(ours, theirs, repeats, ARGS.min_time)
+            cpu = f" (cpu {cpu_pair(ours, theirs, repeats):.2f})" if threads == 1 else ""
+            print(f"  {threads} thr ThreeLayerConvNet, batch 50 (3x32x32) nnlab {_ms(t_o)} ms  torch {_ms(t_t)} ms  "
+                  f"ratio {ratio:.2f}{cpu}   (initial loss {loss_ours:.6f} vs {loss_theirs:.6f}; load "
+                  f"{os.getloadavg()[0]:.2f})", flush=True)
+            ours, theirs, diff = mri_steps(32)
+            t_o, t_t, ratio = time_pair(ours, theirs, repeats, ARGS.min_time)
+            cpu = f" (cpu {cpu_pair(ours, theirs, repeats):.2f})" if threads == 1 else ""
+            print(f"  {threads} thr MRI network, batch 32 (1x84x84)       nnlab {_ms(t_o)} ms  torch {_ms(t_t)} ms  "
+                  f"ratio {ratio:.2f}{cpu}   (eval-mode scores differ by {diff:.1e}; load {os.getloadavg()[0]:.2f})",
+                  flush=True)
 
 
 def memory_section() -> None:
