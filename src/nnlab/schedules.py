@@ -19,6 +19,10 @@ counts iterations when ``per_iteration`` is true, else epochs; the Solver steps 
 (``Solver(lr_schedule=CosineAnnealingLR(T_max=...))``). ``lr_at(k)`` equals torch's learning rate after ``k``
 calls of ``scheduler.step()``. The initial learning rate (torch's ``base_lrs``) is ``base_lr``; the Solver binds
 it from ``optim_config['learning_rate']`` when it is None (:meth:`LRScheduler.with_base_lr`).
+
+An optimizer object (:mod:`nnlab.optim.optimizers`) is stepped as in torch: ``sched = StepLR(opt, step_size=30)``
+(or ``StepLR(step_size=30).attach(opt)``) returns an :class:`OptimizerScheduler` whose ``step()`` sets every
+param group's ``lr`` from that group's ``initial_lr``.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ __all__ = [
     "LinearLR",
     "OneCycleLR",
     "LinearWarmup",
+    "OptimizerScheduler",
 ]
 
 
@@ -179,6 +184,15 @@ class LRScheduler:
     base_lr: float | None
     per_iteration: bool
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        """torch's form ``StepLR(optimizer, step_size=...)``: an optimizer object (anything with
+        ``param_groups``) as first argument builds the schedule from the other arguments and returns
+        ``schedule.attach(optimizer, last_epoch)`` (an :class:`OptimizerScheduler`, not an LRScheduler)."""
+        if args and hasattr(args[0], "param_groups"):
+            last_epoch = kwargs.pop("last_epoch", -1)
+            return cls(*args[1:], **kwargs).attach(args[0], last_epoch)
+        return super().__new__(cls)
+
     def __init__(self, base_lr: float | None, per_iteration: bool) -> None:
         fn = type(self).__name__
         self.base_lr = None if base_lr is None else _check_number(fn, "base_lr", base_lr)
@@ -208,6 +222,11 @@ class LRScheduler:
         bound = copy.copy(self)
         bound.base_lr = _check_number(type(self).__name__, "base_lr", base_lr)
         return bound
+
+    def attach(self, optimizer: Any, last_epoch: int = -1) -> OptimizerScheduler:
+        """This schedule stepping an optimizer object's learning rates as a torch ``lr_scheduler`` does:
+        ``sched = CosineAnnealingLR(T_max=100).attach(opt)``, then ``opt.step(); sched.step()``."""
+        return OptimizerScheduler(self, optimizer, last_epoch)
 
     def _needs_base_lr(self) -> bool:
         return True
@@ -414,3 +433,85 @@ class OneCycleLR(LRScheduler):
 
     def momentum_at(self, step: int) -> float | None:
         return self._at(step, momentum=True) if self.cycle_momentum else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# stepping an optimizer object (nnlab.optim.SGD, Adam, ...) as torch's lr_scheduler steps a torch optimizer
+# ---------------------------------------------------------------------------------------------------------------
+class OptimizerScheduler:
+    """An :class:`LRScheduler` bound to an optimizer object: ``step()`` sets every ``param_groups[i]['lr']``.
+
+    Built by ``schedule.attach(optimizer)`` or torch's form ``StepLR(optimizer, step_size=30)``. As torch's: at
+    construction each group gets ``initial_lr`` (its current ``lr``) unless ``last_epoch`` resumes, the group's
+    schedule is the given one with ``base_lr = initial_lr`` (:meth:`LRScheduler.with_base_lr`; a schedule built
+    with an explicit ``base_lr`` keeps it), and ``lr`` is set to the schedule's value at ``last_epoch + 1``
+    (step 0 for a new run). After ``k`` calls of :meth:`step`, ``group['lr'] == schedule.lr_at(k)``. A schedule
+    that cycles momentum (``OneCycleLR``) sets ``betas[0]`` of groups that have ``betas``, else ``momentum``.
+    The caller decides what a step is (an iteration or an epoch): ``per_iteration`` is the Solver's flag only.
+
+    Attributes: ``optimizer``, ``schedule``, ``schedules`` (one per group), ``base_lrs``, ``last_epoch``.
+    """
+
+    def __init__(self, schedule: LRScheduler, optimizer: Any, last_epoch: int = -1) -> None:
+        if not isinstance(schedule, LRScheduler):
+            raise TypeError(f"OptimizerScheduler: schedule must be an LRScheduler (StepLR, CosineAnnealingLR, ...), "
+                            f"got {type(schedule).__name__}")
+        fn = type(schedule).__name__
+        groups = getattr(optimizer, "param_groups", None)
+        if not isinstance(groups, list) or not groups or not all(isinstance(g, dict) and "lr" in g for g in groups):
+            raise TypeError(f"{fn}: optimizer must be an optimizer object (nnlab.optim.SGD, Adam, ...) whose "
+                            f"param_groups are dicts with 'lr', got {type(optimizer).__name__}")
+        if isinstance(last_epoch, bool) or not isinstance(last_epoch, (int, np.integer)) or last_epoch < -1:
+            raise ValueError(f"{fn}: last_epoch must be an integer >= -1, got {last_epoch!r}")
+        for i, group in enumerate(groups):
+            if last_epoch == -1:
+                group.setdefault("initial_lr", group["lr"])
+            elif "initial_lr" not in group:
+                raise ValueError(f"{fn}: param_groups[{i}] has no 'initial_lr' to resume from (last_epoch="
+                                 f"{last_epoch}); attach with last_epoch=-1 first")
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.base_lrs = [_check_number(fn, f"param_groups[{i}]['initial_lr']", g["initial_lr"])
+                         for i, g in enumerate(groups)]
+        self.schedules = [schedule.with_base_lr(base) for base in self.base_lrs]
+        if schedule.momentum_at(0) is not None:
+            for i, group in enumerate(groups):
+                if "betas" not in group and "momentum" not in group:
+                    raise ValueError(f"{fn}: cycles momentum but param_groups[{i}] has neither 'momentum' nor "
+                                     "'betas' (use cycle_momentum=False)")
+        self.last_epoch = int(last_epoch)
+        self._last_lr: list[float] = []
+        self.step()
+
+    def step(self) -> None:
+        """Advance one step and set each group's ``lr`` (and cycled momentum) to the schedule's value."""
+        self.last_epoch += 1
+        for group, schedule in zip(self.optimizer.param_groups, self.schedules):
+            group["lr"] = schedule.lr_at(self.last_epoch)
+            momentum = schedule.momentum_at(self.last_epoch)
+            if momentum is not None:
+                if "betas" in group:
+                    group["betas"] = (momentum, group["betas"][1])
+                else:
+                    group["momentum"] = momentum
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rate :meth:`step` last set, per group."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{'last_epoch': int}``: the schedule is a pure function of the step, so this is all it needs."""
+        return {"last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume at ``state_dict['last_epoch']`` (the groups' ``lr`` is set to that step's value)."""
+        fn = type(self.schedule).__name__
+        last = state_dict.get("last_epoch") if isinstance(state_dict, dict) else None
+        if isinstance(last, bool) or not isinstance(last, (int, np.integer)) or last < 0:
+            raise ValueError(f"{fn}.load_state_dict: expected {{'last_epoch': integer >= 0}}, got {state_dict!r}")
+        self.last_epoch = int(last) - 1
+        self.step()
+
+    def __repr__(self) -> str:
+        return f"OptimizerScheduler({self.schedule!r}, {type(self.optimizer).__name__}, last_epoch={self.last_epoch})"

@@ -10,6 +10,7 @@ Every name importable from ``nnlab.optim`` before it became a package still is (
 that :mod:`nnlab.schedules` reuses).
 """
 
+from .optimizers import SGD, Adagrad, Adam, Adamax, AdamW, Optimizer, RMSprop
 from .rules import GD_METHODS as GD_METHODS
 from .rules import (
     RULE_KEYS,
@@ -48,4 +49,11 @@ __all__ = [
     "clip_grad_norm",
     "minimize",
     "gradient_descent",
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "Adamax",
 ]
