@@ -1,0 +1,73 @@
+"""Helpers shared by the :mod:`nnlab.functional` families: argument checks and the one-input backward.
+
+Every functional op follows one pattern: take the arrays behind its Tensor arguments (:func:`as_data`), call
+a ``*_forward`` kernel of :mod:`nnlab.layers`, and :func:`~nnlab.autograd.record` one node whose backward
+(a function named ``*_bwd``) calls the matching ``*_backward`` kernel on the saved cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..autograd.tensor import Tensor, as_data, record
+
+__all__ = ["Tensor", "as_data", "record", "one_input_bwd", "array_arg", "needs_grad", "pair", "single",
+           "unsupported"]
+
+
+def one_input_bwd(kernel: Callable) -> Callable:
+    """The node backward of a one-input op: ``(kernel(dout, cache),)``."""
+
+    def elementwise_bwd(g: Any, c: Any, n: tuple) -> tuple:
+        return (kernel(g, c),)
+
+    elementwise_bwd.__qualname__ = f"elementwise_bwd[{kernel.__name__}]"
+    return elementwise_bwd
+
+
+def array_arg(fn: str, name: str, x: Any, ndim: tuple[int, ...] | None = None, hint: str = "") -> Any:
+    """The array behind ``x`` (a Tensor, an array, or a nested list), checked to have one of ``ndim`` ranks."""
+    d = as_data(x)
+    if not (hasattr(d, "shape") and hasattr(d, "dtype")):
+        if isinstance(d, (list, tuple, int, float)):
+            d = np.asarray(d)
+        else:
+            raise TypeError(f"{fn}: {name} must be a Tensor or an array, got {type(x).__name__}")
+    if ndim is not None and d.ndim not in ndim:
+        want = " or ".join(f"{k}-D" for k in ndim)
+        raise ValueError(f"{fn}: {name} must be {want}{' ' + hint if hint else ''}, got shape {tuple(d.shape)}")
+    return d
+
+
+def needs_grad(x: Any) -> bool:
+    """True when ``x`` is a Tensor that requires grad."""
+    return isinstance(x, Tensor) and x.requires_grad
+
+
+def pair(fn: str, name: str, value: Any) -> tuple[int, int]:
+    """An int or a pair of ints (torch's ``_pair``) as a pair of positive ints."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+                                  for v in items):
+        raise ValueError(f"{fn}: {name} must be a positive int or a pair of positive ints, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def single(fn: str, name: str, value: Any, minimum: int = 1) -> int:
+    """An int, or a pair of equal ints (the kernels use one value for both spatial axes), as an int."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in items)
+    if not ok or len(items) not in (1, 2) or len(set(items)) != 1:
+        raise ValueError(f"{fn}: {name} must be an int >= {minimum} or a pair of equal ints (one value for "
+                         f"both spatial axes), got {value!r}")
+    return int(items[0])
+
+
+def unsupported(fn: str, **given: tuple[Any, Any]) -> None:
+    """Raise ``NotImplementedError`` for a torch argument given a value other than the one supported."""
+    for name, (value, default) in given.items():
+        if value is not default and value != default:
+            raise NotImplementedError(f"{fn}: {name}={value!r} is not supported (only {name}={default!r})")

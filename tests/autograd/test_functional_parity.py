@@ -1,0 +1,97 @@
+"""``nnlab.functional`` against torch 2.13 autograd: every output and every input gradient, float64 to 1e-10
+and float32 to 1e-5 (relative to the largest reference entry), for every case of ``functional_cases``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import nnlab.functional as NF
+from nnlab.autograd import grad, tensor
+
+from .functional_cases import CASE_IDS, CASES, TORCH, flat
+
+torch.set_num_threads(1)
+TOL = {np.float64: 1e-10, np.float32: 1e-5}
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.max(np.abs(a - b), initial=0.0) / max(np.max(np.abs(b), initial=0.0), 1e-30))
+
+
+def _cast(a, dtype):
+    return a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a
+
+
+def run_both(case, dtype, seed=0):
+    """Outputs and input gradients of ``case`` from nnlab and from torch, on the same data and the same
+    upstream gradients."""
+    diff, const = case.make(np.random.default_rng(seed))
+    diff = [_cast(a, dtype) for a in diff]
+    const_n = {k: _cast(v, dtype).copy() for k, v in const.items()}
+    const_t = {k: torch.tensor(_cast(v, dtype).copy()) for k, v in const.items()}
+    xs_n = [tensor(a.copy(), requires_grad=True) for a in diff]
+    xs_t = [torch.tensor(a.copy(), requires_grad=True) for a in diff]
+    outs_n = flat(case.call(NF, const_n, *xs_n))
+    outs_t = flat(case.call(case.torch_ns or TORCH, const_t, *xs_t))
+    assert len(outs_n) == len(outs_t)
+    rng = np.random.default_rng(seed + 1)
+    gs = [rng.standard_normal(o.shape).astype(dtype) for o in outs_t]
+    grads_n = grad(outs_n, xs_n, gs, allow_unused=True)
+    grads_t = torch.autograd.grad(outs_t, xs_t, [torch.tensor(g) for g in gs], allow_unused=True)
+    return outs_n, outs_t, grads_n, grads_t, const_n, const_t
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_outputs_and_gradients_match_torch(case, dtype):
+    outs_n, outs_t, grads_n, grads_t, _, _ = run_both(case, dtype)
+    tol = TOL[dtype]
+    for i, (a, b) in enumerate(zip(outs_n, outs_t)):
+        assert a.dtype == dtype, f"output {i} has dtype {a.dtype}"
+        assert _rel(a.data, b.detach().numpy()) <= tol, f"output {i}"
+    for i, (a, b) in enumerate(zip(grads_n, grads_t)):
+        assert (a is None) == (b is None), f"gradient {i}: nnlab {a is None}, torch {b is None}"
+        if b is not None:
+            assert a.dtype == dtype, f"gradient {i} has dtype {a.dtype}"
+            assert _rel(a, b.numpy()) <= tol, f"gradient of input {i}"
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.id.startswith("batch_norm_train") and "noaffine" not in c.id],
+                         ids=lambda c: c.id)
+def test_batch_norm_updates_running_statistics_in_place_as_torch(case):
+    diff, const = case.make(np.random.default_rng(0))
+    rm, rv = const["rm"].copy(), const["rv"].copy()
+    ids = (id(rm), id(rv))
+    case.call(NF, {"rm": rm, "rv": rv}, *[tensor(a) for a in diff])
+    rm_t, rv_t = torch.tensor(const["rm"]), torch.tensor(const["rv"])
+    case.call(TORCH, {"rm": rm_t, "rv": rv_t}, *[torch.tensor(a) for a in diff])
+    assert (id(rm), id(rv)) == ids
+    assert _rel(rm, rm_t.numpy()) <= 1e-12 and not np.allclose(rm, const["rm"])
+    assert _rel(rv, rv_t.numpy()) <= 1e-12 and not np.allclose(rv, const["rv"])
+
+
+def test_batch_norm_running_statistics_in_a_tensor_buffer():
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    buf_m, buf_v = tensor(np.zeros(3)), tensor(np.ones(3))
+    NF.batch_norm(tensor(x), buf_m, buf_v, training=True, momentum=0.5)
+    np.testing.assert_allclose(buf_m.data, 0.5 * x.mean(0), rtol=1e-14)
+    np.testing.assert_allclose(buf_v.data, 0.5 + 0.5 * x.var(0, ddof=1), rtol=1e-14)
+
+
+def test_lstm_final_cell_state_gradient_alone():
+    """Only c_n feeds the loss: the node's h output gets a zero gradient, c_n's flows through
+    lstm_backward_with_state's dc_last."""
+    case = next(c for c in CASES if c.id == "lstm")
+    diff, _ = case.make(np.random.default_rng(3))
+    xs_n = [tensor(a, requires_grad=True) for a in diff]
+    xs_t = [torch.tensor(a, requires_grad=True) for a in diff]
+    _, (_, c_n) = case.call(NF, {}, *xs_n)
+    _, (_, c_t) = case.call(TORCH, {}, *xs_t)
+    (c_n * c_n).sum().backward()
+    (c_t * c_t).sum().backward()
+    for a, b in zip(xs_n, xs_t):
+        assert _rel(a.grad, b.grad.numpy()) <= 1e-10
