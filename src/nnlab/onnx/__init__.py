@@ -18,44 +18,13 @@ class) and :func:`register_importer` (import, per ONNX op type). onnx and onnxru
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = ["export", "load", "register_converter", "register_importer", "GraphModule", "GraphBuilder", "Traced",
            "ExportError", "verify", "run_onnx", "model_scores", "OnnxCheck",
            "UnsupportedOperatorError", "OnnxUnavailableError", "require_onnx", "require_onnxruntime",
            "DEFAULT_OPSET"]
 
-_INSTALL_HINT = 'pip install "nnlab[onnx]"'
-
-
-class OnnxUnavailableError(ImportError):
-    """onnx (or onnxruntime) is not installed; the message names the install command."""
-
-
-def require_onnx() -> Any:
-    """Import and return the ``onnx`` package; :class:`OnnxUnavailableError` with the install hint if absent."""
-    try:
-        import onnx
-        import onnx.checker
-        import onnx.helper
-        import onnx.numpy_helper
-        import onnx.shape_inference
-    except ImportError as exc:
-        raise OnnxUnavailableError(f"ONNX export/import needs the onnx package, which is not installed: "
-                                   f"{_INSTALL_HINT}") from exc
-    return onnx
-
-
-def require_onnxruntime() -> Any:
-    """Import and return ``onnxruntime``; :class:`OnnxUnavailableError` with the install hint if absent."""
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise OnnxUnavailableError(f"running ONNX graphs needs onnxruntime, which is not installed: "
-                                   f"{_INSTALL_HINT}") from exc
-    return onnxruntime
-
-
-from .export import DEFAULT_OPSET, ExportError, GraphBuilder, Traced, export, register_converter  # noqa: E402
-from .load import GraphModule, UnsupportedOperatorError, load, register_importer  # noqa: E402
-from .runtime import OnnxCheck, model_scores, run_onnx, verify  # noqa: E402
+from .export import export
+from .graph import DEFAULT_OPSET, ExportError, GraphBuilder, Traced, register_converter
+from .load import GraphModule, UnsupportedOperatorError, load, register_importer
+from .optional import OnnxUnavailableError, require_onnx, require_onnxruntime
+from .runtime import OnnxCheck, model_scores, run_onnx, verify

@@ -18,7 +18,8 @@ import numpy as np
 from ..models.cnn import ThreeLayerConvNet
 from ..models.fc_net import FullyConnectedNet, TwoLayerNet
 from ..models.linear import LinearClassifier
-from .export import (
+from .graph import (
+    ConverterTable,
     GraphBuilder,
     Traced,
     activation,
@@ -28,10 +29,11 @@ from .export import (
     flatten,
     layernorm,
     pool2d,
-    register_converter,
 )
 
-__all__: list[str] = []
+__all__ = ["CONVERTERS"]
+
+CONVERTERS = ConverterTable()
 
 
 def _rows(g: GraphBuilder, x: Traced) -> Traced:
@@ -39,21 +41,21 @@ def _rows(g: GraphBuilder, x: Traced) -> Traced:
     return flatten(g, x, "flatten") if x.value.ndim > 2 else x
 
 
-@register_converter(LinearClassifier)
+@CONVERTERS.add(LinearClassifier)
 def _linear_classifier(g: GraphBuilder, m: LinearClassifier, x: Traced, scope: str) -> Traced:
     if m.W is None:
         raise ValueError(f"nnlab.onnx.export: {type(m).__name__} has no weights yet; train or load it first")
     return affine(g, _rows(g, x), m.W, None, "linear", "W", "b")
 
 
-@register_converter(TwoLayerNet)
+@CONVERTERS.add(TwoLayerNet)
 def _two_layer_net(g: GraphBuilder, m: TwoLayerNet, x: Traced, scope: str) -> Traced:
     p = m.params
     h = activation(g, "relu", affine(g, _rows(g, x), p["W1"], p["b1"], "layer1", "W1", "b1"), "layer1")
     return affine(g, h, p["W2"], p["b2"], "layer2", "W2", "b2")
 
 
-@register_converter(FullyConnectedNet)
+@CONVERTERS.add(FullyConnectedNet)
 def _fully_connected_net(g: GraphBuilder, m: FullyConnectedNet, x: Traced, scope: str) -> Traced:
     p = m.params
     h = _rows(g, x)
@@ -76,7 +78,7 @@ def _fully_connected_net(g: GraphBuilder, m: FullyConnectedNet, x: Traced, scope
     return affine(g, h, p[f"W{last}"], p[f"b{last}"], f"layer{last}", f"W{last}", f"b{last}")
 
 
-@register_converter(ThreeLayerConvNet)
+@CONVERTERS.add(ThreeLayerConvNet)
 def _three_layer_convnet(g: GraphBuilder, m: ThreeLayerConvNet, x: Traced, scope: str) -> Traced:
     p = m.params
     h = conv2d(g, x, p["W1"], p["b1"], m.conv_param["stride"], m.conv_param["pad"], "conv", "W1", "b1")

@@ -54,7 +54,7 @@ from ..nn import (
     Tanh,
 )
 from ..nn.activations import ELU, GELU, SELU, Hardsigmoid, Hardswish, Mish, PReLU, Softplus
-from . import require_onnx
+from .optional import require_onnx
 
 __all__ = ["load", "GraphModule", "UnsupportedOperatorError", "register_importer", "ImportContext",
            "TimeMajorLSTM", "TimeMajorRNN", "TimeMajorGRU"]

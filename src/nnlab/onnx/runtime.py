@@ -16,7 +16,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..nn import Module
-from . import require_onnx, require_onnxruntime
+from .optional import require_onnx, require_onnxruntime
 
 __all__ = ["OnnxCheck", "run_onnx", "model_scores", "verify"]
 
