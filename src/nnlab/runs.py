@@ -57,7 +57,7 @@ def read_json(path: Path) -> dict[str, Any]:
 def write_config(run_dir: Path, recipe: str, settings: Mapping[str, Any], info: Mapping[str, Any],
                  quick: bool, variant: str | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Write ``config.json`` (atomically) and return its content."""
-    from . import __version__
+    from .version import __version__
 
     config = {"format": RUN_FORMAT, "recipe": recipe, "variant": variant, "quick": bool(quick),
               "settings": dict(settings), "info": {k: v for k, v in info.items() if not isinstance(v, np.ndarray)},
