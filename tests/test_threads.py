@@ -252,6 +252,7 @@ def test_batchnorm_is_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, shap
     """Channel blocks (spatial) and column blocks (rows): the same bits at 1 and 2 threads, and the values of
     the unsplit computation to float64 rounding."""
     monkeypatch.setattr(norm, "_BLOCK_BYTES", 300)
+    monkeypatch.setattr(norm, "_MIN_RUN_BYTES", 0)
     x = rng.standard_normal(shape) * 3 + 1
     C = shape[1]
     gamma, beta = rng.standard_normal(C), rng.standard_normal(C)
@@ -265,7 +266,7 @@ def test_batchnorm_is_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, shap
         out, cache = fwd(x, gamma, beta, bn_param)
         return (out, *bwd(dout, cache), bn_param["running_mean"], bn_param["running_var"])
 
-    assert len(norm._blocks(x, C, x[:, 0].nbytes)) > 1
+    assert len(norm._channel_blocks(x)) > 1
     one, two = _at(1, run), _at(2, run)
     for name, a, c in zip(("out", "dx", "dgamma", "dbeta", "running_mean", "running_var"), one, two):
         _same_bits(a, c, name)
