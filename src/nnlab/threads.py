@@ -228,9 +228,10 @@ def elementwise(fn: Callable[..., Any], *arrays: Any) -> Any:
     """``fn(*arrays)`` for an elementwise ``fn`` of NumPy arrays of one shape, a chunk of the flattened arrays
     per task on nnlab's threads (chunks of ``ELEMENTWISE_CHUNK_BYTES`` of the first array).
 
-    Every output element is computed from the same input elements by the same operations whatever the
-    chunking, so the result is bitwise that of ``fn(*arrays)``. Falls back to one call of ``fn`` for small
-    arrays, other shapes, non-contiguous or non-NumPy arrays.
+    ``fn(*arrays, out=None)`` follows the ufunc convention: with ``out`` given it writes its result there (so a
+    chunk costs no extra copy). Every output element is computed from the same input elements by the same
+    operations whatever the chunking, so the result is bitwise that of ``fn(*arrays)``. Falls back to one call
+    of ``fn`` for small arrays, other shapes, non-contiguous or non-NumPy arrays.
     """
     import numpy as np
 
@@ -244,7 +245,7 @@ def elementwise(fn: Callable[..., Any], *arrays: Any) -> Any:
 
     def chunk(bounds: tuple[int, int]) -> None:
         a, b = bounds
-        out[a:b] = fn(*(f[a:b] for f in flat))
+        fn(*(f[a:b] for f in flat), out=out[a:b])
 
     parallel_for(chunk, chunks)
     return out.reshape(first.shape)

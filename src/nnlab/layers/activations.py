@@ -49,7 +49,7 @@ def relu_forward(x: Any) -> tuple[Any, Any]:
     """ReLU forward: ``out = max(0, x)``, any shape. Returns ``(out, cache)`` with ``cache = x``."""
     check_array("relu_forward", "x", x)
     xp = xp_of(x)
-    return elementwise(lambda a: xp.maximum(a, 0), x), x
+    return elementwise(lambda a, out=None: xp.maximum(a, 0, out=out), x), x
 
 
 def relu_backward(dout: Any, cache: Any) -> Any:
@@ -60,7 +60,7 @@ def relu_backward(dout: Any, cache: Any) -> Any:
     """
     x = cache
     _check_dout("relu_backward", dout, x)
-    return elementwise(lambda d, a: d * (a > 0), dout, x)
+    return elementwise(lambda d, a, out=None: xp_of(d).multiply(d, a > 0, out=out), dout, x)
 
 
 def leaky_relu_forward(x: Any, negative_slope: float = 0.01) -> tuple[Any, tuple]:
@@ -98,33 +98,50 @@ def sigmoid_forward(x: Any) -> tuple[Any, Any]:
     check_array("sigmoid_forward", "x", x)
     xp = xp_of(x)
 
-    def sigmoid(a):
+    def sigmoid(a, out=None):
         e = xp.exp(-xp.abs(a))
-        return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(e.dtype, copy=False)
+        s = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(e.dtype, copy=False)
+        if out is None:
+            return s
+        out[...] = s
+        return out
 
     out = elementwise(sigmoid, x)
     return out, out
+
+
+def _sigmoid_grad(d, o, out=None):
+    """``d * o * (1 - o)``, into ``out`` when given (for :func:`nnlab.threads.elementwise`)."""
+    xp = xp_of(d, o)
+    r = xp.multiply(d, o, out=out)
+    return xp.multiply(r, 1 - o, out=r if out is not None else None)
 
 
 def sigmoid_backward(dout: Any, cache: Any) -> Any:
     """Sigmoid backward: ``dx = dout * out * (1 - out)``."""
     out = cache
     _check_dout("sigmoid_backward", dout, out)
-    return elementwise(lambda d, o: d * o * (1 - o), dout, out)
+    return elementwise(_sigmoid_grad, dout, out)
 
 
 def tanh_forward(x: Any) -> tuple[Any, Any]:
     """Hyperbolic tangent ``out = tanh(x)``, any shape; ``cache = out``."""
     check_array("tanh_forward", "x", x)
-    out = elementwise(xp_of(x).tanh, x)
+    out = elementwise(lambda a, out=None: xp_of(a).tanh(a, out=out), x)
     return out, out
+
+
+def _tanh_grad(d, o, out=None):
+    """``d * (1 - o * o)``, into ``out`` when given (for :func:`nnlab.threads.elementwise`)."""
+    xp = xp_of(d, o)
+    return xp.multiply(d, 1 - o * o, out=out)
 
 
 def tanh_backward(dout: Any, cache: Any) -> Any:
     """Tanh backward: ``dx = dout * (1 - out**2)``."""
     out = cache
     _check_dout("tanh_backward", dout, out)
-    return elementwise(lambda d, o: d * (1 - o * o), dout, out)
+    return elementwise(_tanh_grad, dout, out)
 
 
 def softsign_forward(x: Any) -> tuple[Any, Any]:
