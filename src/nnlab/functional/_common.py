@@ -14,11 +14,11 @@ import numpy as np
 
 from ..autograd.tensor import Tensor, as_data, record
 
-__all__ = ["Tensor", "as_data", "record", "one_input_bwd", "array_arg", "needs_grad", "pair", "single",
+__all__ = ["Tensor", "as_data", "record", "unary_backward", "array_arg", "needs_grad", "pair", "single",
            "unsupported"]
 
 
-def one_input_bwd(kernel: Callable) -> Callable:
+def unary_backward(kernel: Callable) -> Callable:
     """The node backward of a one-input op: ``(kernel(dout, cache),)``."""
 
     def elementwise_bwd(g: Any, c: Any, n: tuple) -> tuple:

@@ -8,12 +8,12 @@ from typing import Any
 from ..layers import activations as act
 from ..layers import dropout as drop
 from ..validation import check_probability
-from ._common import Tensor, array_arg, one_input_bwd, record
+from ._common import Tensor, array_arg, record, unary_backward
 
 __all__ = ["relu", "leaky_relu", "gelu", "silu", "elu", "selu", "softplus", "sigmoid", "tanh", "softsign",
            "hardswish", "mish", "prelu", "softmax", "log_softmax", "dropout"]
 
-_BWD = {k: one_input_bwd(k) for k in (
+_BWD = {k: unary_backward(k) for k in (
     act.relu_backward, act.leaky_relu_backward, act.gelu_backward, act.silu_backward, act.elu_backward,
     act.selu_backward, act.softplus_backward, act.sigmoid_backward, act.tanh_backward, act.softsign_backward,
     act.hardswish_backward, act.mish_backward, act.softmax_backward, act.log_softmax_backward,

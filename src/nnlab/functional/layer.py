@@ -14,7 +14,7 @@ from ..layers import attention as att
 from ..layers import conv as cv
 from ..layers import pooling as pl
 from ..layers import recurrent as rec
-from ._common import Tensor, array_arg, one_input_bwd, pair, record, single, unsupported
+from ._common import Tensor, array_arg, pair, record, single, unary_backward, unsupported
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "embedding",
            "scaled_dot_product_attention"]
@@ -144,9 +144,9 @@ def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:  # noqa: A002
     return record(fn, pl.adaptive_avg_pool_backward, out, cache, _ADAPTIVE_BWD, (input,))
 
 
-_MAX_POOL_BWD = one_input_bwd(pl.max_pool_backward_fast)
-_AVG_POOL_BWD = one_input_bwd(pl.avg_pool_backward)
-_ADAPTIVE_BWD = one_input_bwd(pl.adaptive_avg_pool_backward)
+_MAX_POOL_BWD = unary_backward(pl.max_pool_backward_fast)
+_AVG_POOL_BWD = unary_backward(pl.avg_pool_backward)
+_ADAPTIVE_BWD = unary_backward(pl.adaptive_avg_pool_backward)
 
 
 def embedding(input: Any, weight: Any, padding_idx: Any = None, max_norm: Any = None,  # noqa: A002

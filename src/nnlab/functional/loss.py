@@ -14,7 +14,7 @@ import numpy as np
 
 from ..backend import xp_of
 from ..layers import losses as ls
-from ._common import Tensor, array_arg, needs_grad, one_input_bwd, record, unsupported
+from ._common import Tensor, array_arg, needs_grad, record, unary_backward, unsupported
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss"]
 
@@ -99,5 +99,5 @@ def _mse_bwd(g: Any, c: tuple, n: tuple) -> tuple:
     return (dpred if n[0] else None), (dtarget if n[1] else None)
 
 
-_CE_BWD = one_input_bwd(ls.softmax_cross_entropy_backward)
-_NLL_BWD = one_input_bwd(ls.nll_loss_backward)
+_CE_BWD = unary_backward(ls.softmax_cross_entropy_backward)
+_NLL_BWD = unary_backward(ls.nll_loss_backward)
