@@ -44,7 +44,7 @@ def graph_of(t: Tensor, names: dict[int, str] | None = None) -> tuple[list[dict]
         nid = f"n{id(node)}"
         shape = " ".join(str(s) for s in node.out_shapes)
         saved = cache_nbytes(node.cache, seen)
-        kernel = node.kernel.rsplit(".", 1)[-1]
+        kernel = node.kernel_name.rsplit(".", 1)[-1]
         state = "freed" if node.released else f"saves {_fmt_bytes(saved)}"
         vertices.append({"id": nid, "kind": "op", "label": f"{node.name}\n{kernel}\nout {shape}\n{state}"})
         for edge in node.edges:

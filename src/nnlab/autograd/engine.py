@@ -11,6 +11,8 @@ broadcasting is undone), accumulates into the leaves' ``.grad``, and frees each 
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -80,38 +82,53 @@ class enable_grad(_GradMode):
 class Node:
     """One recorded operation of the tape.
 
-    Attributes: ``name`` (the operation, e.g. ``"mul"`` or ``"conv2d"``), ``kernel`` (the backward kernel's
-    qualified name, for :func:`nnlab.autograd.summary`), ``cache`` (what the backward needs; ``None`` once
-    released), ``edges`` (per input: ``(Node, output_index)``, ``(leaf_tensor, -1)`` or ``None``),
-    ``in_shapes``, ``needs`` (which inputs want a gradient), ``out_shapes`` and ``out_dtypes``.
+    Attributes: ``name`` (the operation, e.g. ``"mul"`` or ``"conv2d"``), ``kernel`` (the backward kernel, a
+    function; :attr:`kernel_name` its qualified name, for :func:`nnlab.autograd.summary`), ``backward``
+    (``backward(dout, cache, needs) -> input gradients``), ``cache`` (what the backward needs; ``None`` once
+    released), ``edges`` (per input: ``(Node, output_index)``, ``(leaf_tensor, -1)`` or ``None`` for a
+    constant or an input that needs no gradient), ``out_shapes``, ``out_dtypes`` and ``seq`` (creation order:
+    a node's inputs always come from nodes of lower ``seq``, which the backward's ordering relies on).
     """
 
-    __slots__ = ("name", "kernel", "backward", "cache", "edges", "in_shapes", "needs", "out_shapes",
-                 "out_dtypes", "released", "__weakref__")
+    __slots__ = ("name", "kernel", "backward", "cache", "edges", "out_shapes", "out_dtypes", "released", "seq",
+                 "__weakref__")
 
-    def __init__(self, name: str, kernel: str, backward: Callable, cache: Any, edges: tuple, in_shapes: tuple,
-                 needs: tuple, out_shapes: tuple, out_dtypes: tuple) -> None:
+    def __init__(self, name: str, kernel: Callable, backward: Callable, cache: Any, edges: tuple,
+                 out_shapes: tuple, out_dtypes: tuple) -> None:
         self.name = name
         self.kernel = kernel
         self.backward = backward
         self.cache = cache
         self.edges = edges
-        self.in_shapes = in_shapes
-        self.needs = needs
         self.out_shapes = out_shapes
         self.out_dtypes = out_dtypes
         self.released = False
+        self.seq = next(_SEQ)
 
     @property
     def n_outputs(self) -> int:
         return len(self.out_shapes)
+
+    @property
+    def needs(self) -> tuple[bool, ...]:
+        """Which inputs want a gradient."""
+        return tuple(e is not None for e in self.edges)
+
+    @property
+    def kernel_name(self) -> str:
+        """The backward kernel's qualified name, e.g. ``layers.conv.conv_backward_fast``."""
+        module = (getattr(self.kernel, "__module__", "") or "").replace("nnlab.layers.", "layers.")
+        return f"{module}.{getattr(self.kernel, '__qualname__', repr(self.kernel))}"
 
     def parents(self) -> list[Node]:
         """The nodes that produced this node's inputs."""
         return [e[0] for e in self.edges if e is not None and e[1] >= 0]
 
     def __repr__(self) -> str:
-        return f"<{self.name} backward: {self.kernel}>"
+        return f"<{self.name} backward: {self.kernel_name}>"
+
+
+_SEQ = itertools.count()
 
 
 def sum_to(grad: Any, shape: tuple) -> Any:
@@ -187,58 +204,71 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
                  capture: Sequence[Any] | None = None) -> list[Any] | None:
     """Backpropagate ``root_grads`` from the Tensors ``roots``.
 
-    With ``capture=None`` the leaves' ``.grad`` accumulate (``backward``). With ``capture`` (a list of
-    Tensors) nothing is accumulated and the gradients of those Tensors are returned in order, ``None`` for one
-    the roots do not depend on (``nnlab.autograd.grad``).
+    Nodes are visited newest first (a max-heap on ``seq``): every consumer of a node was created after it, so
+    a node runs once, after all the gradients of its outputs have been summed. No recursion, and only the
+    nodes the roots reach are visited. With ``capture=None`` the leaves' ``.grad`` accumulate (``backward``).
+    With ``capture`` (a list of Tensors) nothing is accumulated and the gradients of those Tensors are
+    returned in order, ``None`` for one the roots do not depend on (``nnlab.autograd.grad``).
     """
     grads: dict[Node, list] = {}
+    heap: list[tuple[int, Node]] = []
     leaf_out: dict[int, Any] = {}
     for t, g in zip(roots, root_grads):
-        if t._node is None:  # backward of a leaf: its own gradient
+        node = t._node
+        if node is None:  # backward of a leaf: its own gradient
             _deliver_leaf(t, g, leaf_out, capture)
             continue
-        slot = grads.setdefault(t._node, [None] * t._node.n_outputs)
+        slot = grads.get(node)
+        if slot is None:
+            slot = grads[node] = [None] * len(node.out_shapes)
+            heapq.heappush(heap, (-node.seq, node))
         slot[t._index] = g if slot[t._index] is None else slot[t._index] + g
-    want_nodes: dict[tuple[int, int], int] = {}
+    want: dict[tuple[int, int], int] = {}
     if capture is not None:
         for i, t in enumerate(capture):
             if t._node is not None:
-                want_nodes[(id(t._node), t._index)] = i
+                want[(id(t._node), t._index)] = i
     captured: list[Any] = [None] * (len(capture) if capture is not None else 0)
-    order = topological_order([t._node for t in roots if t._node is not None])
-    for node in order:
-        slot = grads.pop(node, None)
-        if slot is None:
-            continue
-        if want_nodes:
+    heappush, heappop = heapq.heappush, heapq.heappop
+    while heap:
+        node = heappop(heap)[1]
+        slot = grads.pop(node)
+        if want:
             for k, g in enumerate(slot):
-                pos = want_nodes.get((id(node), k))
+                pos = want.get((id(node), k))
                 if pos is not None:
                     captured[pos] = g
         if node.released:
             raise _released_error(node)
+        edges = node.edges
         if len(slot) == 1:
             dout = slot[0]
         else:
             dout = tuple(g if g is not None else np.zeros(s, dtype=d)
                          for g, s, d in zip(slot, node.out_shapes, node.out_dtypes))
-        in_grads = node.backward(dout, node.cache, node.needs)
+        in_grads = node.backward(dout, node.cache, tuple(e is not None for e in edges))
         if not retain_graph:
             node.cache = None
             node.released = True
-        for edge, g, shape in zip(node.edges, in_grads, node.in_shapes):
+        for edge, g in zip(edges, in_grads):
             if edge is None or g is None:
                 continue
-            if g.shape != shape:
-                g = sum_to(g, shape)
             target, index = edge
             if index < 0:
+                shape = target.data.shape
+                if g.shape != shape:
+                    g = sum_to(g, shape)
                 _deliver_leaf(target, g, leaf_out, capture)
-            else:
-                tslot = grads.get(target)
-                if tslot is None:
-                    tslot = grads[target] = [None] * len(target.out_shapes)
-                tslot[index] = g if tslot[index] is None else tslot[index] + g
+                continue
+            shape = target.out_shapes[index]
+            if g.shape != shape:
+                g = sum_to(g, shape)
+            tslot = grads.get(target)
+            if tslot is None:
+                tslot = grads[target] = [None] * len(target.out_shapes)
+                heappush(heap, (-target.seq, target))
+            prev = tslot[index]
+            tslot[index] = g if prev is None else prev + g
     if capture is None:
         return None
     for i, t in enumerate(capture):

@@ -141,7 +141,7 @@ def summary(t: Tensor, print_fn: Callable[[str], Any] | None = print) -> str:
         total += nbytes
         shape = ", ".join(str(s) for s in node.out_shapes) if len(node.out_shapes) > 1 else str(node.out_shapes[0])
         status = " (freed)" if node.released else ""
-        rows.append((str(k), node.name, node.kernel, shape, f"{nbytes:,}{status}"))
+        rows.append((str(k), node.name, node.kernel_name, shape, f"{nbytes:,}{status}"))
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     lines = ["  ".join(r[c].ljust(widths[c]) if c < 4 else r[c].rjust(widths[c]) for c in range(5)) for r in rows]
     lines.insert(1, "-" * len(lines[0]))

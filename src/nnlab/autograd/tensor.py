@@ -37,11 +37,6 @@ def as_data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-def _kernel_name(fn: Callable) -> str:
-    module = getattr(fn, "__module__", "") or ""
-    return f"{module.replace('nnlab.layers.', 'layers.')}.{getattr(fn, '__qualname__', repr(fn))}"
-
-
 def record(name: str, backward_kernel: Callable, out: Any, cache: Any, backward: Callable,
            inputs: Sequence[Any]) -> Any:
     """Wrap ``out`` (an array, or a tuple of arrays for a node with several outputs) in Tensor(s) and, when
@@ -55,32 +50,24 @@ def record(name: str, backward_kernel: Callable, out: Any, cache: Any, backward:
     backward : ``backward(dout, cache, needs) -> tuple`` with one gradient (or ``None``) per input; ``dout`` is
         an array, or a tuple of arrays (zeros for unused outputs) when the node has several outputs.
     inputs : per input, the Tensor (or anything else: a constant).
+
+    Returns
+    -------
+    A Tensor (a tuple of Tensors when ``out`` is a tuple) that requires grad when a node was recorded.
     """
-    multi = isinstance(out, tuple)
-    outs = out if multi else (out,)
     if is_grad_enabled():
-        edges = []
-        needs = []
-        shapes = []
-        any_need = False
-        for t in inputs:
-            if isinstance(t, Tensor) and t.requires_grad:
-                node = t._node
-                edges.append((node, t._index) if node is not None else (t, -1))
-                needs.append(True)
-                shapes.append(t.data.shape)
-                any_need = True
-            else:
-                edges.append(None)
-                needs.append(False)
-                shapes.append(None)
-        if any_need:
-            node = Node(name, _kernel_name(backward_kernel), backward, cache, tuple(edges), tuple(shapes),
-                        tuple(needs), tuple(o.shape for o in outs), tuple(o.dtype for o in outs))
-            result = tuple(_wrap(o, True, node, i) for i, o in enumerate(outs))
-            return result if multi else result[0]
-    result = tuple(_wrap(o, False, None, 0) for o in outs)
-    return result if multi else result[0]
+        edges = [((t._node, t._index) if t._node is not None else (t, -1))
+                 if isinstance(t, Tensor) and t.requires_grad else None for t in inputs]
+        if edges.count(None) != len(edges):
+            if type(out) is tuple:
+                node = Node(name, backward_kernel, backward, cache, tuple(edges), tuple(o.shape for o in out),
+                            tuple(o.dtype for o in out))
+                return tuple(_wrap(o, True, node, i) for i, o in enumerate(out))
+            node = Node(name, backward_kernel, backward, cache, tuple(edges), (out.shape,), None)
+            return _wrap(out, True, node, 0)
+    if type(out) is tuple:
+        return tuple(_wrap(o, False, None, 0) for o in out)
+    return _wrap(out, False, None, 0)
 
 
 def _wrap(data: Any, requires_grad: bool, node: Node | None, index: int) -> Tensor:
@@ -93,9 +80,12 @@ def _wrap(data: Any, requires_grad: bool, node: Node | None, index: int) -> Tens
     return t
 
 
+_SCALARS = (int, float)
+
+
 def _const(x: Any, like: Any) -> Any:
     """A non-Tensor operand as something NumPy combines with ``like`` under its own promotion rules."""
-    if isinstance(x, (int, float, bool, np.number, np.ndarray)):
+    if type(x) in _SCALARS or isinstance(x, (bool, np.number, np.ndarray)):
         return x
     if _is_array(x):
         return x
@@ -110,7 +100,7 @@ def _unary_bwd(kernel: Callable) -> Callable:
 
 def _binary(name: str, fwd: Callable, bwd: Callable, a: Any, b: Any) -> Tensor:
     ad = a.data if isinstance(a, Tensor) else _const(a, b.data)
-    bd = b.data if isinstance(b, Tensor) else _const(b, ad)
+    bd = b.data if isinstance(b, Tensor) else b if type(b) in _SCALARS else _const(b, ad)
     out, cache = fwd(ad, bd)
     return record(name, bwd, out, cache, bwd, (a, b))
 
