@@ -12,15 +12,18 @@
     nnlab data list|download NAME
 
 Exit status: 0 success; 2 a user mistake (one line on stderr naming it, nothing written); 3 a run that diverged
-(its folder holds the last good weights); 130 interrupted (a checkpoint was written); 1 only for a bug.
+(its folder holds the last good weights); 130 / 143 / 129 interrupted by Ctrl-C / SIGTERM / SIGHUP (a checkpoint
+was written; the resume command is printed); 1 only for a bug.
 ``--debug`` (or ``NNLAB_DEBUG=1``) shows the traceback of any error.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -32,7 +35,7 @@ from . import __version__
 
 __all__ = ["main", "parse_setting", "UsageError"]
 
-EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
+EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130  # 128 + the signal: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
 
 
 class UsageError(Exception):
@@ -52,10 +55,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user got something wrong (exit 2, one line)."""
     from .data.paths import DataError
     from .recipes.contract import SettingError, UnknownRecipeError
-    from .runs import RunError
+    from .runs import NonFiniteInputError, RunError
 
     errors: list[type[BaseException]] = [UsageError, SettingError, UnknownRecipeError, RunError, DataError,
-                                         FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError]
+                                         NonFiniteInputError, OSError]  # OSError: a user's path, disk or network
     try:
         from .onnx import ExportError, OnnxUnavailableError
 
@@ -83,12 +86,35 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+#: what to do about an operating-system error on a user's path, by errno
+_OS_HINTS = {
+    errno.EEXIST: "it already exists (and is a file, not a folder): choose another path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
+    errno.EISDIR: "it is a folder: give a file",
+    errno.EACCES: "permission denied: choose a path you can write to (or read)",
+    errno.EPERM: "operation not permitted: choose a path you own",
+    errno.EROFS: "read-only file system: choose a writable folder (e.g. --out ~/runs)",
+    errno.ENOSPC: "no space left on the device: free some space or choose another disk",
+    errno.ENOENT: "no such file or folder",
+    errno.ENAMETOOLONG: "the name is too long",
+}
+
+
 def _message(exc: BaseException) -> str:
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-    if isinstance(exc, (FileNotFoundError, PermissionError)) and getattr(exc, "filename", None) and \
-            str(exc.filename) not in str(text):
-        text = f"{exc.filename}: {exc.strerror or text}"
+    if isinstance(exc, OSError) and not isinstance(exc, _data_error_types()) and exc.errno in _OS_HINTS:
+        name = exc.filename if exc.filename is not None else ""
+        what = _OS_HINTS[exc.errno]
+        text = f"{name}: {what}" if name else f"{exc.strerror or text}: {what}"
+        if exc.errno == errno.ENOENT and exc.strerror and exc.strerror.lower() != "no such file or directory":
+            text = f"{name}: {exc.strerror}"
     return " ".join(str(text).split())  # one line
+
+
+def _data_error_types() -> tuple[type[BaseException], ...]:
+    from .data.paths import DataError
+
+    return (DataError,)
 
 
 def _debug(args: argparse.Namespace) -> bool:
@@ -116,6 +142,12 @@ def _hooks(args: argparse.Namespace, recipe_name: str) -> list[Any]:
         if target == "tensorboard":
             hooks.append(TensorBoardHook.create())
         else:
+            from .tracking import check_mlflow_uri
+
+            try:
+                check_mlflow_uri(args.mlflow_uri)
+            except ValueError as exc:
+                raise UsageError(f"--mlflow-uri: {exc}") from None
             hooks.append(MLflowHook.create(args.mlflow_uri, recipe_name))
     return hooks
 
@@ -130,6 +162,26 @@ def _apply_threads(threads: int | None) -> None:
         set_num_threads(threads if threads is not None else default_num_threads())
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def check_out_dir(flag: str, value: str) -> Path:
+    """The folder given to ``flag`` (``--out``), refused with :class:`UsageError` before anything is written
+    when it is empty, a file, under a file, or not writable (the nearest existing folder decides)."""
+    if not str(value).strip():
+        raise UsageError(f"{flag} is empty; give a folder for the run folders (default: runs)")
+    path = Path(value).expanduser()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == path else f"is under {probe}, which is a file"
+        raise UsageError(f"{flag} {value}: {where}, not a folder; choose a folder for the run folders")
+    if probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {value}: {probe} is not writable (permission denied or read-only); choose a "
+                         "folder you can write to")
+    return path
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -156,6 +208,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.help:
         print(format_settings(recipe))
         return 0
+    check_out_dir("--out", args.out)
     hooks = _hooks(args, recipe.name)
     overrides = {parse_setting(s)[0] for s in args.set}
     grid = (recipe.quick_sweep or recipe.sweep) if args.quick else recipe.sweep
@@ -187,7 +240,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .runs import load_run
 
     run = load_run(args.run)
-    figures = run.evaluate(split=args.split, data_path=args.data)
+    figures = run.evaluate(split=args.split, data_path=args.data, allow_nonfinite=args.allow_nonfinite)
     for key, value in figures.items():
         print(f"{key}: {value:.6g}" if isinstance(value, float) else f"{key}: {value}")
     if args.json:
@@ -200,18 +253,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     run = load_run(args.run)
     if run.info.get("vocab") is not None:
-        prompts = list(args.seed_text or []) + [Path(f).read_text() for f in args.files]
+        prompts = list(args.seed_text or []) + [_read_prompt(f) for f in args.files]
         if not prompts:
             raise UsageError("predict: a character model needs --seed-text TEXT (or text FILEs as prompts)")
         for prompt in prompts:
-            print(run.sample(prompt, args.length, args.temperature, seed=args.seed))
+            print(_sample(run, prompt, args), flush=True)
         return 0
     if not args.files:
         raise UsageError("predict: give one or more image FILEs (PNG or JPEG)")
     if run.info.get("image") is None:
         raise RunError(f"{run.path}: recipe {run.recipe!r} was not trained on images; predict needs an image model")
     X = run.load_images(args.files)
-    proba = run.predict_proba(X)
+    proba = run.predict_proba(X, allow_nonfinite=args.allow_nonfinite)
     names = run.class_names or [str(i) for i in range(proba.shape[1])]
     for path, p in zip(args.files, proba):
         k = int(p.argmax())
@@ -219,12 +272,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_prompt(file: str) -> str:
+    """A text file used as a character model's prompt; one line naming it when it is not UTF-8 text."""
+    path = Path(file)
+    if path.is_dir():
+        raise UsageError(f"{file} is a folder; a character model takes text files (or --seed-text)")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{file} is not UTF-8 text (byte {exc.start}: {exc.reason}); this run is a "
+                         "character model, which takes text prompts (--seed-text TEXT or text files), not "
+                         "images") from None
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .runs import load_run
 
     run = load_run(args.run_dir)
-    print(run.sample(args.seed_text, args.length, args.temperature, seed=args.seed))
+    print(_sample(run, args.seed_text, args))
     return 0
+
+
+def _sample(run: Any, prompt: str, args: argparse.Namespace) -> str:
+    """``run.sample`` with the prompt lower-cased as the training text was, saying so on stderr."""
+    lowered = run.lowercased_prompt(prompt)
+    if lowered is not None:
+        print(f"nnlab {args.command}: note: the prompt {prompt[:40]!r} was lower-cased, as the training text was",
+              file=sys.stderr)
+        prompt = lowered
+    return run.sample(prompt, args.length, args.temperature, seed=args.seed)
 
 
 # ------------------------------------------------------------------------------------------------------- runs
@@ -267,7 +343,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if shape is None:
         raise UsageError(f"export: {run.path / 'config.json'} records no input shape; retrain the run")
     example = np.zeros((1, *shape), dtype=run.info.get("input_dtype", "float32"))
-    out = Path(args.output) if args.output else run.path / "model.onnx"
+    out = Path(args.output).expanduser() if args.output else run.path / "model.onnx"
+    if args.output is not None:
+        if not str(args.output).strip():
+            raise UsageError("-o is empty; give a file name such as model.onnx")
+        if out.is_dir():
+            raise UsageError(f"-o {args.output} is a folder; give a file name, e.g. {out / 'model.onnx'}")
+        if not out.parent.is_dir():
+            what = "is a file" if out.parent.exists() else "does not exist"
+            raise UsageError(f"the folder {out.parent} {what}; create it first (nnlab export does not "
+                             "create folders, as cp does not)")
     export(run.model, example, out)
     print(f"wrote {out} (ONNX, dynamic batch axis, input (N, {', '.join(str(d) for d in shape)}))")
     return 0
@@ -344,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", choices=["test", "val", "train"], default="test")
     ev.add_argument("--data", default=None, help="read the recipe's data from this path instead")
     ev.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    ev.add_argument("--allow-nonfinite", action="store_true",
+                    help="score inputs holding NaN or inf anyway (refused by default, with their count)")
     ev.set_defaults(func=_cmd_evaluate)
 
     pr = sub.add_parser("predict", help="classify image files with a saved run (or sample from a char model)")
@@ -353,6 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--length", type=int, default=150, help="characters to generate (default 150)")
     pr.add_argument("--temperature", type=float, default=0.75, help="sampling temperature > 0 (default 0.75)")
     pr.add_argument("--seed", type=int, default=None, help="random seed for sampling")
+    pr.add_argument("--allow-nonfinite", action="store_true",
+                    help="score inputs holding NaN or inf anyway (refused by default, with their count)")
     pr.set_defaults(func=_cmd_predict)
 
     rn = sub.add_parser("runs", help="list the runs under runs/ as a table")
@@ -404,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="sample text from a character-model run (same as predict)")
     gen.add_argument("run_dir", help="run folder of a macbeth-* recipe")
-    gen.add_argument("--seed-text", required=True, help="prompt (lower-case, in the model's vocabulary)")
+    gen.add_argument("--seed-text", required=True, help="prompt in the model's vocabulary (capitals are lower-cased, "
+                     "as the training text was)")
     gen.add_argument("--length", type=int, default=150, help="characters to generate (default: 150)")
     gen.add_argument("--temperature", type=float, default=0.75, help="softmax temperature > 0 (default: 0.75)")
     gen.add_argument("--seed", type=int, default=None, help="random seed (same seed, same text)")
@@ -427,16 +517,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"nnlab {args.command}"
     warnings.filterwarnings("ignore", "Solver: diverged", RuntimeWarning)  # said once, in _finish's line
     warnings.filterwarnings("ignore", "(overflow|invalid value|divide by zero) encountered", RuntimeWarning)  # ditto
+    previous = _install_signal_handlers()
     try:
         return int(args.func(args))
     except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", None)
+        how = "" if signum in (None, signal.SIGINT) else f" by {signal.Signals(signum).name}"
         run_dir = getattr(exc, "run_dir", None)
         if run_dir is not None:
-            print(f"{prog}: interrupted; checkpoint written. Resume with: nnlab train --resume {run_dir}",
+            print(f"{prog}: interrupted{how}; checkpoint written. Resume with: nnlab train --resume {run_dir}",
                   file=sys.stderr)
         else:
-            print(f"{prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+            print(f"{prog}: interrupted{how}", file=sys.stderr)
+        return 128 + int(signum or signal.SIGINT)
     except _user_errors() as exc:
         if _debug(args):
             traceback.print_exc()
@@ -448,6 +541,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: internal error: {type(exc).__name__}: {_message(exc)} (a bug in nnlab; rerun with --debug "
               "for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    """SIGTERM and SIGHUP raise ``KeyboardInterrupt`` (with ``signum``) as Ctrl-C does, so the command ends
+    the same way (a Solver defers them to the end of its step and writes its checkpoint first); only where the
+    default handler is in place. Returns the handlers to put back."""
+    def raise_interrupt(signum: int, frame: Any) -> None:
+        exc = KeyboardInterrupt()
+        exc.signum = signum  # type: ignore[attr-defined]
+        raise exc
+
+    raise_interrupt.nnlab_signal_handler = True  # type: ignore[attr-defined]  (a Solver may take it over)
+    previous: dict[int, Any] = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+            try:
+                previous[signum] = signal.signal(signum, raise_interrupt)
+            except ValueError:  # not the main thread
+                break
+    return previous
 
 
 if __name__ == "__main__":  # pragma: no cover

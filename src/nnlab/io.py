@@ -221,8 +221,9 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     arrays : dict name -> ndarray, with the dtypes and shapes that were saved.
     metadata : the metadata dict ({} when none was stored).
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a truncated, corrupt or foreign one
-    (including an ``.npz`` that would need pickle).
+    Raises ``FileNotFoundError`` for a missing file, ``PermissionError`` for one that cannot be read, and
+    ``ValueError`` for a truncated, corrupt or foreign one (including an ``.npz`` that would need pickle: the
+    message never suggests loading it anyway).
     """
     fn = "load_arrays"
     path = Path(path)
@@ -233,10 +234,14 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
         if suffix == ".npz":
             return _load_npz(path)
         return _load_safetensors(path)
+    except (PermissionError, IsADirectoryError):
+        raise  # says what it is: not a damaged file
     except Exception as e:
+        why = f"{type(e).__name__}: {e}"
+        if "pickle" in str(e).lower():  # NumPy's hint to load it "unsafely" is never nnlab's advice
+            why = "it holds Python objects, which could run code when loaded; nnlab never loads pickled data"
         raise ValueError(
-            f"{fn}: {str(path)!r} is truncated, corrupt or not an array file written by save_arrays "
-            f"({type(e).__name__}: {e})"
+            f"{fn}: {str(path)!r} is truncated, corrupt or not an array file written by save_arrays ({why})"
         ) from e
 
 

@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .io import make_run_dir
+from .io import load_arrays, make_run_dir
 from .recipes import get_recipe
 from .recipes.contract import Recipe, resolve_settings
-from .runs import RunError, predict_scores, read_json, save_model, write_config, write_metrics
+from .runs import RunError, predict_scores, process_marks, read_json, save_model, write_config, write_metrics
 
 __all__ = ["prepare", "train", "resume", "Outcome", "solver_options", "classifier_metrics", "TrainingInterrupted",
-           "draw_plots"]
+           "draw_plots", "Heartbeat"]
 
 # Settings the runner passes to the Solver itself (declared by standard_solver_settings).
 _SOLVER_KEYS = ("update_rule", "lr_decay", "num_epochs", "batch_size", "num_train_samples", "batch_order",
@@ -34,11 +34,34 @@ _SOLVER_KEYS = ("update_rule", "lr_decay", "num_epochs", "batch_size", "num_trai
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during training; the run's checkpoint was written. ``run_dir`` names the folder to resume."""
+    """Ctrl-C, SIGTERM or SIGHUP during training; the run's checkpoint was written. ``run_dir`` names the folder
+    to resume, ``signum`` the signal (None: a ``KeyboardInterrupt`` raised in code, treated as Ctrl-C)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, signum: int | None = None) -> None:
         super().__init__(str(run_dir))
         self.run_dir = run_dir
+        self.signum = signum
+
+
+class Heartbeat:
+    """A Solver callback that rewrites ``metrics.json`` (status ``running``, ``pid``, ``host``, ``heartbeat``)
+    at most every ``every_s`` seconds, so that readers can tell a live run from one whose process is gone."""
+
+    def __init__(self, run_dir: Path, base: Mapping[str, Any], every_s: float = 30.0) -> None:
+        self.run_dir, self.base, self.every_s = Path(run_dir), dict(base), float(every_s)
+        self._last = time.monotonic()
+
+    def beat(self) -> None:
+        write_metrics(self.run_dir, {**self.base, **process_marks()})
+        self._last = time.monotonic()
+
+    def on_iteration_end(self, solver: Any, t: int, loss: float) -> None:
+        if time.monotonic() - self._last >= self.every_s:
+            self.beat()
+
+    def on_epoch_end(self, solver: Any, epoch: int) -> None:
+        if time.monotonic() - self._last >= min(self.every_s, 5.0):
+            self.beat()
 
 
 @dataclass
@@ -172,13 +195,14 @@ def train(name: str | Recipe, cfg: Mapping[str, Any] | None = None, *, quick: bo
     else:
         data = dict(data)
     info = _info(data)
+    _check_batch_size(cfg, data)
     if run_dir is None:
         run_dir = make_run_dir(out, recipe.name)
     else:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
     config = write_config(run_dir, recipe.name, cfg, info, quick, variant=variant, extra={"task": recipe.task})
-    write_metrics(run_dir, {"status": "running", "started": time.time()})
+    write_metrics(run_dir, {"status": "running", "started": time.time(), **process_marks()})
 
     def body(all_callbacks: list[Any]) -> Outcome:
         if recipe.fit is not None:
@@ -191,6 +215,17 @@ def train(name: str | Recipe, cfg: Mapping[str, Any] | None = None, *, quick: bo
         return _fit(recipe, cfg, model, data, info, config, run_dir, progress, all_callbacks, resume_from=None)
 
     return _with_hooks(run_dir, config, hooks, callbacks, body)
+
+
+def _check_batch_size(cfg: Mapping[str, Any], data: Mapping[str, Any]) -> None:
+    """Refuse (before the run folder exists) a ``batch_size`` larger than the training set: every minibatch
+    would repeat samples and an epoch would be one step, which is never what was meant."""
+    from .recipes.contract import SettingError
+
+    batch, X = cfg.get("batch_size"), data.get("X_train")
+    if isinstance(batch, int) and X is not None and 0 < len(X) < batch:
+        raise SettingError(f"setting 'batch_size' is {batch}, larger than the {len(X)} training samples; choose "
+                           f"batch_size <= {len(X)} (--set batch_size={min(len(X), 256)})")
 
 
 def _with_hooks(run_dir: Path, config: dict[str, Any], hooks: Sequence[Any], callbacks: Sequence[Any],
@@ -210,17 +245,18 @@ def _with_hooks(run_dir: Path, config: dict[str, Any], hooks: Sequence[Any], cal
         return outcome
     except TrainingInterrupted:
         raise
-    except KeyboardInterrupt:  # outside the training loop (scoring, saving): the last epoch's checkpoint stands
-        _mark_failed(run_dir, None)
-        raise TrainingInterrupted(run_dir) from None
+    except KeyboardInterrupt as exc:  # outside the training loop (data, scoring, saving): the last checkpoint stands
+        signum = getattr(exc, "signum", None)
+        _mark_failed(run_dir, None, signum)
+        raise TrainingInterrupted(run_dir, signum) from None
     except Exception as exc:
         _mark_failed(run_dir, exc)
         raise
 
 
-def _mark_failed(run_dir: Path, exc: BaseException | None) -> None:
-    """metrics.json says ``failed`` with the reason (``stopped`` when ``exc`` is None: an interrupt), unless the
-    run already ended with its own status."""
+def _mark_failed(run_dir: Path, exc: BaseException | None, signum: int | None = None) -> None:
+    """metrics.json says ``failed`` with the reason (``stopped`` when ``exc`` is None: an interrupt by Ctrl-C or
+    the signal ``signum``), unless the run already ended with its own status."""
     try:
         previous = read_json(run_dir / "metrics.json")
     except RunError:
@@ -228,7 +264,10 @@ def _mark_failed(run_dir: Path, exc: BaseException | None) -> None:
     if previous.get("status") in ("finished", "diverged"):
         return
     if exc is None:
-        write_metrics(run_dir, {**previous, "status": "stopped", "reason": "interrupted (Ctrl-C)"})
+        from .solver_signals import signal_name
+
+        how = "Ctrl-C" if signum in (None, 2) else signal_name(signum)
+        write_metrics(run_dir, {**previous, "status": "stopped", "reason": f"interrupted ({how})"})
     else:
         write_metrics(run_dir, {**previous, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"})
 
@@ -241,8 +280,9 @@ def _fit(recipe: Recipe, cfg: Mapping[str, Any], model: Any, data: dict[str, Any
     opts = solver_options(recipe, cfg, data)
     rng_sources = dict(opts.pop("rng_sources", {}) or {})
     rng_sources.update(_module_rngs(model))
+    heartbeat = Heartbeat(run_dir, read_json(run_dir / "metrics.json"))
     opts.update(progress=progress, verbose=bool(opts.get("verbose", False)),
-                callbacks=[*(opts.get("callbacks") or []), *callbacks],
+                callbacks=[*(opts.get("callbacks") or []), *callbacks, heartbeat],
                 checkpoint_name=str(run_dir / "checkpoint"), checkpoint_per_epoch=False)
     if rng_sources:
         opts["rng_sources"] = rng_sources
@@ -258,10 +298,14 @@ def _fit(recipe: Recipe, cfg: Mapping[str, Any], model: Any, data: dict[str, Any
     try:
         solver.train()
     except KeyboardInterrupt:
-        metrics = {**_histories(solver), "status": "stopped", "reason": "interrupted (Ctrl-C); checkpoint written",
+        from .solver_signals import signal_name
+
+        signum = getattr(solver, "interrupt_signal", None)
+        how = "Ctrl-C" if signum in (None, 2) else signal_name(signum)
+        metrics = {**_histories(solver), "status": "stopped", "reason": f"interrupted ({how}); checkpoint written",
                    "train_seconds": previous_seconds + time.perf_counter() - start}
         write_metrics(run_dir, metrics)
-        raise TrainingInterrupted(run_dir) from None
+        raise TrainingInterrupted(run_dir, signum) from None
     seconds = previous_seconds + time.perf_counter() - start
     status = getattr(solver, "status", None) or ("diverged" if getattr(solver, "diverged", False) else "finished")
     metrics: dict[str, Any] = {"status": status}
@@ -290,6 +334,17 @@ def resume(run_dir: str | Path, progress: bool | None = None, callbacks: Sequenc
     checkpoint = run_dir / "checkpoint_latest.npz"
     if not checkpoint.is_file():
         raise RunError(f"{checkpoint}: not found; the run stopped before its first checkpoint — train it again")
+    from .solver_state import CHECKPOINT_FORMAT
+
+    try:
+        _, meta = load_arrays(checkpoint)
+    except PermissionError as exc:
+        raise RunError(f"{checkpoint}: permission denied ({exc.strerror}); make it readable to resume") from None
+    except (OSError, ValueError):
+        meta = None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise RunError(f"{checkpoint}: damaged or not a checkpoint written by nnlab (expected format "
+                       f"{CHECKPOINT_FORMAT!r}); it cannot be resumed — train the run again") from None
     try:
         recipe = get_recipe(str(config["recipe"]))
     except KeyError as exc:
@@ -302,7 +357,7 @@ def resume(run_dir: str | Path, progress: bool | None = None, callbacks: Sequenc
     info = _info(data)
     np.random.seed(int(cfg.get("seed", 0)))
     model = recipe.model(dict(cfg), info)
-    write_metrics(run_dir, {**metrics, "status": "running", "resumed": time.time()})
+    write_metrics(run_dir, {**metrics, "status": "running", "resumed": time.time(), **process_marks()})
     return _with_hooks(run_dir, config, hooks, callbacks, lambda all_callbacks: _fit(
         recipe, cfg, model, data, info, config, run_dir, progress, all_callbacks, resume_from=checkpoint))
 
@@ -332,7 +387,7 @@ def _train_study(recipe: Recipe, cfg: dict[str, Any], *, quick: bool, out: str |
         run_dir.mkdir(parents=True, exist_ok=True)
     write_config(run_dir, recipe.name, cfg, {}, quick, extra={"task": "study",
                                                              "variants": [v for v, _ in variants]})
-    write_metrics(run_dir, {"status": "running", "started": time.time()})
+    write_metrics(run_dir, {"status": "running", "started": time.time(), **process_marks()})
     start = time.perf_counter()
     results: dict[str, Outcome] = {}
     try:

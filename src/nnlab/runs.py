@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ import numpy as np
 from .io import load_arrays, save_arrays, write_json_atomic
 
 __all__ = ["RUN_FORMAT", "RunError", "Run", "load_run", "list_runs", "write_config", "write_metrics",
-           "read_json", "save_model", "predict_scores", "STATUSES"]
+           "read_json", "save_model", "predict_scores", "STATUSES", "NonFiniteInputError", "check_inputs"]
 
 RUN_FORMAT = "nnlab.run/1"
 STATUSES = ("running", "finished", "stopped", "diverged", "failed")
@@ -59,7 +61,8 @@ def write_config(run_dir: Path, recipe: str, settings: Mapping[str, Any], info: 
     """Write ``config.json`` (atomically) and return its content."""
     from .version import __version__
 
-    config = {"format": RUN_FORMAT, "recipe": recipe, "variant": variant, "quick": bool(quick),
+    config = {"format": RUN_FORMAT, "run_name": Path(run_dir).name, "recipe": recipe, "variant": variant,
+              "quick": bool(quick),
               "settings": dict(settings), "info": {k: v for k, v in info.items() if not isinstance(v, np.ndarray)},
               "nnlab_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
     write_json_atomic(Path(run_dir) / "config.json", config)
@@ -69,6 +72,50 @@ def write_config(run_dir: Path, recipe: str, settings: Mapping[str, Any], info: 
 def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> None:
     """Write ``metrics.json`` atomically."""
     write_json_atomic(Path(run_dir) / "metrics.json", metrics)
+
+
+def process_marks() -> dict[str, Any]:
+    """What a running run records in ``metrics.json`` so readers can tell whether it is still alive: ``pid``,
+    ``host`` and ``heartbeat`` (seconds since the epoch, rewritten while training)."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time()}
+
+
+#: a run on another host whose heartbeat is older than this (seconds) is taken as gone
+STALE_HEARTBEAT_S = 3600.0
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # exists, owned by someone else
+        return True
+    return True
+
+
+def effective_status(folder: Path, metrics: Mapping[str, Any]) -> str:
+    """The status to show for a run: ``metrics["status"]``, except that a run marked ``running`` whose process is
+    gone (its ``pid`` no longer exists on this host, or, on another host or without a pid, no heartbeat for
+    :data:`STALE_HEARTBEAT_S` seconds, anywhere) is ``interrupted (resumable)`` when it has a checkpoint, else
+    ``interrupted``. A live run stays ``running``."""
+    status = str(metrics.get("status", "unknown"))
+    if status != "running":
+        return status
+    beat = metrics.get("heartbeat")
+    if not isinstance(beat, (int, float)):
+        try:
+            beat = (Path(folder) / "metrics.json").stat().st_mtime
+        except OSError:
+            beat = 0.0
+    gone = time.time() - float(beat) > STALE_HEARTBEAT_S  # (also catches a pid reused by another process)
+    pid = metrics.get("pid")
+    if isinstance(pid, int) and metrics.get("host") == socket.gethostname() and not _process_alive(pid):
+        gone = True
+    if not gone:
+        return "running"
+    resumable = (Path(folder) / "checkpoint_latest.npz").is_file()
+    return "interrupted (resumable)" if resumable else "interrupted"
 
 
 def _model_arrays(model: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -115,6 +162,35 @@ def predict_scores(model: Any, X: np.ndarray, batch_size: int = PREDICT_BATCH) -
     return np.concatenate([np.asarray(model.loss(X[i:i + batch_size])) for i in range(0, len(X), batch_size)])
 
 
+class NonFiniteInputError(ValueError):
+    """Inputs holding NaN or inf, refused by ``predict``/``predict_proba``/``evaluate`` (the message gives the
+    count and the first index)."""
+
+
+def check_inputs(fn: str, X: Any, allow_nonfinite: bool = False, name: str = "X") -> np.ndarray:
+    """``X`` as an array of numbers with at least one row, else ``TypeError``/``ValueError`` naming ``fn`` and
+    ``name``; NaN or inf raise :class:`NonFiniteInputError` with their count and first index (``X[i, j]``)
+    unless ``allow_nonfinite``."""
+    try:
+        X = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{fn}: {name} must be an array of numbers, got {type(X).__name__} ({exc})") from None
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: {name} must hold numbers, got dtype {X.dtype}")
+    if X.ndim == 0 or len(X) == 0:
+        raise ValueError(f"{fn}: {name} must have at least one row (shape (N, ...), N >= 1), got shape {X.shape}")
+    if X.dtype.kind == "f" and not allow_nonfinite:
+        bad = ~np.isfinite(X)
+        count = int(np.count_nonzero(bad))
+        if count:
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise NonFiniteInputError(
+                f"{fn}: {name} holds {count} NaN or infinite value{'s' if count > 1 else ''} (first at "
+                f"{name}[{', '.join(map(str, first))}], row {first[0]}); the scores would be meaningless — fix "
+                "the input, or pass allow_nonfinite=True (--allow-nonfinite) to score it anyway")
+    return X
+
+
 def softmax(scores: np.ndarray) -> np.ndarray:
     z = scores - scores.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -140,6 +216,12 @@ class Run:
         return dict(self.config["settings"])
 
     @property
+    def status(self) -> str:
+        """``metrics.json``'s status, or ``interrupted (resumable)`` for a run whose process is gone
+        (:func:`effective_status`)."""
+        return effective_status(self.path, self.metrics)
+
+    @property
     def task(self) -> str:
         return str(self.config.get("task", "classification"))
 
@@ -156,28 +238,46 @@ class Run:
             raise RunError(f"{self.path}: recipe {self.recipe!r} was not trained on images")
         return prepare_images(files, spec, self.info.get("mean"))
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, allow_nonfinite: bool = False) -> np.ndarray:
         """Class probabilities (N, C) (softmax of the scores); for a character model, the next-character
-        distribution after each window."""
-        return softmax(predict_scores(self.model, np.asarray(X)).astype(np.float64))
+        distribution after each window. ``X`` (N, ...) as the model's input; NaN or inf in ``X`` raise
+        ``ValueError`` with their count and first index unless ``allow_nonfinite=True``."""
+        X = check_inputs("predict_proba", X, allow_nonfinite)
+        return softmax(predict_scores(self.model, X).astype(np.float64))
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Class indices (N,): ``argmax`` of the model's scores."""
-        return np.argmax(predict_scores(self.model, np.asarray(X)), axis=1)
+    def predict(self, X: Any, allow_nonfinite: bool = False) -> np.ndarray:
+        """Class indices (N,): ``argmax`` of the model's scores for ``X`` (N, ...). NaN or inf in ``X`` raise
+        ``ValueError`` with their count and first index unless ``allow_nonfinite=True``."""
+        X = check_inputs("predict", X, allow_nonfinite)
+        return np.argmax(predict_scores(self.model, X), axis=1)
 
     def evaluate(self, split: str = "test", data: Mapping[str, Any] | None = None,
-                 data_path: str | None = None) -> dict[str, Any]:
+                 data_path: str | None = None, allow_nonfinite: bool = False) -> dict[str, Any]:
         """Re-score the model on ``split`` of the recipe's data (loaded as in training, or from ``data_path``);
-        returns ``{f"{split}_acc": ...}`` (and the loss for a language model)."""
-        return evaluate_run(self, split=split, data=data, data_path=data_path)
+        returns ``{f"{split}_acc": ...}`` (and the loss for a language model). NaN or inf in the split's inputs
+        raise ``ValueError`` with their count and first index unless ``allow_nonfinite=True``."""
+        return evaluate_run(self, split=split, data=data, data_path=data_path, allow_nonfinite=allow_nonfinite)
+
+    def lowercased_prompt(self, prompt: str) -> str | None:
+        """``prompt.lower()`` when the prompt has capitals that the vocabulary lacks but its lower-case form does
+        not (the training text was lower-cased, spec seed 003 §7.1); None when the prompt needs no change."""
+        vocab = set(self.info.get("vocab") or "")
+        if not isinstance(prompt, str) or not vocab or set(prompt) <= vocab:
+            return None
+        return prompt.lower() if any(c not in vocab and c.lower() in vocab for c in prompt) else None
 
     def sample(self, prompt: str, length: int = 150, temperature: float = 0.75, seed: int | None = None) -> str:
-        """Text sampled from a character model (``nnlab generate``)."""
+        """Text sampled from a character model (``nnlab generate``). Capitals outside the vocabulary are
+        lower-cased (with a ``UserWarning`` saying so), as the training text was."""
         from .generate import generate
 
         if self.info.get("vocab") is None:
             raise RunError(f"{self.path}: run of {self.recipe!r} is not a character model (no vocabulary); "
                            "sampling needs a macbeth-* run")
+        lowered = self.lowercased_prompt(prompt)
+        if lowered is not None:
+            warnings.warn("sample: the prompt was lower-cased, as the training text was", UserWarning, stacklevel=2)
+            prompt = lowered
         try:
             return generate(self.model, prompt, length, temperature, seed=seed, vocab=self.info["vocab"],
                             sequence_len=int(self.settings.get("sequence_len", 30)))
@@ -206,9 +306,14 @@ def load_run(path: str | os.PathLike) -> Run:
     metrics = read_json(path / "metrics.json") if (path / "metrics.json").exists() else {}
     weights = path / "model.npz"
     if not weights.is_file():
-        raise RunError(f"{weights}: not found (status {metrics.get('status', 'unknown')!r}: the run saved no model)")
+        status = effective_status(path, metrics)
+        hint = (f"; resume it with `nnlab train --resume {path}`" if status in ("stopped", "interrupted (resumable)")
+                and (path / "checkpoint_latest.npz").is_file() else "")
+        raise RunError(f"{weights}: not found (status {status!r}: the run saved no model{hint})")
     try:
         arrays, _meta = load_arrays(weights)
+    except PermissionError as exc:
+        raise RunError(f"{weights}: permission denied ({exc.strerror}); make the file readable") from None
     except (OSError, ValueError) as exc:
         raise RunError(f"{weights}: cannot read the weights ({exc})") from None
     try:
@@ -234,10 +339,22 @@ def _iter_run_dirs(root: Path) -> Iterator[Path]:
         yield folder
 
 
+def _written_here(folder: Path, config: Mapping[str, Any]) -> bool:
+    """Whether nnlab wrote ``folder`` as a run: its config.json names the folder (``run_name``, the marker
+    written since the runs of this version). A copy elsewhere (MLflow's ``mlartifacts/<id>/artifacts``) names
+    another folder; a config without the marker (an older run) counts unless it lies under ``mlartifacts``."""
+    name = config.get("run_name")
+    if name is None:
+        return "mlartifacts" not in folder.parts
+    return name == folder.name
+
+
 def list_runs(root: str | os.PathLike = "runs") -> list[dict[str, Any]]:
     """One row per run folder under ``root``: path, recipe, started, key settings, figure, seconds, status.
-    A run whose process died without writing a final status shows ``running`` only while its metrics.json is
-    fresh; after an hour without an update it shows ``stopped``."""
+    A run whose process died without writing a final status (``kill -9``, a crash, a lost machine) shows
+    ``interrupted (resumable)`` (see :func:`effective_status`), never ``running``. Only folders nnlab wrote
+    are listed (their config.json's ``run_name`` is the folder's name): copies such as MLflow's artifact folder,
+    or a run folder renamed by hand, are skipped (:func:`load_run` still reads them)."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise RunError(f"{root}: no such folder (runs are written to runs/ by nnlab train)")
@@ -247,17 +364,13 @@ def list_runs(root: str | os.PathLike = "runs") -> list[dict[str, Any]]:
             config = read_json(folder / "config.json")
         except RunError:
             continue
-        if config.get("format") != RUN_FORMAT:
+        if config.get("format") != RUN_FORMAT or not _written_here(folder, config):
             continue
         try:
             metrics = read_json(folder / "metrics.json")
         except RunError:
             metrics = {}
-        status = metrics.get("status", "unknown")
-        if status == "running":
-            age = time.time() - (folder / "metrics.json").stat().st_mtime
-            if age > 3600:
-                status = "stopped"
+        status = effective_status(folder, metrics)
         figure_key, figure = _headline(metrics)
         settings = config.get("settings", {})
         key = {k: settings[k] for k in ("learning_rate", "update_rule", "num_epochs", "batch_size") if k in settings}
@@ -289,7 +402,7 @@ def load_recipe_data(recipe: Any, settings: Mapping[str, Any], data_path: str | 
 
 
 def evaluate_run(run: Run, split: str = "test", data: Mapping[str, Any] | None = None,
-                 data_path: str | None = None) -> dict[str, Any]:
+                 data_path: str | None = None, allow_nonfinite: bool = False) -> dict[str, Any]:
     """Re-score ``run.model`` on ``split`` (``'train'``, ``'val'`` or ``'test'``) of its recipe's data, through
     the same code as training (:func:`predict_scores`), so the run's own data reproduces metrics.json exactly."""
     from .recipes import get_recipe
@@ -302,6 +415,7 @@ def evaluate_run(run: Run, split: str = "test", data: Mapping[str, Any] | None =
     X, y = data.get(f"X_{split}"), data.get(f"y_{split}")
     if X is None or y is None or not len(y):
         raise RunError(f"{run.path}: recipe {run.recipe!r} has no {split!r} split")
+    X = check_inputs("evaluate", X, allow_nonfinite, name=f"X_{split}")
     part = {f"X_{split}": X, f"y_{split}": y}
     if recipe.score is not None:
         return dict(recipe.score(run.model, part, run.settings))

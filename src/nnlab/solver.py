@@ -28,9 +28,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
-import signal
 import sys
-import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,6 +52,7 @@ from .solver_options import (
     check_rng_sources,
     check_seed,
 )
+from .solver_signals import DeferredSignals, signal_name
 from .solver_state import (
     CHECKPOINT_FORMAT,
     load_solver_state,
@@ -243,7 +242,8 @@ class Solver:
         self._start_state: dict[str, Any] | None = None
         self._last_good: dict[str, Any] | None = None
         self._epoch_good: dict[str, Any] | None = None
-        self._sigint = False
+        self.interrupt_signal: int | None = None
+        self._signals = DeferredSignals()
         self._snapshot_rngs = False
 
     @property
@@ -465,22 +465,6 @@ class Solver:
         return tqdm(total=self.num_iterations, initial=start, disable=not show, desc="train", unit="it",
                     dynamic_ncols=True)
 
-    def _install_sigint(self) -> Any:
-        """Defer Ctrl-C to the end of the current iteration (a second Ctrl-C interrupts at once); only from the
-        main thread and when nobody else handles SIGINT. Returns the handler to put back, or None."""
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            return None
-
-        def handler(signum: int, frame: Any) -> None:
-            if self._sigint:
-                raise KeyboardInterrupt
-            self._sigint = True
-
-        signal.signal(signal.SIGINT, handler)
-        return signal.default_int_handler
-
     def train(self) -> None:
         """Run the optimization from the current iteration to ``num_iterations``.
 
@@ -498,21 +482,23 @@ class Solver:
         collapse. If the very first iteration fails, the initial parameters stay (buffers are then those its
         forward pass wrote, if any).
 
-        Ctrl-C (``KeyboardInterrupt``): the current iteration is finished first (a second Ctrl-C interrupts at
-        once), then, if ``checkpoint_name`` is set, ``f"{checkpoint_name}_latest.npz"`` receives the exact
-        state (also in the middle of an epoch; ``interrupt_checkpoint`` is its path), ``status`` becomes
-        ``'stopped'`` and the ``KeyboardInterrupt`` is raised again. A ``KeyboardInterrupt`` raised by a
+        Ctrl-C (``KeyboardInterrupt``), SIGTERM and SIGHUP (what batch schedulers, systemd, docker and a closed
+        terminal send; :mod:`nnlab.solver_signals`): the current iteration is finished first (a second signal
+        interrupts at once), then, if ``checkpoint_name`` is set, ``f"{checkpoint_name}_latest.npz"`` receives
+        the exact state (also in the middle of an epoch; ``interrupt_checkpoint`` is its path), ``status`` becomes
+        ``'stopped'``, ``interrupt_signal`` names the signal (None for a ``KeyboardInterrupt`` raised in
+        code) and the ``KeyboardInterrupt`` is raised again. A ``KeyboardInterrupt`` raised by a
         callback or the model is handled the same way.
         """
         num_iterations = self.num_iterations
         start = self.iteration
         self.stop_training, self.stop_reason, self.diverged = False, None, False
-        self.diverged_iteration, self.status, self._sigint = None, "running", False
+        self.diverged_iteration, self.status, self.interrupt_signal = None, "running", None
         self._last_good = self._epoch_good = None
         self._call("on_train_begin")
         self._epoch_start_learning_rate()
-        previous_handler = self._install_sigint()
-        self._snapshot_rngs = self.checkpoint_name is not None and previous_handler is None
+        self._signals = DeferredSignals()
+        self._snapshot_rngs = self.checkpoint_name is not None and not self._signals.install()
         self._bar = self._make_bar(start)
         try:
             if self._pending_bookkeeping:  # resumed from a checkpoint written between an update and its epoch end
@@ -524,16 +510,18 @@ class Solver:
                 self._iterate(t, num_iterations)
                 if self.stop_training:  # diverged or stopped by a callback: that outcome wins over a late Ctrl-C
                     break
-                if self._sigint:
+                if self._signals.pending:
+                    self.interrupt_signal = self._signals.signum
                     raise KeyboardInterrupt
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if getattr(exc, "signum", None) is not None and self.interrupt_signal is None:
+                self.interrupt_signal = exc.signum  # type: ignore[attr-defined]
             self._interrupted()
             raise
         finally:
             self._bar.close()
             self._bar = None
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
+            self._signals.restore()
         if self.status == "running":
             self.status = "stopped" if self.stop_training else "finished"
         if not self.diverged and self.keep_best and self.best_params:
@@ -604,7 +592,8 @@ class Solver:
     def _interrupted(self) -> None:
         """KeyboardInterrupt: write the exact state of the last complete step (when it is consistent)."""
         self.status = "stopped"
-        self.stop_reason = f"interrupted (KeyboardInterrupt) after iteration {self.iteration} / {self.num_iterations}"
+        self.stop_reason = (f"interrupted ({signal_name(self.interrupt_signal)}) after iteration {self.iteration} / "
+                            f"{self.num_iterations}")
         phase = self._phase
         if phase == "step" and self._start_state is not None and self._start_state["rngs"] is not None:
             for rng, state in self._start_state["rngs"]:  # the update was not applied: undo the draws

@@ -37,8 +37,8 @@ from .backend import to_numpy
 from .callbacks import Callback
 
 __all__ = ["TensorBoardLogger", "MLflowLogger", "EventFile", "crc32c_many", "TrackingUnavailableError",
-           "require_tensorboardx",
-           "require_mlflow", "flatten_settings", "final_metrics", "mlflow_uri", "DEFAULT_MLFLOW_URI"]
+           "require_tensorboardx", "require_mlflow", "flatten_settings", "final_metrics", "mlflow_uri",
+           "check_mlflow_uri", "DEFAULT_MLFLOW_URI"]
 
 _INSTALL_HINT = 'pip install "nnlab[tracking]"'
 DEFAULT_MLFLOW_URI = "sqlite:///runs/mlflow.db"
@@ -426,6 +426,37 @@ def mlflow_uri(uri: str | None) -> str:
             return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", uri)
         return re.sub(r"^postgres://", "postgresql://", uri)
     return uri
+
+
+_MLFLOW_SCHEMES = ("file", "sqlite", "postgresql", "postgres", "mysql", "mssql", "http", "https", "databricks")
+
+
+def check_mlflow_uri(uri: str | None) -> None:
+    """Refuse a tracking URI MLflow cannot use, before anything is written: ``ValueError`` naming the URI and
+    the schemes that work (``sqlite:///PATH``, ``postgresql://...``, ``http(s)://...``, ``file:PATH``, ...);
+    a SQLite file must be in a folder that is (or can be created as) a folder. None = the default."""
+    if uri is None:
+        return
+    if not isinstance(uri, str) or not uri.strip():
+        raise ValueError("the MLflow tracking URI is empty; give e.g. sqlite:///runs/mlflow.db")
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", uri)
+    if match is None:  # a plain path: MLflow's file store
+        return
+    scheme = match.group(1).lower().split("+")[0]
+    if len(scheme) == 1:  # a Windows drive letter
+        return
+    if scheme not in _MLFLOW_SCHEMES:
+        raise ValueError(f"{uri!r}: unknown tracking URI scheme {scheme + '://'!r}; use sqlite:///PATH (default "
+                         "sqlite:///<out>/mlflow.db), postgresql://user@host/db, mysql://..., http(s)://server or "
+                         "file:PATH")
+    if scheme == "sqlite":
+        if not uri.startswith("sqlite:///"):
+            raise ValueError(f"{uri!r}: a SQLite URI is sqlite:///PATH (three slashes, then the file)")
+        probe = Path(uri[len("sqlite:///"):]).expanduser().resolve().parent
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise ValueError(f"{uri!r}: {probe} is a file, not a folder, so the SQLite file cannot be created")
 
 
 _MLFLOW_BAD_KEY = re.compile(r"[^\w\-./ ]")  # characters MLflow refuses in metric and tag names

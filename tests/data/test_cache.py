@@ -80,7 +80,7 @@ def test_image_folder_is_cached_in_nnlab_cache_and_nothing_is_added_to_the_data_
 
 
 def _params(size: int) -> tuple:
-    return ("image-folder", ("Training", "Testing"), None, size, False, 0.0, None)
+    return ("image-folder", "pixels-by-value-range", ("Training", "Testing"), None, size, False, 0.0, None)
 
 
 def _umask() -> int:

@@ -3,7 +3,8 @@
     nnlab data list
     nnlab data download mnist [--dest DIR] [--mirror URL]
 
-Files go to ``DEST`` (default: ``$NNLAB_DATA/<folder>``, the folder the loaders look in). A file already present
+Files go to ``DEST`` (default: ``$NNLAB_DATA/<folder>``, the folder the loaders look in); each is fetched to a
+temporary name and moved into place, and a failed download removes the folders it created. A file already present
 with the right hash is not fetched again; a download whose hash differs is deleted and refused. ``mirror``
 replaces the server part of every URL (``<mirror>/<file name>``), for a local copy or a proxy.
 The brain-tumor MRI set is on Kaggle behind a login and cannot be fetched here: download it from
@@ -12,13 +13,14 @@ https://www.kaggle.com/datasets/masoudnickparvar/brain-tumor-mri-dataset and poi
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .paths import DataFormatError, DataNotFoundError, data_root, sha256_of
+from .paths import DataError, DataFormatError, DataNotFoundError, data_root, sha256_of
 
-__all__ = ["DATASETS", "RemoteFile", "download", "fetch"]
+__all__ = ["DATASETS", "RemoteFile", "UnknownDatasetError", "download", "fetch"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ def fetch(remote: RemoteFile, dest: str | os.PathLike, mirror: str | None = None
     import pooch
 
     url = f"{mirror.rstrip('/')}/{remote.filename}" if mirror else remote.url
+    pooch.get_logger().setLevel("WARNING")  # no "Downloading data from ..." line: the bar (or our line) says it
     known = f"sha256:{remote.sha256}" if remote.sha256 else None
     try:
         out = pooch.retrieve(url, known_hash=known, fname=remote.filename, path=Path(dest).expanduser(),
@@ -99,16 +102,49 @@ def fetch(remote: RemoteFile, dest: str | os.PathLike, mirror: str | None = None
     return Path(out)
 
 
+class UnknownDatasetError(DataError, ValueError):
+    """A dataset name that :data:`DATASETS` does not hold; the message suggests the closest name."""
+
+
+def _make_dest(dest: Path) -> list[Path]:
+    """Create ``dest`` and missing parents; returns the folders created (outermost first). One line naming the
+    path (:class:`DataNotFoundError`) when a part of it is a file or the folder cannot be written."""
+    missing = []
+    probe = dest
+    while not probe.exists() and probe.parent != probe:
+        missing.append(probe)
+        probe = probe.parent
+    if not probe.is_dir():
+        what = "is a file" if probe == dest else f"is under {probe}, which is a file"
+        raise DataNotFoundError(f"download: --dest {dest} {what}, not a folder; choose a folder to download into")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise DataNotFoundError(f"download: cannot write into {probe} (permission denied or read-only); pass "
+                                "--dest DIR, a folder you can write to (then set NNLAB_DATA to its parent)")
+    dest.mkdir(parents=True, exist_ok=True)
+    return list(reversed(missing))
+
+
 def download(name: str, dest: str | os.PathLike | None = None, mirror: str | None = None,
              progress: bool = False) -> list[Path]:
     """Fetch every file of dataset ``name`` (a key of :data:`DATASETS`) into ``dest`` (default
     ``data_root() / <folder>``); returns the paths."""
     if name not in DATASETS:
-        raise ValueError(f"download: unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+        close = difflib.get_close_matches(str(name).lower(), list(DATASETS), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UnknownDatasetError(f"download: unknown dataset {name!r}; {hint}choose from {', '.join(DATASETS)} "
+                                  "(others, such as ImageNet, are not downloadable by nnlab)")
     folder, files = DATASETS[name]
     dest = Path(dest).expanduser() if dest is not None else data_root() / folder
-    dest.mkdir(parents=True, exist_ok=True)
-    paths = [fetch(f, dest, mirror=mirror, progress=progress) for f in files]
+    created = _make_dest(dest)
+    try:
+        paths = [fetch(f, dest, mirror=mirror, progress=progress) for f in files]
+    except BaseException:
+        for d in reversed(created):  # a failure leaves nothing behind: the folders made here go if empty
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
     for f, p in zip(files, paths):
         if f.sha256 is None:
             print(f"download: {p.name} is not pinned; its sha256 is {sha256_of(p)}")

@@ -195,6 +195,6 @@ def open_image(source: str | os.PathLike | bytes, mode: str = "RGB", where: str 
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         why = "not an image format Pillow knows" if isinstance(exc, UnidentifiedImageError) else \
             " ".join(str(exc).split())
-        raise DataFormatError(f"cannot decode {where} ({why}); it is not a readable image (expected PNG, JPEG "
-                              "or another format Pillow reads)") from None
+        raise DataFormatError(f"cannot decode {where} ({why}); it is not a readable image (expected a PNG or "
+                              "JPEG file, or another format Pillow reads)") from None
     return img

@@ -98,8 +98,12 @@ class Setting:
                 return None
             self._fail(value)
         parsed = self._coerce(value)
+        if self.choices is not None and parsed not in self.choices and isinstance(parsed, str):
+            same = [c for c in self.choices if isinstance(c, str) and c.lower() == parsed.lower()]
+            if same:  # choices match case-insensitively: ReLU -> relu
+                return same[0]
         if self.choices is not None and parsed not in self.choices:
-            close = difflib.get_close_matches(str(parsed), [str(c) for c in self.choices], n=1)
+            close = difflib.get_close_matches(str(parsed).lower(), [str(c) for c in self.choices], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             self._fail(value, hint)
         return parsed
