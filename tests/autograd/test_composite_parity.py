@@ -66,14 +66,15 @@ def attention(ns, q, k, v, mask=None):
     return softmax(ns, s) @ v
 
 
-def lstm_cell_steps(ns, x, h0, c0, wx, wh, b):
-    """LSTM over x (N, T, D) from Tensor ops, gates in nnlab's order i, f, o, g; returns (h (N, T, H), c_T)."""
+def lstm_cell_steps(ns, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+    """LSTM over x (N, T, D) from Tensor ops in torch's layout (w_ih (4H, D), w_hh (4H, H), gates i, f, g, o);
+    returns (every h (N, T, H), c_T (N, H))."""
     hdim = h0.shape[1]
     h, c, hs = h0, c0, []
     for t in range(x.shape[1]):
-        a = x[:, t] @ wx + h @ wh + b
+        a = x[:, t] @ w_ih.T + b_ih + h @ w_hh.T + b_hh
         i, f = a[:, :hdim].sigmoid(), a[:, hdim:2 * hdim].sigmoid()
-        o, g = a[:, 2 * hdim:3 * hdim].sigmoid(), a[:, 3 * hdim:].tanh()
+        g, o = a[:, 2 * hdim:3 * hdim].tanh(), a[:, 3 * hdim:].sigmoid()
         c = f * c + i * g
         h = o * c.tanh()
         hs.append(h)
@@ -164,7 +165,7 @@ PROGRAMS = [
     Program("multihead_causal_attention", _multihead, (((2, 5, 4), "n"), ((4, 4), "n"), ((4, 4), "n"),
                                                       ((4, 4), "n"), ((4, 4), "n"))),
     Program("lstm_cell_from_ops", lstm_cell_steps, (((3, 4, 5), "n"), ((3, 2), "n"), ((3, 2), "n"),
-                                                    ((5, 8), "n"), ((2, 8), "n"), ((8,), "n"))),
+                                                    ((8, 5), "n"), ((8, 2), "n"), ((8,), "n"), ((8,), "n"))),
     Program("gru_cell_from_ops", _gru_steps, (((4, 3, 5), "n"), ((3, 2), "n"), ((5, 6), "n"), ((2, 6), "n"),
                                               ((6,), "n"))),
     Program("cross_entropy_label_smoothing", lambda ns, z: cross_entropy_smoothed(ns, z, LABELS, 0.1),
@@ -285,22 +286,26 @@ def test_functional_sdpa_with_boolean_attn_mask_matches_torch(rng):
 
 
 def test_functional_lstm_equals_lstm_cell_from_ops(rng):
-    """``F.lstm(x, h0, Wx, Wh, b)`` over a whole sequence (nnlab's kernel order i, f, o, g; x (N, T, D)) vs the
-    same recurrence written step by step from Tensor operations (itself checked against torch above)."""
+    """``F.lstm`` (one node over the whole sequence, torch's layout) vs the same recurrence written step by step
+    from Tensor operations (itself checked against torch above): the output, both final states, and the
+    gradients of input, h0, c0 and the four parameters from all three."""
     F = pytest.importorskip("nnlab.functional")
     n, t, d, h = 3, 4, 5, 2
-    arrays = [rng.standard_normal(s) for s in ((n, t, d), (n, h), (d, 4 * h), (h, 4 * h), (4 * h,))]
-    g = rng.standard_normal((n, t, h))
+    shapes = ((n, t, d), (n, h), (n, h), (4 * h, d), (4 * h, h), (4 * h,), (4 * h,))
+    arrays = [rng.standard_normal(s) for s in shapes]
+    g_out, g_h, g_c = rng.standard_normal((n, t, h)), rng.standard_normal((1, n, h)), rng.standard_normal((1, n, h))
     ops_in, f_in = _leaves(arrays), _leaves(arrays)
-    x, h0, wx, wh, b = ops_in
-    hs, _ = lstm_cell_steps(NnlabOps(np.float64), x, h0, np.zeros((n, h)), wx, wh, b)
-    hs.backward(g)
-    out = F.lstm(*f_in)
-    out = out[0] if isinstance(out, tuple) else out
-    assert tuple(out.shape) == (n, t, h)
-    assert_close("F.lstm h", out.data, hs.data, np.float64)
-    out.backward(g)
-    for name, a, b_ in zip(("x", "h0", "Wx", "Wh", "b"), ops_in, f_in):
+    hs, c_t = lstm_cell_steps(NnlabOps(np.float64), *ops_in)
+    ((hs * g_out).sum() + (hs[:, -1] * g_h[0]).sum() + (c_t * g_c[0]).sum()).backward()
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh = f_in
+    out, (h_n, c_n) = F.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), w_ih, w_hh, b_ih, b_hh)
+    assert tuple(out.shape) == (n, t, h) and tuple(h_n.shape) == tuple(c_n.shape) == (1, n, h)
+    assert_close("F.lstm output", out.data, hs.data, np.float64)
+    assert_close("F.lstm c_n", c_n.data[0], c_t.data, np.float64)
+    assert_close("F.lstm h_n", h_n.data[0], hs.data[:, -1], np.float64)
+    ((out * g_out).sum() + (h_n * g_h).sum() + (c_n * g_c).sum()).backward()
+    names = ("input", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    for name, a, b_ in zip(names, ops_in, f_in):
         assert_close(f"d{name} F.lstm vs ops", b_.grad, a.grad, np.float64)
 
 
