@@ -216,6 +216,29 @@ def test_conv_outputs_and_grads_are_bitwise_the_same_at_1_and_2_threads(rng, mon
         assert np.abs(a - r).max() / np.abs(r).max() < tol, f"{algo} {name}"
 
 
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("pad, H", [(0, 11), (2, 7), (1, 6)])
+def test_winograd_tile_row_chunks_carry_rows_across_chunks(rng, monkeypatch, m, pad, H):
+    """One tile row per chunk: every chunk's last two padded rows of dx are added onto the next chunk's first
+    rows after the parallel part (rows inside the padding dropped); the same bits at 1 and 2 threads, the
+    values of the naive convolution."""
+    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 64)
+    x, w, b = _conv_case(rng, np.float64, C=3, F=5, N=2, H=H)
+    conv_param = {"stride": 1, "pad": pad}
+    out_n, cache_n = conv_forward_naive(x, w, b, conv_param)
+    dout = rng.standard_normal(out_n.shape)
+    refs = (out_n, *conv_backward_naive(dout, cache_n))
+
+    def run():
+        out, cache = winograd.conv_forward_winograd(x, w, b, conv_param, m=m)
+        return (out, *winograd.conv_backward_winograd(dout, cache))
+
+    one, two = _at(1, run), _at(2, run)
+    for name, a, c, r in zip(("out", "dx", "dw", "db"), one, two, refs):
+        _same_bits(a, c, name)
+        assert np.abs(a - r).max() / np.abs(r).max() < 1e-12, name
+
+
 def test_conv_in_groups_skips_dx_when_asked(rng, monkeypatch):
     monkeypatch.setattr(conv, "_GROUP_FLOPS", 2000)
     x, w, b = _conv_case(rng, np.float64)

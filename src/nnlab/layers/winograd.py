@@ -446,49 +446,41 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
     Wp = TW * m + 2
     dout = dout.astype(dt, copy=False)
     db = dout.sum(axis=(0, 2, 3)).astype(w.dtype, copy=False)
-    dU = xp.zeros((a * a, F, C), dtype=dt)
     chunks = _chunks(TH, a * a * TW * N * max(C, F) * dt.itemsize)
-    k = chunks[0][1] - chunks[0][0]
-    tmp = scratch(xp, "winograd.tmp", a * k * max(Wp * C, TW * max(C, F)) * N, dt)
-    dYbuf = scratch(xp, "winograd.Y", k * m * TW * m * N * F, dt)
-    dsbuf = scratch(xp, "winograd.s", a * k * TW * m * N * F, dt)
-    dMbuf = scratch(xp, "winograd.M", a * a * k * TW * N * F, dt)
-    dUc = scratch(xp, "winograd.dUc", a * a * F * C, dt).reshape(a * a, F, C)
-    if need_dx:
-        dx = xp.empty((N, C, H, W), dtype=dt)
-        dVbuf = scratch(xp, "winograd.dV", a * a * k * TW * N * C, dt)
-        dtbuf = scratch(xp, "winograd.t", a * k * Wp * N * C, dt)
-        partbuf = scratch(xp, "winograd.part", (a - m) * k * max(TW, Wp) * N * C, dt)
-        accbuf = scratch(xp, "winograd.x", (k * m + 2) * Wp * (N * C + _STRIDE_PAD), dt)
-        carry = xp.zeros((2, Wp, N, C), dtype=dt)
+    dx = xp.empty((N, C, H, W), dtype=dt) if need_dx else None
     clock.lap("setup")
-    for th0, th1 in chunks:
+
+    def chunk(bounds: tuple[int, int]):
+        """Tile rows th0..th1-1: returns this chunk's dU and the two padded rows of dx it adds onto the next
+        chunk's first rows (None for the last chunk, which stores them itself)."""
+        th0, th1 = bounds
         kk, Tc = th1 - th0, (th1 - th0) * TW * N
+        tmp = scratch(xp, "winograd.tmp", a * kk * max(Wp * C, TW * max(C, F)) * N, dt)
         rows = min(kk * m, OH - th0 * m)
-        dY = _scratch(dYbuf, kk * m, TW * m, N, F)
+        dY = _scratch(scratch(xp, "winograd.Y", kk * m * TW * m * N * F, dt), kk * m, TW * m, N, F)
         if rows < kk * m or OW < TW * m:
             dY[...] = 0
         _load_rows(dout[:, :, th0 * m:th0 * m + rows], dY[:rows, :OW], 0, 0)
         clock.lap("load")
         dY = dY.reshape(kk, m, TW, m, N, F)
-        ds = _scratch(dsbuf, a, kk, TW, m, N, F)
+        ds = _scratch(scratch(xp, "winograd.s", a * kk * TW * m * N * F, dt), a, kk, TW, m, N, F)
         _transform("A", A, [dY[:, r] for r in range(m)], ds, _scratch(tmp, kk, TW, m, N, F))
-        dM = _scratch(dMbuf, a, a, kk, TW, N, F)
+        dM = _scratch(scratch(xp, "winograd.M", a * a * Tc * F, dt), a, a, kk, TW, N, F)
         for i in range(a):
             _transform("A", A, [ds[i][:, :, c] for c in range(m)], dM[i], _scratch(tmp, kk, TW, N, F))
         clock.lap("output transform adjoint")
         dM = dM.reshape(a * a, Tc, F)
-        xp.matmul(dM.transpose(0, 2, 1), V[:, :, th0:th1].reshape(a * a, Tc, C), out=dUc)
-        dU += dUc
+        dU_chunk = xp.matmul(dM.transpose(0, 2, 1), V[:, :, th0:th1].reshape(a * a, Tc, C))
         clock.lap("dw gemm")
         if not need_dx:
-            continue
-        dV = _scratch(dVbuf, a * a, Tc, C)
+            return dU_chunk, None
+        dV = _scratch(scratch(xp, "winograd.dV", a * a * Tc * C, dt), a * a, Tc, C)
         xp.matmul(dM, U_fc, out=dV)
         clock.lap("dx gemm")
         dV = dV.reshape(a, a, kk, TW, N, C)
-        dtt = _scratch(dtbuf, a, kk, Wp, N, C)
+        dtt = _scratch(scratch(xp, "winograd.t", a * kk * Wp * N * C, dt), a, kk, Wp, N, C)
         dtt[:, :, TW * m:] = 0
+        partbuf = scratch(xp, "winograd.part", (a - m) * kk * max(TW, Wp) * N * C, dt)
         part = _scratch(partbuf, a - m, kk, TW, N, C)
         for i in range(a):
             cols = [dtt[i][:, c:c + (TW - 1) * m + 1:m] for c in range(m)] + list(part)
@@ -496,7 +488,7 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
             for c in range(m, a):
                 view = dtt[i][:, c:c + (TW - 1) * m + 1:m]
                 xp.add(view, part[c - m], out=view)
-        acc = _padded(accbuf, kk * m + 2, Wp, N, C)
+        acc = _padded(scratch(xp, "winograd.x", (kk * m + 2) * Wp * (N * C + _STRIDE_PAD), dt), kk * m + 2, Wp, N, C)
         acc[kk * m:] = 0
         part = _scratch(partbuf, a - m, kk, Wp, N, C)
         _transform("B", B, dtt, [acc[r:r + (kk - 1) * m + 1:m] for r in range(m)] + list(part),
@@ -504,14 +496,24 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
         for r in range(m, a):
             view = acc[r:r + (kk - 1) * m + 1:m]
             xp.add(view, part[r - m], out=view)
-        acc[:2] += carry
-        carry[...] = acc[kk * m:]
         clock.lap("input transform adjoint")
         last = kk * m + 2 if th1 == TH else kk * m
         lo, hi = max(th0 * m, P), min(th0 * m + last, P + H)  # padded rows that are rows of x
         if hi > lo:
             _store_rows(acc[lo - th0 * m:hi - th0 * m, P:P + W], dx, lo - P)
         clock.lap("store")
+        return dU_chunk, (None if th1 == TH else xp.array(acc[kk * m:kk * m + 2, P:P + W]))
+
+    parts = parallel_for(chunk, chunks)
+    dU = parts[0][0]
+    for (th0, th1), (dU_chunk, carry) in zip(chunks, parts):  # in chunk order: the same at any thread count
+        if th0:
+            dU += dU_chunk
+        for r in range(2 if carry is not None else 0):  # the rows a chunk adds onto the next one's first two
+            row = th1 * m + r - P
+            if 0 <= row < H:
+                dx[:, :, row, :] += carry[r].transpose(1, 2, 0)
+    clock.lap("reduce")
     dw = _filter_transform_adjoint(dU, G, tuple(w.shape)).astype(w.dtype, copy=False)
     clock.lap("filter transform adjoint")
     return (dx if need_dx else None), dw, db
