@@ -486,7 +486,8 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """AdaGrad: torch.optim.Adagrad, rule ``adagrad`` on ``g = dw + weight_decay * w`` with the learning rate
     ``lr / (1 + (step - 1) * lr_decay)``: ``cache += g**2;  w -= lr_t * g / (sqrt(cache) + eps)``, ``cache``
-    starting at ``initial_accumulator_value``. State per parameter: ``cache`` and ``step``.
+    starting at ``initial_accumulator_value`` (the group's: torch fills every group's with the constructor's,
+    so the two differ only for a group that sets its own). State per parameter: ``cache`` and ``step``.
 
     Parameters
     ----------
