@@ -69,5 +69,6 @@ def single(fn: str, name: str, value: Any, minimum: int = 1) -> int:
 def unsupported(fn: str, **given: tuple[Any, Any]) -> None:
     """Raise ``NotImplementedError`` for a torch argument given a value other than the one supported."""
     for name, (value, default) in given.items():
-        if value is not default and value != default:
+        same = value is None if default is None else (isinstance(value, type(default)) and value == default)
+        if not same:
             raise NotImplementedError(f"{fn}: {name}={value!r} is not supported (only {name}={default!r})")

@@ -75,7 +75,7 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
     fn = "conv2d"
     x = array_arg(fn, "input", input, (4,), "(N, C, H, W)")
     w = array_arg(fn, "weight", weight, (4,), "(F, C, KH, KW)")
-    unsupported(fn, dilation=(dilation if isinstance(dilation, int) else tuple(dilation), 1), groups=(groups, 1))
+    unsupported(fn, dilation=(single(fn, "dilation", dilation), 1), groups=(groups, 1))
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"{fn}: input has {x.shape[1]} channels but weight expects {w.shape[1]} (input shape "
                          f"{tuple(x.shape)}, weight shape {tuple(w.shape)})")
@@ -117,8 +117,9 @@ def max_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
     """Max over ``kernel_size`` windows of an (N, C, H, W) input, ``stride`` apart (default: the window);
     ties and NaNs as torch. Padding 0, dilation 1, floor mode only. Returns (N, C, H', W')."""
     fn = "max_pool2d"
-    unsupported(fn, padding=(padding, 0), dilation=(dilation, 1), ceil_mode=(ceil_mode, False),
-                return_indices=(return_indices, False))
+    unsupported(fn, padding=(single(fn, "padding", padding, minimum=0), 0),
+                dilation=(single(fn, "dilation", dilation), 1), ceil_mode=(bool(ceil_mode), False),
+                return_indices=(bool(return_indices), False))
     x = array_arg(fn, "input", input, (4,), "(N, C, H, W)")
     out, cache = pl.max_pool_forward_fast(x, _pool_param(fn, kernel_size, stride))
     return record(fn, pl.max_pool_backward_fast, out, cache, _MAX_POOL_BWD, (input,))
@@ -129,7 +130,8 @@ def avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
     """Mean over ``kernel_size`` windows of an (N, C, H, W) input, ``stride`` apart (default: the window).
     Padding 0 and floor mode only (so ``count_include_pad`` does not arise). Returns (N, C, H', W')."""
     fn = "avg_pool2d"
-    unsupported(fn, padding=(padding, 0), ceil_mode=(ceil_mode, False), divisor_override=(divisor_override, None))
+    unsupported(fn, padding=(single(fn, "padding", padding, minimum=0), 0), ceil_mode=(bool(ceil_mode), False),
+                divisor_override=(divisor_override, None))
     x = array_arg(fn, "input", input, (4,), "(N, C, H, W)")
     out, cache = pl.avg_pool_forward(x, _pool_param(fn, kernel_size, stride))
     return record(fn, pl.avg_pool_backward, out, cache, _AVG_POOL_BWD, (input,))
