@@ -30,16 +30,22 @@ def unary_backward(kernel: Callable) -> Callable:
 
 def array_arg(fn: str, name: str, x: Any, ndim: tuple[int, ...] | None = None, hint: str = "") -> Any:
     """The array behind ``x`` (a Tensor, an array, or a nested list), checked to have one of ``ndim`` ranks."""
-    d = as_data(x)
-    if not (hasattr(d, "shape") and hasattr(d, "dtype")):
-        if isinstance(d, (list, tuple, int, float)):
-            d = np.asarray(d)
-        else:
-            raise TypeError(f"{fn}: {name} must be a Tensor or an array, got {type(x).__name__}")
+    d = x.data if isinstance(x, Tensor) else x
+    if not isinstance(d, np.ndarray):  # the hot path is a NumPy array: one isinstance
+        d = _other_array(fn, name, x, d)
     if ndim is not None and d.ndim not in ndim:
         want = " or ".join(f"{k}-D" for k in ndim)
         raise ValueError(f"{fn}: {name} must be {want}{' ' + hint if hint else ''}, got shape {tuple(d.shape)}")
     return d
+
+
+def _other_array(fn: str, name: str, x: Any, d: Any) -> Any:
+    """A CuPy array or NumPy scalar as is; a list or a number as a NumPy array; anything else a TypeError."""
+    if hasattr(d, "shape") and hasattr(d, "dtype"):
+        return d
+    if isinstance(d, (list, tuple, int, float)) and not isinstance(d, bool):
+        return np.asarray(d)
+    raise TypeError(f"{fn}: {name} must be a Tensor or an array, got {type(x).__name__}")
 
 
 def needs_grad(x: Any) -> bool:
