@@ -298,6 +298,26 @@ def test_batchnorm_is_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, shap
         assert np.allclose(a, r, rtol=1e-12, atol=1e-12), name
 
 
+@pytest.mark.parametrize("gamma_shape", [(16,), (1, 1, 16)])
+def test_layernorm_rows_are_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, gamma_shape):
+    monkeypatch.setattr(norm, "_BLOCK_BYTES", 16 * 8 * 3)  # 3 rows per block: 14 blocks of the 40 rows
+    x = rng.standard_normal((5, 8, 16)) * 2 + 0.5
+    gamma, beta = rng.standard_normal(gamma_shape), rng.standard_normal(gamma_shape)
+    dout = rng.standard_normal(x.shape)
+
+    def run():
+        out, cache = norm.layernorm_forward(x, gamma, beta, {})
+        return (out, *norm.layernorm_backward(dout, cache))
+
+    assert len(norm._row_blocks(x)) == 14
+    one, two = _at(1, run), _at(2, run)
+    for name, a, c in zip(("out", "dx", "dgamma", "dbeta"), one, two):
+        _same_bits(a, c, name)
+    monkeypatch.setattr(norm, "_BLOCK_BYTES", 1 << 40)  # one piece
+    for name, a, r in zip(("out", "dx", "dgamma", "dbeta"), one, run()):
+        assert a.shape == r.shape and np.allclose(a, r, rtol=1e-12, atol=1e-12), name
+
+
 @pytest.mark.parametrize("fwd, bwd", [(relu_forward, relu_backward), (sigmoid_forward, sigmoid_backward),
                                       (tanh_forward, tanh_backward)])
 def test_activations_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, fwd, bwd):

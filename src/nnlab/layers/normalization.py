@@ -283,8 +283,12 @@ def layernorm_forward(x: Any, gamma: Any, beta: Any, ln_param: dict) -> tuple[An
     _check_param(fn, "gamma", gamma, shapes)
     _check_param(fn, "beta", beta, shapes)
     eps = (ln_param or {}).get("eps", 1e-5)
-    xhat, _, _, inv_std = _normalize(x, (x.ndim - 1,), eps)
-    out = gamma * xhat + beta
+    blocks = _row_blocks(x, gamma, beta)
+    if blocks:
+        xhat, inv_std, out = _layernorm_rows(x, gamma, beta, eps, blocks)
+    else:
+        xhat, _, _, inv_std = _normalize(x, (x.ndim - 1,), eps)
+        out = gamma * xhat + beta
     cache = {"xhat": xhat, "inv_std": inv_std, "gamma": gamma, "out_shape": tuple(out.shape)}
     return out, cache
 
@@ -298,10 +302,61 @@ def layernorm_backward(dout: Any, cache: dict) -> tuple[Any, Any, Any]:
     _check_dout("layernorm_backward", dout, cache["out_shape"])
     xhat, inv_std, gamma = cache["xhat"], cache["inv_std"], cache["gamma"]
     lead = tuple(range(dout.ndim - 1))
+    blocks = _row_blocks(dout, xhat, gamma, inv_std)
+    if blocks:
+        return _layernorm_backward_rows(dout, xhat, inv_std, gamma, blocks)
     dbeta = dout.sum(axis=lead).reshape(gamma.shape)
     dgamma = (dout * xhat).sum(axis=lead).reshape(gamma.shape)
     dx = _normalize_backward(dout * gamma, xhat, inv_std, (dout.ndim - 1,))
     return dx, dgamma, dbeta
+
+
+def _row_blocks(x: Any, *others: Any) -> list[tuple[int, int]]:
+    """Blocks of the rows (all axes but the last) of layer norm's x, or [] (one piece): see :func:`_blocks`."""
+    if x.ndim < 2 or not x.flags.c_contiguous:
+        return []
+    return _blocks(x, x.size // x.shape[-1], x.shape[-1] * x.itemsize, *others)
+
+
+def _layernorm_rows(x: Any, gamma: Any, beta: Any, eps: float, blocks: list) -> tuple[Any, Any, Any]:
+    """Layer norm a block of rows per task: ``(xhat, inv_std, out)`` as the one-piece path computes them."""
+    D = x.shape[-1]
+    x2 = x.reshape(-1, D)
+    xhat = np.empty(x2.shape, dtype=x.dtype)
+    inv_std = np.empty((x2.shape[0], 1), dtype=x.dtype)
+    out = np.empty(x2.shape, dtype=np.result_type(gamma.dtype, beta.dtype, x.dtype))
+    g, b = gamma.reshape(D), beta.reshape(D)
+
+    def block(bounds: tuple[int, int]) -> None:
+        r = slice(*bounds)
+        xh, _, _, s = _normalize(x2[r], (1,), eps)
+        xhat[r], inv_std[r] = xh, s
+        np.multiply(g, xh, out=out[r])
+        np.add(out[r], b, out=out[r])
+
+    parallel_for(block, blocks)
+    lead = x.shape[:-1]
+    return xhat.reshape(x.shape), inv_std.reshape(lead + (1,)), out.reshape(x.shape)
+
+
+def _layernorm_backward_rows(dout: Any, xhat: Any, inv_std: Any, gamma: Any, blocks: list) -> tuple[Any, Any, Any]:
+    """Layer-norm backward a block of rows per task; dgamma and dbeta are the blocks' sums added in block order."""
+    D = dout.shape[-1]
+    d2, xh2, s2 = dout.reshape(-1, D), xhat.reshape(-1, D), inv_std.reshape(-1, 1)
+    g = gamma.reshape(D)
+    dx = np.empty(d2.shape, dtype=np.result_type(dout.dtype, gamma.dtype, xhat.dtype, inv_std.dtype))
+
+    def block(bounds: tuple[int, int]):
+        r = slice(*bounds)
+        dx[r] = _normalize_backward(d2[r] * g, xh2[r], s2[r], (1,))
+        return d2[r].sum(axis=0), (d2[r] * xh2[r]).sum(axis=0)
+
+    parts = parallel_for(block, blocks)
+    dbeta, dgamma = parts[0]
+    for db, dg in parts[1:]:
+        dbeta = dbeta + db
+        dgamma = dgamma + dg
+    return dx.reshape(dout.shape), dgamma.reshape(gamma.shape), dbeta.reshape(gamma.shape)
 
 
 # -------------------------------------------------------------------------------------- spatial batch norm
