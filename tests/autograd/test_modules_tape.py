@@ -193,3 +193,27 @@ def test_no_graph_under_no_grad_for_modules():
     with ag.no_grad():
         out = m(ag.tensor(np.ones((2, 4))))
     assert out.grad_fn is None and not out.requires_grad
+
+
+def test_torch_style_loop_follows_torch_step_by_step():
+    import nnlab.functional as F
+    from nnlab.optim import SGD
+
+    m = TwoLayer(seed=7)
+    forward, theirs = torch_twin(m)
+    opt = SGD(m.parameter_tensors(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    topt = torch.optim.SGD(list(theirs.values()), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        X, y = rng.standard_normal((8, 4)), rng.integers(0, 3, 8)
+        loss = F.cross_entropy(m(ag.tensor(X)), y)  # on a Tensor: the tape (on an array: the array contract)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        tloss = torch.nn.functional.cross_entropy(forward(torch.tensor(X)), torch.tensor(y))
+        topt.zero_grad()
+        tloss.backward()
+        topt.step()
+        assert rel(loss.item(), tloss.item()) <= 1e-12
+    for name, p in m.named_parameter_tensors():
+        assert rel(p.data, theirs[name].detach().numpy()) <= 1e-12, name
