@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import THREAD_COUNTS, at_threads, load_line, ratio_line, time_pair  # noqa: E402
+from common import THREAD_COUNTS, at_threads, cpu_time_pair, load_line, ratio_line, time_pair  # noqa: E402
 
 import nnlab.autograd as ag  # noqa: E402
 from nnlab.layers import activations as act  # noqa: E402
@@ -167,6 +167,11 @@ def main(argv: list[str] | None = None) -> dict[int, float]:
         print(f"  tape overhead {per_op:.2f} us per operation (forward + backward); torch "
               f"{t_theirs / args.ops * 1e6:.2f} us per operation all in; ratio nnlab/torch {ratio:.2f}, "
               f"floor/torch {ratio_floor:.2f}")
+        if threads == 1:  # process CPU time: the load-robust figure at one thread
+            with at_threads(1):
+                c_ours, c_theirs, c_ratio = cpu_time_pair(ours, theirs, repeats=20 * args.repeats)
+            print(f"  CPU time at 1 thread: nnlab {c_ours * 1e3:.3f} ms, torch {c_theirs * 1e3:.3f} ms, ratio "
+                  f"{c_ratio:.2f}")
         if not args.no_steps:
             with at_threads(threads):
                 run_steps(threads, args.repeats)
