@@ -213,29 +213,56 @@ def _rho(alpha: np.ndarray, y: np.ndarray, v: np.ndarray, C: float) -> float:
 class KernelSVM:
     """Soft-margin kernel SVM (C-SVC) trained by SMO; binary, or one-vs-rest for more than two classes.
 
-    Parameters (LIBSVM / ``sklearn.svm.SVC`` conventions)
-    ----------
-    C : penalty on the slack, > 0.
-    kernel : "rbf", "poly", "linear", "precomputed" (``fit`` takes the (N, N) Gram matrix and the prediction
-        methods take (M, N) kernels against the training points), or a callable ``k(X, Y) -> (len X, len Y)``.
-    degree : power of the polynomial kernel ``(gamma x.z + coef0) ** degree``.
-    gamma : "scale" (``1 / (D * X.var())``), "auto" (``1 / D``) or a float > 0; used by "rbf" and "poly".
-    coef0 : constant of the polynomial kernel.
-    tol : stopping tolerance on the KKT violation (LIBSVM's ``eps``; SVC's ``tol``).
-    max_iter : SMO step limit per binary problem; -1 means LIBSVM's default bound.
-    multiclass : if False, ``fit`` requires exactly two classes.
-    cache_size : MB for kernel values; up to this size the whole (N, N) kernel is computed once, beyond it
-        kernel rows are computed on demand and kept in an LRU cache.
+    Parameters follow LIBSVM's and ``sklearn.svm.SVC``'s conventions.
 
-    Attributes after ``fit``
-    ------------------------
-    classes_ : (K,) sorted class labels.
-    support_ : (S,) indices of the support vectors, grouped by class then ascending (as in SVC).
-    support_vectors_ : (S, D) the support vectors (empty (0, 0) for "precomputed").
-    n_support_ : (K,) support vectors per class.
-    dual_coef_ : (1, S) ``y_i alpha_i`` for binary; (K, S) one row per one-vs-rest problem otherwise.
-    intercept_ : (1,) ``b = -rho`` for binary; (K,) otherwise.
-    n_iter_ : (1,) or (K,) SMO steps per problem.
+    Parameters
+    ----------
+    C : float
+        Penalty on the slack, > 0.
+    kernel : str or callable
+        "rbf", "poly", "linear", "precomputed" (``fit`` takes the (N, N) Gram matrix and the prediction
+        methods take (M, N) kernels against the training points), or a callable ``k(X, Y) -> (len X, len Y)``.
+    degree : int
+        Power of the polynomial kernel ``(gamma x.z + coef0) ** degree``.
+    gamma : str or float
+        "scale" (``1 / (D * X.var())``), "auto" (``1 / D``) or a float > 0; used by "rbf" and "poly".
+    coef0 : float
+        Constant of the polynomial kernel.
+    tol : float
+        Stopping tolerance on the KKT violation (LIBSVM's ``eps``; SVC's ``tol``).
+    max_iter : int
+        SMO step limit per binary problem; -1 means LIBSVM's default bound.
+    multiclass : bool
+        If False, ``fit`` requires exactly two classes.
+    cache_size : float
+        MB for kernel values; up to this size the whole (N, N) kernel is computed once, beyond it kernel rows
+        are computed on demand and kept in an LRU cache.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        (K,) sorted class labels (set by ``fit``, like every attribute below).
+    support_ : ndarray
+        (S,) indices of the support vectors, grouped by class then ascending (as in SVC).
+    support_vectors_ : ndarray
+        (S, D) the support vectors (empty (0, 0) for "precomputed").
+    n_support_ : ndarray
+        (K,) support vectors per class.
+    dual_coef_ : ndarray
+        (1, S) ``y_i alpha_i`` for binary; (K, S) one row per one-vs-rest problem otherwise.
+    intercept_ : ndarray
+        (1,) ``b = -rho`` for binary; (K,) otherwise.
+    n_iter_ : ndarray
+        (1,) or (K,) SMO steps per problem.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlab.kernels import KernelSVM
+    >>> X = np.array([[0.0, 0.0], [0.1, 0.2], [1.0, 1.0], [0.9, 1.1]])
+    >>> y = np.array([0, 0, 1, 1])
+    >>> KernelSVM(C=1.0, kernel="rbf", gamma=1.0).fit(X, y).predict(X).tolist()
+    [0, 0, 1, 1]
     """
 
     def __init__(self, C: float = 1.0, kernel: str | Callable[..., np.ndarray] = "rbf", degree: int = 3,
