@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 
 from .io import load_arrays, save_arrays, write_json_atomic
+from .scores import PREDICT_BATCH, predict_scores  # noqa: F401  (re-exported: nnlab.runs.predict_scores)
 
 __all__ = ["RUN_FORMAT", "RunError", "Run", "load_run", "list_runs", "write_config", "write_metrics",
            "read_json", "save_model", "predict_scores", "STATUSES", "NonFiniteInputError", "check_inputs"]
 
 RUN_FORMAT = "nnlab.run/1"
 STATUSES = ("running", "finished", "stopped", "diverged", "failed")
-PREDICT_BATCH = 500
 
 
 class RunError(ValueError):
@@ -152,14 +152,6 @@ def load_weights_into(model: Any, arrays: Mapping[str, np.ndarray], source: Path
         if not callable(hook):
             raise RunError(f"{source}: the file has buffers but the model cannot load them")
         hook(buffers)
-
-
-def predict_scores(model: Any, X: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    """``model.loss(X)`` in batches of ``batch_size`` rows (test mode), concatenated: (N, C) scores. The runner
-    and :meth:`Run.evaluate` both score through this, so a reloaded run reproduces its figures exactly."""
-    if len(X) == 0:
-        raise ValueError("predict: X is empty")
-    return np.concatenate([np.asarray(model.loss(X[i:i + batch_size])) for i in range(0, len(X), batch_size)])
 
 
 class NonFiniteInputError(ValueError):

@@ -503,12 +503,10 @@ def _prestart_workers(jobs: int) -> list[subprocess.Popen]:
     """Start the ``jobs - 1`` extra worker processes of ``--jobs``: fresh interpreters (nothing of the caller's
     ``__main__`` is re-run) with ``cores // jobs`` BLAS/OpenMP threads set in their environment before NumPy
     loads. Each imports what a worker needs, then waits for its job on stdin (see :func:`_worker_main`)."""
-    import nnlab
-
     if jobs < 2:
         return []
     env = {**os.environ, **{var: str(threads_per_worker(jobs)) for var in _THREAD_VARS}}
-    src = str(Path(nnlab.__file__).resolve().parents[1])  # this nnlab, even when it is not installed
+    src = str(Path(__file__).resolve().parents[1])  # this nnlab (src/nnlab/tune.py), even when not installed
     env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
     code = "from nnlab.tune import _worker_main; _worker_main()"
     return [subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.PIPE, text=True)

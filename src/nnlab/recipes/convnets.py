@@ -153,7 +153,7 @@ def _row_hashes(X: np.ndarray) -> list[str]:
 def _mri_score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """Accuracy on the train and test splits present (val IS test: ``val_acc`` = ``test_acc``, scored once) and,
     with the training split at hand, on the test images that are not byte-duplicates of a training image."""
-    from nnlab.runs import predict_scores
+    from nnlab.scores import predict_scores
 
     def accuracy(X: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(np.argmax(predict_scores(model, X), axis=1) == y))

@@ -141,7 +141,7 @@ def _solver(cfg: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
 def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """Eval-mode cross-entropy and accuracy on every split present; the test confusion matrix (rows = true)."""
     from nnlab.layers import softmax_loss
-    from nnlab.runs import predict_scores
+    from nnlab.scores import predict_scores
 
     out: dict[str, Any] = {}
     for split in ("train", "val", "test"):

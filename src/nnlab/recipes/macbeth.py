@@ -128,7 +128,7 @@ def _cross_entropy(scores: np.ndarray, y: np.ndarray) -> float:
 def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """``{split}_loss`` (mean next-character cross-entropy, eval mode) and ``{split}_acc`` on every split present;
     at training time also ``final_loss`` / ``epoch_losses`` (means of each epoch's batch losses) and a sample."""
-    from nnlab.runs import predict_scores
+    from nnlab.scores import predict_scores
 
     out: dict[str, Any] = {}
     for split in ("train", "val", "test"):
