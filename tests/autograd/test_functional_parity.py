@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nnlab.functional as NF
 from nnlab.autograd import grad, tensor
@@ -95,3 +97,71 @@ def test_lstm_final_cell_state_gradient_alone():
     (c_t * c_t).sum().backward()
     for a, b in zip(xs_n, xs_t):
         assert _rel(a.grad, b.grad.numpy()) <= 1e-10
+
+
+# ---- random shapes (hypothesis): the shape-dependent ops against torch in float64 ---------------------------
+
+
+def _grads_match(nn_fn, torch_fn, arrays, seed=0):
+    xs_n = [tensor(a.copy(), requires_grad=True) for a in arrays]
+    xs_t = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
+    out_n, out_t = nn_fn(*xs_n), torch_fn(*xs_t)
+    assert _rel(out_n.data, out_t.detach().numpy()) <= 1e-10
+    g = np.random.default_rng(seed).standard_normal(out_t.shape)
+    grads_n = grad(out_n, xs_n, g)
+    grads_t = torch.autograd.grad(out_t, xs_t, torch.tensor(g))
+    for a, b in zip(grads_n, grads_t):
+        assert _rel(a, b.numpy()) <= 1e-10
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 4), f=st.integers(1, 4), h=st.integers(3, 9), w=st.integers(3, 9),
+       k=st.integers(1, 3), stride=st.integers(1, 3), pad=st.integers(0, 2), bias=st.booleans())
+def test_conv2d_random_shapes_match_torch(n, c, f, h, w, k, stride, pad, bias):
+    rng = np.random.default_rng(n * 1000 + h * 10 + w)
+    arrays = [rng.standard_normal((n, c, h, w)), rng.standard_normal((f, c, k, k))]
+    if bias:
+        arrays.append(rng.standard_normal(f))
+    _grads_match(lambda *a: NF.conv2d(*a, stride=stride, padding=pad),
+                 lambda *a: torch.nn.functional.conv2d(*a, stride=stride, padding=pad), arrays)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(2, 8), w=st.integers(2, 8), k=st.integers(1, 3),
+       stride=st.integers(1, 3), kind=st.sampled_from(["max", "avg", "adaptive"]))
+def test_pooling_random_shapes_match_torch(n, c, h, w, k, stride, kind):
+    k = min(k, h, w)
+    x = np.random.default_rng(h * 10 + w).standard_normal((n, c, h, w))
+    if kind == "adaptive":
+        size = (max(1, h - k), max(1, w - stride))
+        _grads_match(lambda a: NF.adaptive_avg_pool2d(a, size),
+                     lambda a: torch.nn.functional.adaptive_avg_pool2d(a, size), [x])
+        return
+    name = f"{kind}_pool2d"
+    _grads_match(lambda a: getattr(NF, name)(a, k, stride), lambda a: getattr(torch.nn.functional, name)(a, k, stride),
+                 [x])
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4), groups_pick=st.integers(0, 3),
+       training=st.booleans())
+def test_normalizations_random_shapes_match_torch(shape, groups_pick, training):
+    shape = tuple(shape)
+    rng = np.random.default_rng(sum(shape))
+    c = shape[1]
+    x, w, b = rng.standard_normal(shape), rng.standard_normal(c), rng.standard_normal(c)
+    if training and int(np.prod(shape)) // c > 1:
+        _grads_match(lambda *a: NF.batch_norm(a[0], None, None, a[1], a[2], training=True),
+                     lambda *a: torch.nn.functional.batch_norm(a[0], None, None, a[1], a[2], training=True),
+                     [x, w, b])
+    divisors = [g for g in range(1, c + 1) if c % g == 0]
+    g = divisors[groups_pick % len(divisors)]
+    if int(np.prod(shape)) // shape[0] // g > 1:  # torch needs more than one value per group
+        _grads_match(lambda *a: NF.group_norm(a[0], g, a[1], a[2]),
+                     lambda *a: torch.nn.functional.group_norm(a[0], g, a[1], a[2]), [x, w, b])
+    last = shape[-1]
+    if last == 1:  # normalizing one value: the input's gradient is exactly 0 here, torch's is rounding noise
+        return
+    lw, lb = rng.standard_normal(last), rng.standard_normal(last)
+    _grads_match(lambda *a: NF.layer_norm(a[0], (last,), a[1], a[2]),
+                 lambda *a: torch.nn.functional.layer_norm(a[0], (last,), a[1], a[2]), [x, lw, lb])
