@@ -52,6 +52,7 @@ from .solver_options import (
     check_rng_sources,
     check_seed,
 )
+from .solver_progress import ProgressLines
 from .solver_signals import DeferredSignals, signal_name
 from .solver_state import (
     CHECKPOINT_FORMAT,
@@ -122,7 +123,8 @@ class Solver:
     batch_transform : callable ``(X_batch, y_batch) -> (X_batch, y_batch)`` on training minibatches only.
     rng_sources : dict name -> ``RandomState``/``Generator``: other generators that training draws from
         (augmentation, a model's own RNG). Their states go into checkpoints and come back on resume.
-    progress : a tqdm bar with the live loss; None = only when stderr is a terminal.
+    progress : a tqdm bar with the live loss; None = a bar when stderr is a terminal, else plain lines (one per
+        epoch and one at least every 30 s; :mod:`nnlab.solver_progress`); False = nothing.
     callbacks : objects with the hooks of :class:`nnlab.callbacks.Callback`.
     checkpoint_every (1), checkpoint_per_epoch : also keep one file per epoch as CS231n does (True).
     divergence_guard : stop a run that diverges (True); see :meth:`train`.
@@ -212,6 +214,7 @@ class Solver:
         self._rules = DivergenceRules(self.y_train, self.y_val, self.divergence_factor,
                                       self.divergence_val_collapse)
         self._bar = None
+        self._lines: ProgressLines | None = None
         self._reset()
 
     # ---------------------------------------------------------------------------------------------------------
@@ -462,6 +465,8 @@ class Solver:
         from tqdm.auto import tqdm
 
         show = self.progress if self.progress is not None else bool(getattr(sys.stderr, "isatty", lambda: False)())
+        self._lines = None if show or self.progress is False or self.verbose else ProgressLines(
+            start, self.num_iterations, self.num_epochs, self.iterations_per_epoch)  # no terminal: plain lines
         return tqdm(total=self.num_iterations, initial=start, disable=not show, desc="train", unit="it",
                     dynamic_ncols=True)
 
@@ -556,6 +561,8 @@ class Solver:
         self._phase = "iteration_end"
         self._bar.set_postfix_str(f"loss={loss:.4f}", refresh=False)
         self._bar.update(1)
+        if self._lines is not None:
+            self._lines.iteration(t, loss)
         if self.verbose and self.print_every > 0 and t % self.print_every == 0:
             self._log(f"(Iteration {t + 1} / {num_iterations}) loss: {loss:f}")
         self._call("on_iteration_end", t, loss)
@@ -585,6 +592,8 @@ class Solver:
             if self.verbose:
                 self._log(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {self.train_acc_history[-1]:f}; "
                           f"val_acc: {self.val_acc_history[-1]:f}")
+            elif epoch_end and self._lines is not None:
+                self._lines.epoch(self)
         self._phase = "done"
         if epoch_end:
             self._call("on_epoch_end", self.epoch)

@@ -1,0 +1,300 @@
+"""Failing well (issue 22): a user's mistake is one line and exit 2 with nothing left behind, a signal ends a run
+like Ctrl-C (checkpoint, status, resume command, exit 128 + signal), a dead run says so, and no answer is
+silently wrong (16-bit images, NaN inputs). Real processes for the signals, the real CLI for the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnlab.cli import main
+from nnlab.io import load_arrays
+from nnlab.runs import NonFiniteInputError, effective_status, list_runs, load_run
+from tests.cli_helpers import ONE_THREAD, nnlab, nnlab_command, nnlab_env
+
+
+# ------------------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    assert main(["train", "digits-mlp", "--quick", "--out", str(out), "--no-progress"]) == 0
+    (run,) = out.iterdir()
+    return run
+
+
+def _one_line_exit_2(capsys, argv: list[str], *words: str) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and "Traceback" not in err and "internal error" not in err, err
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------- the probes of the issue
+def test_out_that_is_a_file_or_empty(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    _one_line_exit_2(capsys, ["train", "--quick", "--out", str(tmp_path / "afile")], "afile", "is a file")
+    _one_line_exit_2(capsys, ["train", "--quick", "--out", str(tmp_path / "afile" / "sub")], "which is a file")
+    _one_line_exit_2(capsys, ["train", "--quick", "--out", ""], "--out is empty")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing written in the current folder
+
+
+def test_download_dest_a_file_and_unknown_names(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    _one_line_exit_2(capsys, ["data", "download", "mnist", "--dest", str(tmp_path / "afile")], "is a file")
+    _one_line_exit_2(capsys, ["data", "download", "minst"], "did you mean 'mnist'?")
+    line = _one_line_exit_2(capsys, ["data", "download", "imagenet"], "unknown dataset 'imagenet'", "mnist")
+    assert "did you mean" not in line
+
+
+def test_failed_download_leaves_no_folder(tmp_path, capsys):
+    dest = tmp_path / "new" / "mnist"
+    _one_line_exit_2(capsys, ["data", "download", "mnist", "--dest", str(dest), "--mirror", "http://127.0.0.1:9",
+                              "--no-progress"], "cannot fetch")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sixteen_bit_png_scores_as_its_eight_bit_twin(digits_run, tmp_path, capsys):
+    rng = np.random.RandomState(3)
+    grey = rng.randint(0, 256, size=(8, 8)).astype(np.uint8)
+    Image.fromarray(grey).save(tmp_path / "eight.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    assert Image.open(tmp_path / "sixteen.png").mode == "I;16"
+    run = load_run(digits_run)
+    p8, p16 = run.predict_proba(run.load_images([tmp_path / "eight.png", tmp_path / "sixteen.png"]))
+    np.testing.assert_allclose(p16, p8, atol=1e-6)
+    assert main(["predict", str(digits_run), str(tmp_path / "eight.png"), str(tmp_path / "sixteen.png")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split("\t")[1:] == out[1].split("\t")[1:]
+
+
+def test_huge_png_refused_in_one_line(digits_run, tmp_path, capsys, monkeypatch):
+    Image.fromarray(np.zeros((200, 300), dtype=np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setenv("NNLAB_MAX_IMAGE_PIXELS", "50000")
+    _one_line_exit_2(capsys, ["predict", str(digits_run), str(tmp_path / "big.png")],
+                     "300x200 = 60,000 pixels", "limit of 50,000", "NNLAB_MAX_IMAGE_PIXELS=60000")
+    monkeypatch.setenv("NNLAB_MAX_IMAGE_PIXELS", "60000")
+    assert main(["predict", str(digits_run), str(tmp_path / "big.png")]) == 0
+
+
+def test_nan_inputs_refused_with_count_and_first_index(digits_run):
+    run = load_run(digits_run)
+    X = np.zeros((5, 64), dtype=np.float32)
+    X[3, 7] = np.nan
+    X[4, 0] = np.inf
+    for fn in (run.predict, run.predict_proba):
+        with pytest.raises(NonFiniteInputError, match=r"holds 2 NaN or infinite values \(first at X\[3, 7\]"):
+            fn(X)
+    assert run.predict(X, allow_nonfinite=True).shape == (5,)
+    assert np.isfinite(run.predict_proba(X[:3])).all()
+    with pytest.raises(ValueError, match="predict: X must have at least one row"):
+        run.predict(np.zeros((0, 64)))
+    with pytest.raises(TypeError, match="predict_proba: X must hold numbers"):
+        run.predict_proba(np.array([["a"] * 64]))
+    with pytest.raises(ValueError, match="load_images: files is empty"):
+        run.load_images([])
+
+
+def test_evaluate_refuses_nan_data(digits_run):
+    run = load_run(digits_run)
+    from nnlab.recipes import get_recipe
+    from nnlab.runs import load_recipe_data
+
+    data = load_recipe_data(get_recipe(run.recipe), run.settings)
+    data["X_test"] = data["X_test"].copy()
+    data["X_test"][10, 2] = np.nan
+    with pytest.raises(NonFiniteInputError, match=r"evaluate: X_test holds 1 NaN .*X_test\[10, 2\]"):
+        run.evaluate("test", data=data)
+    assert 0 <= run.evaluate("test", data=data, allow_nonfinite=True)["test_acc"] <= 1
+
+
+def test_garbage_checkpoint_on_resume(digits_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    (run / "checkpoint_latest.npz").write_bytes(os.urandom(300))
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "status": "stopped"}))
+    _one_line_exit_2(capsys, ["train", "--resume", str(run)], "checkpoint_latest.npz", "damaged")
+
+
+def test_garbage_weights_never_suggest_pickle(digits_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    np.save(run / "model.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (run / "model.npy").rename(run / "model.npz")  # an object array: NumPy's message offers to unpickle it
+    line = _one_line_exit_2(capsys, ["evaluate", str(run)], "model.npz")
+    assert "pickle" in line and "allow_pickle" not in line and "unsafe" not in line.lower()
+
+
+def test_bogus_mlflow_uri_checked_before_any_folder(tmp_path, capsys):
+    pytest.importorskip("mlflow")
+    out = tmp_path / "runs"
+    _one_line_exit_2(capsys, ["train", "--quick", "--log", "mlflow", "--mlflow-uri", "bogus://x", "--out",
+                              str(out)], "bogus://", "sqlite:///")
+    assert not out.exists()
+
+
+def test_export_into_a_missing_folder_refused(digits_run, tmp_path, capsys):
+    pytest.importorskip("onnx")
+    target = tmp_path / "no" / "such" / "m.onnx"
+    _one_line_exit_2(capsys, ["export", str(digits_run), "-o", str(target)], "does not exist", "create it first")
+    assert not (tmp_path / "no").exists()
+    _one_line_exit_2(capsys, ["export", str(digits_run), "-o", str(tmp_path)], "is a folder")
+
+
+def test_settings_case_and_batch_size(tmp_path, capsys):
+    out = tmp_path / "runs"
+    _one_line_exit_2(capsys, ["train", "--quick", "--set", "batch_size=100000", "--out", str(out)],
+                     "batch_size", "100000", "training samples")
+    assert not out.exists()
+    _one_line_exit_2(capsys, ["train", "--quick", "--set", "activation=relo", "--out", str(out)],
+                     "did you mean 'relu'")
+    assert main(["train", "--quick", "--set", "activation=ReLU", "--out", str(out), "--no-progress"]) == 0
+    (run,) = out.iterdir()
+    assert json.loads((run / "config.json").read_text())["settings"]["activation"] == "relu"
+
+
+# ------------------------------------------------------------------------------- run folders and status
+def test_runs_lists_only_folders_nnlab_wrote(digits_run, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(digits_run, root / digits_run.name)
+    shutil.copytree(digits_run, root / "mlartifacts" / "1" / "abc" / "artifacts")  # MLflow's copy
+    old = root / "old-run"  # a run written before the marker: listed
+    shutil.copytree(digits_run, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["run_name"]
+    (old / "config.json").write_text(json.dumps(config))
+    shutil.copytree(old, root / "mlartifacts" / "2" / "def" / "artifacts")  # an old run's MLflow copy
+    assert sorted(r["run"] for r in list_runs(root)) == [digits_run.name, "old-run"]
+
+
+def test_effective_status_of_live_and_dead_processes(tmp_path):
+    (tmp_path / "checkpoint_latest.npz").write_bytes(b"")
+    me = {"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time()}
+    assert effective_status(tmp_path, me) == "running"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    assert effective_status(tmp_path, {**me, "pid": dead.pid}) == "interrupted (resumable)"
+    elsewhere = {**me, "host": "another-host", "heartbeat": time.time() - 7200}
+    assert effective_status(tmp_path, elsewhere) == "interrupted (resumable)"
+    assert effective_status(tmp_path, {**elsewhere, "heartbeat": time.time()}) == "running"
+    (tmp_path / "checkpoint_latest.npz").unlink()
+    assert effective_status(tmp_path, {**me, "pid": dead.pid}) == "interrupted"
+    assert effective_status(tmp_path, {"status": "finished", "pid": dead.pid}) == "finished"
+
+
+# ------------------------------------------------------------------------------- signals, real processes
+def _start(out: Path, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(nnlab_command("train", "digits-mlp", "--set", "num_epochs=40", "--set", "dropout=0.3",
+                                          "--out", str(out)), cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=nnlab_env(ONE_THREAD))
+
+
+def _wait_for_epoch(proc: subprocess.Popen, out: Path, epochs: int = 2, timeout: float = 300) -> Path:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for ckpt in out.glob("*/checkpoint_latest.npz"):
+            try:
+                _, meta = load_arrays(ckpt)
+            except (OSError, ValueError):
+                continue
+            if int(meta.get("epoch", 0)) >= epochs:
+                return ckpt.parent
+        assert proc.poll() is None, f"training ended before a checkpoint: {proc.communicate()}"
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint in time")
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ref")
+    done = nnlab("train", "digits-mlp", "--set", "num_epochs=40", "--set", "dropout=0.3", "--out", str(out),
+                 cwd=out, env=ONE_THREAD, timeout=600)
+    assert done.returncode == 0, done.stderr
+    (run,) = out.iterdir()
+    return run
+
+
+@pytest.mark.parametrize("how,code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"])
+def test_signal_stops_like_ctrl_c_and_resumes_bitwise(tmp_path, reference_run, how, code):
+    proc = _start(tmp_path / "runs", tmp_path)
+    run_dir = _wait_for_epoch(proc, tmp_path / "runs")
+    live = json.loads((run_dir / "metrics.json").read_text())
+    assert live["status"] == "running" and live["pid"] == proc.pid and live["host"] == socket.gethostname()
+    assert effective_status(run_dir, live) == "running"
+    time.sleep(0.02)  # into the next epoch
+    assert proc.poll() is None, "the run finished before it could be interrupted: make it longer"
+    proc.send_signal(how)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert f"interrupted by {how.name}; checkpoint written. Resume with: nnlab train --resume {run_dir}" in err
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "stopped" and how.name in metrics["reason"]
+    assert (run_dir / "checkpoint_latest.npz").is_file() and not (run_dir / "model.npz").exists()
+
+    resumed = nnlab("train", "--resume", str(run_dir), cwd=tmp_path, env=ONE_THREAD, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    a, _ = load_arrays(run_dir / "model.npz")
+    b, _ = load_arrays(reference_run / "model.npz")
+    weights = sorted(k for k in b if k.startswith(("params/", "buffers/")))
+    assert weights and sorted(k for k in a if k.startswith(("params/", "buffers/"))) == weights
+    for k in weights:
+        assert np.array_equal(a[k], b[k]), k
+    assert json.loads((run_dir / "metrics.json").read_text())["loss_history"] == \
+        json.loads((reference_run / "metrics.json").read_text())["loss_history"]
+
+
+def test_kill_9_shows_interrupted_resumable(tmp_path, capsys):
+    proc = _start(tmp_path / "runs", tmp_path)
+    run_dir = _wait_for_epoch(proc, tmp_path / "runs", epochs=1)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "running"  # what the file says
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    table = capsys.readouterr().out
+    assert "interrupted (resumable)" in table and " running " not in table
+    _one_line_exit_2(capsys, ["evaluate", str(run_dir)], "interrupted (resumable)",
+                     f"nnlab train --resume {run_dir}")
+
+
+def test_progress_lines_without_a_terminal(tmp_path):
+    done = nnlab("train", "digits-mlp", "--quick", "--out", str(tmp_path), cwd=tmp_path, env=ONE_THREAD)
+    assert done.returncode == 0, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("epoch ")]
+    assert [ln.split(":")[0] for ln in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"], done.stderr
+    for ln in lines:
+        assert "loss " in ln and "train acc " in ln and "val acc " in ln and "ETA " in ln
+    quiet = nnlab("train", "digits-mlp", "--quick", "--no-progress", "--out", str(tmp_path), cwd=tmp_path)
+    assert "epoch 1/3" not in quiet.stderr
+
+
+def test_progress_lines_inside_a_long_epoch(monkeypatch):
+    import io
+
+    import nnlab.solver_progress as sp
+
+    clock = [1000.0]
+    monkeypatch.setattr(sp.time, "monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    lines = sp.ProgressLines(start=0, total=400, num_epochs=2, iterations_per_epoch=200, every_s=30, stream=stream)
+    for t in range(100):  # one iteration per second: a line after 30 s, 60 s, 90 s of silence
+        clock[0] += 1.0
+        lines.iteration(t, 0.5)
+    out = stream.getvalue().splitlines()
+    assert len(out) == 3, out
+    assert out[0] == "epoch 1/2: iteration 30/200, loss 0.5000, 30s into the epoch, ETA 6m10s"
+    assert sp.format_seconds(3.25) == "3.2s" and sp.format_seconds(3725) == "1h02m"
