@@ -1,0 +1,154 @@
+"""nnlab's own speed-up from 1 to N threads, kernel by kernel (the passes ``nnlab.threads`` splits), and a check
+that the results are bitwise the same at both counts.
+
+Usage: ``python benchmarks/bench_threads.py [--threads 1 2] [--repeats 5] [--kernels conv,winograd,...]``
+
+For each kernel (forward + backward, float32, shapes of the training-step benchmarks) the steps at the thread
+counts given are interleaved (``common.time_fn`` samples alternated, so a change of machine load hits all
+counts alike); printed: median ms per count, the speed-up ``t(first) / t(count)``, and the load average.
+On a machine with more runnable jobs than CPUs the multi-thread times collapse and mean little: the thresholds
+in the kernels (``conv._GROUP_FLOPS``, ``normalization._BLOCK_BYTES``/``_MIN_RUN_BYTES``,
+``pooling._BLOCK_BYTES``, ``threads.ELEMENTWISE_CHUNK_BYTES``, ``winograd._CHUNK_BYTES``) were set from runs of
+this kind and of CPU-time comparisons at 1 thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import load_line, steady_malloc, time_fn  # noqa: E402
+
+from nnlab.layers import (  # noqa: E402
+    conv_backward_fast,
+    conv_forward_fast,
+    layernorm_backward,
+    layernorm_forward,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+    relu_backward,
+    relu_forward,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+)
+from nnlab.threads import set_num_threads  # noqa: E402
+
+
+def _conv(xs, ws, pad, algo):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(ws) * 0.1).astype(np.float32)
+    b = np.zeros(ws[0], np.float32)
+    conv_param = {"stride": 1, "pad": pad, "algo": algo}
+    dout = rng.standard_normal(conv_forward_fast(x, w, b, conv_param)[0].shape).astype(np.float32)
+
+    def step():
+        out, cache = conv_forward_fast(x, w, b, conv_param)
+        return (out, *conv_backward_fast(dout, cache))
+
+    return step
+
+
+def _bn(xs):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(np.float32)
+    g, b = np.ones(xs[1], np.float32), np.zeros(xs[1], np.float32)
+    dout = rng.standard_normal(xs).astype(np.float32)
+
+    def step():
+        out, cache = spatial_batchnorm_forward(x, g, b, {"mode": "train"})
+        return (out, *spatial_batchnorm_backward(dout, cache))
+
+    return step
+
+
+def _ln(xs):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(np.float32)
+    g, b = np.ones(xs[-1], np.float32), np.zeros(xs[-1], np.float32)
+    dout = rng.standard_normal(xs).astype(np.float32)
+
+    def step():
+        out, cache = layernorm_forward(x, g, b, {})
+        return (out, *layernorm_backward(dout, cache))
+
+    return step
+
+
+def _pool(xs):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(np.float32)
+    pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    dout = rng.standard_normal(max_pool_forward_fast(x, pp)[0].shape).astype(np.float32)
+
+    def step():
+        out, cache = max_pool_forward_fast(x, pp)
+        return out, max_pool_backward_fast(dout, cache)
+
+    return step
+
+
+def _relu(xs):
+    x = np.random.default_rng(0).standard_normal(xs).astype(np.float32)
+
+    def step():
+        out, cache = relu_forward(x)
+        return out, relu_backward(x, cache)
+
+    return step
+
+
+KERNELS = {
+    "conv": [("MRI conv C8->32 84x84 im2col, x(32,8,84,84)", lambda: _conv((32, 8, 84, 84), (32, 8, 3, 3), 1, "auto")),
+             ("7x7 C3->32 MEC, x(50,3,32,32)", lambda: _conv((50, 3, 32, 32), (32, 3, 7, 7), 3, "auto")),
+             ("3x3 C3->16 im2col, x(128,3,32,32)", lambda: _conv((128, 3, 32, 32), (16, 3, 3, 3), 1, "auto"))],
+    "winograd": [("3x3 C16->16 winograd4, x(128,16,32,32)", lambda: _conv((128, 16, 32, 32), (16, 16, 3, 3), 1,
+                                                                         "auto")),
+                 ("3x3 C64->64 winograd4, x(128,64,8,8)", lambda: _conv((128, 64, 8, 8), (64, 64, 3, 3), 1, "auto")),
+                 ("3x3 C64->128 x(128,64,32,32) (resnet_fast)", lambda: _conv((128, 64, 32, 32), (128, 64, 3, 3), 1,
+                                                                             "auto"))],
+    "norm": [("batch norm x(32,32,84,84)", lambda: _bn((32, 32, 84, 84))),
+             ("batch norm x(128,16,32,32)", lambda: _bn((128, 16, 32, 32))),
+             ("layer norm x(32,256,512)", lambda: _ln((32, 256, 512)))],
+    "pool": [("max pool 2x2 x(64,32,32,32)", lambda: _pool((64, 32, 32, 32)))],
+    "act": [("ReLU x(64,32,32,32)", lambda: _relu((64, 32, 32, 32)))],
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--kernels", default=",".join(KERNELS), help="comma-separated: " + ", ".join(KERNELS))
+    args = parser.parse_args(argv)
+    steady_malloc()
+    print(f"bench_threads: nnlab speed-up from {args.threads[0]} thread(s), fwd + bwd float32, median of "
+          f"{args.repeats} interleaved samples; {load_line()}")
+    for family in args.kernels.split(","):
+        for label, make in KERNELS[family]:
+            step = make()
+            results, times = {}, {n: [] for n in args.threads}
+            for n in args.threads:
+                set_num_threads(n)
+                results[n] = [np.array(r) for r in step()]
+            for _ in range(args.repeats):
+                for n in args.threads:
+                    set_num_threads(n)
+                    times[n].append(time_fn(step, repeats=1, warmup=1, min_time=0.05))
+            same = all(all(a.tobytes() == b.tobytes() for a, b in zip(results[args.threads[0]], results[n]))
+                       for n in args.threads)
+            med = {n: statistics.median(t) for n, t in times.items()}
+            base = med[args.threads[0]]
+            cells = "  ".join(f"{n} thr {med[n] * 1e3:8.2f} ms ({base / med[n]:4.2f}x)" for n in args.threads)
+            print(f"  {label:<46} {cells}  bitwise same: {'yes' if same else 'NO'}  ({load_line()})", flush=True)
+    set_num_threads(args.threads[0])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
