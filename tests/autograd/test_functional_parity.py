@@ -165,3 +165,25 @@ def test_normalizations_random_shapes_match_torch(shape, groups_pick, training):
     lw, lb = rng.standard_normal(last), rng.standard_normal(last)
     _grads_match(lambda *a: NF.layer_norm(a[0], (last,), a[1], a[2]),
                  lambda *a: torch.nn.functional.layer_norm(a[0], (last,), a[1], a[2]), [x, lw, lb])
+
+
+def test_dropout_draws_as_the_kernel_from_numpy_global_rng_or_a_seed():
+    from nnlab.layers import dropout_forward
+
+    x = np.random.default_rng(0).standard_normal((6, 7))
+    np.random.seed(231)
+    a = NF.dropout(tensor(x, requires_grad=True), 0.4).data
+    np.random.seed(231)
+    b = dropout_forward(x, {"mode": "train", "p": 0.4})[0]
+    np.testing.assert_array_equal(a, b)
+    c = NF.dropout(tensor(x), 0.4, seed=5).data
+    np.testing.assert_array_equal(c, NF.dropout(x, 0.4, seed=5).data)
+    np.testing.assert_array_equal(c, x * _mask_from(np.random.RandomState(5), x.shape, 0.4))
+    g = NF.dropout(x, 0.4, seed=np.random.default_rng(1)).data
+    np.testing.assert_array_equal(g, x * _mask_from(np.random.default_rng(1), x.shape, 0.4))
+    assert not np.array_equal(a, c)
+
+
+def _mask_from(rng, shape, p):
+    u = rng.random(shape) if isinstance(rng, np.random.Generator) else rng.rand(*shape)
+    return (u < 1 - p) / (1 - p)

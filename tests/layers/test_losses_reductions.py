@@ -5,8 +5,15 @@ import pytest
 import torch
 
 from nnlab.gradcheck import eval_numerical_gradient_array, rel_error
-from nnlab.layers import (mse_loss_backward, mse_loss_forward, nll_loss_backward, nll_loss_forward,
-                          softmax_cross_entropy_backward, softmax_cross_entropy_forward, softmax_loss)
+from nnlab.layers import (
+    mse_loss_backward,
+    mse_loss_forward,
+    nll_loss_backward,
+    nll_loss_forward,
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
+    softmax_loss,
+)
 
 REDUCTIONS = ("none", "sum", "mean")
 
