@@ -137,6 +137,24 @@ def test_enable_grad_inside_no_grad_records_again():
     np.testing.assert_array_equal(x.grad, [6.0])
 
 
+def test_grad_mode_is_per_thread_and_on_in_a_new_thread():
+    import threading
+
+    seen = []
+
+    def worker():
+        seen.append(is_grad_enabled())
+        with no_grad():
+            seen.append(is_grad_enabled())
+
+    with no_grad():
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert not is_grad_enabled()
+    assert seen == [True, False] and is_grad_enabled()
+
+
 def test_no_grad_as_a_decorator_restores_the_mode_after_an_exception():
     @no_grad()
     def fails(t):

@@ -24,12 +24,19 @@ from ..backend import xp_of
 __all__ = ["Node", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "sum_to", "run_backward",
            "cache_nbytes"]
 
-_MODE = threading.local()
+
+class _Mode(threading.local):
+    enabled = True  # every thread starts with grad mode on; set_grad_enabled sets the thread's own value
+
+
+_MODE = _Mode()
 
 
 def is_grad_enabled() -> bool:
     """True unless inside :class:`no_grad` (grad mode is per thread, as torch's)."""
-    return getattr(_MODE, "enabled", True)
+    # A plain attribute read (0.06 us): getattr(local, name, default) on a thread that never set the name
+    # raised and caught AttributeError inside, 0.58 us on every recorded operation.
+    return _MODE.enabled
 
 
 def set_grad_enabled(mode: bool) -> None:
