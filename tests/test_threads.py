@@ -19,6 +19,8 @@ from nnlab.layers import (
     conv_backward_naive,
     conv_forward_fast,
     conv_forward_naive,
+    leaky_relu_backward,
+    leaky_relu_forward,
     max_pool_backward_fast,
     max_pool_forward_fast,
     relu_backward,
@@ -319,7 +321,7 @@ def test_layernorm_rows_are_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch
 
 
 @pytest.mark.parametrize("fwd, bwd", [(relu_forward, relu_backward), (sigmoid_forward, sigmoid_backward),
-                                      (tanh_forward, tanh_backward)])
+                                      (tanh_forward, tanh_backward), (leaky_relu_forward, leaky_relu_backward)])
 def test_activations_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, fwd, bwd):
     x = (rng.standard_normal((7, 5, 33)) * 4).astype(np.float32)
     dout = rng.standard_normal(x.shape).astype(np.float32)

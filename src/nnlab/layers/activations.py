@@ -71,7 +71,8 @@ def leaky_relu_forward(x: Any, negative_slope: float = 0.01) -> tuple[Any, tuple
     check_array("leaky_relu_forward", "x", x)
     xp = xp_of(x)
     if 0 <= negative_slope <= 1:  # then max(x, slope * x) is the same function, and ~10x faster than where
-        out = xp.maximum(x, x * x.dtype.type(negative_slope))
+        slope = x.dtype.type(negative_slope)
+        out = elementwise(lambda a, out=None: xp.maximum(a, a * slope, out=out), x)
     else:
         out = xp.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
     return out, (x, negative_slope)
@@ -81,12 +82,13 @@ def leaky_relu_backward(dout: Any, cache: tuple) -> Any:
     """Leaky ReLU backward: ``dx = dout`` where ``x > 0`` else ``negative_slope * dout``."""
     x, negative_slope = cache
     _check_dout("leaky_relu_backward", dout, x)
-    # slope + (1 - slope) * (x > 0), built in place in dout's dtype, times dout
-    dx = (x > 0).astype(dout.dtype)
-    dx *= 1 - negative_slope
-    dx += negative_slope
-    dx *= dout
-    return dx
+    def grad(d, a, out=None):  # slope + (1 - slope) * (x > 0), built in place in dout's dtype, times dout
+        dx = (a > 0).astype(d.dtype)
+        dx *= 1 - negative_slope
+        dx += negative_slope
+        return xp_of(d).multiply(dx, d, out=dx if out is None else out)
+
+    return elementwise(grad, dout, x)
 
 
 def sigmoid_forward(x: Any) -> tuple[Any, Any]:
