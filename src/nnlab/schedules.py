@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .optim import _check_number, _check_positive_int
+from .validation import check_count, check_number
 
 __all__ = [
     "Schedule",
@@ -66,7 +66,7 @@ class Schedule:
     """Base class: ``schedule(epoch)`` checks ``epoch >= 0`` and returns ``self.lr_at(epoch)``."""
 
     def __call__(self, epoch: float) -> float:
-        epoch = _check_number(type(self).__name__, "epoch", epoch)
+        epoch = check_number(type(self).__name__, "epoch", epoch)
         return self.lr_at(epoch)
 
     def lr_at(self, epoch: float) -> float:  # pragma: no cover - abstract
@@ -123,14 +123,14 @@ class CosineDecay(Schedule):
 def step_decay(lr0: float, drop: float, every: int) -> StepDecay:
     """Step schedule: ``lr0 >= 0``, ``drop > 0`` (usually < 1), ``every`` a positive number of epochs."""
     fn = "step_decay"
-    return StepDecay(_check_number(fn, "lr0", lr0), _check_number(fn, "drop", drop, low_open=True),
-                     _check_positive_int(fn, "every", every))
+    return StepDecay(check_number(fn, "lr0", lr0), check_number(fn, "drop", drop, low_open=True),
+                     check_count(fn, "every", every))
 
 
 def exponential_decay(lr0: float, gamma: float) -> ExponentialDecay:
     """Exponential schedule: ``lr0 >= 0``, ``gamma > 0`` (usually < 1, e.g. the Solver's ``lr_decay=0.95``)."""
     fn = "exponential_decay"
-    return ExponentialDecay(_check_number(fn, "lr0", lr0), _check_number(fn, "gamma", gamma, low_open=True))
+    return ExponentialDecay(check_number(fn, "lr0", lr0), check_number(fn, "gamma", gamma, low_open=True))
 
 
 def inverse_time_decay(lr0: float, decay_rate: float) -> InverseTimeDecay:
@@ -139,15 +139,15 @@ def inverse_time_decay(lr0: float, decay_rate: float) -> InverseTimeDecay:
     lr0 1e-2, decay 1 -> 0.01, 0.005, 0.00333...;  lr0 1e-3, decay 0.1 -> 1e-3, 9.0909e-4, 8.3333e-4.
     """
     fn = "inverse_time_decay"
-    return InverseTimeDecay(_check_number(fn, "lr0", lr0), _check_number(fn, "decay_rate", decay_rate))
+    return InverseTimeDecay(check_number(fn, "lr0", lr0), check_number(fn, "decay_rate", decay_rate))
 
 
 def cosine_decay(lr0: float, total_epochs: float, lr_min: float = 0.0) -> CosineDecay:
     """Cosine schedule: ``lr0 >= 0``, ``total_epochs > 0``, ``0 <= lr_min <= lr0``."""
     fn = "cosine_decay"
-    lr0 = _check_number(fn, "lr0", lr0)
-    total = _check_number(fn, "total_epochs", total_epochs, low_open=True)
-    return CosineDecay(lr0, total, _check_number(fn, "lr_min", lr_min, 0.0, lr0))
+    lr0 = check_number(fn, "lr0", lr0)
+    total = check_number(fn, "total_epochs", total_epochs, low_open=True)
+    return CosineDecay(lr0, total, check_number(fn, "lr_min", lr_min, 0.0, lr0))
 
 
 SCHEDULES: dict[str, Callable[..., Schedule]] = {
@@ -195,7 +195,7 @@ class LRScheduler:
 
     def __init__(self, base_lr: float | None, per_iteration: bool) -> None:
         fn = type(self).__name__
-        self.base_lr = None if base_lr is None else _check_number(fn, "base_lr", base_lr)
+        self.base_lr = None if base_lr is None else check_number(fn, "base_lr", base_lr)
         if not isinstance(per_iteration, bool):
             raise TypeError(f"{fn}: per_iteration must be True or False, got {per_iteration!r}")
         self.per_iteration = per_iteration
@@ -220,7 +220,7 @@ class LRScheduler:
         if self.base_lr is not None or not self._needs_base_lr():
             return self
         bound = copy.copy(self)
-        bound.base_lr = _check_number(type(self).__name__, "base_lr", base_lr)
+        bound.base_lr = check_number(type(self).__name__, "base_lr", base_lr)
         return bound
 
     def attach(self, optimizer: Any, last_epoch: int = -1) -> OptimizerScheduler:
@@ -250,8 +250,8 @@ class StepLR(LRScheduler):
     def __init__(self, step_size: int, gamma: float = 0.1, base_lr: float | None = None,
                  per_iteration: bool = False) -> None:
         super().__init__(base_lr, per_iteration)
-        self.step_size = _check_positive_int("StepLR", "step_size", step_size)
-        self.gamma = _check_number("StepLR", "gamma", gamma, low_open=True)
+        self.step_size = check_count("StepLR", "step_size", step_size)
+        self.gamma = check_number("StepLR", "gamma", gamma, low_open=True)
 
     def _lr(self, step: int, base_lr: float) -> float:
         return base_lr * self.gamma ** (step // self.step_size)
@@ -266,9 +266,9 @@ class MultiStepLR(LRScheduler):
         super().__init__(base_lr, per_iteration)
         if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
             raise TypeError(f"MultiStepLR: milestones must be a list of integers, got {milestones!r}")
-        self.milestones = sorted(_check_positive_int("MultiStepLR", f"milestones[{i}]", m)
+        self.milestones = sorted(check_count("MultiStepLR", f"milestones[{i}]", m)
                                  for i, m in enumerate(milestones))
-        self.gamma = _check_number("MultiStepLR", "gamma", gamma, low_open=True)
+        self.gamma = check_number("MultiStepLR", "gamma", gamma, low_open=True)
 
     def _lr(self, step: int, base_lr: float) -> float:
         return base_lr * self.gamma ** bisect.bisect_right(self.milestones, step)
@@ -279,7 +279,7 @@ class ExponentialLR(LRScheduler):
 
     def __init__(self, gamma: float, base_lr: float | None = None, per_iteration: bool = False) -> None:
         super().__init__(base_lr, per_iteration)
-        self.gamma = _check_number("ExponentialLR", "gamma", gamma, low_open=True)
+        self.gamma = check_number("ExponentialLR", "gamma", gamma, low_open=True)
 
     def _lr(self, step: int, base_lr: float) -> float:
         return base_lr * self.gamma**step
@@ -294,8 +294,8 @@ class CosineAnnealingLR(LRScheduler):
     def __init__(self, T_max: int, eta_min: float = 0.0, base_lr: float | None = None,  # noqa: N803 (torch name)
                  per_iteration: bool = False) -> None:
         super().__init__(base_lr, per_iteration)
-        self.T_max = _check_positive_int("CosineAnnealingLR", "T_max", T_max)
-        self.eta_min = _check_number("CosineAnnealingLR", "eta_min", eta_min)
+        self.T_max = check_count("CosineAnnealingLR", "T_max", T_max)
+        self.eta_min = check_number("CosineAnnealingLR", "eta_min", eta_min)
 
     def _lr(self, step: int, base_lr: float) -> float:
         return self.eta_min + (base_lr - self.eta_min) * (1.0 + math.cos(math.pi * step / self.T_max)) / 2.0
@@ -309,9 +309,9 @@ class LinearLR(LRScheduler):
                  base_lr: float | None = None, per_iteration: bool = False) -> None:
         super().__init__(base_lr, per_iteration)
         fn = "LinearLR"
-        self.start_factor = _check_number(fn, "start_factor", start_factor, 0.0, 1.0, low_open=True)
-        self.end_factor = _check_number(fn, "end_factor", end_factor, 0.0, 1.0)
-        self.total_iters = _check_positive_int(fn, "total_iters", total_iters)
+        self.start_factor = check_number(fn, "start_factor", start_factor, 0.0, 1.0, low_open=True)
+        self.end_factor = check_number(fn, "end_factor", end_factor, 0.0, 1.0)
+        self.total_iters = check_count(fn, "total_iters", total_iters)
 
     def _lr(self, step: int, base_lr: float) -> float:
         frac = min(step, self.total_iters) / self.total_iters
@@ -342,8 +342,8 @@ class LinearWarmup(LRScheduler):
         if base_lr is None and after is not None:
             base_lr = after.base_lr
         super().__init__(base_lr, per_iteration)
-        self.warmup_steps = _check_positive_int(fn, "warmup_steps", warmup_steps)
-        self.start_factor = _check_number(fn, "start_factor", start_factor, 0.0, 1.0, low_open=True)
+        self.warmup_steps = check_count(fn, "warmup_steps", warmup_steps)
+        self.start_factor = check_number(fn, "start_factor", start_factor, 0.0, 1.0, low_open=True)
         self.after = after.with_base_lr(self.base_lr) if after is not None and self.base_lr is not None else after
 
     def with_base_lr(self, base_lr: float) -> LRScheduler:
@@ -375,23 +375,23 @@ class OneCycleLR(LRScheduler):
                  per_iteration: bool = True) -> None:
         fn = "OneCycleLR"
         super().__init__(None, per_iteration)
-        self.max_lr = _check_number(fn, "max_lr", max_lr, low_open=True)
+        self.max_lr = check_number(fn, "max_lr", max_lr, low_open=True)
         if total_steps is not None:
-            self.total_steps = _check_positive_int(fn, "total_steps", total_steps)
+            self.total_steps = check_count(fn, "total_steps", total_steps)
         elif epochs is not None and steps_per_epoch is not None:
-            self.total_steps = (_check_positive_int(fn, "epochs", epochs)
-                                * _check_positive_int(fn, "steps_per_epoch", steps_per_epoch))
+            self.total_steps = (check_count(fn, "epochs", epochs)
+                                * check_count(fn, "steps_per_epoch", steps_per_epoch))
         else:
             raise ValueError(f"{fn}: give total_steps, or epochs and steps_per_epoch")
-        self.pct_start = _check_number(fn, "pct_start", pct_start, 0.0, 1.0)
+        self.pct_start = check_number(fn, "pct_start", pct_start, 0.0, 1.0)
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"{fn}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy
         self.cycle_momentum = bool(cycle_momentum)
-        self.base_momentum = _check_number(fn, "base_momentum", base_momentum)
-        self.max_momentum = _check_number(fn, "max_momentum", max_momentum)
-        self.div_factor = _check_number(fn, "div_factor", div_factor, low_open=True)
-        self.final_div_factor = _check_number(fn, "final_div_factor", final_div_factor, low_open=True)
+        self.base_momentum = check_number(fn, "base_momentum", base_momentum)
+        self.max_momentum = check_number(fn, "max_momentum", max_momentum)
+        self.div_factor = check_number(fn, "div_factor", div_factor, low_open=True)
+        self.final_div_factor = check_number(fn, "final_div_factor", final_div_factor, low_open=True)
         self.three_phase = bool(three_phase)
 
     def _needs_base_lr(self) -> bool:
@@ -471,7 +471,7 @@ class OptimizerScheduler:
                                  f"{last_epoch}); attach with last_epoch=-1 first")
         self.optimizer = optimizer
         self.schedule = schedule
-        self.base_lrs = [_check_number(fn, f"param_groups[{i}]['initial_lr']", g["initial_lr"])
+        self.base_lrs = [check_number(fn, f"param_groups[{i}]['initial_lr']", g["initial_lr"])
                          for i, g in enumerate(groups)]
         self.schedules = [schedule.with_base_lr(base) for base in self.base_lrs]
         if schedule.momentum_at(0) is not None:

@@ -6,6 +6,7 @@ got and what was expected, e.g. ``"affine_forward: w must be 2-D (D, M), got sha
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -71,3 +72,74 @@ def check_probability(fn: str, name: str, p: float, low_inclusive: bool = True, 
         lo = "[" if low_inclusive else "("
         hi = "]" if high_inclusive else ")"
         raise ValueError(f"{fn}: {name} must be in {lo}0, 1{hi}, got {p}")
+
+
+def check_number(fn: str, name: str, value: Any, low: float = 0.0, high: float = math.inf,
+                 low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``value`` as a Python float after requiring it to be finite and inside [low, high] (or open ends).
+
+    A string (even ``"1e-3"``) or a bool is a ``TypeError``: numbers must arrive as numbers. Out of range (or
+    not finite) is a ``ValueError``: ``"{fn}: {name} must be a finite number in [low, high), got value"``."""
+    if isinstance(value, (str, bytes, bool)):
+        raise TypeError(f"{fn}: {name} must be a number, got {type(value).__name__} {value!r}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: {name} must be a number, got {type(value).__name__}") from None
+    too_low = x <= low if low_open else x < low
+    too_high = x >= high if high_open else x > high
+    if not math.isfinite(x) or too_low or too_high:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open or high == math.inf else "]"
+        raise ValueError(f"{fn}: {name} must be a finite number in {lo}{low:g}, {high:g}{hi}, got {value!r}")
+    return x
+
+
+def check_int(fn: str, name: str, value: Any, minimum: int = 1, *, want: str | None = None,
+              type_error: bool = False) -> int:
+    """Return ``value`` as an int after requiring an integer (Python or NumPy, not a bool) >= ``minimum``.
+
+    Parameters
+    ----------
+    fn, name : the function and argument the message names.
+    value : what was passed.
+    minimum : the smallest allowed value.
+    want : what the message says is expected (default ``"an integer >= {minimum}"``; e.g. ``"a positive
+        integer"``, ``"> 0"``).
+    type_error : a non-integer is a ``TypeError`` ``"{fn}: {name} must be an integer, got float"`` (the update
+        rules' and schedules' convention); by default every refusal is a ``ValueError``
+        ``"{fn}: {name} must be {want}, got {value!r}"``.
+
+    Returns
+    -------
+    int : ``value`` as a Python int.
+    """
+    want = want or f"an integer >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if type_error:
+            raise TypeError(f"{fn}: {name} must be an integer, got {type(value).__name__}")
+        raise ValueError(f"{fn}: {name} must be {want}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{fn}: {name} must be {want}, got {value!r}")
+    return int(value)
+
+
+def check_positive_int(fn: str, name: str, value: Any) -> int:
+    """``check_int(fn, name, value, 1, want="a positive integer")``: a ValueError
+    ``"{fn}: {name} must be a positive integer, got {value!r}"`` unless an integer >= 1."""
+    return check_int(fn, name, value, 1, want="a positive integer")
+
+
+def check_count(fn: str, name: str, value: Any, allow_zero: bool = False) -> int:
+    """A count (the update rules' and schedules' convention): a ``TypeError`` for a non-integer, a ``ValueError``
+    ``"{fn}: {name} must be > 0, got 0"`` (``>= 0`` with ``allow_zero``) below the range. Returns an int."""
+    return check_int(fn, name, value, 0 if allow_zero else 1, want=">= 0" if allow_zero else "> 0", type_error=True)
+
+
+def check_float_dtype(fn: str, dtype: Any, name: str = "dtype") -> np.dtype:
+    """Return ``np.dtype(dtype)`` after requiring a floating-point type: a ``TypeError``
+    ``"{fn}: dtype must be a floating-point type, got int64"`` otherwise."""
+    dtype = np.dtype(dtype)
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"{fn}: {name} must be a floating-point type, got {dtype}")
+    return dtype

@@ -30,8 +30,6 @@ from .rules import (
     sgd_nesterov_momentum,
 )
 from .rules import UpdateRule as UpdateRule
-from .rules import _check_number as _check_number  # used by nnlab.schedules
-from .rules import _check_positive_int as _check_positive_int
 
 __all__ = [
     "sgd",

@@ -42,8 +42,8 @@ import numpy as np
 
 from ..autograd import Tensor
 from ..backend import xp_of
+from ..validation import check_number
 from .rules import (
-    _check_number,
     adagrad,
     adam,
     adamax,
@@ -287,7 +287,7 @@ class Optimizer:
                                      f"parameter has shape {tuple(p.data.shape)}")
                 out[key] = arr
             elif key in self._scalar_state:
-                out[key] = _check_number(name, f"state[{index}][{key!r}]", value)
+                out[key] = check_number(name, f"state[{index}][{key!r}]", value)
                 if key in ("t", "step"):
                     if not out[key].is_integer():
                         raise ValueError(f"{name}: state[{index}][{key!r}] must be a whole number, got {value!r}")
@@ -314,8 +314,8 @@ class Optimizer:
 def _betas(fn: str, betas: Any) -> tuple[float, float]:
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
         raise TypeError(f"{fn}: betas must be a pair (beta1, beta2), got {betas!r}")
-    return (_check_number(fn, "betas[0]", betas[0], 0.0, 1.0, high_open=True),
-            _check_number(fn, "betas[1]", betas[1], 0.0, 1.0, high_open=True))
+    return (check_number(fn, "betas[0]", betas[0], 0.0, 1.0, high_open=True),
+            check_number(fn, "betas[1]", betas[1], 0.0, 1.0, high_open=True))
 
 
 def _decay(w: Any, dw: Any, weight_decay: float) -> Any:
@@ -353,9 +353,9 @@ class SGD(Optimizer):
         fn = "SGD"
         if not isinstance(group["nesterov"], (bool, np.bool_)):
             raise TypeError(f"{fn}: nesterov must be True or False, got {group['nesterov']!r}")
-        hyper = {"lr": _check_number(fn, "lr", group["lr"]),
-                 "momentum": _check_number(fn, "momentum", group["momentum"]),
-                 "weight_decay": _check_number(fn, "weight_decay", group["weight_decay"]),
+        hyper = {"lr": check_number(fn, "lr", group["lr"]),
+                 "momentum": check_number(fn, "momentum", group["momentum"]),
+                 "weight_decay": check_number(fn, "weight_decay", group["weight_decay"]),
                  "nesterov": bool(group["nesterov"])}
         if hyper["nesterov"] and hyper["momentum"] == 0:
             raise ValueError(f"{fn}: nesterov=True requires momentum > 0")
@@ -383,9 +383,9 @@ class _AdamFamily(Optimizer):
     def _hyper(self, group: Mapping[str, Any]) -> dict[str, Any]:
         fn = type(self).__name__
         b1, b2 = _betas(fn, group["betas"])
-        return {"learning_rate": _check_number(fn, "lr", group["lr"]), "beta1": b1, "beta2": b2,
-                "epsilon": _check_number(fn, "eps", group["eps"]),
-                "weight_decay": _check_number(fn, "weight_decay", group["weight_decay"])}
+        return {"learning_rate": check_number(fn, "lr", group["lr"]), "beta1": b1, "beta2": b2,
+                "epsilon": check_number(fn, "eps", group["eps"]),
+                "weight_decay": check_number(fn, "weight_decay", group["weight_decay"])}
 
 
 class Adam(_AdamFamily):
@@ -474,10 +474,10 @@ class RMSprop(Optimizer):
 
     def _hyper(self, group: Mapping[str, Any]) -> dict[str, Any]:
         fn = "RMSprop"
-        return {"learning_rate": _check_number(fn, "lr", group["lr"]),
-                "decay_rate": _check_number(fn, "alpha", group["alpha"], 0.0, 1.0, high_open=True),
-                "epsilon": _check_number(fn, "eps", group["eps"]),
-                "weight_decay": _check_number(fn, "weight_decay", group["weight_decay"])}
+        return {"learning_rate": check_number(fn, "lr", group["lr"]),
+                "decay_rate": check_number(fn, "alpha", group["alpha"], 0.0, 1.0, high_open=True),
+                "epsilon": check_number(fn, "eps", group["eps"]),
+                "weight_decay": check_number(fn, "weight_decay", group["weight_decay"])}
 
     def _update(self, hyper: dict[str, Any], w: Any, dw: Any, state: dict) -> Any:
         return _call_rule(rmsprop, w, _decay(w, dw, hyper["weight_decay"]), state, hyper)
@@ -506,11 +506,11 @@ class Adagrad(Optimizer):
 
     def _hyper(self, group: Mapping[str, Any]) -> dict[str, Any]:
         fn = "Adagrad"
-        return {"lr": _check_number(fn, "lr", group["lr"]),
-                "lr_decay": _check_number(fn, "lr_decay", group["lr_decay"]),
-                "weight_decay": _check_number(fn, "weight_decay", group["weight_decay"]),
-                "initial": _check_number(fn, "initial_accumulator_value", group["initial_accumulator_value"]),
-                "epsilon": _check_number(fn, "eps", group["eps"])}
+        return {"lr": check_number(fn, "lr", group["lr"]),
+                "lr_decay": check_number(fn, "lr_decay", group["lr_decay"]),
+                "weight_decay": check_number(fn, "weight_decay", group["weight_decay"]),
+                "initial": check_number(fn, "initial_accumulator_value", group["initial_accumulator_value"]),
+                "epsilon": check_number(fn, "eps", group["eps"])}
 
     def _update(self, hyper: dict[str, Any], w: Any, dw: Any, state: dict) -> Any:
         if "cache" not in state:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import xp_of
-from ..validation import check_array, check_same_shape
+from ..validation import check_array, check_count, check_number, check_same_shape
 
 __all__ = [
     "sgd",
@@ -52,36 +52,6 @@ UpdateRule = Callable[[Any, Any, "dict | None"], "tuple[Any, dict]"]
 # ---------------------------------------------------------------------------------------------------------------
 # argument checks
 # ---------------------------------------------------------------------------------------------------------------
-def _check_number(fn: str, name: str, value: Any, low: float = 0.0, high: float = math.inf,
-                  low_open: bool = False, high_open: bool = False) -> float:
-    """Return ``value`` as a Python float after requiring it to be finite and inside [low, high] (or open ends).
-
-    A string (even ``"1e-3"``) or a bool is a ``TypeError``: numbers must arrive as numbers."""
-    if isinstance(value, (str, bytes, bool)):
-        raise TypeError(f"{fn}: {name} must be a number, got {type(value).__name__} {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{fn}: {name} must be a number, got {type(value).__name__}") from None
-    too_low = x <= low if low_open else x < low
-    too_high = x >= high if high_open else x > high
-    if not math.isfinite(x) or too_low or too_high:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open or high == math.inf else "]"
-        raise ValueError(f"{fn}: {name} must be a finite number in {lo}{low:g}, {high:g}{hi}, got {value!r}")
-    return x
-
-
-def _check_positive_int(fn: str, name: str, value: Any, allow_zero: bool = False) -> int:
-    """Return ``value`` as an int after requiring an integer > 0 (or >= 0)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{fn}: {name} must be an integer, got {type(value).__name__}")
-    if value < 0 or (value == 0 and not allow_zero):
-        want = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{fn}: {name} must be {want}, got {value}")
-    return int(value)
-
-
 def _start(fn: str, w: Any, dw: Any, config: dict | None, learning_rate: float) -> dict:
     """Validate ``w``/``dw``, create ``config`` if needed and fill ``learning_rate``."""
     check_array(fn, "w", w, float_only=True)
@@ -92,7 +62,7 @@ def _start(fn: str, w: Any, dw: Any, config: dict | None, learning_rate: float) 
     elif not isinstance(config, dict):
         raise TypeError(f"{fn}: config must be a dict or None, got {type(config).__name__}")
     config.setdefault("learning_rate", learning_rate)
-    _check_number(fn, "learning_rate", config["learning_rate"])
+    check_number(fn, "learning_rate", config["learning_rate"])
     return config
 
 
@@ -147,7 +117,7 @@ def sgd_momentum(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict
     config = _start(fn, w, dw, config, 1e-2)
     config.setdefault("momentum", 0.9)
     lr = float(config["learning_rate"])
-    mu = _check_number(fn, "momentum", config["momentum"])
+    mu = check_number(fn, "momentum", config["momentum"])
     v = _like(mu * _state(fn, config, "velocity", w) - lr * dw, w)
     config["velocity"] = v
     return _like(w + v, w), config
@@ -165,7 +135,7 @@ def sgd_nesterov_momentum(w: Any, dw: Any, config: dict | None = None) -> tuple[
     config = _start(fn, w, dw, config, 1e-2)
     config.setdefault("momentum", 0.9)
     lr = float(config["learning_rate"])
-    mu = _check_number(fn, "momentum", config["momentum"])
+    mu = check_number(fn, "momentum", config["momentum"])
     v_old = _state(fn, config, "velocity", w)
     v_new = _like(mu * v_old - lr * dw, w)
     config["velocity"] = v_new
@@ -185,8 +155,8 @@ def rmsprop(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
     config.setdefault("decay_rate", 0.99)
     config.setdefault("epsilon", 1e-8)
     lr = float(config["learning_rate"])
-    rho = _check_number(fn, "decay_rate", config["decay_rate"], 0.0, 1.0, high_open=True)
-    eps = _check_number(fn, "epsilon", config["epsilon"])
+    rho = check_number(fn, "decay_rate", config["decay_rate"], 0.0, 1.0, high_open=True)
+    eps = check_number(fn, "epsilon", config["epsilon"])
     xp = xp_of(w)
     cache = _like(rho * _state(fn, config, "cache", w) + (1.0 - rho) * (dw * dw), w)
     config["cache"] = cache
@@ -196,8 +166,8 @@ def rmsprop(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
 def _adam_betas(fn: str, config: dict) -> tuple[float, float]:
     config.setdefault("beta1", 0.9)
     config.setdefault("beta2", 0.999)
-    b1 = _check_number(fn, "beta1", config["beta1"], 0.0, 1.0, high_open=True)
-    b2 = _check_number(fn, "beta2", config["beta2"], 0.0, 1.0, high_open=True)
+    b1 = check_number(fn, "beta1", config["beta1"], 0.0, 1.0, high_open=True)
+    b2 = check_number(fn, "beta2", config["beta2"], 0.0, 1.0, high_open=True)
     return b1, b2
 
 
@@ -209,7 +179,7 @@ def _next_step(fn: str, config: dict) -> int:
     t = config.setdefault("t", 0)
     if isinstance(t, (float, np.floating)) and float(t).is_integer():
         t = int(t)
-    t = _check_positive_int(fn, "config['t']", t, allow_zero=True) + 1
+    t = check_count(fn, "config['t']", t, allow_zero=True) + 1
     config["t"] = t
     return t
 
@@ -232,7 +202,7 @@ def _adam_step(fn: str, w: Any, dw: Any, config: dict) -> Any:
     config.setdefault("epsilon", 1e-8)
     b1, b2 = _adam_betas(fn, config)
     lr = float(config["learning_rate"])
-    eps = _check_number(fn, "epsilon", config["epsilon"])
+    eps = check_number(fn, "epsilon", config["epsilon"])
     m = _owned_state(fn, config, "m", w)
     v = _owned_state(fn, config, "v", w)
     t = _next_step(fn, config)
@@ -264,7 +234,7 @@ def adamw(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
     fn = "adamw"
     config = _start(fn, w, dw, config, 1e-3)
     config.setdefault("weight_decay", 1e-2)
-    wd = _check_number(fn, "weight_decay", config["weight_decay"])
+    wd = check_number(fn, "weight_decay", config["weight_decay"])
     decayed = w * (1.0 - float(config["learning_rate"]) * wd)
     return _like(decayed - _adam_step(fn, w, dw, config), w), config
 
@@ -282,7 +252,7 @@ def adamax(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
     config.setdefault("epsilon", 1e-8)
     b1, b2 = _adam_betas(fn, config)
     lr = float(config["learning_rate"])
-    eps = _check_number(fn, "epsilon", config["epsilon"])
+    eps = check_number(fn, "epsilon", config["epsilon"])
     xp = xp_of(w)
     m = _like(b1 * _state(fn, config, "m", w) + (1.0 - b1) * dw, w)
     u = _like(xp.maximum(b2 * _state(fn, config, "u", w), xp.abs(dw) + eps), w)
@@ -303,7 +273,7 @@ def adagrad(w: Any, dw: Any, config: dict | None = None) -> tuple[Any, dict]:
     config = _start(fn, w, dw, config, 1e-2)
     config.setdefault("epsilon", 1e-10)
     lr = float(config["learning_rate"])
-    eps = _check_number(fn, "epsilon", config["epsilon"])
+    eps = check_number(fn, "epsilon", config["epsilon"])
     xp = xp_of(w)
     cache = _like(_state(fn, config, "cache", w) + dw * dw, w)
     config["cache"] = cache
@@ -431,7 +401,7 @@ def clip_grad_norm(grads: Mapping[str, Any] | Iterable[Any] | Any, max_norm: flo
     Returns the global norm **before** clipping, as a Python float.
     """
     fn = "clip_grad_norm"
-    max_norm = _check_number(fn, "max_norm", max_norm)
+    max_norm = check_number(fn, "max_norm", max_norm)
     if isinstance(grads, Mapping):
         items = list(grads.items())
     elif hasattr(grads, "shape"):
@@ -475,7 +445,7 @@ def minimize(f: Callable[[Any], float] | None, grad: Callable[[Any], Any], x0: A
         raise TypeError(f"{fn}: grad must be callable, got {type(grad).__name__}")
     if f is not None and not callable(f):
         raise TypeError(f"{fn}: f must be callable or None, got {type(f).__name__}")
-    num_iterations = _check_positive_int(fn, "num_iterations", num_iterations, allow_zero=True)
+    num_iterations = check_count(fn, "num_iterations", num_iterations, allow_zero=True)
     x = xp_of(x0).asarray(x0)
     x = x.copy() if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
     state = dict(config)
@@ -528,11 +498,11 @@ def gradient_descent(X: Any, y: Any, weights: Any, learning_rate: float, n_itera
     if method not in GD_METHODS:
         raise ValueError(f"{fn}: method must be one of {', '.join(GD_METHODS)}, got {method!r}")
     if batch_size is not None:
-        batch_size = _check_positive_int(fn, "batch_size", batch_size)
+        batch_size = check_count(fn, "batch_size", batch_size)
     elif method == "mini_batch":
         raise ValueError(f"{fn}: batch_size is required for method 'mini_batch'")
-    lr = _check_number(fn, "learning_rate", learning_rate)
-    n_iterations = _check_positive_int(fn, "n_iterations", n_iterations, allow_zero=True)
+    lr = check_number(fn, "learning_rate", learning_rate)
+    n_iterations = check_count(fn, "n_iterations", n_iterations, allow_zero=True)
 
     dtype = np.result_type(X, y, weights)
     dtype = dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
