@@ -300,6 +300,26 @@ def test_batchnorm_is_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, shap
         assert np.allclose(a, r, rtol=1e-12, atol=1e-12), name
 
 
+@pytest.mark.parametrize("gamma_shape", [(6,), (1, 6, 1, 1)])
+def test_groupnorm_samples_are_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, gamma_shape):
+    x = rng.standard_normal((7, 6, 4, 5)) * 2 + 0.5
+    monkeypatch.setattr(norm, "_BLOCK_BYTES", 2 * x[0].nbytes)  # 2 samples per block: 4 blocks
+    gamma, beta = rng.standard_normal(gamma_shape), rng.standard_normal(gamma_shape)
+    dout = rng.standard_normal(x.shape)
+
+    def run():
+        out, cache = norm.spatial_groupnorm_forward(x, gamma, beta, 3, {})
+        return (out, *norm.spatial_groupnorm_backward(dout, cache))
+
+    assert len(norm._sample_blocks(x)) == 4
+    one, two = _at(1, run), _at(2, run)
+    for name, a, c in zip(("out", "dx", "dgamma", "dbeta"), one, two):
+        _same_bits(a, c, name)
+    monkeypatch.setattr(norm, "_BLOCK_BYTES", 1 << 40)  # one piece
+    for name, a, r in zip(("out", "dx", "dgamma", "dbeta"), one, run()):
+        assert a.shape == r.shape and np.allclose(a, r, rtol=1e-12, atol=1e-12), name
+
+
 @pytest.mark.parametrize("gamma_shape", [(16,), (1, 1, 16)])
 def test_layernorm_rows_are_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, gamma_shape):
     monkeypatch.setattr(norm, "_BLOCK_BYTES", 16 * 8 * 3)  # 3 rows per block: 14 blocks of the 40 rows

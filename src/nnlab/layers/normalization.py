@@ -424,9 +424,13 @@ def spatial_groupnorm_forward(x: Any, gamma: Any, beta: Any, G: int, gn_param: d
         raise TypeError(f"{fn}: gn_param must be a dict, got {type(gn_param).__name__}")
     gamma_b, beta_b = _channel_params(fn, x, gamma, beta)
     eps = (gn_param or {}).get("eps", 1e-5)
-    xhat_g, _, _, inv_std = _normalize(x.reshape(n, G, -1), (2,), eps)
-    xhat = xhat_g.reshape(x.shape)
-    out = gamma_b * xhat + beta_b
+    blocks = _sample_blocks(x, gamma_b, beta_b)
+    if blocks:
+        xhat, inv_std, out = _groupnorm_samples(x, gamma_b, beta_b, G, eps, blocks)
+    else:
+        xhat_g, _, _, inv_std = _normalize(x.reshape(n, G, -1), (2,), eps)
+        xhat = xhat_g.reshape(x.shape)
+        out = gamma_b * xhat + beta_b
     cache = {"xhat": xhat, "inv_std": inv_std, "gamma": gamma_b, "G": G, "param_shape": tuple(gamma.shape),
              "out_shape": tuple(out.shape)}
     return out, cache
@@ -442,6 +446,10 @@ def spatial_groupnorm_backward(dout: Any, cache: dict) -> tuple[Any, Any, Any]:
     _check_dout("spatial_groupnorm_backward", dout, cache["out_shape"])
     xhat, inv_std, gamma, G = cache["xhat"], cache["inv_std"], cache["gamma"], cache["G"]
     shape = cache["param_shape"]
+    blocks = _sample_blocks(dout, xhat, gamma, inv_std)
+    if blocks:
+        dx, dgamma, dbeta = _groupnorm_backward_samples(dout, xhat, inv_std, gamma, G, blocks)
+        return dx, dgamma.reshape(shape), dbeta.reshape(shape)
     dbeta = dout.sum(axis=(0, 2, 3)).reshape(shape)
     dgamma = (dout * xhat).sum(axis=(0, 2, 3)).reshape(shape)
     n = dout.shape[0]
@@ -449,3 +457,49 @@ def spatial_groupnorm_backward(dout: Any, cache: dict) -> tuple[Any, Any, Any]:
     dx = _normalize_backward(dxhat, xhat.reshape(n, G, -1), inv_std, (2,))
     return dx.reshape(dout.shape), dgamma, dbeta
 
+
+
+def _sample_blocks(x: Any, *others: Any) -> list[tuple[int, int]]:
+    """Blocks of samples of group norm's NCHW x, or [] (one piece): see :func:`_blocks`."""
+    if not x.flags.c_contiguous:
+        return []
+    return _blocks(x, x.shape[0], x[0].nbytes, *others)
+
+
+def _groupnorm_samples(x: Any, gamma_b: Any, beta_b: Any, G: int, eps: float, blocks: list):
+    """Group norm a block of samples per task: ``(xhat, inv_std, out)`` as the one-piece path computes them."""
+    n = x.shape[0]
+    xhat = np.empty(x.shape, dtype=x.dtype)
+    inv_std = np.empty((n, G, 1), dtype=x.dtype)
+    out = np.empty(x.shape, dtype=np.result_type(gamma_b.dtype, beta_b.dtype, x.dtype))
+
+    def block(bounds: tuple[int, int]) -> None:
+        r = slice(*bounds)
+        xh, _, _, s = _normalize(x[r].reshape(bounds[1] - bounds[0], G, -1), (2,), eps)
+        xhat[r], inv_std[r] = xh.reshape(x[r].shape), s
+        np.multiply(gamma_b, xhat[r], out=out[r])
+        np.add(out[r], beta_b, out=out[r])
+
+    parallel_for(block, blocks)
+    return xhat, inv_std, out
+
+
+def _groupnorm_backward_samples(dout: Any, xhat: Any, inv_std: Any, gamma: Any, G: int, blocks: list):
+    """Group-norm backward a block of samples per task; dgamma and dbeta (1, C, 1, 1) are the blocks' sums
+    added in block order."""
+    dx = np.empty(dout.shape, dtype=np.result_type(dout.dtype, gamma.dtype, xhat.dtype, inv_std.dtype))
+
+    def block(bounds: tuple[int, int]):
+        r = slice(*bounds)
+        k = bounds[1] - bounds[0]
+        d, xh = dout[r], xhat[r]
+        dxhat = (d * gamma).reshape(k, G, -1)
+        dx[r] = _normalize_backward(dxhat, xh.reshape(k, G, -1), inv_std[r], (2,)).reshape(d.shape)
+        return d.sum(axis=(0, 2, 3), keepdims=True), (d * xh).sum(axis=(0, 2, 3), keepdims=True)
+
+    parts = parallel_for(block, blocks)
+    dbeta, dgamma = parts[0]
+    for db, dg in parts[1:]:
+        dbeta = dbeta + db
+        dgamma = dgamma + dg
+    return dx, dgamma, dbeta
