@@ -111,7 +111,10 @@ def _grads_match(nn_fn, torch_fn, arrays, seed=0):
     grads_n = grad(out_n, xs_n, g)
     grads_t = torch.autograd.grad(out_t, xs_t, torch.tensor(g))
     for a, b in zip(grads_n, grads_t):
-        assert _rel(a, b.numpy()) <= 1e-10
+        # relative to the largest entry, floored at 1e-6: a gradient that cancels down from O(1) terms (layer
+        # norm over two values: ~1e-7) is exact only to ~1e-16 absolute
+        b = b.numpy()
+        assert np.max(np.abs(a - b)) <= 1e-10 * max(np.max(np.abs(b)), 1e-6)
 
 
 @settings(max_examples=25, deadline=None)
