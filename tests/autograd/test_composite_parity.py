@@ -359,3 +359,45 @@ def test_functional_batch_norm_both_modes_matches_torch(training, shape, rng):
                          axes).backward(g)
         for name, a, o in zip(("x", "weight", "bias"), ours, ops):
             assert_close(f"d{name} F vs ops", a.grad, o.grad, np.float64)
+
+
+def residual_convnet(F, x, w1, g1, b1, w2, g2, b2, wfc, bfc, stats, y, training):
+    """A residual conv block twice with shared weights (conv-bn-relu-conv-bn + skip, max-pool between), global
+    average pooling, a linear head and label-smoothed cross-entropy: the same code for ``nnlab.functional``
+    and ``torch.nn.functional``; ``stats`` holds one (running_mean, running_var) pair per batch norm."""
+    def block(h, k):
+        a = F.relu(F.batch_norm(F.conv2d(h, w1, padding=1), *stats[2 * k], g1, b1, training=training))
+        a = F.batch_norm(F.conv2d(a, w2, padding=1), *stats[2 * k + 1], g2, b2, training=training)
+        return F.relu(a + h)
+
+    h = F.max_pool2d(block(x, 0), 2)
+    p = F.adaptive_avg_pool2d(block(h, 1), 1).flatten(1)
+    return F.cross_entropy(F.linear(p, wfc, bfc), y, label_smoothing=0.1)
+
+
+@DTYPES
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_functional_residual_convnet_matches_torch(training, dtype, rng):
+    F = pytest.importorskip("nnlab.functional")
+    n, c, hw, classes = 4, 3, 6, 5
+    arrays = [rng.standard_normal(s).astype(dtype) for s in (
+        (n, c, hw, hw), (c, c, 3, 3), (c,), (c,), (c, c, 3, 3), (c,), (c,), (classes, c), (classes,))]
+    stats0 = [(rng.standard_normal(c).astype(dtype), rng.uniform(0.5, 2, c).astype(dtype)) for _ in range(4)]
+    y = LABELS[:n]
+    ours = _leaves(arrays)
+    stats = [(m.copy(), v.copy()) for m, v in stats0]
+    loss = residual_convnet(F, *ours, stats, y, training)
+    loss.backward()
+    ref = [to_torch(a, requires_grad=True) for a in arrays]
+    ref_stats = [(torch.tensor(m.copy()), torch.tensor(v.copy())) for m, v in stats0]
+    ref_loss = residual_convnet(torch.nn.functional, *ref, ref_stats, torch.from_numpy(y), training)
+    ref_loss.backward()
+    assert loss.dtype == dtype
+    assert_close("loss", np.asarray(loss.data), ref_loss, dtype)
+    names = ("x", "w1", "gamma1", "beta1", "w2", "gamma2", "beta2", "W_fc", "b_fc")
+    for name, a, r in zip(names, ours, ref):
+        assert a.grad.dtype == dtype
+        assert_close(f"d{name}", a.grad, r.grad, dtype)
+    for k, ((m, v), (tm, tv)) in enumerate(zip(stats, ref_stats)):
+        assert_close(f"running_mean {k}", m, tm, dtype)
+        assert_close(f"running_var {k}", v, tv, dtype)
