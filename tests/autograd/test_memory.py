@@ -115,3 +115,33 @@ def test_no_grad_keeps_no_cache(traced, rng):
     held = tracemalloc.get_traced_memory()[0] - base
     assert y.grad_fn is None and not y.requires_grad
     assert held < 1.5 * MiB, f"{held / MiB:.1f} MiB held after 80 operations under no_grad (the output is 1 MiB)"
+
+
+def test_fifty_steps_of_a_functional_convnet_keep_peak_memory_flat(traced, rng):
+    """The same check through nnlab.functional nodes (conv, batch norm with running statistics, pooling, linear,
+    cross-entropy): no node's cache outlives its step."""
+    F = pytest.importorskip("nnlab.functional")
+    X = rng.standard_normal((16, 3, 12, 12))
+    y = rng.integers(0, 10, 16)
+    params = [tensor(a, requires_grad=True) for a in (0.3 * rng.standard_normal((8, 3, 3, 3)), np.ones(8),
+                                                      np.zeros(8), 0.3 * rng.standard_normal((10, 8 * 36)),
+                                                      np.zeros(10))]
+    running = (np.zeros(8), np.ones(8))
+    peaks, losses = [], []
+    for _ in range(50):
+        w, g, b, wfc, bfc = params
+        tracemalloc.reset_peak()
+        h = F.max_pool2d(F.relu(F.batch_norm(F.conv2d(X, w, padding=1), *running, g, b, training=True)), 2)
+        loss = F.cross_entropy(F.linear(h.flatten(1), wfc, bfc), y)
+        ref = weakref.ref(loss.grad_fn)
+        loss.backward()
+        for p in params:
+            p.data -= 0.05 * p.grad
+            p.grad = None
+        losses.append(loss.item())
+        del h, loss
+        assert ref() is None, "a node of the step's graph survived the step"
+        peaks.append(tracemalloc.get_traced_memory()[1])
+    assert losses[-1] < losses[0]
+    early, late = max(peaks[10:20]), max(peaks[40:50])
+    assert late <= early * 1.05, f"peak grew from {early} B (steps 10-20) to {late} B (steps 40-50)"
