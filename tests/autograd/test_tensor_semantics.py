@@ -380,3 +380,21 @@ def test_function_forward_must_return_arrays():
 
     with pytest.raises(TypeError, match="ReturnsList.forward must return an array"):
         ReturnsList.apply(leaf([1.0]))
+
+
+def test_leaf_gradients_never_alias_each_other_or_the_callers_gradient():
+    import numpy as np
+
+    from nnlab import autograd as ag
+
+    a = ag.tensor(np.ones(3), requires_grad=True)
+    b = ag.tensor(np.ones(3), requires_grad=True)
+    (a + b).sum().backward()  # add's backward hands one array to both leaves
+    a.grad[0] = 5.0
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0, 1.0])
+    g = np.ones(3)
+    x = ag.tensor(np.ones(3), requires_grad=True)
+    (x + 0.0).backward(g)
+    assert x.grad is not g
+    g[0] = 7.0
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0, 1.0])

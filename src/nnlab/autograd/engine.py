@@ -220,10 +220,11 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
     grads: dict[Node, list] = {}
     heap: list[tuple[int, Node]] = []
     leaf_out: dict[int, Any] = {}
+    shared = {id(g) for g in root_grads}  # arrays a leaf's .grad must not alias
     for t, g in zip(roots, root_grads):
         node = t._node
         if node is None:  # backward of a leaf: its own gradient
-            _deliver_leaf(t, g, leaf_out, capture)
+            _deliver_leaf(t, g, leaf_out, capture, shared)
             continue
         slot = grads.get(node)
         if slot is None:
@@ -257,6 +258,10 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
         if not retain_graph:
             node.cache = None
             node.released = True
+        if len(in_grads) > 1:  # one array handed to several inputs (add's backward): no leaf may keep it
+            ids = [id(g) for g in in_grads if g is not None]
+            if len(set(ids)) != len(ids):
+                shared.update(ids)
         for edge, g in zip(edges, in_grads):
             if edge is None or g is None:
                 continue
@@ -265,7 +270,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
                 shape = target.data.shape
                 if g.shape != shape:
                     g = sum_to(g, shape)
-                _deliver_leaf(target, g, leaf_out, capture)
+                _deliver_leaf(target, g, leaf_out, capture, shared)
                 continue
             shape = target.out_shapes[index]
             if g.shape != shape:
@@ -284,7 +289,8 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
     return captured
 
 
-def _deliver_leaf(leaf: Any, g: Any, leaf_out: dict, capture: Sequence[Any] | None) -> None:
+def _deliver_leaf(leaf: Any, g: Any, leaf_out: dict, capture: Sequence[Any] | None,
+                  shared: set[int] | None = None) -> None:
     dtype = leaf.data.dtype
     if g.dtype != dtype:
         g = g.astype(dtype)
@@ -292,6 +298,14 @@ def _deliver_leaf(leaf: Any, g: Any, leaf_out: dict, capture: Sequence[Any] | No
         prev = leaf_out.get(id(leaf))
         leaf_out[id(leaf)] = g if prev is None else prev + g
         return
-    # A copy on first delivery: the same array may reach two leaves (add's backward passes it on twice) and a
-    # user may modify one .grad in place.
-    leaf.grad = g.copy() if leaf.grad is None else leaf.grad + g
+    if leaf.grad is not None:
+        leaf.grad = leaf.grad + g
+        return
+    # Keep the array itself when this backward made it and gives it to no one else; copy a view, a read-only
+    # broadcast, the caller's own gradient, or an array already given to another leaf (add's backward passes
+    # one array on twice), so that changing one .grad in place never changes another.
+    if shared is None or g.base is not None or not g.flags.writeable or id(g) in shared:
+        g = g.copy()
+    elif shared is not None:
+        shared.add(id(g))
+    leaf.grad = g
