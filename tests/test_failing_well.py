@@ -298,3 +298,72 @@ def test_progress_lines_inside_a_long_epoch(monkeypatch):
     assert len(out) == 3, out
     assert out[0] == "epoch 1/2: iteration 30/200, loss 0.5000, 30s into the epoch, ETA 6m10s"
     assert sp.format_seconds(3.25) == "3.2s" and sp.format_seconds(3725) == "1h02m"
+
+
+# ------------------------------------------------------------------------------------------------------ plots
+def _figures(monkeypatch) -> list:
+    import nnlab.viz as viz
+
+    figs: list = []
+    monkeypatch.setattr(viz, "_save", lambda fig, path, dpi=100: figs.append(fig) or Path(path))
+    return figs
+
+
+def _check_axes_explained(fig) -> None:
+    for ax in fig.axes:
+        if not ax.axison or ax.get_label() == "<colorbar>":
+            continue
+        assert ax.get_xlabel() and ax.get_ylabel(), (ax.get_title(), ax.get_xlabel(), ax.get_ylabel())
+        lines = [ln for ln in ax.get_lines()]
+        if lines:
+            legend = ax.get_legend()
+            assert legend is not None, ax.get_title()
+            shown = {t.get_text() for t in legend.get_texts()}
+            for ln in lines:
+                assert not ln.get_label().startswith("_") and ln.get_label() in shown, (ax.get_title(), ln.get_label())
+
+
+def test_plots_label_every_axis_and_line(monkeypatch, tmp_path):
+    import nnlab.viz as viz
+
+    figs = _figures(monkeypatch)
+    hist = {"loss_history": [2.0, 1.5, 1.0], "train_acc_history": [0.3, 0.6], "val_acc_history": [0.25, 0.5]}
+    viz.plot_training_curves(hist, tmp_path / "c.png", title="digits-mlp")
+    viz.plot_run_comparison({"a": hist, "b": hist}, tmp_path / "r.png")
+    viz.plot_epoch_losses([2.0, 1.0], tmp_path / "e.png")
+    viz.plot_weight_scale_sweep([0.1, 1.0], {"bn": {"best_val_acc": [0.5, 0.6], "best_train_acc": [0.5, 0.7],
+                                                    "final_loss": [1.5, 1.2]}}, tmp_path / "w.png")
+    viz.plot_confusion_matrix([0, 1, 1], [0, 1, 0], tmp_path / "m.png", normalize="true", split="test")
+    assert len(figs) == 5
+    for fig in figs:
+        _check_axes_explained(fig)
+    assert "test split" in figs[-1].axes[0].get_title()
+    viz.plot_confusion_matrix([0, 1], [0, 1], tmp_path / "m2.png", title="digits", split="val")
+    assert figs[-1].axes[0].get_title() == "digits (val split)"
+
+
+# ------------------------------------------------------------------------------------------- data folders
+def test_data_root_or_dataset_folder_both_accepted(tmp_path, monkeypatch):
+    from nnlab.data.paths import DataNotFoundError, find_data_file
+
+    root = tmp_path / "data"
+    (root / "mnist").mkdir(parents=True)
+    (root / "mnist" / "f.gz").write_bytes(b"x")
+    want = root / "mnist" / "f.gz"
+    assert find_data_file("load_x", root, "mnist", ("f.gz",), "mnist") == want           # the data root
+    assert find_data_file("load_x", root / "mnist", "mnist", ("f.gz",), "mnist") == want  # the dataset folder
+    monkeypatch.setenv("NNLAB_DATA", str(root))
+    assert find_data_file("load_x", None, "mnist", ("f.gz",), "mnist") == want
+    monkeypatch.setenv("NNLAB_DATA", str(root / "mnist"))
+    assert find_data_file("load_x", None, "mnist", ("f.gz",), "mnist") == want
+    with pytest.raises(TypeError, match="load_mnist: path must be a file or folder path"):
+        find_data_file("load_mnist", 123, "mnist", ("f.gz",), "mnist")
+    with pytest.raises(DataNotFoundError, match=r"nnlab data download mnist --dest"):
+        find_data_file("load_x", tmp_path / "empty", "mnist", ("f.gz",), "mnist")
+
+
+def test_load_mnist_with_a_number_names_the_argument():
+    from nnlab.data.mnist import load_mnist
+
+    with pytest.raises(TypeError, match="load_mnist: path must be"):
+        load_mnist(123)

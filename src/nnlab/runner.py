@@ -160,7 +160,7 @@ def draw_plots(recipe: Recipe, run_dir: Path, model: Any, data: Mapping[str, Any
     if recipe.task == "classification" and data.get("X_test") is not None and len(data["y_test"]):
         pred = np.argmax(predict_scores(model, data["X_test"]), axis=1)
         viz.plot_confusion_matrix(data["y_test"], pred, run_dir / "confusion.png",
-                                  class_names=info.get("class_names"), normalize="true")
+                                  class_names=info.get("class_names"), normalize="true", split="test")
     if recipe.plots is not None:
         recipe.plots(_Artifacts(model, dict(data), dict(metrics), dict(info)), run_dir)
 

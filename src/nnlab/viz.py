@@ -153,7 +153,7 @@ def _histories(source: Any) -> tuple[list[float], list[float], list[float]]:
 @_skipped_when_disabled
 def plot_training_curves(solver_or_histories: Any, path: str | os.PathLike, title: str | None = None) -> Path:
     """Two panels (CS231n notebook 02 layout): training loss vs iteration ('o' markers), and train/val
-    accuracy vs epoch ('-o') with a dashed 0.5 reference line.
+    accuracy vs epoch ('-o'). Every axis is labelled and every line is in a legend.
 
     ``solver_or_histories`` is a :class:`nnlab.solver.Solver` or a dict with ``loss_history``,
     ``train_acc_history`` and ``val_acc_history`` (e.g. the JSON of :class:`nnlab.callbacks.History`).
@@ -161,14 +161,16 @@ def plot_training_curves(solver_or_histories: Any, path: str | os.PathLike, titl
     loss, train_acc, val_acc = _histories(solver_or_histories)
     fig = _new_figure((10, 8))
     ax_loss, ax_acc = fig.subplots(2, 1)
-    ax_loss.set_title("Training loss")
-    ax_loss.plot(loss, "o", markersize=2)
+    ax_loss.set_title("Training loss (per minibatch)")
+    ax_loss.plot(loss, "o", markersize=2, label="training loss")
     ax_loss.set_xlabel("Iteration")
-    ax_acc.set_title("Accuracy")
+    ax_loss.set_ylabel("Loss")
+    ax_loss.legend(loc="upper right")
+    ax_acc.set_title("Accuracy (train: a sample of the training split; val: the validation split)")
     ax_acc.plot(train_acc, "-o", label="train")
     ax_acc.plot(val_acc, "-o", label="val")
-    ax_acc.plot([0.5] * len(val_acc), "k--")
-    ax_acc.set_xlabel("Epoch")
+    ax_acc.set_xlabel("Accuracy check (epoch)")
+    ax_acc.set_ylabel("Accuracy")
     ax_acc.legend(loc="lower right")
     if title:
         fig.suptitle(title)
@@ -218,11 +220,12 @@ def plot_weight_grid(W: Any, path: str | os.PathLike, image_shape: Sequence[int]
 @_skipped_when_disabled
 def plot_confusion_matrix(y_true: Any, y_pred: Any, path: str | os.PathLike,
                           class_names: Sequence[str] | None = None, normalize: str | None = None,
-                          title: str | None = None) -> Path:
+                          title: str | None = None, split: str | None = None) -> Path:
     """Confusion-matrix heat map with the count (or row fraction) written in each cell.
 
     ``normalize=None`` shows counts; ``'true'`` divides each row by its number of samples (recall per class).
-    Rows are true classes, columns predicted ones; ``class_names`` labels both axes.
+    Rows are true classes, columns predicted ones; ``class_names`` labels both axes. ``split`` (e.g. ``'test'``)
+    is named in the title, so the figure says which data it shows.
     """
     fn = "plot_confusion_matrix"
     if normalize not in (None, "true"):
@@ -243,15 +246,18 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, path: str | os.PathLike,
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(range(K), names, rotation=45, ha="right")
     ax.set_yticks(range(K), names)
-    ax.set_xlabel("Predicted")
-    ax.set_ylabel("True")
+    ax.set_xlabel("Predicted class")
+    ax.set_ylabel("True class")
     threshold = values.max() / 2 if values.size else 0
     if K <= 30:
         for i in range(K):
             for j in range(K):
                 ax.text(j, i, fmt.format(values[i, j].item()), ha="center", va="center", fontsize=8,
                         color="white" if values[i, j] > threshold else "black")
-    ax.set_title(title or ("Confusion matrix" + (" (normalized by true class)" if normalize else "")))
+    what = f"Confusion matrix, {split} split" if split else "Confusion matrix"
+    ax.set_title(title or (what + (" (normalized by true class)" if normalize else "")))
+    if split and title and split not in title:
+        ax.set_title(f"{title} ({split} split)")
     return _save(fig, path)
 
 
@@ -354,6 +360,7 @@ def plot_run_comparison(runs: Mapping[str, Mapping[str, Any]], path: str | os.Pa
                 ax.plot(other[key], "-", color=f"C{i}", alpha=0.3, linewidth=1)
         ax.set_title(name)
         ax.set_xlabel(xlabel)
+        ax.set_ylabel("Loss" if panel == "loss" else "Accuracy")
         ax.grid(linestyle="--", alpha=0.5)
         ax.legend(loc="best", ncol=min(len(runs), 5))
     if title:
@@ -376,6 +383,7 @@ def plot_weight_scale_sweep(scales: Sequence[float], results: Mapping[str, Mappi
             ax.semilogx(scales, res[key], "-o", label=label)
         ax.set_title(f"{name} vs. weight initialization scale")
         ax.set_xlabel("Weight initialization scale")
+        ax.set_ylabel("Loss" if key == "final_loss" else "Accuracy")
         ax.grid(linestyle="--", alpha=0.5)
         ax.legend(loc="best")
     if loss_ylim is not None:
@@ -427,8 +435,8 @@ def plot_confusion_panels(confusions: Mapping[str, Any], path: str | os.PathLike
             ax.text(c, r, f"{v:.2f}", ha="center", va="center", color="white" if v > 0.6 else "black")
         ax.set_xticks(range(K), class_names)
         ax.set_yticks(range(K), class_names)
-        ax.set_xlabel("Predicted")
-        ax.set_ylabel("True")
+        ax.set_xlabel("Predicted class")
+        ax.set_ylabel("True class")
         ax.set_title((titles or {}).get(name, name))
     return _save(fig, path)
 
@@ -438,9 +446,10 @@ def plot_epoch_losses(losses: Sequence[float], path: str | os.PathLike, title: s
     """Loss per epoch (epochs numbered from 1), ``'-o'``."""
     fig = _new_figure((5, 3.5))
     ax = fig.subplots()
-    ax.plot(range(1, len(losses) + 1), list(losses), marker="o")
+    ax.plot(range(1, len(losses) + 1), list(losses), marker="o", label="mean training loss of the epoch")
     ax.set_xlabel("Epoch")
     ax.set_ylabel("Loss")
+    ax.legend(loc="best")
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title)
@@ -490,8 +499,10 @@ def plot_feature_strips(features: Mapping[str, Any], y: Any, path: str | os.Path
     axes = np.atleast_1d(fig.subplots(len(features), 1))
     for ax, (name, z) in zip(axes, features.items()):
         z = np.asarray(z)
-        ax.scatter(z[y > 0], np.zeros(int((y > 0).sum())), c="#1f77b4", edgecolors="k")
-        ax.scatter(z[y <= 0], np.zeros(int((y <= 0).sum())), c="#d62728", edgecolors="k")
+        ax.scatter(z[y > 0], np.zeros(int((y > 0).sum())), c="#1f77b4", edgecolors="k", label="y > 0")
+        ax.scatter(z[y <= 0], np.zeros(int((y <= 0).sum())), c="#d62728", edgecolors="k", label="y <= 0")
+        ax.set_xlabel("feature value")
+        ax.legend(loc="best", fontsize=7)
         ax.set_yticks([])
         ax.set_ylabel(name, rotation=0, labelpad=12)
         if titles and name in titles:

@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .cache import cached_arrays
-from .paths import DataFormatError, data_root, missing_data, verify_sha256
+from .paths import DataFormatError, dataset_folders, missing_data, verify_sha256
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -235,13 +235,15 @@ def _read_image_tree(source: Path, limit: int | None) -> tuple[np.ndarray, ...]:
 
 # ----------------------------------------------------------------------------------------------- public API
 def _resolve(path: str | os.PathLike | None) -> Path:
-    folder = Path(path).expanduser() if path is not None else data_root() / "cifar10"
-    if folder.exists() and (folder.is_file() or any((folder / n).exists() for n in ("data_batch_1", "train"))
-                            or any(folder.glob("*/data_batch_1*")) or any(folder.glob("data_batch_1*"))):
-        return folder
-    for name in _DEFAULT_NAMES:
-        if (folder / name).exists():
-            return folder / name
+    folders = dataset_folders("load_cifar10", path, "cifar10")  # the dataset folder, or the data root holding it
+    for folder in folders:
+        if folder.exists() and (folder.is_file() or any((folder / n).exists() for n in ("data_batch_1", "train"))
+                                or any(folder.glob("*/data_batch_1*")) or any(folder.glob("data_batch_1*"))):
+            return folder
+        for name in _DEFAULT_NAMES:
+            if (folder / name).exists():
+                return folder / name
+    folder = folders[0]
     raise missing_data("load_cifar10", folder, "CIFAR-10 data (" + " or ".join(_DEFAULT_NAMES) + ")", "cifar10",
                        path is not None)
 

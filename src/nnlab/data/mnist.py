@@ -98,7 +98,7 @@ def load_mnist(path: str | os.PathLike | None = None, num_validation: int = 5000
         raise ValueError(f"load_mnist: num_validation must be in [0, 60000), got {num_validation}")
     arrays, files = {}, {}
     for name, digest in MNIST_FILES.items():
-        file = find_data_file("load_mnist", Path(path) if path is not None else None, "mnist", (name,), "mnist")
+        file = find_data_file("load_mnist", path, "mnist", (name,), "mnist")
         if verify:
             verify_sha256("load_mnist", file, digest, "mnist")
         key = name.split("-idx")[0]

@@ -23,6 +23,7 @@ __all__ = [
     "describe_root",
     "missing_data",
     "find_data_file",
+    "dataset_folders",
     "sha256_of",
     "verify_sha256",
 ]
@@ -73,7 +74,11 @@ def missing_data(fn: str, folder: Path, looked_for: str, download_name: str | No
         where = f"{folder} does not exist (looked for {looked_for})"
     else:
         where = f"no {looked_for} in {folder}"
-    todo = f"get it with `nnlab data download {download_name} --dest {folder}`, " if download_name else ""
+    todo = ""
+    if download_name:
+        dest = folder if _writable(folder) else Path("~/nnlab-data") / folder.name
+        then = "" if dest == folder else " and set NNLAB_DATA=~/nnlab-data"
+        todo = f"get it with `nnlab data download {download_name} --dest {dest}`{then}, "
     if how:
         todo = f"{how}, "
     return DataNotFoundError(
@@ -82,21 +87,44 @@ def missing_data(fn: str, folder: Path, looked_for: str, download_name: str | No
     )
 
 
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` (or, when missing, its nearest existing parent) can be written by this process."""
+    probe = Path(folder).expanduser()
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
+
+
+def dataset_folders(fn: str, path: str | os.PathLike | None, subdir: str) -> list[Path]:
+    """Where a dataset's files may be: ``path`` given -> ``[path, path/subdir]`` (the dataset folder or the data
+    root); none -> ``[data_root()/subdir, data_root()]`` (``$NNLAB_DATA`` may name the root or the dataset
+    folder). ``TypeError`` naming ``fn`` when ``path`` is not a path."""
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{fn}: path must be a file or folder path (str or os.PathLike), got {type(path).__name__} "
+                        f"{path!r}")
+    if path is not None:
+        folder = Path(path).expanduser()
+        return [folder, folder / subdir]
+    return [data_root() / subdir, data_root()]
+
+
 def find_data_file(fn: str, path: str | os.PathLike | None, subdir: str, names: tuple[str, ...],
                    download_name: str | None, how: str | None = None) -> Path:
     """Resolve a dataset file.
 
-    ``path`` may be a file (returned as is if it exists) or a folder, searched for ``names`` in order; with no
-    ``path`` the folder is ``data_root() / subdir``. Raises :class:`DataNotFoundError` naming every path tried
+    ``path`` may be a file (returned as is if it exists) or a folder, searched for ``names`` in order: the
+    dataset folder itself or the data root holding ``subdir`` (:func:`dataset_folders`); with no ``path`` the
+    folder is ``data_root() / subdir`` (or ``data_root()`` itself when ``$NNLAB_DATA`` names the dataset folder).
+    Raises :class:`DataNotFoundError` naming every path tried
     and what to do (``how``, else the ``nnlab data download <download_name>`` command).
     """
-    if path is not None and Path(path).expanduser().is_file():
-        return Path(path).expanduser()
-    folder = Path(path).expanduser() if path is not None else data_root() / subdir
-    for candidate in (folder / n for n in names):
+    folders = dataset_folders(fn, path, subdir)
+    if path is not None and folders[0].is_file():
+        return folders[0]
+    for candidate in (folder / n for folder in folders for n in names):
         if candidate.is_file():
             return candidate
-    raise missing_data(fn, folder, " or ".join(names), download_name, path is not None, how)
+    raise missing_data(fn, folders[0], " or ".join(names), download_name, path is not None, how)
 
 
 def sha256_of(file: str | os.PathLike, chunk: int = 1 << 20) -> str:
