@@ -389,7 +389,7 @@ def test_leaf_gradients_never_alias_each_other_or_the_callers_gradient():
 
     a = ag.tensor(np.ones(3), requires_grad=True)
     b = ag.tensor(np.ones(3), requires_grad=True)
-XX
+    ((a + b) * 2.0).sum().backward()  # add's backward hands one (fresh, writeable) array to both leaves
     a.grad[0] = 5.0
     np.testing.assert_array_equal(b.grad, [2.0, 2.0, 2.0])
     g = np.ones(3)
