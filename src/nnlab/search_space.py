@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TuneError", "ParamSpec", "parse_param", "parse_space", "grid_size", "make_sampler", "make_pruner"]
+__all__ = ["TuneError", "ParamSpec", "parse_param", "parse_space", "grid_size", "make_sampler", "make_pruner",
+           "literal_or_text"]
 
 _KINDS = ("uniform", "loguniform", "int", "choice", "grid")
 _PRIMITIVES = (type(None), bool, int, float, str)
@@ -67,7 +68,9 @@ class ParamSpec:
         return f"{self.name}={self.kind}:{low!r}:{high!r}{tail}"
 
 
-def _literal(text: str) -> Any:
+def literal_or_text(text: str) -> Any:
+    """A Python literal written as text (``"1e-3"`` -> 0.001, ``"[64, 32]"`` -> a list), else the text itself
+    (``"adam"``): how sweep values and a study's fixed settings are read back."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -82,7 +85,7 @@ def _split_values(raw: str) -> list[Any]:
             return list(values)
     except (ValueError, SyntaxError):
         pass
-    return [_literal(part.strip()) for part in raw.split(",")]
+    return [literal_or_text(part.strip()) for part in raw.split(",")]
 
 
 def _number(text: str, what: str, spec: str) -> float:

@@ -41,7 +41,16 @@ from typing import Any
 
 from . import viz
 from .callbacks import Callback
-from .search_space import ParamSpec, TuneError, _literal, grid_size, make_pruner, make_sampler, parse_param, parse_space
+from .search_space import (
+    ParamSpec,
+    TuneError,
+    grid_size,
+    literal_or_text,
+    make_pruner,
+    make_sampler,
+    parse_param,
+    parse_space,
+)
 
 __all__ = ["ParamSpec", "TuneError", "parse_param", "parse_space", "PruningCallback", "make_sampler",
            "make_pruner", "tune", "export_csv", "plot_study", "best_summary"]
@@ -199,7 +208,7 @@ def _objective(study_attrs: dict[str, Any], study_dir: Path, keep_weights: bool,
 
     recipe = get_recipe(study_attrs["recipe"])
     space = parse_space(study_attrs["space"])
-    fixed = {k: _literal(v) for k, v in study_attrs["fixed"].items()}
+    fixed = {k: literal_or_text(v) for k, v in study_attrs["fixed"].items()}
     quick = bool(study_attrs["quick"])
     mlflow_uri = study_attrs.get("mlflow_uri")
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..backend import as_strided, scratch, xp_of
 from ..validation import check_array
-from .winograd import _Stages
+from .winograd import Stages
 
 __all__ = ["conv_forward_mec", "conv_backward_mec"]
 
@@ -119,7 +119,7 @@ def conv_forward_mec(x, w, b, conv_param: dict, profile: dict | None = None) -> 
     """
     fn = "conv_forward_mec"
     S, P, OH, OW = _geometry(fn, x, w, b, conv_param)
-    clock = _Stages(profile)
+    clock = Stages(profile)
     xp = xp_of(x, w)
     dt = x.dtype
     N = x.shape[0]
@@ -161,7 +161,7 @@ def conv_backward_mec(dout, cache: tuple, need_dx: bool = True, profile: dict | 
     OH, OW = (H + 2 * P - KH) // S + 1, (W + 2 * P - KW) // S + 1
     if tuple(dout.shape) != (N, F, OH, OW):
         raise ValueError(f"{fn}: dout must have shape {(N, F, OH, OW)}, got {tuple(dout.shape)}")
-    clock = _Stages(profile)
+    clock = Stages(profile)
     dt = L.dtype
     K = KH * C * KW
     Lw = _windows(L, KH, S, OH)

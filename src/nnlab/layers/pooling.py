@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import parallel_for, split, xp_of
-from ..validation import check_array
+from ..validation import check_array, check_positive_int
 
 _BLOCK_BYTES = 1 << 20  # bytes of x (or dx) per block of samples pooled on one thread (see _sample_blocks)
 
@@ -32,21 +32,15 @@ __all__ = [
 ]
 
 
-def _positive_int(fn: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _pool_geometry(fn: str, x: Any, pool_param: dict) -> tuple[int, int, int, int, int]:
     """Validate a pooling call; return ``(PH, PW, S, H', W')``."""
     check_array(fn, "x", x, ndim=4, shape_hint="(N, C, H, W)", float_only=True)
     if not isinstance(pool_param, dict):
         raise TypeError(f"{fn}: pool_param must be a dict with keys 'pool_height', 'pool_width', 'stride', "
                         f"got {type(pool_param).__name__}")
-    PH = _positive_int(fn, "pool_height", pool_param.get("pool_height", 2))
-    PW = _positive_int(fn, "pool_width", pool_param.get("pool_width", 2))
-    S = _positive_int(fn, "stride", pool_param.get("stride", 2))
+    PH = check_positive_int(fn, "pool_height", pool_param.get("pool_height", 2))
+    PW = check_positive_int(fn, "pool_width", pool_param.get("pool_width", 2))
+    S = check_positive_int(fn, "stride", pool_param.get("stride", 2))
     H, W = x.shape[2:]
     if PH > H or PW > W:
         raise ValueError(f"{fn}: pool window {PH}x{PW} is larger than the input {H}x{W} (x shape {tuple(x.shape)})")
@@ -263,8 +257,8 @@ def _adaptive_size(fn: str, output_size: Any, H: int, W: int) -> tuple[int, int]
         output_size = (output_size, output_size)
     if not isinstance(output_size, (tuple, list)) or len(output_size) != 2:
         raise ValueError(f"{fn}: output_size must be an int or a pair (oh, ow), got {output_size!r}")
-    oh = H if output_size[0] is None else _positive_int(fn, "output_size[0]", output_size[0])
-    ow = W if output_size[1] is None else _positive_int(fn, "output_size[1]", output_size[1])
+    oh = H if output_size[0] is None else check_positive_int(fn, "output_size[0]", output_size[0])
+    ow = W if output_size[1] is None else check_positive_int(fn, "output_size[1]", output_size[1])
     return oh, ow
 
 

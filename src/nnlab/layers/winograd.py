@@ -214,7 +214,7 @@ def _transform(kind: str, mat: np.ndarray, ins, outs, tmp) -> None:
         _combine(mat, ins, outs, tmp)
 
 
-class _Stages:
+class Stages:
     """Adds the CPU time (``time.process_time``: every thread of the process, so at one BLAS thread the work
     itself, whatever else loads the machine) of named stages into ``profile`` (a dict) when one is given;
     otherwise free."""
@@ -366,7 +366,7 @@ def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict |
     """
     fn = "conv_forward_winograd"
     P, OH, OW, TH, TW = _geometry(fn, x, w, b, conv_param, m)
-    clock = _Stages(profile)
+    clock = Stages(profile)
     xp = xp_of(x, w)
     dt = x.dtype
     BT, G, AT = (mat.astype(dt) for mat in winograd_matrices(m))
@@ -437,7 +437,7 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
     OH, OW = H + 2 * P - 2, W + 2 * P - 2
     if tuple(dout.shape) != (N, F, OH, OW):
         raise ValueError(f"{fn}: dout must have shape {(N, F, OH, OW)}, got {tuple(dout.shape)}")
-    clock = _Stages(profile)
+    clock = Stages(profile)
     dt = V.dtype
     BT, G, AT = (mat.astype(dt) for mat in winograd_matrices(m))
     A, B = np.ascontiguousarray(AT.T), np.ascontiguousarray(BT.T)

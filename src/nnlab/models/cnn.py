@@ -17,15 +17,9 @@ import numpy as np
 from .. import layers as F
 from ..backend import get_rng, normal
 from ..nn import AdaptiveAvgPool2d, Conv2d, Dropout, Flatten, LeakyReLU, Linear, MaxPool2d, Sequential
-from ..validation import check_array, check_labels
+from ..validation import check_array, check_labels, check_positive_int
 
 __all__ = ["ThreeLayerConvNet", "mri_cnn"]
-
-
-def _positive_int(fn: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class ThreeLayerConvNet:
@@ -50,11 +44,11 @@ class ThreeLayerConvNet:
         fn = "ThreeLayerConvNet"
         if len(tuple(input_dim)) != 3:
             raise ValueError(f"{fn}: input_dim must be (C, H, W), got {input_dim!r}")
-        C, H, W = (_positive_int(fn, "input_dim", v) for v in input_dim)
-        F_ = _positive_int(fn, "num_filters", num_filters)
-        fs = _positive_int(fn, "filter_size", filter_size)
-        hidden_dim = _positive_int(fn, "hidden_dim", hidden_dim)
-        num_classes = _positive_int(fn, "num_classes", num_classes)
+        C, H, W = (check_positive_int(fn, "input_dim", v) for v in input_dim)
+        F_ = check_positive_int(fn, "num_filters", num_filters)
+        fs = check_positive_int(fn, "filter_size", filter_size)
+        hidden_dim = check_positive_int(fn, "hidden_dim", hidden_dim)
+        num_classes = check_positive_int(fn, "num_classes", num_classes)
         self.dtype = np.dtype(dtype)
         if not np.issubdtype(self.dtype, np.floating):
             raise TypeError(f"{fn}: dtype must be a floating-point type, got {self.dtype}")
@@ -137,7 +131,7 @@ def mri_cnn(num_classes: int = 4, dropout: float = 0.2, seed: Any = None, in_cha
     classifier = Sequential(
         Linear(c4 * pooled_size * pooled_size, h1, seed=rng, dtype=dtype), act(), Dropout(dropout, seed=rng),
         Linear(h1, h2, seed=rng, dtype=dtype), act(), Dropout(dropout, seed=rng),
-        Linear(h2, _positive_int("mri_cnn", "num_classes", num_classes), seed=rng, dtype=dtype),
+        Linear(h2, check_positive_int("mri_cnn", "num_classes", num_classes), seed=rng, dtype=dtype),
     )
     return Sequential(OrderedDict([
         ("feature_extractor", features),

@@ -17,25 +17,12 @@ import numpy as np
 
 from .. import layers
 from ..backend import get_rng, normal
-from ..validation import check_array, check_labels, check_probability
+from ..validation import check_array, check_float_dtype, check_labels, check_positive_int, check_probability
 
 __all__ = ["TwoLayerNet", "FullyConnectedNet", "ACTIVATIONS", "NORMALIZATIONS"]
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "softsign")
 NORMALIZATIONS = (None, "batchnorm", "layernorm")
-
-
-def _check_dtype(fn: str, dtype: Any) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"{fn}: dtype must be a floating-point type, got {dtype}")
-    return dtype
-
-
-def _check_positive_int(fn: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _check_scores_input(fn: str, X: Any, input_dim: int) -> None:
@@ -85,14 +72,14 @@ class TwoLayerNet:
     def __init__(self, input_dim: int = 3 * 32 * 32, hidden_dim: int = 100, num_classes: int = 10,
                  weight_scale: float = 1e-3, reg: float = 0.0, dtype: Any = np.float64) -> None:
         fn = "TwoLayerNet"
-        input_dim = _check_positive_int(fn, "input_dim", input_dim)
-        hidden_dim = _check_positive_int(fn, "hidden_dim", hidden_dim)
-        num_classes = _check_positive_int(fn, "num_classes", num_classes)
+        input_dim = check_positive_int(fn, "input_dim", input_dim)
+        hidden_dim = check_positive_int(fn, "hidden_dim", hidden_dim)
+        num_classes = check_positive_int(fn, "num_classes", num_classes)
         if not weight_scale > 0:
             raise ValueError(f"{fn}: weight_scale must be > 0, got {weight_scale}")
         if not reg >= 0:
             raise ValueError(f"{fn}: reg must be >= 0, got {reg}")
-        self.dtype = _check_dtype(fn, dtype)
+        self.dtype = check_float_dtype(fn, dtype)
         self.input_dim, self.num_classes = input_dim, num_classes
         self.reg = reg
         rng = get_rng(None)
@@ -155,9 +142,9 @@ class FullyConnectedNet:
         fn = "FullyConnectedNet"
         if isinstance(hidden_dims, (int, np.integer, str, bytes)) or not hasattr(hidden_dims, "__iter__"):
             raise TypeError(f"{fn}: hidden_dims must be a list of positive ints, got {hidden_dims!r}")
-        hidden_dims = [_check_positive_int(fn, f"hidden_dims[{i}]", h) for i, h in enumerate(hidden_dims)]
-        input_dim = _check_positive_int(fn, "input_dim", input_dim)
-        num_classes = _check_positive_int(fn, "num_classes", num_classes)
+        hidden_dims = [check_positive_int(fn, f"hidden_dims[{i}]", h) for i, h in enumerate(hidden_dims)]
+        input_dim = check_positive_int(fn, "input_dim", input_dim)
+        num_classes = check_positive_int(fn, "num_classes", num_classes)
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"{fn}: normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
         if activation not in ACTIVATIONS:
@@ -168,7 +155,7 @@ class FullyConnectedNet:
             raise ValueError(f"{fn}: reg must be >= 0, got {reg}")
         drop = self._resolve_dropout(fn, dropout, dropout_keep_ratio)
 
-        self.dtype = _check_dtype(fn, dtype)
+        self.dtype = check_float_dtype(fn, dtype)
         self.input_dim, self.num_classes = input_dim, num_classes
         self.normalization = normalization
         self.activation = activation

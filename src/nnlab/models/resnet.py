@@ -41,16 +41,11 @@ from ..nn import (
     Sequential,
 )
 from ..nn.activations import GELU, SiLU
+from ..validation import check_positive_int
 
 __all__ = ["BasicBlock", "resnet_cifar", "resnet_fast"]
 
 _ACTIVATIONS = {"relu": ReLU, "gelu": GELU, "silu": SiLU}
-
-
-def _positive_int(fn: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _rng(seed: Any) -> Any:
@@ -101,9 +96,9 @@ class BasicBlock(Module):
                  dtype: Any = np.float32) -> None:
         super().__init__()
         fn = "BasicBlock"
-        in_planes = _positive_int(fn, "in_planes", in_planes)
-        planes = _positive_int(fn, "planes", planes)
-        stride = _positive_int(fn, "stride", stride)
+        in_planes = check_positive_int(fn, "in_planes", in_planes)
+        planes = check_positive_int(fn, "planes", planes)
+        stride = check_positive_int(fn, "stride", stride)
         rng = _rng(seed)
         self.in_planes, self.planes, self.stride = in_planes, planes, stride
         self.conv1 = Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False, seed=rng, dtype=dtype)
@@ -144,12 +139,12 @@ def resnet_cifar(depth: int = 20, width: int = 16, num_classes: int = 10, in_cha
     initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for conv and linear weights, BN weight 1 and bias 0).
     """
     fn = "resnet_cifar"
-    depth = _positive_int(fn, "depth", depth)
+    depth = check_positive_int(fn, "depth", depth)
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(f"{fn}: depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, ...), got {depth}")
-    width = _positive_int(fn, "width", width)
-    num_classes = _positive_int(fn, "num_classes", num_classes)
-    in_channels = _positive_int(fn, "in_channels", in_channels)
+    width = check_positive_int(fn, "width", width)
+    num_classes = check_positive_int(fn, "num_classes", num_classes)
+    in_channels = check_positive_int(fn, "in_channels", in_channels)
     _activation(fn, activation)
     n = (depth - 2) // 6
     rng = _rng(seed)
@@ -206,17 +201,17 @@ def resnet_fast(widths: tuple[int, ...] = (64, 128, 256), residual: tuple[bool, 
     fn = "resnet_fast"
     if not isinstance(widths, (tuple, list)) or not widths:
         raise ValueError(f"{fn}: widths must be a non-empty tuple of channel counts, got {widths!r}")
-    widths = tuple(_positive_int(fn, "widths", w) for w in widths)
+    widths = tuple(check_positive_int(fn, "widths", w) for w in widths)
     if isinstance(residual, bool):
         residual = (residual,) * len(widths)
     if not isinstance(residual, (tuple, list)) or len(residual) != len(widths):
         raise ValueError(f"{fn}: residual must be a bool or one bool per stage ({len(widths)}), got {residual!r}")
-    stem_width = _positive_int(fn, "stem_width", stem_width if stem_width is not None else max(widths[0] // 2, 1))
-    num_classes = _positive_int(fn, "num_classes", num_classes)
-    in_channels = _positive_int(fn, "in_channels", in_channels)
+    stem_width = check_positive_int(fn, "stem_width", stem_width if stem_width is not None else max(widths[0] // 2, 1))
+    num_classes = check_positive_int(fn, "num_classes", num_classes)
+    in_channels = check_positive_int(fn, "in_channels", in_channels)
     if head_pool not in ("max", "avg"):
         raise ValueError(f"{fn}: head_pool must be 'max' or 'avg', got {head_pool!r}")
-    final = _positive_int(fn, "image_size", image_size) // 2 ** len(widths)
+    final = check_positive_int(fn, "image_size", image_size) // 2 ** len(widths)
     if head_pool == "max" and (final < 1 or image_size % 2 ** len(widths)):
         raise ValueError(f"{fn}: image_size {image_size} must be divisible by 2**len(widths) = {2 ** len(widths)} "
                          "for head_pool='max'")

@@ -24,7 +24,7 @@ import numpy as np
 from .. import layers as F
 from ..backend import get_rng
 from ..nn.containers import Sequential
-from ..nn.layers import Dropout, LayerNorm, Linear, _ensure_forward
+from ..nn.layers import Dropout, LayerNorm, Linear, ensure_forward
 from ..nn.module import Module
 from ..nn.parameter_view import ParameterView, ParamsAttribute
 from ..nn.recurrent import Embedding
@@ -52,7 +52,7 @@ class _TiedHead(Module):
         return (h.reshape(-1, d) @ self._embedding.weight.T + self.bias).reshape(*h.shape[:-1], V)  # 2-D GEMM
 
     def backward(self, dout: Any) -> Any:
-        h = _ensure_forward(self)
+        h = ensure_forward(self)
         V, d = self._embedding.weight.shape
         d2 = dout.reshape(-1, V)
         self._set_grad("bias", d2.sum(axis=0))

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from .. import layers as F
-from .layers import _Elementwise, _ensure_forward, _float_dtype, _positive_int
+from ..validation import check_float_dtype, check_int
+from .layers import Elementwise, ensure_forward
 from .module import Module
 
 __all__ = ["GELU", "SiLU", "ELU", "SELU", "Softplus", "Hardsigmoid", "Hardswish", "Mish", "PReLU"]
@@ -34,37 +35,37 @@ class GELU(Module):
         return out
 
     def backward(self, dout: Any) -> Any:
-        return F.gelu_backward(dout, _ensure_forward(self))
+        return F.gelu_backward(dout, ensure_forward(self))
 
     def extra_repr(self) -> str:
         return f"approximate='{self.approximate}'"
 
 
-class SiLU(_Elementwise):
+class SiLU(Elementwise):
     """``x * sigmoid(x)`` via ``silu_forward``."""
 
     _kernel = "silu"
 
 
-class SELU(_Elementwise):
+class SELU(Elementwise):
     """``scale * elu(x, alpha)`` with torch's constants via ``selu_forward``."""
 
     _kernel = "selu"
 
 
-class Hardsigmoid(_Elementwise):
+class Hardsigmoid(Elementwise):
     """``clip(x/6 + 1/2, 0, 1)`` via ``hardsigmoid_forward``."""
 
     _kernel = "hardsigmoid"
 
 
-class Hardswish(_Elementwise):
+class Hardswish(Elementwise):
     """``x * clip(x + 3, 0, 6) / 6`` via ``hardswish_forward``."""
 
     _kernel = "hardswish"
 
 
-class Mish(_Elementwise):
+class Mish(Elementwise):
     """``x * tanh(softplus(x))`` via ``mish_forward``."""
 
     _kernel = "mish"
@@ -82,7 +83,7 @@ class ELU(Module):
         return out
 
     def backward(self, dout: Any) -> Any:
-        return F.elu_backward(dout, _ensure_forward(self))
+        return F.elu_backward(dout, ensure_forward(self))
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
@@ -102,7 +103,7 @@ class Softplus(Module):
         return out
 
     def backward(self, dout: Any) -> Any:
-        return F.softplus_backward(dout, _ensure_forward(self))
+        return F.softplus_backward(dout, ensure_forward(self))
 
     def extra_repr(self) -> str:
         return f"beta={self.beta:g}, threshold={self.threshold:g}"
@@ -117,15 +118,15 @@ class PReLU(Module):
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype: Any = np.float32) -> None:
         super().__init__()
-        self.num_parameters = _positive_int("PReLU", "num_parameters", num_parameters)
-        self.weight = np.full(self.num_parameters, init, dtype=_float_dtype("PReLU", dtype))
+        self.num_parameters = check_int("PReLU", "num_parameters", num_parameters)
+        self.weight = np.full(self.num_parameters, init, dtype=check_float_dtype("PReLU", dtype))
 
     def forward(self, x: Any) -> Any:
         out, self._cache = F.prelu_forward(x, self.weight)
         return out
 
     def backward(self, dout: Any) -> Any:
-        dx, dweight = F.prelu_backward(dout, _ensure_forward(self))
+        dx, dweight = F.prelu_backward(dout, ensure_forward(self))
         self._set_grad("weight", dweight)
         return dx
 

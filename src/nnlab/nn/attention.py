@@ -18,8 +18,8 @@ import numpy as np
 
 from .. import layers as F
 from ..backend import get_rng, uniform, xp_of
-from ..validation import check_array, check_probability
-from .layers import Linear, _ensure_forward, _float_dtype, _positive_int
+from ..validation import check_array, check_float_dtype, check_int, check_probability
+from .layers import Linear, ensure_forward
 from .module import Module
 
 __all__ = ["MultiheadAttention"]
@@ -85,14 +85,14 @@ class MultiheadAttention(Module):
                  batch_first: bool = True, seed: Seed = None, dtype: Any = np.float32) -> None:
         super().__init__()
         fn = "MultiheadAttention"
-        self.embed_dim = _positive_int(fn, "embed_dim", embed_dim)
-        self.num_heads = _positive_int(fn, "num_heads", num_heads)
+        self.embed_dim = check_int(fn, "embed_dim", embed_dim)
+        self.num_heads = check_int(fn, "num_heads", num_heads)
         if self.embed_dim % self.num_heads:
             raise ValueError(f"{fn}: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
         self.head_dim = self.embed_dim // self.num_heads
         check_probability(fn, "dropout", dropout)
         self.dropout, self.batch_first = float(dropout), bool(batch_first)
-        dtype = _float_dtype(fn, dtype)
+        dtype = check_float_dtype(fn, dtype)
         rng = get_rng(seed)
         self._rng = None if seed is None else rng  # None: NumPy's global RNG, also for the submodules and dropout
         E = self.embed_dim
@@ -182,7 +182,7 @@ class MultiheadAttention(Module):
         self-attention, which then takes one GEMM for all three projections instead of three.
         """
         fn = "MultiheadAttention.backward"
-        cache = _ensure_forward(self)
+        cache = ensure_forward(self)
         q_in, k_in, v_in = cache["inputs"]
         check_array(fn, "dout", dout)
         if not cache["batched"]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import layers as F
 from ..backend import get_rng, uniform, xp_of
-from ..validation import check_array, check_min_ndim, check_probability
+from ..validation import check_array, check_float_dtype, check_int, check_min_ndim, check_probability
 from .module import Module
 
 __all__ = [
@@ -31,19 +31,13 @@ Seed = Any  # int | np.random.Generator | np.random.RandomState | None
 
 
 # ---- argument helpers -------------------------------------------------------------------------------------
-def _positive_int(fn: str, name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{fn}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _pair(fn: str, name: str, value: Any, minimum: int = 1) -> tuple[int, int]:
     """An int or a pair of ints -> (int, int), each >= minimum."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
-        return _positive_int(fn, name, value[0], minimum), _positive_int(fn, name, value[1], minimum)
-    v = _positive_int(fn, name, value, minimum)
+        return check_int(fn, name, value[0], minimum), check_int(fn, name, value[1], minimum)
+    v = check_int(fn, name, value, minimum)
     return v, v
 
 
@@ -56,23 +50,18 @@ def _square(fn: str, name: str, value: Any, minimum: int) -> int:
     return a
 
 
-def _float_dtype(fn: str, dtype: Any) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"{fn}: dtype must be a floating-point type, got {dtype}")
-    return dtype
-
-
-def _uniform_init(rng: Any, shape: tuple[int, ...], bound: float, dtype: np.dtype) -> np.ndarray:
+def uniform_init(rng: Any, shape: tuple[int, ...], bound: float, dtype: np.dtype) -> np.ndarray:
     """U(-bound, bound) samples of ``shape`` in ``dtype`` (drawn in float64, then cast)."""
     return (bound * (2.0 * uniform(rng, shape) - 1.0)).astype(dtype)
 
 
-def _check_input(fn: str, x: Any, ndims: tuple[int, ...], hint: str) -> None:
+def check_input(fn: str, x: Any, ndims: tuple[int, ...], hint: str) -> None:
+    """Require ``x`` to be a float array of one of the ranks ``ndims`` (``hint``: the expected shape)."""
     check_array(fn, "x", x, ndim=ndims, shape_hint=hint, float_only=True)
 
 
-def _ensure_forward(module: Module) -> Any:
+def ensure_forward(module: Module) -> Any:
+    """The cache ``module.forward`` kept; ``RuntimeError`` when ``backward`` comes before any ``forward``."""
     cache = module.__dict__.get("_cache")
     if cache is None:
         raise RuntimeError(f"{type(module).__name__}.backward: call forward first (no cache)")
@@ -92,13 +81,13 @@ class Linear(Module):
                  dtype: Any = np.float32) -> None:
         super().__init__()
         fn = "Linear"
-        self.in_features = _positive_int(fn, "in_features", in_features)
-        self.out_features = _positive_int(fn, "out_features", out_features)
-        dtype = _float_dtype(fn, dtype)
+        self.in_features = check_int(fn, "in_features", in_features)
+        self.out_features = check_int(fn, "out_features", out_features)
+        dtype = check_float_dtype(fn, dtype)
         rng = get_rng(seed)
         bound = 1.0 / np.sqrt(self.in_features)
-        self.weight = _uniform_init(rng, (self.out_features, self.in_features), bound, dtype)
-        self.register_parameter("bias", _uniform_init(rng, (self.out_features,), bound, dtype) if bias else None)
+        self.weight = uniform_init(rng, (self.out_features, self.in_features), bound, dtype)
+        self.register_parameter("bias", uniform_init(rng, (self.out_features,), bound, dtype) if bias else None)
 
     def forward(self, x: Any) -> Any:
         fn = "Linear.forward"
@@ -112,7 +101,7 @@ class Linear(Module):
         return out.reshape(*x.shape[:-1], self.out_features)
 
     def backward(self, dout: Any) -> Any:
-        cache, x_shape = _ensure_forward(self)
+        cache, x_shape = ensure_forward(self)
         dx, dw, db = F.affine_backward(dout.reshape(-1, self.out_features), cache)
         self._set_grad("weight", dw.T)
         if self.bias is not None:
@@ -149,23 +138,23 @@ class Conv2d(Module):
         if algo not in F.CONV_ALGOS:
             raise ValueError(f"{fn}: algo must be one of {', '.join(map(repr, F.CONV_ALGOS))}, got {algo!r}")
         self.algo = algo
-        self.in_channels = _positive_int(fn, "in_channels", in_channels)
-        self.out_channels = _positive_int(fn, "out_channels", out_channels)
+        self.in_channels = check_int(fn, "in_channels", in_channels)
+        self.out_channels = check_int(fn, "out_channels", out_channels)
         self.kernel_size = _pair(fn, "kernel_size", kernel_size)
         self.stride = _square(fn, "stride", stride, 1)
         self.padding = _square(fn, "padding", padding, 0)
         if algo.startswith("winograd") and (self.kernel_size != (3, 3) or self.stride != 1):
             raise ValueError(f"{fn}: algo={algo!r} needs kernel_size 3 and stride 1, "
                              f"got kernel_size={self.kernel_size}, stride={self.stride}")
-        dtype = _float_dtype(fn, dtype)
+        dtype = check_float_dtype(fn, dtype)
         rng = get_rng(seed)
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         bound = 1.0 / np.sqrt(fan_in)
-        self.weight = _uniform_init(rng, (self.out_channels, self.in_channels, *self.kernel_size), bound, dtype)
-        self.register_parameter("bias", _uniform_init(rng, (self.out_channels,), bound, dtype) if bias else None)
+        self.weight = uniform_init(rng, (self.out_channels, self.in_channels, *self.kernel_size), bound, dtype)
+        self.register_parameter("bias", uniform_init(rng, (self.out_channels,), bound, dtype) if bias else None)
 
     def forward(self, x: Any) -> Any:
-        _check_input("Conv2d.forward", x, (4,), "(N, C, H, W)")
+        check_input("Conv2d.forward", x, (4,), "(N, C, H, W)")
         bias = self.bias if self.bias is not None else xp_of(x).zeros(self.out_channels, dtype=self.weight.dtype)
         conv_param = {"stride": self.stride, "pad": self.padding, "algo": self.algo}
         out, self._cache = F.conv_forward_fast(x, self.weight, bias, conv_param)
@@ -173,7 +162,7 @@ class Conv2d(Module):
         return out
 
     def backward(self, dout: Any) -> Any:
-        dx, dw, db = F.conv_backward_fast(dout, _ensure_forward(self), need_dx=self.input_grad)
+        dx, dw, db = F.conv_backward_fast(dout, ensure_forward(self), need_dx=self.input_grad)
         self._set_grad("weight", dw)
         if self.bias is not None:
             self._set_grad("bias", db)
@@ -215,12 +204,12 @@ class MaxPool2d(_Pool2d):
     """
 
     def forward(self, x: Any) -> Any:
-        _check_input("MaxPool2d.forward", x, (4,), "(N, C, H, W)")
+        check_input("MaxPool2d.forward", x, (4,), "(N, C, H, W)")
         out, self._cache = F.max_pool_forward_fast(x, self.pool_param)
         return out
 
     def backward(self, dout: Any) -> Any:
-        return F.max_pool_backward_fast(dout, _ensure_forward(self))
+        return F.max_pool_backward_fast(dout, ensure_forward(self))
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding=0, dilation=1, ceil_mode=False"
@@ -230,12 +219,12 @@ class AvgPool2d(_Pool2d):
     """Average pooling (torch.nn.AvgPool2d without padding) through ``avg_pool_forward``; shapes as MaxPool2d."""
 
     def forward(self, x: Any) -> Any:
-        _check_input("AvgPool2d.forward", x, (4,), "(N, C, H, W)")
+        check_input("AvgPool2d.forward", x, (4,), "(N, C, H, W)")
         out, self._cache = F.avg_pool_forward(x, self.pool_param)
         return out
 
     def backward(self, dout: Any) -> Any:
-        return F.avg_pool_backward(dout, _ensure_forward(self))
+        return F.avg_pool_backward(dout, ensure_forward(self))
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding=0"
@@ -253,12 +242,12 @@ class AdaptiveAvgPool2d(Module):
         self._size = _pair("AdaptiveAvgPool2d", "output_size", output_size)
 
     def forward(self, x: Any) -> Any:
-        _check_input("AdaptiveAvgPool2d.forward", x, (4,), "(N, C, H, W)")
+        check_input("AdaptiveAvgPool2d.forward", x, (4,), "(N, C, H, W)")
         out, self._cache = F.adaptive_avg_pool_forward(x, self._size)
         return out
 
     def backward(self, dout: Any) -> Any:
-        return F.adaptive_avg_pool_backward(dout, _ensure_forward(self))
+        return F.adaptive_avg_pool_backward(dout, ensure_forward(self))
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -285,13 +274,13 @@ class _BatchNorm(Module):
                  track_running_stats: bool = True, dtype: Any = np.float32) -> None:
         super().__init__()
         fn = type(self).__name__
-        self.num_features = _positive_int(fn, "num_features", num_features)
+        self.num_features = check_int(fn, "num_features", num_features)
         if not float(eps) > 0:
             raise ValueError(f"{fn}: eps must be > 0, got {eps!r}")
         check_probability(fn, "momentum", momentum, high_inclusive=True)
         self.eps, self.momentum = float(eps), float(momentum)
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
-        dtype = _float_dtype(fn, dtype)
+        dtype = check_float_dtype(fn, dtype)
         c = self.num_features
         self.register_parameter("weight", np.ones(c, dtype=dtype) if affine else None)
         self.register_parameter("bias", np.zeros(c, dtype=dtype) if affine else None)
@@ -306,7 +295,7 @@ class _BatchNorm(Module):
 
     def forward(self, x: Any) -> Any:
         fn = f"{type(self).__name__}.forward"
-        _check_input(fn, x, self._ndims, self._hint)
+        check_input(fn, x, self._ndims, self._hint)
         if x.shape[1] != self.num_features:
             raise ValueError(f"{fn}: x has {x.shape[1]} channels (shape {tuple(x.shape)}) but "
                              f"num_features={self.num_features}")
@@ -325,7 +314,7 @@ class _BatchNorm(Module):
         return out
 
     def backward(self, dout: Any) -> Any:
-        dx, dgamma, dbeta = getattr(F, self._kernel_backward)(dout, _ensure_forward(self))
+        dx, dgamma, dbeta = getattr(F, self._kernel_backward)(dout, ensure_forward(self))
         if self.affine:
             self._set_grad("weight", dgamma.reshape(self.num_features))
             self._set_grad("bias", dbeta.reshape(self.num_features))
@@ -362,13 +351,13 @@ class LayerNorm(Module):
         super().__init__()
         fn = "LayerNorm"
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
-        self.normalized_shape = tuple(_positive_int(fn, "normalized_shape", s) for s in shape)
+        self.normalized_shape = tuple(check_int(fn, "normalized_shape", s) for s in shape)
         if not self.normalized_shape:
             raise ValueError(f"{fn}: normalized_shape must name at least one axis, got {normalized_shape!r}")
         if not float(eps) > 0:
             raise ValueError(f"{fn}: eps must be > 0, got {eps!r}")
         self.eps, self.elementwise_affine = float(eps), bool(elementwise_affine)
-        dtype = _float_dtype(fn, dtype)
+        dtype = check_float_dtype(fn, dtype)
         self.register_parameter("weight", np.ones(self.normalized_shape, dtype) if elementwise_affine else None)
         self.register_parameter("bias", np.zeros(self.normalized_shape, dtype) if elementwise_affine else None)
 
@@ -390,7 +379,7 @@ class LayerNorm(Module):
         return out.reshape(x.shape)
 
     def backward(self, dout: Any) -> Any:
-        cache, x_shape = _ensure_forward(self)
+        cache, x_shape = ensure_forward(self)
         d = int(np.prod(self.normalized_shape))
         dx, dgamma, dbeta = F.layernorm_backward(dout.reshape(-1, d), cache)
         if self.elementwise_affine:
@@ -414,14 +403,14 @@ class GroupNorm(Module):
                  dtype: Any = np.float32) -> None:
         super().__init__()
         fn = "GroupNorm"
-        self.num_groups = _positive_int(fn, "num_groups", num_groups)
-        self.num_channels = _positive_int(fn, "num_channels", num_channels)
+        self.num_groups = check_int(fn, "num_groups", num_groups)
+        self.num_channels = check_int(fn, "num_channels", num_channels)
         if self.num_channels % self.num_groups:
             raise ValueError(f"{fn}: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         if not float(eps) > 0:
             raise ValueError(f"{fn}: eps must be > 0, got {eps!r}")
         self.eps, self.affine = float(eps), bool(affine)
-        dtype = _float_dtype(fn, dtype)
+        dtype = check_float_dtype(fn, dtype)
         self.register_parameter("weight", np.ones(self.num_channels, dtype) if affine else None)
         self.register_parameter("bias", np.zeros(self.num_channels, dtype) if affine else None)
 
@@ -442,7 +431,7 @@ class GroupNorm(Module):
         return out.reshape(x.shape)
 
     def backward(self, dout: Any) -> Any:
-        cache, x_shape = _ensure_forward(self)
+        cache, x_shape = ensure_forward(self)
         dx, dgamma, dbeta = F.spatial_groupnorm_backward(dout.reshape(x_shape[0], self.num_channels, -1, 1), cache)
         if self.affine:
             self._set_grad("weight", dgamma.reshape(self.num_channels))
@@ -475,14 +464,14 @@ class Dropout(Module):
         return out
 
     def backward(self, dout: Any) -> Any:
-        return F.dropout_backward(dout, _ensure_forward(self))
+        return F.dropout_backward(dout, ensure_forward(self))
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace=False"
 
 
 # ---- activations and reshapes -----------------------------------------------------------------------------
-class _Elementwise(Module):
+class Elementwise(Module):
     """An activation without parameters: ``forward`` calls ``F.<_kernel>_forward``, ``backward`` the
     matching ``_backward``; any input shape."""
 
@@ -493,28 +482,28 @@ class _Elementwise(Module):
         return out
 
     def backward(self, dout: Any) -> Any:
-        return getattr(F, f"{self._kernel}_backward")(dout, _ensure_forward(self))
+        return getattr(F, f"{self._kernel}_backward")(dout, ensure_forward(self))
 
 
-class ReLU(_Elementwise):
+class ReLU(Elementwise):
     """``max(0, x)`` via ``relu_forward``."""
 
     _kernel = "relu"
 
 
-class Sigmoid(_Elementwise):
+class Sigmoid(Elementwise):
     """``1 / (1 + exp(-x))`` via ``sigmoid_forward``."""
 
     _kernel = "sigmoid"
 
 
-class Tanh(_Elementwise):
+class Tanh(Elementwise):
     """``tanh(x)`` via ``tanh_forward``."""
 
     _kernel = "tanh"
 
 
-class Softsign(_Elementwise):
+class Softsign(Elementwise):
     """``x / (1 + |x|)`` via ``softsign_forward``."""
 
     _kernel = "softsign"
@@ -532,7 +521,7 @@ class LeakyReLU(Module):
         return out
 
     def backward(self, dout: Any) -> Any:
-        return F.leaky_relu_backward(dout, _ensure_forward(self))
+        return F.leaky_relu_backward(dout, ensure_forward(self))
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -556,7 +545,7 @@ class Flatten(Module):
         return x.reshape(*x.shape[:start], -1, *x.shape[end + 1:])
 
     def backward(self, dout: Any) -> Any:
-        return dout.reshape(_ensure_forward(self))
+        return dout.reshape(ensure_forward(self))
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

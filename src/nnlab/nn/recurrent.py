@@ -25,8 +25,8 @@ import numpy as np
 
 from .. import layers as F
 from ..backend import get_rng, normal, xp_of
-from ..validation import check_array
-from .layers import _check_input, _ensure_forward, _float_dtype, _positive_int, _uniform_init
+from ..validation import check_array, check_float_dtype, check_int
+from .layers import check_input, ensure_forward, uniform_init
 from .module import Module
 
 __all__ = ["Embedding", "RNN", "LSTM", "GRU"]
@@ -45,9 +45,9 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, seed: Seed = None, dtype: Any = np.float32) -> None:
         super().__init__()
         fn = "Embedding"
-        self.num_embeddings = _positive_int(fn, "num_embeddings", num_embeddings)
-        self.embedding_dim = _positive_int(fn, "embedding_dim", embedding_dim)
-        dtype = _float_dtype(fn, dtype)
+        self.num_embeddings = check_int(fn, "num_embeddings", num_embeddings)
+        self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim)
+        dtype = check_float_dtype(fn, dtype)
         self.weight = normal(get_rng(seed), (self.num_embeddings, self.embedding_dim)).astype(dtype)
 
     def forward(self, x: Any) -> Any:
@@ -55,7 +55,7 @@ class Embedding(Module):
         return out
 
     def backward(self, dout: Any) -> None:
-        self._set_grad("weight", F.word_embedding_backward(dout, _ensure_forward(self)))
+        self._set_grad("weight", F.word_embedding_backward(dout, ensure_forward(self)))
         return None
 
     def extra_repr(self) -> str:
@@ -73,27 +73,27 @@ class _Recurrent(Module):
         fn = type(self).__name__
         if not batch_first:
             raise ValueError(f"{fn}: only batch_first=True is supported (inputs (N, T, D))")
-        self.input_size = _positive_int(fn, "input_size", input_size)
-        self.hidden_size = _positive_int(fn, "hidden_size", hidden_size)
-        self.num_layers = _positive_int(fn, "num_layers", num_layers)
+        self.input_size = check_int(fn, "input_size", input_size)
+        self.hidden_size = check_int(fn, "hidden_size", hidden_size)
+        self.num_layers = check_int(fn, "num_layers", num_layers)
         self.bias = bool(bias)
         self.batch_first = True
-        dtype = _float_dtype(fn, dtype)
+        dtype = check_float_dtype(fn, dtype)
         rng = get_rng(seed)
         G, H = self._gates, self.hidden_size
         bound = 1.0 / np.sqrt(H)
         for k in range(self.num_layers):  # torch's names and registration order, layer by layer
             D = self.input_size if k == 0 else H
-            setattr(self, f"weight_ih_l{k}", _uniform_init(rng, (G * H, D), bound, dtype))
-            setattr(self, f"weight_hh_l{k}", _uniform_init(rng, (G * H, H), bound, dtype))
+            setattr(self, f"weight_ih_l{k}", uniform_init(rng, (G * H, D), bound, dtype))
+            setattr(self, f"weight_hh_l{k}", uniform_init(rng, (G * H, H), bound, dtype))
             if self.bias:
-                setattr(self, f"bias_ih_l{k}", _uniform_init(rng, (G * H,), bound, dtype))
-                setattr(self, f"bias_hh_l{k}", _uniform_init(rng, (G * H,), bound, dtype))
+                setattr(self, f"bias_ih_l{k}", uniform_init(rng, (G * H,), bound, dtype))
+                setattr(self, f"bias_hh_l{k}", uniform_init(rng, (G * H,), bound, dtype))
         self.state_grads: tuple = ()
 
     def _check_x(self, x: Any) -> None:
         fn = f"{type(self).__name__}.forward"
-        _check_input(fn, x, (3,), "(N, T, input_size)")
+        check_input(fn, x, (3,), "(N, T, input_size)")
         if x.shape[2] != self.input_size:
             raise ValueError(f"{fn}: x has {x.shape[2]} features (shape {tuple(x.shape)}) but "
                              f"input_size={self.input_size}")
@@ -148,7 +148,7 @@ class RNN(_Recurrent):
         return h, h[:, -1][None]
 
     def backward(self, dout: Any, dh_n: Any = None) -> Any:
-        cache = _ensure_forward(self)
+        cache = ensure_forward(self)
         h = cache[-1]
         N, T, H = h.shape
         dh = xp_of(h).zeros_like(h) if dout is None else dout.copy()
@@ -190,7 +190,7 @@ class LSTM(_Recurrent):
         return h, (h[:, -1][None], cache.c[:, -1][None])
 
     def backward(self, dout: Any, dh_n: Any = None, dc_n: Any = None) -> Any:
-        cache = _ensure_forward(self)
+        cache = ensure_forward(self)
         N, T, H = cache.h.shape
         if dout is not None and tuple(dout.shape) != (N, T, H):
             raise ValueError(f"LSTM.backward: dout must have shape {(N, T, H)}, got {tuple(dout.shape)}")
@@ -259,7 +259,7 @@ class GRU(_Recurrent):
         return out, xp_of(x).stack(h_n)
 
     def backward(self, dout: Any, dh_n: Any = None) -> Any:
-        caches = _ensure_forward(self)
+        caches = ensure_forward(self)
         N, T, H = caches[-1].h.shape
         L = self.num_layers
         if dout is not None and tuple(dout.shape) != (N, T, H):

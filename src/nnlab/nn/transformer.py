@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_rng, normal, xp_of
-from ..validation import check_array, check_probability
+from ..validation import check_array, check_float_dtype, check_int, check_probability
 from .activations import GELU
 from .attention import MultiheadAttention
-from .layers import Dropout, LayerNorm, Linear, ReLU, _ensure_forward, _float_dtype, _positive_int
+from .layers import Dropout, LayerNorm, Linear, ReLU, ensure_forward
 from .module import Module
 
 __all__ = ["TransformerEncoderLayer", "PositionalEmbedding", "generate_square_subsequent_mask"]
@@ -33,8 +33,8 @@ _ACTIVATIONS = {"relu": ReLU, "gelu": GELU}
 def generate_square_subsequent_mask(sz: int, dtype: Any = np.float32) -> np.ndarray:
     """Causal mask (torch.nn.Transformer.generate_square_subsequent_mask): (sz, sz) floats, 0 on and below the
     diagonal and -inf above it, so query i attends to keys 0..i. Pass it as ``attn_mask``/``src_mask``."""
-    sz = _positive_int("generate_square_subsequent_mask", "sz", sz)
-    return np.triu(np.full((sz, sz), -np.inf, dtype=_float_dtype("generate_square_subsequent_mask", dtype)), k=1)
+    sz = check_int("generate_square_subsequent_mask", "sz", sz)
+    return np.triu(np.full((sz, sz), -np.inf, dtype=check_float_dtype("generate_square_subsequent_mask", dtype)), k=1)
 
 
 class PositionalEmbedding(Module):
@@ -49,9 +49,9 @@ class PositionalEmbedding(Module):
                  dtype: Any = np.float32) -> None:
         super().__init__()
         fn = "PositionalEmbedding"
-        self.max_len = _positive_int(fn, "max_len", max_len)
-        self.embedding_dim = _positive_int(fn, "embedding_dim", embedding_dim)
-        dtype = _float_dtype(fn, dtype)
+        self.max_len = check_int(fn, "max_len", max_len)
+        self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim)
+        dtype = check_float_dtype(fn, dtype)
         self.weight = (float(std) * normal(get_rng(seed), (self.max_len, self.embedding_dim))).astype(dtype)
 
     def forward(self, x: Any) -> Any:
@@ -69,7 +69,7 @@ class PositionalEmbedding(Module):
         return x + self.weight[:T]
 
     def backward(self, dout: Any) -> Any:
-        shape = _ensure_forward(self)
+        shape = ensure_forward(self)
         T = shape[-2]
         grad = xp_of(dout).zeros_like(self.weight)
         grad[:T] = dout.reshape(-1, T, self.embedding_dim).sum(axis=0)
@@ -101,10 +101,10 @@ class TransformerEncoderLayer(Module):
         if activation not in _ACTIVATIONS:
             raise ValueError(f"{fn}: activation must be 'relu' or 'gelu', got {activation!r}")
         check_probability(fn, "dropout", dropout)
-        d_model, nhead = _positive_int(fn, "d_model", d_model), _positive_int(fn, "nhead", nhead)
+        d_model, nhead = check_int(fn, "d_model", d_model), check_int(fn, "nhead", nhead)
         if d_model % nhead:
             raise ValueError(f"{fn}: d_model ({d_model}) must be divisible by nhead ({nhead})")
-        dim_feedforward = _positive_int(fn, "dim_feedforward", dim_feedforward)
+        dim_feedforward = check_int(fn, "dim_feedforward", dim_feedforward)
         rng = None if seed is None else get_rng(seed)
         self.batch_first, self.norm_first, self.activation_name = bool(batch_first), bool(norm_first), activation
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=True, seed=rng,
@@ -150,7 +150,7 @@ class TransformerEncoderLayer(Module):
 
 
     def backward(self, dout: Any) -> Any:
-        shape = _ensure_forward(self)
+        shape = ensure_forward(self)
         swap = len(shape) == 3 and not self.batch_first
         d = dout.swapaxes(0, 1) if swap else dout
         if self.norm_first:
