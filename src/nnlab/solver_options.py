@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from . import validation
 from .validation import check_array
 
 __all__ = ["DEFAULTS", "SAVED_SETTINGS", "BATCH_ORDERS", "REQUIRED_DATA", "check_int", "check_float",
@@ -55,10 +56,9 @@ SAVED_SETTINGS = ("lr_decay", "batch_size", "num_epochs", "num_train_samples", "
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int after requiring an integer (not a bool) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"Solver: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    """``value`` as an int after requiring an integer (not a bool) >= ``minimum``; the ValueError says
+    ``"Solver: {name} must be an integer >= {minimum}, got ..."`` (:func:`nnlab.validation.check_int`)."""
+    return validation.check_int("Solver", name, value, minimum)
 
 
 def check_float(name: str, value: Any, low: float, high: float, low_open: bool, allow_none: bool = False,
