@@ -168,6 +168,39 @@ def test_blas_runs_at_one_thread_inside_a_region_and_is_restored_after():
     assert blas_num_threads() == 2
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_parallel_for_works_in_a_forked_child():
+    """The child of a fork has none of the parent's pool threads: it must start a pool of its own (before the
+    fork hook, the child's chunks all ran on its calling thread, the parent's dead workers never starting)."""
+    set_num_threads(2)
+    assert parallel_for(lambda i: i, 4) == [0, 1, 2, 3]  # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:  # child: exit 0 only if the region completes
+        code = 1
+        try:
+            import threading
+            import time
+
+            def chunk(i):
+                time.sleep(0.02)
+                return threading.get_ident()
+
+            code = 0 if len(set(parallel_for(chunk, 8))) == 2 else 1  # both threads took chunks
+        finally:
+            os._exit(code)
+    deadline = __import__("time").monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if __import__("time").monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("parallel_for hung in a forked child")
+        __import__("time").sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 def test_nested_parallel_for_runs_serially_in_the_chunk():
     set_num_threads(2)
     import threading

@@ -140,6 +140,18 @@ def get_num_threads() -> int:
     return _num_threads
 
 
+def _after_fork_in_child() -> None:
+    """A forked child has none of the parent's pool threads: start afresh (a new pool on first use)."""
+    global _lock, _pool, _pool_size, _region_depth, _local
+    _lock = threading.RLock()
+    _pool, _pool_size, _region_depth = None, 0, 0
+    _local = threading.local()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _get_pool(workers: int) -> ThreadPoolExecutor:
     global _pool, _pool_size
     with _lock:
@@ -212,8 +224,9 @@ def parallel_for(fn: Callable[[int], Any], n_chunks: int | Sequence) -> list:
         pool = _get_pool(threads - 1)
         futures = [pool.submit(work) for _ in range(threads - 1)]
         work()
-        for f in futures:
-            f.result()
+        for f in futures:  # a helper that has not started by now finds no chunk left: cancel it, do not wait
+            if not f.cancel():
+                f.result()
     finally:
         with _lock:
             _region_depth -= 1
