@@ -1,7 +1,7 @@
 """The autograd tape's cost (issue 20): a chain of tiny operations, forward + backward, on nnlab Tensors vs torch
 tensors (same values, gradients checked equal), interleaved in one process, at 1 and 2 threads; and the
 training steps of FullyConnectedNet, ThreeLayerConvNet and CharTransformer through autograd vs their
-hand-written path vs torch (placeholders until modules run on the tape: see STEP_MODELS).
+hand-written path vs torch (same weights and batch; see training_step_fns).
 
     python benchmarks/bench_autograd.py [--repeats 9] [--threads 1 2] [--ops 1000] [--size 16] [--profile]
 
@@ -100,23 +100,98 @@ def profile_chain(chain: Callable[[], object], calls: int = 30, top: int = 18) -
     return out.getvalue()
 
 
-# ---- training steps (PLACEHOLDERS: the lead fills these once modules run on the tape) ---------------------------
+# ---- training steps: the same models through autograd, hand-written, and in torch --------------------------------
 STEP_MODELS = ("FullyConnectedNet", "ThreeLayerConvNet", "CharTransformer")
 
 
+def _tape_adam_step(forward: Callable, params: list, X: np.ndarray, y: np.ndarray, lr: float):
+    """A torch-style step on the tape: ``loss = F.cross_entropy(forward(X), y); zero_grad; backward; step``."""
+    import nnlab.functional as F
+    from nnlab.optim import Adam
+
+    opt = Adam(params, lr=lr, eps=1e-8)
+
+    def step() -> float:
+        scores = forward(ag.tensor(X))
+        loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
 def training_step_fns(model: str) -> tuple[Callable[[], float], Callable[[], float], Callable[[], float]]:
-    """PLACEHOLDER (issue 20, speed bullet): ``(autograd_step, handwritten_step, torch_step)`` for ``model`` in
-    :data:`STEP_MODELS`, from the same weights and batch, each a whole step (forward, backward, Adam update):
+    """``(autograd_step, handwritten_step, torch_step)`` for ``model`` in :data:`STEP_MODELS`, from the same
+    weights and batch, each a whole step (forward, backward, Adam update):
 
-    - autograd: the model's modules called on Tensors (``loss = F.cross_entropy(model(X), y); opt.zero_grad();
-      loss.backward(); opt.step()``);
-    - hand-written: ``model.loss(X, y)`` and the update rule, as ``bench_fc.py`` / ``bench_conv.py`` /
-      ``bench_transformer.py`` time it (reuse their ``nnlab_step_fn``);
-    - torch: the twin those scripts build (``torch_step_fn``).
+    - autograd: the model's forward written with ``nnlab.functional`` on Tensors over the same weights
+      (FullyConnectedNet, ThreeLayerConvNet) or its forward-only twin (``CharTransformerTape``), then
+      ``loss.backward()`` and ``nnlab.optim.Adam``;
+    - hand-written: ``model.loss(X, y)`` and the ``adam`` update rule, as ``bench_fc.py`` / ``bench_conv.py`` /
+      ``bench_transformer.py`` time it (their ``nnlab_step_fn``);
+    - torch: the twin those scripts build.
 
-    Goals: autograd <= 1.10x hand-written and <= 1.0x torch at 1 thread.
+    The first losses of the three agree (asserted). Goals: autograd <= 1.10x hand-written, <= 1.0x torch.
     """
-    raise NotImplementedError(f"training step for {model} through autograd: not written yet (issue 20)")
+    import nnlab.functional as F
+
+    rng = np.random.default_rng(0)
+    if model == "FullyConnectedNet":
+        import bench_fc
+
+        X = rng.standard_normal((bench_fc.N, bench_fc.D)).astype(np.float32)
+        y = rng.integers(0, bench_fc.C, size=bench_fc.N).astype(np.int64)
+        net, hand = bench_fc.nnlab_step_fn(X, y)
+        theirs = bench_fc.torch_step_fn(X, y, net)
+        depth = bench_fc.DEPTH + 1
+        P = {k: ag.tensor(v.copy(), requires_grad=True) for k, v in net.params.items()}
+
+        def forward(x):
+            for i in range(1, depth + 1):
+                x = F.linear(x, P[f"W{i}"].T, P[f"b{i}"])
+                if i < depth:
+                    x = F.relu(x)
+            return x
+
+        auto = _tape_adam_step(forward, list(P.values()), X, y, 1e-3)
+    elif model == "ThreeLayerConvNet":
+        import bench_conv
+
+        hand, theirs, _ = bench_conv.three_layer_steps(50)
+        from nnlab.models import ThreeLayerConvNet
+
+        net = ThreeLayerConvNet(weight_scale=1e-2, seed=0, dtype=np.float32)  # three_layer_steps' weights and batch
+        X = rng.standard_normal((50, 3, 32, 32)).astype(np.float32)
+        y = rng.integers(0, 10, size=50)
+        P = {k: ag.tensor(v.copy(), requires_grad=True) for k, v in net.params.items()}
+
+        def forward(x):
+            x = F.max_pool2d(F.relu(F.conv2d(x, P["W1"], P["b1"], padding=3)), 2)
+            x = F.relu(F.linear(x.flatten(1), P["W2"].T, P["b2"]))
+            return F.linear(x, P["W3"].T, P["b3"])
+
+        auto = _tape_adam_step(forward, list(P.values()), X, y, 1e-3)
+    elif model == "CharTransformer":
+        import bench_transformer as bt
+
+        from nnlab.models.tape_twins import CharTransformerTape
+
+        X = rng.integers(0, bt.V, size=(bt.N, bt.T)).astype(np.int64)
+        y = rng.integers(0, bt.V, size=(bt.N, bt.T)).astype(np.int64)
+        net, hand = bt.nnlab_step_fn(X, y, 0.0)
+        theirs = bt.torch_step_fn(X, y, net, 0.0)
+        twin = CharTransformerTape(bt.V, bt.D, bt.HEADS, bt.LAYERS, bt.FF, max_len=bt.T, dropout=0.0, seed=0,
+                                   dtype=np.float32)
+        twin.load_state_dict(net.state_dict())
+        auto = _tape_adam_step(twin, twin.parameter_tensors(), X, y, 1e-3)
+    else:
+        raise ValueError(f"training_step_fns: model must be one of {STEP_MODELS}, got {model!r}")
+    first = auto(), hand(), theirs()
+    first = tuple(float(v[0] if isinstance(v, tuple) else v.item() if hasattr(v, "item") else v) for v in first)
+    assert max(first) - min(first) <= 1e-4 * max(abs(v) for v in first), f"{model}: first losses differ {first}"
+    return auto, hand, theirs
 
 
 def run_steps(threads: int, repeats: int) -> None:
