@@ -21,6 +21,11 @@ def read_rows(path: Path) -> dict[str, list[dict[str, str]]]:
     return groups
 
 
+def slug(group: str) -> str:
+    """File-name form of a group: ``"conv float32"`` -> ``"conv-float32"``."""
+    return "-".join(group.lower().split())
+
+
 def draw(groups: dict[str, list[dict[str, str]]], out: Path) -> list[Path]:
     """One PNG per group: a bar per case (its ratio), the goal as a black tick, 1.0 as a dashed line."""
     import matplotlib
@@ -49,7 +54,7 @@ def draw(groups: dict[str, list[dict[str, str]]], out: Path) -> list[Path]:
         ax.set_title(group)
         ax.set_xlim(0, max(max(ratios), *(float(r["goal"] or 0) for r in rows)) * 1.15)
         fig.tight_layout()
-        path = out / f"bench-{group}.png"
+        path = out / f"bench-{slug(group)}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
