@@ -255,12 +255,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if run.info.get("vocab") is not None:
         prompts = list(args.seed_text or []) + [_read_prompt(f) for f in args.files]
         if not prompts:
-            raise UsageError("predict: a character model needs --seed-text TEXT (or text FILEs as prompts)")
+            raise UsageError("a character model needs --seed-text TEXT (or text FILEs as prompts)")
         for prompt in prompts:
             print(_sample(run, prompt, args), flush=True)
         return 0
     if not args.files:
-        raise UsageError("predict: give one or more image FILEs (PNG or JPEG)")
+        raise UsageError("give one or more image FILEs (PNG or JPEG)")
     if run.info.get("image") is None:
         raise RunError(f"{run.path}: recipe {run.recipe!r} was not trained on images; predict needs an image model")
     X = run.load_images(args.files)
@@ -350,8 +350,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if out.is_dir():
             raise UsageError(f"-o {args.output} is a folder; give a file name, e.g. {out / 'model.onnx'}")
         if not out.parent.is_dir():
-            what = "is a file" if out.parent.exists() else "does not exist"
-            raise UsageError(f"the folder {out.parent} {what}; create it first (nnlab export does not "
+            if out.parent.exists():
+                raise UsageError(f"-o {args.output}: {out.parent} is a file, not a folder")
+            raise UsageError(f"the folder {out.parent} does not exist; create it first (nnlab export does not "
                              "create folders, as cp does not)")
     export(run.model, example, out)
     print(f"wrote {out} (ONNX, dynamic batch axis, input (N, {', '.join(str(d) for d in shape)}))")

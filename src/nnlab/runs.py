@@ -287,7 +287,7 @@ def load_run(path: str | os.PathLike) -> Run:
 
     path = Path(path).expanduser()
     if not path.is_dir():
-        raise RunError(f"{path}: no such run folder")
+        raise RunError(f"{path}: {'is a file, not a run folder' if path.exists() else 'no such run folder'}")
     config = read_json(path / "config.json")
     if config.get("format") != RUN_FORMAT:
         raise RunError(f"{path / 'config.json'}: not an nnlab run config (format {config.get('format')!r}, "
@@ -349,7 +349,8 @@ def list_runs(root: str | os.PathLike = "runs") -> list[dict[str, Any]]:
     or a run folder renamed by hand, are skipped (:func:`load_run` still reads them)."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise RunError(f"{root}: no such folder (runs are written to runs/ by nnlab train)")
+        what = "is a file, not a folder" if root.exists() else "no such folder"
+        raise RunError(f"{root}: {what} (runs are written to runs/ by nnlab train)")
     rows = []
     for folder in _iter_run_dirs(root):
         try:

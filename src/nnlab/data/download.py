@@ -88,6 +88,9 @@ def fetch(remote: RemoteFile, dest: str | os.PathLike, mirror: str | None = None
         out = pooch.retrieve(url, known_hash=known, fname=remote.filename, path=Path(dest).expanduser(),
                              progressbar=progress)
     except ValueError as exc:  # pooch: "SHA256 hash of downloaded file (...) does not match the known hash"
+        if "protocol" in str(exc).lower():  # pooch: "Unrecognized URL protocol 'file' in 'notaurl/...'"
+            raise DataNotFoundError(f"download: cannot fetch {url}: not an http(s) or ftp URL (--mirror must be "
+                                    "one, e.g. https://example.org/mnist)") from exc
         if "hash" not in str(exc).lower():
             raise
         raise DataFormatError(
@@ -128,6 +131,8 @@ def download(name: str, dest: str | os.PathLike | None = None, mirror: str | Non
              progress: bool = False) -> list[Path]:
     """Fetch every file of dataset ``name`` (a key of :data:`DATASETS`) into ``dest`` (default
     ``data_root() / <folder>``); returns the paths."""
+    if name not in DATASETS and isinstance(name, str) and name.lower() in DATASETS:
+        name = name.lower()  # MNIST -> mnist
     if name not in DATASETS:
         close = difflib.get_close_matches(str(name).lower(), list(DATASETS), n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}? " if close else ""

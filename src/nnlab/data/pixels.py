@@ -61,7 +61,7 @@ def image_pixel_limit(max_pixels: int | None = None) -> int:
         except ValueError:
             value = 0
         if value < 1:
-            raise ValueError(f"open_image: ${MAX_PIXELS_ENV} must be a positive integer, got {env!r}")
+            raise DataFormatError(f"${MAX_PIXELS_ENV} must be a positive integer (a number of pixels), got {env!r}")
         return value
     from PIL import Image
 
