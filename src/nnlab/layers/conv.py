@@ -297,7 +297,8 @@ def conv_forward_fast(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
     """
     S, P, OH, OW = _conv_geometry("conv_forward_fast", x, w, b, conv_param)
     algo = _algo("conv_forward_fast", x, w, conv_param, S)
-    groups = _batch_groups(tuple(x.shape), tuple(w.shape), OH, OW) if algo not in _WINOGRAD_TILE else [(0, 0)]
+    split_batch = algo not in _WINOGRAD_TILE and isinstance(x, np.ndarray)  # CuPy: one piece, on the GPU
+    groups = _batch_groups(tuple(x.shape), tuple(w.shape), OH, OW) if split_batch else [(0, 0)]
     keep = x.shape[0] * (w[0].size + 1) * OH * OW * x.dtype.itemsize <= _IM2COL_KEEP_BYTES
     if len(groups) == 1:
         out, inner = _forward_one(algo, x, w, b, conv_param, S, P, OH, OW, keep)

@@ -246,6 +246,12 @@ def _chunks(n_rows: int, row_bytes: int) -> list[tuple[int, int]]:
     return [(r, min(n_rows, r + k)) for r in range(0, n_rows, k)]
 
 
+def _run(chunk, chunks: list, xp) -> list:
+    """The chunks on nnlab's threads (``parallel_for``) for NumPy arrays; one after another for CuPy (its
+    kernels queue on one GPU stream anyway). The results in chunk order."""
+    return parallel_for(chunk, chunks) if xp is np else [chunk(c) for c in chunks]
+
+
 def _scratch(buf, *shape):
     """A C-contiguous view of the first prod(shape) entries of the flat scratch ``buf``."""
     return buf[:int(np.prod(shape))].reshape(shape)
@@ -411,7 +417,7 @@ def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict |
         _store_rows(Y.reshape(kk * m, TW * m, N, F)[:rows, :OW], out, th0 * m)
         clock.lap("store")
 
-    parallel_for(chunk, chunks)
+    _run(chunk, chunks, xp)
     return out, (tuple(x.shape), w, V, U_fc, conv_param, m)
 
 
@@ -504,7 +510,7 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
         clock.lap("store")
         return dU_chunk, (None if th1 == TH else xp.array(acc[kk * m:kk * m + 2, P:P + W]))
 
-    parts = parallel_for(chunk, chunks)
+    parts = _run(chunk, chunks, xp)
     dU = parts[0][0]
     for (th0, th1), (dU_chunk, carry) in zip(chunks, parts):  # in chunk order: the same at any thread count
         if th0:
