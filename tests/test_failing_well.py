@@ -367,3 +367,14 @@ def test_load_mnist_with_a_number_names_the_argument():
 
     with pytest.raises(TypeError, match="load_mnist: path must be"):
         load_mnist(123)
+
+
+def test_solver_unknown_keyword_names_the_solver():
+    from nnlab.models import FullyConnectedNet
+    from nnlab.solver import Solver
+
+    model = FullyConnectedNet([4], input_dim=3, num_classes=2)
+    data = {"X_train": np.zeros((4, 3)), "y_train": np.zeros(4, int), "X_val": np.zeros((2, 3)),
+            "y_val": np.zeros(2, int)}
+    with pytest.raises(ValueError, match=r'^Solver: Unrecognized arguments "bogus_kw"'):
+        Solver(model, data, bogus_kw=1)

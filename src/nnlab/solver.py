@@ -154,7 +154,7 @@ class Solver:
             hints = [f"{k!r}: put it in optim_config" if k in RULE_KEYS_ALL else
                      f"{k!r}: did you mean {close[0]!r}?" for k in unknown
                      for close in [difflib.get_close_matches(k, list(DEFAULTS), n=1)] if close or k in RULE_KEYS_ALL]
-            raise ValueError("Unrecognized arguments " + ", ".join(f'"{k}"' for k in unknown)
+            raise ValueError("Solver: Unrecognized arguments " + ", ".join(f'"{k}"' for k in unknown)
                              + (f" ({'; '.join(hints)})" if hints else ""))
         opts = {**DEFAULTS, **kwargs}
         self.update_rule = get_update_rule(opts["update_rule"])
