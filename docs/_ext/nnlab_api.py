@@ -114,14 +114,6 @@ def _has_doc(owner: ModuleType, name: str, obj: Any) -> bool:
     return True
 
 
-def _defining_modules(owner: ModuleType, name: str) -> list[str]:
-    out = []
-    for sub in all_submodules():
-        if sub.startswith(owner.__name__ + ".") and name in (getattr(_import(sub), "__all__", None) or ()):
-            out.append(sub)
-    return out
-
-
 _IMPORTED: dict[str, ModuleType | None] = {}
 
 
@@ -241,7 +233,7 @@ def render(pages) -> dict[str, str]:
                 where = "" if home else f" (documented in ``{target.rsplit('.', 1)[0]}``)"
                 lines += [f"   * - :{role}:`{name} <{target}>`", f"     - {summary}{where}"]
             lines.append("")
-            for name, target, obj, home in entries:
+            for _name, target, obj, home in entries:
                 if home:
                     lines += [_directive(target, obj)]
         files[f"{page}.rst"] = "\n".join(lines) + "\n"
@@ -256,11 +248,15 @@ def _summary(obj: Any) -> str:
     first = re.sub(r"\s+", " ", first)
     if len(first) > 160:
         first = first[:157].rsplit(" ", 1)[0] + " ..."
-    # keep inline markup balanced after truncation
+    # keep inline markup balanced after truncation, and plain text plain (``|x|``, ``plot_*`` outside literals)
     if first.count("``") % 2:
         first = first.replace("``", "")
-    if first.count("`") % 2 or first.count("*") % 2:
-        first = first.replace("`", "").replace("*", "")
+    parts = first.split("``")
+    for i in range(0, len(parts), 2):
+        text = parts[i].replace("\\", "\\\\")
+        text = re.sub(r"([|*_`])", r"\\\1", text)
+        parts[i] = text
+    first = "``".join(parts)
     return first or "\\ "
 
 
@@ -278,7 +274,8 @@ def generate(app) -> None:
 
 
 _ITEM = re.compile(r"^(\s*)- (\*{0,2}[A-Za-z_][\w, ]*?\*{0,2}): ?(.*)$")
-_HEAD = re.compile(r"^(\s*)(Inputs?|Arguments|Outputs?|Returns a tuple of|Returns)\s*:\s*$")
+_HEAD = re.compile(r"^(\s*)(Inputs?(?: of the constructor)?|Arguments|Attributes|Outputs?|Returns a tuple of|Returns)"
+                   r"\s*:\s*$")
 
 
 def cs231n_to_fields(lines: list[str]) -> list[str]:
@@ -292,7 +289,8 @@ def cs231n_to_fields(lines: list[str]) -> list[str]:
         line = lines[i]
         head = _HEAD.match(line)
         if head:
-            kind = "param" if head.group(2).startswith(("Input", "Argument")) else "returns"
+            kind = ("param" if head.group(2).startswith(("Input", "Argument")) else
+                    "ivar" if head.group(2) == "Attributes" else "returns")
             i += 1
             items: list[tuple[str, list[str]]] = []
             while i < n:
@@ -311,11 +309,11 @@ def cs231n_to_fields(lines: list[str]) -> list[str]:
                 continue
             if out and out[-1].strip():
                 out.append("")
-            if kind == "param":
+            if kind in ("param", "ivar"):
                 for name, text in items:
                     names = [p.strip() for p in name.split(",")]
                     for p in names:
-                        out.append(f":param {p}: " + " ".join(text))
+                        out.append(f":{kind} {p}: " + " ".join(text))
                 out.append("")
             else:
                 out.append(":returns:")
@@ -342,6 +340,56 @@ def cs231n_to_fields(lines: list[str]) -> list[str]:
     return out
 
 
+_SECTION = re.compile(r"^(Parameters|Other Parameters|Attributes|Returns|Yields|Raises|Warns|Keyword Arguments)$")
+_PROSE_ENTRY = re.compile(r"^(\*{0,2}[A-Za-z_][\w.]*(?:, *\*{0,2}[A-Za-z_][\w.]*)*) : (.+)$")
+
+
+def _is_prose(text: str) -> bool:
+    """Whether the part after ``name : `` is a description rather than a type (``int``, ``ndarray of shape``)."""
+    return len(text) > 40 or text.rstrip().endswith(".") or ";" in text or "``" in text or ":" in text
+
+
+def numpy_prose_entries(lines: list[str]) -> list[str]:
+    """In NumPy sections, turn ``name : description`` (the description where the type belongs) into ``name`` and
+    an indented description, and a ``Returns ...`` paragraph of a NumPy-style docstring into a Returns section,
+    so napoleon renders descriptions as descriptions."""
+    if not any(i + 1 < len(lines) and _SECTION.match(lines[i].strip()) and set(lines[i + 1].strip()) == {"-"}
+               for i in range(len(lines))):
+        return lines
+    out: list[str] = []
+    in_section = False
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if _SECTION.match(line.strip()) and i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
+            in_section = True
+            out += [line, lines[i + 1]]
+            i += 2
+            continue
+        if in_section and line and not line[0].isspace():
+            m = _PROSE_ENTRY.match(line)
+            if m and _is_prose(m.group(2)):
+                out += [m.group(1), "    " + m.group(2)]
+                i += 1
+                continue
+        if line.startswith("Returns ") and (i == 0 or not lines[i - 1].strip()):
+            para = [line[len("Returns "):]]
+            i += 1
+            while i < len(lines) and lines[i].strip():
+                para.append(lines[i].strip())
+                i += 1
+            text = " ".join(para)
+            out += ["Returns", "-------", text[0].upper() + text[1:], ""]
+            in_section = True
+            continue
+        if not line.strip() and i + 1 < len(lines) and lines[i + 1] and not lines[i + 1][0].isspace() \
+                and not _PROSE_ENTRY.match(lines[i + 1]) and not _SECTION.match(lines[i + 1].strip()):
+            in_section = False  # a paragraph after the section (napoleon would swallow it; keep it apart)
+        out.append(line)
+        i += 1
+    return out
+
+
 def _process_docstring(app, what, name, obj, options, lines) -> None:
     if what in ("data", "attribute") and not (inspect.isclass(obj) or callable(obj)):
         # a value without a ``#:`` comment gets its type's docstring (dict's, str's): drop that
@@ -349,7 +397,7 @@ def _process_docstring(app, what, name, obj, options, lines) -> None:
         if type_doc and "\n".join(lines).strip() == type_doc.strip():
             lines[:] = []
             return
-    new = cs231n_to_fields(list(lines))
+    new = cs231n_to_fields(numpy_prose_entries(list(lines)))
     if new != lines:
         lines[:] = new
 

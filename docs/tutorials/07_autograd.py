@@ -119,7 +119,7 @@ net = TinyNet(64, 64, 10)
 opt = optim.Adam(net.parameter_tensors(), lr=1e-2)
 Xtr, ytr = tensor(data["X_train"].astype(np.float64)), data["y_train"]
 losses = []
-for step in range(STEPS):
+for _ in range(STEPS):
     loss = F.cross_entropy(net(Xtr), ytr)
     opt.zero_grad()
     loss.backward()

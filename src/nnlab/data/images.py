@@ -101,10 +101,12 @@ def load_image_folder(path: str | os.PathLike, splits: tuple[str, ...] = ("Train
 
     Parameters
     ----------
-    splits : split folder names to read. classes : class folder names in label order (default: sorted names
+    splits : split folder names to read.
+    classes : class folder names in label order (default: sorted names
         found in the first split; every split must have them all).
     size : resize to ``size x size`` (bilinear); None keeps the original size (all images must then agree).
-    grayscale : one channel ('L') instead of RGB. crop_lr : fraction of the width cut from each side first.
+    grayscale : one channel ('L') instead of RGB.
+    crop_lr : fraction of the width cut from each side first.
     max_per_class : at most this many images per class and split (sorted by file name), for quick runs.
     cache, cache_dir : keep the decoded arrays in an ``.npz`` in ``cache_dir`` (default ``$NNLAB_CACHE`` or the
         user cache folder; see :mod:`nnlab.data.cache`).

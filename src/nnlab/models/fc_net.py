@@ -118,7 +118,7 @@ class FullyConnectedNet:
 
     Inputs of the constructor:
     - hidden_dims: sizes of the L - 1 hidden layers (positive ints).
-    - input_dim D, num_classes C.
+    - input_dim, num_classes: the input size D and the number of classes C.
     - dropout: DROP probability in [0, 1) after every hidden activation (0 = no dropout; DESIGN.md).
     - dropout_keep_ratio: CS231n's KEEP probability, accepted as ``dropout = 1 - keep``; giving both with
       different meanings is an error.
