@@ -378,3 +378,39 @@ def test_solver_unknown_keyword_names_the_solver():
             "y_val": np.zeros(2, int)}
     with pytest.raises(ValueError, match=r'^Solver: Unrecognized arguments "bogus_kw"'):
         Solver(model, data, bogus_kw=1)
+
+
+def test_unreachable_tracking_database_checked_before_any_folder(tmp_path, capsys):
+    pytest.importorskip("mlflow")
+    pytest.importorskip("sqlalchemy")
+    out = tmp_path / "runs"
+    _one_line_exit_2(capsys, ["train", "--quick", "--log", "mlflow", "--mlflow-uri",
+                              "postgresql://nobody@127.0.0.1:9/db", "--out", str(out)],
+                     "cannot connect to the tracking database")
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------- OS errors on a user's paths
+@pytest.mark.parametrize("err,words", [
+    (PermissionError(13, "Permission denied", "/data/x"), ("/data/x", "permission denied")),
+    (OSError(30, "Read-only file system", "/ro/runs"), ("/ro/runs", "read-only file system")),
+    (OSError(28, "No space left on device", "/full/runs/m.npz"), ("/full/runs/m.npz", "no space left")),
+    (FileExistsError(17, "File exists", "/etc/passwd"), ("/etc/passwd", "already exists")),
+    (NotADirectoryError(20, "Not a directory", "/etc/passwd/x"), ("/etc/passwd/x", "is a file, not a folder")),
+], ids=["EACCES", "EROFS", "ENOSPC", "EEXIST", "ENOTDIR"])
+def test_os_errors_are_user_errors_in_one_line(monkeypatch, capsys, err, words):
+    import nnlab.cli as cli
+
+    def fail(args):
+        raise err
+
+    monkeypatch.setattr(cli, "_cmd_runs", fail)
+    _one_line_exit_2(capsys, ["runs"], *words)
+
+
+def test_out_not_writable_refused_before_anything(tmp_path, capsys, monkeypatch):
+    import nnlab.cli as cli
+
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: False)  # (the tests may run as root)
+    _one_line_exit_2(capsys, ["train", "--quick", "--out", str(tmp_path / "runs")], "not writable")
+    assert not (tmp_path / "runs").exists()

@@ -142,10 +142,11 @@ def _hooks(args: argparse.Namespace, recipe_name: str) -> list[Any]:
         if target == "tensorboard":
             hooks.append(TensorBoardHook.create())
         else:
-            from .tracking import check_mlflow_uri
+            from .tracking import check_mlflow_uri, probe_mlflow_store
 
             try:
                 check_mlflow_uri(args.mlflow_uri)
+                probe_mlflow_store(args.mlflow_uri)
             except ValueError as exc:
                 raise UsageError(f"--mlflow-uri: {exc}") from None
             hooks.append(MLflowHook.create(args.mlflow_uri, recipe_name))

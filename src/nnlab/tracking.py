@@ -38,7 +38,7 @@ from .callbacks import Callback
 
 __all__ = ["TensorBoardLogger", "MLflowLogger", "EventFile", "crc32c_many", "TrackingUnavailableError",
            "require_tensorboardx", "require_mlflow", "flatten_settings", "final_metrics", "mlflow_uri",
-           "check_mlflow_uri", "DEFAULT_MLFLOW_URI"]
+           "check_mlflow_uri", "probe_mlflow_store", "DEFAULT_MLFLOW_URI"]
 
 _INSTALL_HINT = 'pip install "nnlab[tracking]"'
 DEFAULT_MLFLOW_URI = "sqlite:///runs/mlflow.db"
@@ -457,6 +457,33 @@ def check_mlflow_uri(uri: str | None) -> None:
             probe = probe.parent
         if not probe.is_dir():
             raise ValueError(f"{uri!r}: {probe} is a file, not a folder, so the SQLite file cannot be created")
+
+
+def probe_mlflow_store(uri: str | None, timeout_s: float = 5.0) -> None:
+    """Connect to a database tracking URI (``postgresql://``, ``mysql://``, ``mssql://``) once, so that a store
+    that cannot be reached is reported before any run folder exists: ``ValueError`` naming the URI and the
+    driver's reason. SQLite, file and HTTP URIs are not probed (SQLite files are created on first use; an HTTP
+    server is retried by MLflow itself)."""
+    if uri is None:
+        return
+    resolved = mlflow_uri(uri)
+    scheme = resolved.split(":", 1)[0].split("+")[0].lower()
+    if scheme not in ("postgresql", "mysql", "mssql"):
+        return
+    try:
+        import sqlalchemy
+    except ImportError:  # pragma: no cover - mlflow depends on it
+        return
+    connect_args = {"connect_timeout": int(max(1, timeout_s))} if scheme in ("postgresql", "mysql") else {}
+    try:
+        engine = sqlalchemy.create_engine(resolved, connect_args=connect_args)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001  (driver missing, refused, bad credentials, unknown database...)
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+        raise ValueError(f"{uri!r}: cannot connect to the tracking database ({type(exc).__name__}: {reason})") \
+            from None
 
 
 _MLFLOW_BAD_KEY = re.compile(r"[^\w\-./ ]")  # characters MLflow refuses in metric and tag names
