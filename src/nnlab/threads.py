@@ -153,14 +153,13 @@ if hasattr(os, "register_at_fork"):
 
 
 def _get_pool(workers: int) -> ThreadPoolExecutor:
+    """The persistent pool, replaced by a larger one when a region needs more workers. The old one is not shut
+    down (another thread may be submitting to it): its idle workers exit once it is garbage-collected."""
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < workers:
-            old = _pool
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nnlab")
             _pool_size = workers
-            if old is not None:
-                old.shutdown(wait=False)
         return _pool
 
 
