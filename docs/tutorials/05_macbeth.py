@@ -16,8 +16,8 @@
 # Seed 003's next-character model: windows of 30 characters of the play, an embedding of 256, an LSTM of 128
 # units, a softmax over the 37 characters, RMSprop. `nnlab train macbeth-lstm` trains it for 10 epochs on all
 # 102,077 windows (final loss 1.4078 against the seed's 1.4117, see the results page); here a slice of the text
-# and two epochs (with an embedding of 64) keep the page quick. `FULL = True` (or `NNLAB_TUTORIAL_FULL=1`)
-# trains on every window.
+# and two epochs of a smaller model (embedding and LSTM of 64) keep the page quick. `FULL = True` (or
+# `NNLAB_TUTORIAL_FULL=1`) trains the seed's model on every window.
 
 # %%
 import os
@@ -33,7 +33,7 @@ from nnlab.models import CharRNN
 FULL = os.environ.get("NNLAB_TUTORIAL_FULL") == "1"
 text = load_macbeth(sequence_len=30)
 X, y = text["x"], text["y"][:, 0]
-n = len(X) if FULL else 3000
+n = len(X) if FULL else 2500
 data = {"X_train": X[:n], "y_train": y[:n], "X_val": X[n:n + 500], "y_val": y[n:n + 500]}
 print(f"{len(X)} windows, vocabulary of {text['vocab_size']}: {''.join(text['vocab'])!r}")
 print("a window:", repr("".join(text["indices_char"][i] for i in X[100])), "->", repr(text["indices_char"][y[100]]))
@@ -45,8 +45,8 @@ print("a window:", repr("".join(text["indices_char"][i] for i in X[100])), "->",
 # which.
 
 # %%
-model = CharRNN(text["vocab_size"], embedding_dim=256 if FULL else 64, hidden_size=128, cell="lstm", seed=1,
-                vocab="".join(text["vocab"]))
+model = CharRNN(text["vocab_size"], embedding_dim=256 if FULL else 64, hidden_size=128 if FULL else 64,
+                cell="lstm", seed=1, vocab="".join(text["vocab"]))
 solver = nnlab.Solver(model, data, update_rule="rmsprop",
                       optim_config={"learning_rate": 1e-3, "decay_rate": 0.99, "epsilon": 1e-8},
                       num_epochs=10 if FULL else 2, batch_size=64, batch_order="shuffle",
