@@ -128,6 +128,15 @@ def test_every_public_name_has_an_api_entry():
     assert "index.rst" in rst and all(f"   {p}" in rst["index.rst"] for p in nnlab_api.public_modules())
 
 
+@pytest.mark.parametrize("module", ["nnlab.gradcheck", "nnlab.kernels.svm"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0, result
+
+
 def test_cs231n_docstrings_become_fields():
     lines = ["Affine layer forward pass.", "", "Inputs:", "- x: (N, D) input; each sample", "  is a row.",
              "- w: (D, M) weights.", "", "Returns ``(out, cache)`` of shape", "(N, M)."]

@@ -43,7 +43,26 @@ def _centered_pair(f: Callable, x: np.ndarray, ix: tuple, h: float):
 
 
 def rel_error(x, y) -> float:
-    """Maximum elementwise relative error ``max |x - y| / max(1e-8, |x| + |y|)`` (the CS231n definition)."""
+    """Maximum elementwise relative error, the CS231n definition.
+
+    .. math:: \max_i \frac{|x_i - y_i|}{\max(10^{-8}, |x_i| + |y_i|)}
+
+    Parameters
+    ----------
+    x, y : array_like
+        Arrays of the same shape (or broadcastable), compared in float64.
+
+    Returns
+    -------
+    float
+        The largest relative error; below 1e-7 means a backward pass agrees with its numerical gradient.
+
+    Examples
+    --------
+    >>> from nnlab.gradcheck import rel_error
+    >>> rel_error([1.0, 2.0], [1.0, 3.0])  # |2 - 3| / (2 + 3)
+    0.2
+    """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
@@ -53,13 +72,30 @@ def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, ver
                             h: float = 1e-5) -> np.ndarray:
     """Centered-difference gradient of a scalar function at ``x``.
 
-    Inputs:
-    - f: maps an array shaped like ``x`` to a scalar.
-    - x: the point, any shape; perturbed in place and restored.
-    - verbose: print each index and its gradient.
-    - h: step size.
+    .. math:: \frac{\partial f}{\partial x_i} \approx \frac{f(x + h e_i) - f(x - h e_i)}{2h}
 
-    Returns ``grad`` shaped like ``x`` with ``grad[i] = (f(x + h e_i) - f(x - h e_i)) / (2h)``.
+    Parameters
+    ----------
+    f : callable
+        Maps an array shaped like ``x`` to a scalar.
+    x : ndarray
+        The point, any shape, float64; perturbed in place (one entry at a time) and restored.
+    verbose : bool
+        Print each index and its gradient.
+    h : float
+        Step size.
+
+    Returns
+    -------
+    ndarray
+        ``grad`` shaped like ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlab.gradcheck import eval_numerical_gradient
+    >>> eval_numerical_gradient(lambda v: np.sum(v ** 2), np.array([1.0, -2.0]), verbose=False).round(6)
+    array([ 2., -4.])
     """
     _warn_if_low_precision("eval_numerical_gradient", x)
     grad = np.zeros_like(x)
@@ -76,14 +112,35 @@ def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, ver
 
 def eval_numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, df: np.ndarray,
                                   h: float = 1e-5) -> np.ndarray:
-    """Centered-difference gradient of ``sum(f(x) * df)`` for an array-valued ``f``.
+    """Centered-difference gradient of ``sum(f(x) * df)`` for an array-valued ``f``: what a backward pass
+    ``*_backward(df, cache)`` must return for ``x``.
 
-    Inputs:
-    - f: maps an array shaped like ``x`` to an array shaped like ``df``.
-    - x: the point, any shape; perturbed in place and restored.
-    - df: upstream gradient, shaped like ``f(x)``.
+    .. math:: g_i \approx \sum_j \frac{f_j(x + h e_i) - f_j(x - h e_i)}{2h}\, df_j
 
-    Returns ``grad`` shaped like ``x``: ``grad[i] = sum((f(x + h e_i) - f(x - h e_i)) * df) / (2h)``.
+    Parameters
+    ----------
+    f : callable
+        Maps an array shaped like ``x`` to an array shaped like ``df``.
+    x : ndarray
+        The point, any shape, float64; perturbed in place and restored.
+    df : ndarray
+        Upstream gradient, shaped like ``f(x)``.
+    h : float
+        Step size.
+
+    Returns
+    -------
+    ndarray
+        ``grad`` shaped like ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlab.gradcheck import eval_numerical_gradient_array
+    >>> from nnlab.layers import relu_forward
+    >>> x, dout = np.array([-1.0, 2.0]), np.array([5.0, 7.0])
+    >>> eval_numerical_gradient_array(lambda v: relu_forward(v)[0], x, dout).round(6)
+    array([0., 7.])
     """
     _warn_if_low_precision("eval_numerical_gradient_array", x)
     grad = np.zeros_like(x)
@@ -100,8 +157,35 @@ def grad_check_sparse(f: Callable[[np.ndarray], float], x: np.ndarray, analytic_
                       num_checks: int = 10, h: float = 1e-5, verbose: bool = True) -> list[float]:
     """Compare ``analytic_grad`` with centered differences at ``num_checks`` random indices of ``x``.
 
-    Prints ``numerical: %f analytic: %f, relative error: %e`` per check (as the course code does) and returns
-    the list of relative errors ``|num - ana| / (|num| + |ana|)`` (0 where both are 0).
+    Prints ``numerical: %f analytic: %f, relative error: %e`` per check, as the course code does.
+
+    Parameters
+    ----------
+    f : callable
+        Maps an array shaped like ``x`` to a scalar.
+    x : ndarray
+        The point, float64; perturbed in place and restored.
+    analytic_grad : ndarray
+        The gradient to check, shaped like ``x``.
+    num_checks : int
+        How many random indices (drawn with Python's ``random``).
+    h : float
+        Step size.
+    verbose : bool
+        Print each check.
+
+    Returns
+    -------
+    list of float
+        The relative errors ``|num - ana| / (|num| + |ana|)`` (0 where both are 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlab.gradcheck import grad_check_sparse
+    >>> x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    >>> max(grad_check_sparse(lambda v: np.sum(v ** 2), x, 2 * x, num_checks=3, verbose=False)) < 1e-8
+    True
     """
     _warn_if_low_precision("grad_check_sparse", x)
     if tuple(analytic_grad.shape) != tuple(x.shape):
