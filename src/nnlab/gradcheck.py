@@ -43,7 +43,7 @@ def _centered_pair(f: Callable, x: np.ndarray, ix: tuple, h: float):
 
 
 def rel_error(x, y) -> float:
-    """Maximum elementwise relative error, the CS231n definition.
+    r"""Maximum elementwise relative error, the CS231n definition.
 
     .. math:: \max_i \frac{|x_i - y_i|}{\max(10^{-8}, |x_i| + |y_i|)}
 
@@ -70,7 +70,7 @@ def rel_error(x, y) -> float:
 
 def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, verbose: bool = True,
                             h: float = 1e-5) -> np.ndarray:
-    """Centered-difference gradient of a scalar function at ``x``.
+    r"""Centered-difference gradient of a scalar function at ``x``.
 
     .. math:: \frac{\partial f}{\partial x_i} \approx \frac{f(x + h e_i) - f(x - h e_i)}{2h}
 
@@ -112,7 +112,7 @@ def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, ver
 
 def eval_numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, df: np.ndarray,
                                   h: float = 1e-5) -> np.ndarray:
-    """Centered-difference gradient of ``sum(f(x) * df)`` for an array-valued ``f``: what a backward pass
+    r"""Centered-difference gradient of ``sum(f(x) * df)`` for an array-valued ``f``: what a backward pass
     ``*_backward(df, cache)`` must return for ``x``.
 
     .. math:: g_i \approx \sum_j \frac{f_j(x + h e_i) - f_j(x - h e_i)}{2h}\, df_j
