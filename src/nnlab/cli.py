@@ -526,9 +526,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         signum = getattr(exc, "signum", None)
         how = "" if signum in (None, signal.SIGINT) else f" by {signal.Signals(signum).name}"
         run_dir = getattr(exc, "run_dir", None)
-        if run_dir is not None:
+        if run_dir is not None and (Path(run_dir) / "checkpoint_latest.npz").is_file():
             print(f"{prog}: interrupted{how}; checkpoint written. Resume with: nnlab train --resume {run_dir}",
                   file=sys.stderr)
+        elif run_dir is not None:
+            print(f"{prog}: interrupted{how} before the first checkpoint; nothing to resume (train again; the "
+                  f"folder {run_dir} can be deleted)", file=sys.stderr)
         else:
             print(f"{prog}: interrupted{how}", file=sys.stderr)
         return 128 + int(signum or signal.SIGINT)
