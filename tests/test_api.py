@@ -95,3 +95,22 @@ def test_train_refuses_bad_settings_before_writing_anything(tmp_path):
     with pytest.raises(TypeError, match="recipe must be a recipe name"):
         nnlab.train(None)
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.data
+def test_train_sweeps_exactly_when_the_cli_does(tmp_path):
+    """cifar10-softmax declares a quick sweep (learning_rate x reg): nnlab.train sweeps it as `nnlab train
+    cifar10-softmax --quick` does (same trials, same best settings and figure); a swept setting given by name
+    trains that one configuration."""
+    run = nnlab.train("cifar10-softmax", quick=True, out=tmp_path / "py")
+    assert len(run.metrics["sweep"]) == 2 and (run.path / "sweep.png").is_file()
+    proc = nnlab_cli("train", "cifar10-softmax", "--quick", "--out", str(tmp_path / "cli"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (cli_dir,) = (tmp_path / "cli").iterdir()
+    cli_metrics = json.loads((cli_dir / "metrics.json").read_text())
+    assert run.metrics["best_settings"] == cli_metrics["best_settings"]
+    assert [r["val_acc"] for r in run.metrics["sweep"]] == [r["val_acc"] for r in cli_metrics["sweep"]]
+    assert run.evaluate("test")["test_acc"] == cli_metrics["test_acc"]
+
+    one = nnlab.train("cifar10-softmax", quick=True, learning_rate=1e-6, out=tmp_path / "one")
+    assert "sweep" not in one.metrics and one.settings["learning_rate"] == 1e-6
