@@ -414,3 +414,11 @@ def test_out_not_writable_refused_before_anything(tmp_path, capsys, monkeypatch)
     monkeypatch.setattr(cli.os, "access", lambda path, mode: False)  # (the tests may run as root)
     _one_line_exit_2(capsys, ["train", "--quick", "--out", str(tmp_path / "runs")], "not writable")
     assert not (tmp_path / "runs").exists()
+
+
+def test_tune_out_checked_like_train(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    for out, words in (("", ("--out is empty",)), (str(tmp_path / "afile"), ("afile", "is a file"))):
+        _one_line_exit_2(capsys, ["tune", "--quick", "--param", "learning_rate=loguniform:1e-4:1e-2", "--trials",
+                                  "1", "--out", out], *words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

@@ -365,6 +365,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     from .tune import tune
 
     fixed = dict(parse_setting(s) for s in args.set)
+    check_out_dir("--out", args.out)
     tune(args.recipe, args.param, trials=args.trials, sampler=args.sampler, pruner=args.pruner, seed=args.seed,
          jobs=args.jobs, storage=args.storage, study=args.study, out=args.out, resume=args.resume, quick=args.quick,
          fixed=fixed, keep_weights=not args.no_weights, trial_plots=args.trial_plots,
