@@ -422,3 +422,28 @@ def test_tune_out_checked_like_train(tmp_path, capsys):
         _one_line_exit_2(capsys, ["tune", "--quick", "--param", "learning_rate=loguniform:1e-4:1e-2", "--trials",
                                   "1", "--out", out], *words)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_char_prompt_lowercased_as_the_training_text():
+    from nnlab.runs import Run
+
+    run = Run(path=Path("r"), config={"recipe": "macbeth-rnn", "settings": {}}, metrics={}, model=None,
+              info={"vocab": "abcdefghijklmnopqrstuvwxyz .,"})
+    assert run.lowercased_prompt("To be, or not") == "to be, or not"
+    assert run.lowercased_prompt("to be") is None           # nothing to change
+    assert run.lowercased_prompt("to bé") is None           # no capital: the unknown character is reported later
+    assert run.lowercased_prompt("To bé") == "to bé"
+
+
+@pytest.mark.data
+def test_char_model_cli_prompt_and_image(tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["train", "macbeth-rnn", "--quick", "--out", str(out), "--no-progress"]) == 0
+    (run,) = out.iterdir()
+    capsys.readouterr()
+    assert main(["predict", str(run), "--seed-text", "To Be", "--length", "10", "--seed", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "was lower-cased, as the training text was" in captured.err
+    assert len(captured.out.rstrip("\n")) == 10  # the 10 sampled characters
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "digit.png")
+    _one_line_exit_2(capsys, ["predict", str(run), str(tmp_path / "digit.png")], "digit.png", "not UTF-8 text")
