@@ -15,7 +15,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))
 sys.path.insert(0, str(HERE.parent / "src"))
-os.environ.setdefault("MPLBACKEND", "Agg")
+# The tutorials' kernels inherit the environment: without MPLBACKEND they use the inline backend, so plt.show()
+# puts each figure on the page (CI exports MPLBACKEND=Agg for the tests, which would hide them).
+os.environ.pop("MPLBACKEND", None)
 
 project = "nnlab"
 author = "the nnlab authors"
@@ -45,6 +47,7 @@ nb_execution_timeout = 180
 nb_execution_raise_on_error = True  # a failing tutorial fails the build
 nb_execution_show_tb = True
 nb_merge_streams = True
+nb_output_stderr = "remove"  # progress lines and warnings on stderr stay off the pages
 nb_execution_cache_path = str(HERE / "_build" / ".jupyter_cache")
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
@@ -67,6 +70,11 @@ nitpicky = False
 html_theme = "furo"
 html_title = f"nnlab {release}"
 html_static_path: list[str] = []
+# Math is rendered by MathJax 3 from its CDN. For reading the site offline, point NNLAB_DOCS_MATHJAX_DIR at a
+# MathJax 3 ``es5`` folder (the one holding tex-chtml.js): it is copied into the site and used instead.
+if os.environ.get("NNLAB_DOCS_MATHJAX_DIR"):
+    html_static_path.append(os.environ["NNLAB_DOCS_MATHJAX_DIR"])
+    mathjax_path = "tex-chtml.js"
 pygments_style = "friendly"
 pygments_dark_style = "monokai"
 suppress_warnings = ["mystnb.unknown_mime_type"]

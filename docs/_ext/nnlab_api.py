@@ -52,10 +52,19 @@ DEFAULT_EXAMPLE = "getting-started"
 
 
 def public_modules() -> list[str]:
-    """``nnlab`` and its first-level modules and packages whose names do not start with ``_``, in page order."""
+    """``nnlab``, the modules ``nnlab.__all__`` names (the public API, in its order), then every other first-level
+    module or package whose name does not start with ``_`` (alphabetical)."""
     pkg = importlib.import_module(ROOT)
-    names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
-    return [ROOT] + [f"{ROOT}.{n}" for n in names]
+    found = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
+    declared = [n for n in getattr(pkg, "__all__", ()) if n in found]
+    return [ROOT] + [f"{ROOT}.{n}" for n in declared] + [f"{ROOT}.{n}" for n in found if n not in declared]
+
+
+def api_modules() -> list[str]:
+    """The modules ``nnlab.__all__`` names (all of them when it names none): the first part of the API index."""
+    pkg = importlib.import_module(ROOT)
+    declared = [f"{ROOT}.{n}" for n in getattr(pkg, "__all__", ()) if isinstance(getattr(pkg, n, None), ModuleType)]
+    return declared or public_modules()[1:]
 
 
 def all_submodules() -> list[str]:
@@ -212,8 +221,14 @@ def render(pages) -> dict[str, str]:
     index = [_title("API reference", "="), "",
              "Every public name of nnlab, generated from ``__all__`` of each public module and from the "
              "docstrings (parameters and returns as tables). Each object is documented once, where the first "
-             "module that exports it is listed; the other modules link to it.", "",
-             ".. toctree::", "   :maxdepth: 1", ""]
+             "module that exports it is listed; the other modules link to it. The top-level names "
+             "(``nnlab.train``, ``nnlab.Solver``, ``nnlab.Tensor``, ...) are on the ``nnlab`` page.", ""]
+    public = [ROOT, *api_modules()]
+    others = [page for page, _ in pages if page not in public]
+    index += [".. toctree::", "   :maxdepth: 1", "   :caption: The public API", ""]
+    index += [f"   {page}" for page, _ in pages if page in public]
+    index += ["", ".. toctree::", "   :maxdepth: 1", "   :caption: Other modules (used by the above; importable)", ""]
+    index += [f"   {page}" for page in others]
     for page, sections in pages:
         short = page.split(".", 1)[1] if "." in page else ""
         example = EXAMPLES.get(short, DEFAULT_EXAMPLE)
@@ -237,7 +252,6 @@ def render(pages) -> dict[str, str]:
                 if home:
                     lines += [_directive(target, obj)]
         files[f"{page}.rst"] = "\n".join(lines) + "\n"
-        index.append(f"   {page}")
     files["index.rst"] = "\n".join(index) + "\n"
     return files
 

@@ -37,12 +37,10 @@ else:  # at most 300 images per class and split, decoded once and cached outside
 print({k: v.shape for k, v in data.items()})
 
 # %%
-raw = data["X_train"][:32] + 0  # mean-subtracted; shift back for display
-mean_img = load_cifar10(limit=300, num_training=2500, num_validation=500, num_test=1000,
-                        subtract_mean=False)["X_train"][:32] - raw if not FULL else 0
+pixels = load_cifar10(limit=300, num_training=16, num_validation=0, num_test=0, subtract_mean=False)
 fig, axes = plt.subplots(2, 8, figsize=(10, 3))
-for ax, img, label in zip(axes.ravel(), (raw + mean_img)[:16], data["y_train"][:16]):
-    ax.imshow(np.clip(img.transpose(1, 2, 0), 0, 255).astype("uint8"))
+for ax, img, label in zip(axes.ravel(), pixels["X_train"], pixels["y_train"]):
+    ax.imshow(img.transpose(1, 2, 0).astype("uint8"))
     ax.set_title(CIFAR10_CLASSES[label], fontsize=8)
     ax.axis("off")
 plt.show()
