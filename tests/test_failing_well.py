@@ -447,3 +447,23 @@ def test_char_model_cli_prompt_and_image(tmp_path, capsys):
     assert len(captured.out.rstrip("\n")) == 10  # the 10 sampled characters
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "digit.png")
     _one_line_exit_2(capsys, ["predict", str(run), str(tmp_path / "digit.png")], "digit.png", "not UTF-8 text")
+
+
+@pytest.mark.data
+def test_evaluate_data_accepts_root_or_dataset_folder(tmp_path, capsys, monkeypatch):
+    from nnlab.data.paths import data_root
+
+    root = data_root()
+    out = tmp_path / "runs"
+    assert main(["train", "housing-softsign", "--quick", "--out", str(out), "--no-progress"]) == 0
+    (study,) = out.iterdir()
+    variant = study / "gd"
+    capsys.readouterr()
+    figures = []
+    for data in (root, root / "california_housing"):
+        assert main(["evaluate", str(variant), "--data", str(data), "--json"]) == 0
+        figures.append(capsys.readouterr().out.splitlines()[-1])
+    monkeypatch.setenv("NNLAB_DATA", str(root / "california_housing"))  # the dataset folder as NNLAB_DATA
+    assert main(["evaluate", str(variant), "--json"]) == 0
+    figures.append(capsys.readouterr().out.splitlines()[-1])
+    assert figures[0] == figures[1] == figures[2] and json.loads(figures[0])["test_acc"] > 0
