@@ -131,7 +131,16 @@ def test_need_dx_false_gives_same_dw_db_and_no_dx(rng, monkeypatch, algo):
     ((64, 16, 32, 32), (32, 16, 3, 3), 2, 1, np.float32, "im2col"),    # 3x3 stride 2
     ((64, 64, 16, 16), (64, 64, 1, 1), 1, 0, np.float32, "im2col"),    # 1x1
     ((64, 3, 32, 32), (32, 3, 3, 3), 1, 1, np.float32, "im2col"),      # 3 input channels
-    ((32, 8, 84, 84), (32, 8, 3, 3), 1, 1, np.float32, "im2col"),      # MRI second layer
+    ((32, 8, 84, 84), (32, 8, 3, 3), 1, 1, np.float32, "im2col"),      # MRI second layer: H'W' > 64^2
+    ((128, 16, 32, 32), (16, 16, 3, 3), 1, 1, np.float32, "mec"),      # ResNet-20 first stage: 16 <= C < 24
+    ((128, 16, 32, 32), (16, 16, 3, 3), 1, 1, np.float64, "mec"),
+    ((48, 16, 24, 24), (32, 16, 3, 3), 1, 1, np.float32, "mec"),       # H' = 24
+    ((48, 16, 22, 22), (32, 16, 3, 3), 1, 0, np.float32, "winograd4"),  # H' = 20 < 24
+    ((192, 16, 16, 16), (32, 16, 3, 3), 1, 1, np.float32, "winograd4"),
+    ((32, 24, 32, 32), (48, 24, 3, 3), 1, 1, np.float32, "winograd4"),  # from C = 24 on: Winograd
+    ((128, 12, 16, 16), (24, 12, 3, 3), 1, 1, np.float32, "mec"),      # 8 <= C < 16, H'W' <= 64^2
+    ((64, 8, 64, 64), (8, 8, 3, 3), 1, 1, np.float32, "mec"),
+    ((64, 7, 32, 32), (16, 7, 3, 3), 1, 1, np.float32, "im2col"),      # C < 8
     ((64, 64, 16, 16), (64, 64, 3, 3), 2, 1, np.float32, "im2col"),    # stride 2
     ((64, 64, 16, 16), (8, 64, 3, 3), 1, 1, np.float32, "im2col"),     # 8 output channels
     ((64, 64, 16, 16), (64, 64, 3, 3), 1, 1, np.float32, "winograd4"),

@@ -216,7 +216,8 @@ def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtyp
 
     Rule, measured at 1 thread with ``benchmarks/bench_conv.py --algos`` (README, Benchmarks):
 
-    - Winograd for 3x3 kernels at stride 1 with at least 16 input and 16 output channels. Below that its
+    - Winograd for 3x3 kernels at stride 1 with at least 16 input and 16 output channels (but MEC for 16 to 23
+      input channels on outputs of at least 24x24: the few-channel table below). Below that its
       GEMMs (inner dimension C) run far from the BLAS peak and the transforms (memory passes over the tiles)
       dominate: on 3x3 C3->32 F(2x2)/F(4x4) take 2.6x torch's time against im2col's 0.7-0.9x, on the MRI
       network's C8->32 at 84x84 1.4x against 1.1x.
@@ -233,12 +234,37 @@ def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtyp
       37.0 -> 24.6 (without dx, as a first layer: 23.3 -> 16.1), 7x7 stride 2 C3->64 x(8,3,112,112) 25.6 ->
       23.0, 5x5 C3->32 19.0 -> 14.9, 5x5 C16->32 31.4 -> 20.8; where the saving is smaller it loses: 3x3 C3->32
       (inner dimension 27) 18.2 -> 21.1 (float64), 3x3 stride 2 C16->32 14.7 -> 21.0, 5x5 C1->32 4.8 -> 5.9.
+    - 3x3 stride 1 on few channels (issue 21's sweep, CPU time at 1 thread, fwd + bwd float32, ms, im2col /
+      MEC / F(4x4)): MEC where its KW-fold lowering beats both the 9-fold im2col copy and Winograd's transforms,
+      which cost as much as the GEMMs at C < 24:
+
+      ========================  ======  ======  =======  =========
+      layer                     im2col   MEC    F(4x4)   chosen
+      ========================  ======  ======  =======  =========
+      C16->16 x(128,16,32,32)    35.5    29.6    37.5    MEC (ResNet-20's 1st stage; float64 68.6/61.9/78.7)
+      C16->32 x(48,16,24,24)     11.6     9.6    10.0    MEC
+      C16->32 x(192,16,16,16)    23.8    17.9    15.3    F(4x4) (H' < 24)
+      C16->32 x(32,16,64,64)     45.8    46.2    55.6    MEC (~im2col)
+      C12->24 x(128,12,16,16)    10.3     7.9     9.1    MEC
+      C8->16 x(64,8,64,64)       34.4    29.6    55.6    MEC
+      C8->16 x(96,8,32,32)       16.2    12.5    20.7    MEC (float64: 27.3 / 27.3 / 30.6)
+      C8->32 x(32,8,84,84)       42.4    43.8    52.2    im2col (H'W' > 64^2: the MRI network's 2nd layer)
+      C24->48 x(32,24,32,32)     25.1    23.7    22.1    F(4x4) (from C = 24 on, Winograd everywhere)
+      C3->32 x(64,3,32,32)        5.7     7.3    18.4    im2col (C < 8)
+      ========================  ======  ======  =======  =========
+
+      So: 3x3 stride 1 with 16 <= C < 24 (and F >= 16) takes MEC when min(H', W') >= 24, Winograd below; with
+      8 <= C < 16 MEC when H'*W' <= 64*64, im2col above.
     - im2col otherwise (small kernels on few channels, strided 3x3, 1x1).
     """
     _, C, H, W = x_shape
     F, _, KH, KW = w_shape
+    OH, OW = H + 2 * pad - KH + 1, W + 2 * pad - KW + 1
+    if (KH, KW) == (3, 3) and stride == 1 and 16 <= C < 24 and F >= 16 and min(OH, OW) >= 24:
+        return "mec"
+    if (KH, KW) == (3, 3) and stride == 1 and 8 <= C < 16 and OH * OW <= 64 * 64:
+        return "mec"
     if (KH, KW) == (3, 3) and stride == 1 and C >= 16 and F >= 16:
-        OH, OW = H + 2 * pad - 2, W + 2 * pad - 2
         mults4 = 36 * -(-OH // 4) * -(-OW // 4)
         mults2 = 16 * -(-OH // 2) * -(-OW // 2)
         return "winograd4" if 4 * mults4 <= 3 * mults2 else "winograd2"
