@@ -50,7 +50,8 @@ def draw(groups: dict[str, list[dict[str, str]]], out: Path) -> list[Path]:
         ax.axvline(1.0, color="grey", ls="--", lw=1)
         ax.set_yticks(list(ys), cases, fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel("time nnlab / time torch (below 1: nnlab faster); black tick: goal")
+        ax.set_xlabel("time ratio of the two settings named (below 1: the first is faster); black tick: goal"
+                      if group == "tools" else "time nnlab / time torch (below 1: nnlab faster); black tick: goal")
         ax.set_title(group)
         ax.set_xlim(0, max(max(ratios), *(float(r["goal"] or 0) for r in rows)) * 1.15)
         fig.tight_layout()
