@@ -285,7 +285,7 @@ def test_progress_lines_without_a_terminal(tmp_path):
 def test_progress_lines_inside_a_long_epoch(monkeypatch):
     import io
 
-    import nnlab.solver_progress as sp
+    import nnlab.solver.progress as sp
 
     clock = [1000.0]
     monkeypatch.setattr(sp.time, "monotonic", lambda: clock[0])

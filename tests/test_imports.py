@@ -26,8 +26,10 @@ LAYERS: dict[str, int] = {
     "nnlab.nn": 4,  # modules
     "nnlab.models": 5,  # models with the CS231n contract
     # the training loop and what it needs from the model contract only
-    "nnlab.solver": 6, "nnlab.solver_guard": 6, "nnlab.solver_options": 6, "nnlab.solver_progress": 6,
-    "nnlab.solver_signals": 6, "nnlab.solver_state": 6, "nnlab.callbacks": 6, "nnlab.scores": 6,
+    "nnlab.solver": 6, "nnlab.callbacks": 6, "nnlab.scores": 6,
+    # the flat paths of the solver package's modules before it was one, kept as re-exports for old imports
+    "nnlab.solver_guard": 6, "nnlab.solver_options": 6, "nnlab.solver_progress": 6, "nnlab.solver_signals": 6,
+    "nnlab.solver_state": 6,
     # beside viz: data, kernel methods, plots, exchange and tracking, sampling
     "nnlab.gradcheck": 7, "nnlab.data": 7, "nnlab.kernels": 7, "nnlab.viz": 7, "nnlab.viz_tape": 7,
     "nnlab.onnx": 7, "nnlab.tracking": 7, "nnlab.emissions": 7, "nnlab.generate": 7,

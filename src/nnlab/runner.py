@@ -264,7 +264,7 @@ def _mark_failed(run_dir: Path, exc: BaseException | None, signum: int | None = 
     if previous.get("status") in ("finished", "diverged"):
         return
     if exc is None:
-        from .solver_signals import signal_name
+        from .solver.signals import signal_name
 
         how = "Ctrl-C" if signum in (None, 2) else signal_name(signum)
         write_metrics(run_dir, {**previous, "status": "stopped", "reason": f"interrupted ({how})"})
@@ -298,7 +298,7 @@ def _fit(recipe: Recipe, cfg: Mapping[str, Any], model: Any, data: dict[str, Any
     try:
         solver.train()
     except KeyboardInterrupt:
-        from .solver_signals import signal_name
+        from .solver.signals import signal_name
 
         signum = getattr(solver, "interrupt_signal", None)
         how = "Ctrl-C" if signum in (None, 2) else signal_name(signum)
@@ -334,7 +334,7 @@ def resume(run_dir: str | Path, progress: bool | None = None, callbacks: Sequenc
     checkpoint = run_dir / "checkpoint_latest.npz"
     if not checkpoint.is_file():
         raise RunError(f"{checkpoint}: not found; the run stopped before its first checkpoint — train it again")
-    from .solver_state import CHECKPOINT_FORMAT
+    from .solver.state import CHECKPOINT_FORMAT
 
     try:
         _, meta = load_arrays(checkpoint)

@@ -16,7 +16,7 @@ CS231n semantics (spec seed_004 §5A), kept exactly with the default options:
 Additions: batch orders (sampled, shuffled epochs, sequential, cyclic), gradient clipping by global norm, learning
 rate schedules (epoch callables or :mod:`nnlab.schedules` objects stepped per epoch or per iteration), a
 divergence guard, a tqdm progress bar, callbacks (:mod:`nnlab.callbacks`), a ``batch_transform`` for
-augmentation, and pickle-free atomic checkpoints (:mod:`nnlab.solver_state`) from which :meth:`Solver.resume`
+augmentation, and pickle-free atomic checkpoints (:mod:`nnlab.solver.state`) from which :meth:`Solver.resume`
 continues bit-identically, also after Ctrl-C in the middle of an epoch.
 
 The Solver knows only the model contract: ``model.params`` (dict name -> array) and ``model.loss(X, y=None)``
@@ -36,11 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from .backend import get_rng, xp_of
-from .io import load_arrays, save_arrays
-from .optim import RULE_KEYS, check_optim_config, clip_grad_norm, get_update_rule
-from .solver_guard import DivergenceRules
-from .solver_options import (
+from ..backend import get_rng, xp_of
+from ..io import load_arrays, save_arrays
+from ..optim import RULE_KEYS, check_optim_config, clip_grad_norm, get_update_rule
+from ..validation import check_array
+from .guard import DivergenceRules
+from .options import (
     BATCH_ORDERS,
     DEFAULTS,
     SAVED_SETTINGS,
@@ -52,16 +53,15 @@ from .solver_options import (
     check_rng_sources,
     check_seed,
 )
-from .solver_progress import ProgressLines
-from .solver_signals import DeferredSignals, signal_name
-from .solver_state import (
+from .progress import ProgressLines
+from .signals import DeferredSignals, signal_name
+from .state import (
     CHECKPOINT_FORMAT,
     load_solver_state,
     restore_rng_snapshot,
     rng_snapshot,
     solver_state,
 )
-from .validation import check_array
 
 __all__ = ["Solver", "CHECKPOINT_FORMAT", "BATCH_ORDERS"]
 
@@ -124,7 +124,7 @@ class Solver:
     rng_sources : dict name -> ``RandomState``/``Generator``: other generators that training draws from
         (augmentation, a model's own RNG). Their states go into checkpoints and come back on resume.
     progress : a tqdm bar with the live loss; None = a bar when stderr is a terminal, else plain lines (one per
-        epoch and one at least every 30 s; :mod:`nnlab.solver_progress`); False = nothing.
+        epoch and one at least every 30 s; :mod:`nnlab.solver.progress`); False = nothing.
     callbacks : objects with the hooks of :class:`nnlab.callbacks.Callback`.
     checkpoint_every (1), checkpoint_per_epoch : also keep one file per epoch as CS231n does (True).
     divergence_guard : stop a run that diverges (True); see :meth:`train`.
@@ -488,7 +488,7 @@ class Solver:
         forward pass wrote, if any).
 
         Ctrl-C (``KeyboardInterrupt``), SIGTERM and SIGHUP (what batch schedulers, systemd, docker and a closed
-        terminal send; :mod:`nnlab.solver_signals`): the current iteration is finished first (a second signal
+        terminal send; :mod:`nnlab.solver.signals`): the current iteration is finished first (a second signal
         interrupts at once), then, if ``checkpoint_name`` is set, ``f"{checkpoint_name}_latest.npz"`` receives
         the exact state (also in the middle of an epoch; ``interrupt_checkpoint`` is its path), ``status`` becomes
         ``'stopped'``, ``interrupt_signal`` names the signal (None for a ``KeyboardInterrupt`` raised in
@@ -643,7 +643,7 @@ class Solver:
 
     def state_arrays(self, pending_bookkeeping: bool = False) -> tuple[dict[str, np.ndarray], dict]:
         """The full training state as ``(arrays, metadata)`` for :func:`nnlab.io.save_arrays`
-        (layout: :mod:`nnlab.solver_state`)."""
+        (layout: :mod:`nnlab.solver.state`)."""
         settings = {k: getattr(self, k) for k in SAVED_SETTINGS}
         settings["iterations_per_epoch"] = self._ipe  # the option, not the property
         if not isinstance(settings["seed"], (int, type(None))):

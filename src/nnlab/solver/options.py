@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from . import validation
-from .validation import check_array
+from .. import validation
+from ..validation import check_array
 
 __all__ = ["DEFAULTS", "SAVED_SETTINGS", "BATCH_ORDERS", "REQUIRED_DATA", "check_int", "check_float",
            "check_seed", "check_data", "check_model", "check_rng_sources", "bind_schedule"]

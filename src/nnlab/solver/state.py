@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_numpy, xp_of
+from ..backend import to_numpy, xp_of
 
 __all__ = ["CHECKPOINT_FORMAT", "pack_rng", "unpack_rng", "rng_snapshot", "restore_rng_snapshot",
            "solver_state", "load_solver_state"]
