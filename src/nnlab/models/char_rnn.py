@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import layers as F
-from ..nn.layers import Linear
+from ..nn.linear import Linear
 from ..nn.module import Module
 from ..nn.parameter_view import ParameterView, ParamsAttribute
 from ..nn.recurrent import LSTM, RNN, Embedding

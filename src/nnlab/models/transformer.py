@@ -24,8 +24,11 @@ import numpy as np
 from .. import layers as F
 from ..backend import get_rng
 from ..nn.containers import Sequential
-from ..nn.layers import Dropout, LayerNorm, Linear, ensure_forward
+from ..nn.dropout import Dropout
+from ..nn.helpers import ensure_forward
+from ..nn.linear import Linear
 from ..nn.module import Module
+from ..nn.normalization import LayerNorm
 from ..nn.parameter_view import ParameterView, ParamsAttribute
 from ..nn.recurrent import Embedding
 from ..nn.transformer import PositionalEmbedding, TransformerEncoderLayer

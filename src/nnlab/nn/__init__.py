@@ -10,9 +10,14 @@ the torch twin's. Each module's ``forward`` calls a kernel of :mod:`nnlab.layers
 from .activations import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .containers import *  # noqa: F401,F403
-from .layers import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
+from .flatten import *  # noqa: F401,F403
+from .linear import *  # noqa: F401,F403
 from .module import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
 from .parameter import *  # noqa: F401,F403
 from .parameter_view import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403

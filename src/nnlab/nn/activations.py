@@ -1,9 +1,10 @@
-"""Modern activation modules (torch.nn names and arguments): ``GELU``, ``SiLU``, ``ELU``, ``SELU``, ``Softplus``,
-``Hardsigmoid``, ``Hardswish``, ``Mish`` and the learnable ``PReLU``.
+"""Activation modules (torch.nn names and arguments): ``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh``, ``Softsign``,
+the modern ``GELU``, ``SiLU``, ``ELU``, ``SELU``, ``Softplus``, ``Hardsigmoid``, ``Hardswish``, ``Mish`` and the
+learnable ``PReLU``.
 
 Each ``forward`` calls the matching kernel of :mod:`nnlab.layers.activations` and keeps its cache; ``backward``
 returns ``dx`` (and, for ``PReLU``, stores ``grads['weight']``). Any input shape; ``PReLU`` reads channels on
-axis 1 as torch does. (ReLU, LeakyReLU, Sigmoid, Tanh and Softsign live in :mod:`nnlab.nn.layers`.)
+axis 1 as torch does.
 """
 
 from __future__ import annotations
@@ -14,10 +15,67 @@ import numpy as np
 
 from .. import layers as F
 from ..validation import check_float_dtype, check_int
-from .layers import Elementwise, ensure_forward
+from .helpers import ensure_forward
 from .module import Module
 
-__all__ = ["GELU", "SiLU", "ELU", "SELU", "Softplus", "Hardsigmoid", "Hardswish", "Mish", "PReLU"]
+__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softsign", "GELU", "SiLU", "ELU", "SELU", "Softplus", "Hardsigmoid",
+           "Hardswish", "Mish", "PReLU"]
+
+
+class Elementwise(Module):
+    """An activation without parameters: ``forward`` calls ``F.<_kernel>_forward``, ``backward`` the
+    matching ``_backward``; any input shape."""
+
+    _kernel = ""
+
+    def forward(self, x: Any) -> Any:
+        out, self._cache = getattr(F, f"{self._kernel}_forward")(x)
+        return out
+
+    def backward(self, dout: Any) -> Any:
+        return getattr(F, f"{self._kernel}_backward")(dout, ensure_forward(self))
+
+
+class ReLU(Elementwise):
+    """``max(0, x)`` via ``relu_forward``."""
+
+    _kernel = "relu"
+
+
+class Sigmoid(Elementwise):
+    """``1 / (1 + exp(-x))`` via ``sigmoid_forward``."""
+
+    _kernel = "sigmoid"
+
+
+class Tanh(Elementwise):
+    """``tanh(x)`` via ``tanh_forward``."""
+
+    _kernel = "tanh"
+
+
+class Softsign(Elementwise):
+    """``x / (1 + |x|)`` via ``softsign_forward``."""
+
+    _kernel = "softsign"
+
+
+class LeakyReLU(Module):
+    """``x`` where ``x > 0`` else ``negative_slope * x`` via ``leaky_relu_forward``."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Any) -> Any:
+        out, self._cache = F.leaky_relu_forward(x, self.negative_slope)
+        return out
+
+    def backward(self, dout: Any) -> Any:
+        return F.leaky_relu_backward(dout, ensure_forward(self))
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
 
 
 class GELU(Module):

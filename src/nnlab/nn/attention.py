@@ -19,7 +19,8 @@ import numpy as np
 from .. import layers as F
 from ..backend import get_rng, uniform, xp_of
 from ..validation import check_array, check_float_dtype, check_int, check_probability
-from .layers import Linear, ensure_forward
+from .helpers import ensure_forward
+from .linear import Linear
 from .module import Module
 
 __all__ = ["MultiheadAttention"]

@@ -26,7 +26,7 @@ import numpy as np
 from .. import layers as F
 from ..backend import get_rng, normal, xp_of
 from ..validation import check_array, check_float_dtype, check_int
-from .layers import check_input, ensure_forward, uniform_init
+from .helpers import check_input, ensure_forward, uniform_init
 from .module import Module
 
 __all__ = ["Embedding", "RNN", "LSTM", "GRU"]

@@ -19,10 +19,13 @@ import numpy as np
 
 from ..backend import get_rng, normal, xp_of
 from ..validation import check_array, check_float_dtype, check_int, check_probability
-from .activations import GELU
+from .activations import GELU, ReLU
 from .attention import MultiheadAttention
-from .layers import Dropout, LayerNorm, Linear, ReLU, ensure_forward
+from .dropout import Dropout
+from .helpers import ensure_forward
+from .linear import Linear
 from .module import Module
+from .normalization import LayerNorm
 
 __all__ = ["TransformerEncoderLayer", "PositionalEmbedding", "generate_square_subsequent_mask"]
 
