@@ -34,7 +34,8 @@ LAYERS: dict[str, int] = {
     "nnlab.gradcheck": 7, "nnlab.data": 7, "nnlab.kernels": 7, "nnlab.viz": 7, "nnlab.viz_tape": 7,
     "nnlab.onnx": 7, "nnlab.tracking": 7, "nnlab.emissions": 7, "nnlab.generate": 7,
     "nnlab.recipes": 8,  # one declaration per experiment
-    "nnlab.runs": 9, "nnlab.runner": 9, "nnlab.runhooks": 9,  # the run format, running a recipe
+    "nnlab.run_format": 9, "nnlab.runs": 9, "nnlab.runner": 9, "nnlab.runhooks": 9,  # the run format, reading
+    # runs back, running a recipe, the run hooks
     "nnlab.tune": 10, "nnlab.sweep": 10, "nnlab.search_space": 10,  # hyperparameter search
     "nnlab.api": 11, "nnlab.cli": 11, "nnlab": 11,  # the entry points (nnlab.train, the nnlab command)
 }

@@ -527,7 +527,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         signum = getattr(exc, "signum", None)
         how = "" if signum in (None, signal.SIGINT) else f" by {signal.Signals(signum).name}"
         run_dir = getattr(exc, "run_dir", None)
-        if run_dir is not None and (Path(run_dir) / "checkpoint_latest.npz").is_file():
+        from .run_format import CHECKPOINT
+
+        if run_dir is not None and (Path(run_dir) / CHECKPOINT).is_file():
             print(f"{prog}: interrupted{how}; checkpoint written. Resume with: nnlab train --resume {run_dir}",
                   file=sys.stderr)
         elif run_dir is not None:

@@ -1,7 +1,7 @@
 """The one place that runs a recipe: settings -> seed -> data -> model -> Solver -> run folder -> plots.
 
 :func:`prepare` resolves and validates the settings (nothing is loaded or written); :func:`train` does the rest
-for every recipe, writing the run format of :mod:`nnlab.runs`; :func:`resume` continues an interrupted run in its
+for every recipe, writing the run format of :mod:`nnlab.run_format`; :func:`resume` continues an interrupted run in its
 own folder from ``checkpoint_latest.npz``. ``nnlab train``, ``nnlab tune`` and Python callers all come here.
 
 Failure handling: a bad setting raises :class:`~nnlab.recipes.contract.SettingError` before anything is read;
@@ -23,7 +23,21 @@ import numpy as np
 from .io import load_arrays, make_run_dir
 from .recipes import get_recipe
 from .recipes.contract import Recipe, resolve_settings
-from .runs import RunError, predict_scores, process_marks, read_json, save_model, write_config, write_metrics
+from .run_format import (
+    CHECKPOINT,
+    CHECKPOINT_STEM,
+    CONFIG,
+    CONFUSION_PLOT,
+    CURVES_PLOT,
+    METRICS,
+    RunError,
+    process_marks,
+    read_json,
+    save_model,
+    write_config,
+    write_metrics,
+)
+from .scores import predict_scores
 
 __all__ = ["prepare", "train", "resume", "Outcome", "solver_options", "classifier_metrics", "TrainingInterrupted",
            "draw_plots", "Heartbeat"]
@@ -156,10 +170,10 @@ def draw_plots(recipe: Recipe, run_dir: Path, model: Any, data: Mapping[str, Any
     if not viz.plots_enabled():
         return
     if metrics.get("loss_history"):
-        viz.plot_training_curves(metrics, run_dir / "curves.png", title=recipe.name)
+        viz.plot_training_curves(metrics, run_dir / CURVES_PLOT, title=recipe.name)
     if recipe.task == "classification" and data.get("X_test") is not None and len(data["y_test"]):
         pred = np.argmax(predict_scores(model, data["X_test"]), axis=1)
-        viz.plot_confusion_matrix(data["y_test"], pred, run_dir / "confusion.png",
+        viz.plot_confusion_matrix(data["y_test"], pred, run_dir / CONFUSION_PLOT,
                                   class_names=info.get("class_names"), normalize="true", split="test")
     if recipe.plots is not None:
         recipe.plots(_Artifacts(model, dict(data), dict(metrics), dict(info)), run_dir)
@@ -258,7 +272,7 @@ def _mark_failed(run_dir: Path, exc: BaseException | None, signum: int | None = 
     """metrics.json says ``failed`` with the reason (``stopped`` when ``exc`` is None: an interrupt by Ctrl-C or
     the signal ``signum``), unless the run already ended with its own status."""
     try:
-        previous = read_json(run_dir / "metrics.json")
+        previous = read_json(run_dir / METRICS)
     except RunError:
         previous = {}
     if previous.get("status") in ("finished", "diverged"):
@@ -280,16 +294,16 @@ def _fit(recipe: Recipe, cfg: Mapping[str, Any], model: Any, data: dict[str, Any
     opts = solver_options(recipe, cfg, data)
     rng_sources = dict(opts.pop("rng_sources", {}) or {})
     rng_sources.update(_module_rngs(model))
-    heartbeat = Heartbeat(run_dir, read_json(run_dir / "metrics.json"))
+    heartbeat = Heartbeat(run_dir, read_json(run_dir / METRICS))
     opts.update(progress=progress, verbose=bool(opts.get("verbose", False)),
                 callbacks=[*(opts.get("callbacks") or []), *callbacks, heartbeat],
-                checkpoint_name=str(run_dir / "checkpoint"), checkpoint_per_epoch=False)
+                checkpoint_name=str(run_dir / CHECKPOINT_STEM), checkpoint_per_epoch=False)
     if rng_sources:
         opts["rng_sources"] = rng_sources
     start = time.perf_counter()
     previous_seconds = 0.0
     if resume_from is not None:
-        old = read_json(run_dir / "metrics.json")
+        old = read_json(run_dir / METRICS)
         previous_seconds = float(old.get("train_seconds") or 0.0)
         solver = Solver.resume(resume_from, model, data, **{k: v for k, v in opts.items()
                                                               if k not in ("update_rule", "optim_config", "seed")})
@@ -327,11 +341,11 @@ def resume(run_dir: str | Path, progress: bool | None = None, callbacks: Sequenc
     """Continue an interrupted run in its own folder from ``checkpoint_latest.npz`` (same settings, same data, all
     RNG states restored), so that it ends with the parameters an uninterrupted run would have."""
     run_dir = Path(run_dir).expanduser()
-    config = read_json(run_dir / "config.json")
-    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
+    config = read_json(run_dir / CONFIG)
+    metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
     if metrics.get("status") == "finished":
         raise RunError(f"{run_dir}: the run already finished; nothing to resume")
-    checkpoint = run_dir / "checkpoint_latest.npz"
+    checkpoint = run_dir / CHECKPOINT
     if not checkpoint.is_file():
         raise RunError(f"{checkpoint}: not found; the run stopped before its first checkpoint — train it again")
     from .solver.state import CHECKPOINT_FORMAT
@@ -348,7 +362,7 @@ def resume(run_dir: str | Path, progress: bool | None = None, callbacks: Sequenc
     try:
         recipe = get_recipe(str(config["recipe"]))
     except KeyError as exc:
-        raise RunError(f"{run_dir / 'config.json'}: {exc.args[0]}") from None
+        raise RunError(f"{run_dir / CONFIG}: {exc.args[0]}") from None
     if recipe.fit is not None or recipe.model is None:
         raise RunError(f"{run_dir}: recipe {recipe.name!r} does not train through the Solver; it cannot resume")
     cfg = resolve_settings(recipe, config["settings"])

@@ -1,22 +1,11 @@
-"""The run format, and reading runs back: ``nnlab.load_run(path)``, ``list_runs(root)``.
+"""Reading runs back: ``nnlab.load_run(path)`` (a :class:`Run`: evaluate, predict, sample), ``list_runs(root)``.
 
-Every recipe run writes one folder (by :mod:`nnlab.runner`)::
-
-    config.json    {"format", "recipe", "variant", "quick", "settings": {typed settings}, "info": {...}, "created"}
-    metrics.json   {"status": "running|finished|stopped|diverged|failed", "reason", figures, histories, ...}
-    model.npz      params/<name>, buffers/<name> (batch-norm running statistics), info/<name> (arrays the
-                   preprocessing needs, e.g. the mean image); metadata = config.json's content. No pickle.
-    checkpoint_latest.npz   the Solver's training state (optimizer, RNG states, iteration) for --resume
-    *.png          plots
-
-``model.npz`` holds what is needed to rebuild the model: the recipe's name and settings; the recipe's ``model``
-function rebuilds the architecture, then the arrays are loaded into it. A study (several variants) writes one
-such folder per variant under its own folder, plus a summary ``config.json`` / ``metrics.json``.
+The folder's layout and its writers are :mod:`nnlab.run_format` (what :mod:`nnlab.runner` writes with); this
+module reads it, and re-exports the writers under their old names (``nnlab.runs.write_config`` ...).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -28,57 +17,24 @@ from typing import Any
 
 import numpy as np
 
-from .io import load_arrays, save_arrays, write_json_atomic
+from .io import load_arrays
+from .run_format import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    MODEL,
+    RUN_FORMAT,
+    STATUSES,
+    RunError,
+    read_json,
+    save_model,
+    write_config,
+    write_metrics,
+)
 from .scores import PREDICT_BATCH, predict_scores  # noqa: F401  (re-exported: nnlab.runs.predict_scores)
 
 __all__ = ["RUN_FORMAT", "RunError", "Run", "load_run", "list_runs", "write_config", "write_metrics",
            "read_json", "save_model", "predict_scores", "STATUSES", "NonFiniteInputError", "check_inputs"]
-
-RUN_FORMAT = "nnlab.run/1"
-STATUSES = ("running", "finished", "stopped", "diverged", "failed")
-
-
-class RunError(ValueError):
-    """A folder that is not a (complete, readable) nnlab run; the message names the file and what was expected."""
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from ``path``; :class:`RunError` naming the file when missing or corrupt."""
-    path = Path(path)
-    if not path.is_file():
-        raise RunError(f"{path}: file not found (is {path.parent} an nnlab run folder?)")
-    try:
-        obj = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path}: corrupt JSON ({exc}); expected the file nnlab wrote") from None
-    if not isinstance(obj, dict):
-        raise RunError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
-
-
-def write_config(run_dir: Path, recipe: str, settings: Mapping[str, Any], info: Mapping[str, Any],
-                 quick: bool, variant: str | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Write ``config.json`` (atomically) and return its content."""
-    from .version import __version__
-
-    config = {"format": RUN_FORMAT, "run_name": Path(run_dir).name, "recipe": recipe, "variant": variant,
-              "quick": bool(quick),
-              "settings": dict(settings), "info": {k: v for k, v in info.items() if not isinstance(v, np.ndarray)},
-              "nnlab_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
-    write_json_atomic(Path(run_dir) / "config.json", config)
-    return config
-
-
-def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> None:
-    """Write ``metrics.json`` atomically."""
-    write_json_atomic(Path(run_dir) / "metrics.json", metrics)
-
-
-def process_marks() -> dict[str, Any]:
-    """What a running run records in ``metrics.json`` so readers can tell whether it is still alive: ``pid``,
-    ``host`` and ``heartbeat`` (seconds since the epoch, rewritten while training)."""
-    return {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time()}
-
 
 #: a run on another host whose heartbeat is older than this (seconds) is taken as gone
 STALE_HEARTBEAT_S = 3600.0
@@ -105,7 +61,7 @@ def effective_status(folder: Path, metrics: Mapping[str, Any]) -> str:
     beat = metrics.get("heartbeat")
     if not isinstance(beat, (int, float)):
         try:
-            beat = (Path(folder) / "metrics.json").stat().st_mtime
+            beat = (Path(folder) / METRICS).stat().st_mtime
         except OSError:
             beat = 0.0
     gone = time.time() - float(beat) > STALE_HEARTBEAT_S  # (also catches a pid reused by another process)
@@ -114,24 +70,8 @@ def effective_status(folder: Path, metrics: Mapping[str, Any]) -> str:
         gone = True
     if not gone:
         return "running"
-    resumable = (Path(folder) / "checkpoint_latest.npz").is_file()
+    resumable = (Path(folder) / CHECKPOINT).is_file()
     return "interrupted (resumable)" if resumable else "interrupted"
-
-
-def _model_arrays(model: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    params = {k: np.asarray(v) for k, v in model.params.items()}
-    hook = getattr(model, "buffer_arrays", None)
-    buffers = {k: np.asarray(v) for k, v in hook().items()} if callable(hook) else {}
-    return params, buffers
-
-
-def save_model(run_dir: Path, model: Any, config: Mapping[str, Any], info: Mapping[str, Any]) -> Path:
-    """Write ``model.npz``: the model's parameters and buffers, the info arrays, config.json's content as metadata."""
-    params, buffers = _model_arrays(model)
-    arrays = {f"params/{k}": v for k, v in params.items()}
-    arrays.update({f"buffers/{k}": v for k, v in buffers.items()})
-    arrays.update({f"info/{k}": np.asarray(v) for k, v in info.items() if isinstance(v, np.ndarray)})
-    return save_arrays(Path(run_dir) / "model.npz", arrays, metadata=dict(config))
 
 
 def load_weights_into(model: Any, arrays: Mapping[str, np.ndarray], source: Path) -> None:
@@ -288,19 +228,19 @@ def load_run(path: str | os.PathLike) -> Run:
     path = Path(path).expanduser()
     if not path.is_dir():
         raise RunError(f"{path}: {'is a file, not a run folder' if path.exists() else 'no such run folder'}")
-    config = read_json(path / "config.json")
+    config = read_json(path / CONFIG)
     if config.get("format") != RUN_FORMAT:
-        raise RunError(f"{path / 'config.json'}: not an nnlab run config (format {config.get('format')!r}, "
+        raise RunError(f"{path / CONFIG}: not an nnlab run config (format {config.get('format')!r}, "
                        f"expected {RUN_FORMAT!r}); it may come from an older nnlab — retrain it")
     variants = config.get("variants")
     if variants:
         raise RunError(f"{path}: a study of {len(variants)} runs; load one of them, e.g. {path / variants[0]}")
-    metrics = read_json(path / "metrics.json") if (path / "metrics.json").exists() else {}
-    weights = path / "model.npz"
+    metrics = read_json(path / METRICS) if (path / METRICS).exists() else {}
+    weights = path / MODEL
     if not weights.is_file():
         status = effective_status(path, metrics)
         hint = (f"; resume it with `nnlab train --resume {path}`" if status in ("stopped", "interrupted (resumable)")
-                and (path / "checkpoint_latest.npz").is_file() else "")
+                and (path / CHECKPOINT).is_file() else "")
         raise RunError(f"{weights}: not found (status {status!r}: the run saved no model{hint})")
     try:
         arrays, _meta = load_arrays(weights)
@@ -311,7 +251,7 @@ def load_run(path: str | os.PathLike) -> Run:
     try:
         recipe = get_recipe(str(config["recipe"]))
     except KeyError as exc:
-        raise RunError(f"{path / 'config.json'}: {exc.args[0]}") from None
+        raise RunError(f"{path / CONFIG}: {exc.args[0]}") from None
     if recipe.model is None:
         raise RunError(f"{path}: recipe {recipe.name!r} does not train a reloadable model")
     info = dict(config.get("info") or {})
@@ -324,9 +264,9 @@ def load_run(path: str | os.PathLike) -> Run:
 
 
 def _iter_run_dirs(root: Path) -> Iterator[Path]:
-    for config in sorted(root.rglob("config.json")):
+    for config in sorted(root.rglob(CONFIG)):
         folder = config.parent
-        if (folder.parent / "config.json").exists() and folder.parent != root:
+        if (folder.parent / CONFIG).exists() and folder.parent != root:
             continue  # a study's variant: listed through its study
         yield folder
 
@@ -354,13 +294,13 @@ def list_runs(root: str | os.PathLike = "runs") -> list[dict[str, Any]]:
     rows = []
     for folder in _iter_run_dirs(root):
         try:
-            config = read_json(folder / "config.json")
+            config = read_json(folder / CONFIG)
         except RunError:
             continue
         if config.get("format") != RUN_FORMAT or not _written_here(folder, config):
             continue
         try:
-            metrics = read_json(folder / "metrics.json")
+            metrics = read_json(folder / METRICS)
         except RunError:
             metrics = {}
         status = effective_status(folder, metrics)
