@@ -294,9 +294,33 @@ def load_cifar10(path: str | os.PathLike | None = None, num_training: int = 4900
     """CIFAR-10 as the DESIGN.md dict, split as CS231n's ``get_CIFAR10_data`` (seed 004 §2.3).
 
     train = training images ``[0, num_training)``, val = ``[num_training, num_training + num_validation)``,
-    test = test images ``[0, num_test)``. With ``subtract_mean`` the training split's mean image (float64) is
-    subtracted from all three. Returns images ``(N, 3, 32, 32)`` of ``dtype`` (pixel scale 0..255) and int64
-    labels. ``path``, ``limit``, ``cache_dir``, ``verify`` as in :func:`load_cifar10_raw`.
+    test = test images ``[0, num_test)``.
+
+    Parameters
+    ----------
+    path : str, PathLike or None
+        An archive, a batches folder, an image folder/zip, or a folder holding one (default
+        ``$NNLAB_DATA/cifar10``), as in :func:`load_cifar10_raw`.
+    num_training, num_validation, num_test : int
+        Split sizes (validation images come after the training ones in the training set).
+    subtract_mean : bool
+        Subtract the training split's mean image (computed in float64) from all three splits.
+    dtype : dtype
+        Float dtype of the images.
+    limit : int or None
+        At most this many images per class and split (image trees only; for quick runs and tutorials).
+    cache_dir, verify
+        As in :func:`load_cifar10_raw`.
+
+    Returns
+    -------
+    dict
+        ``X_train``, ``X_val``, ``X_test`` images ``(N, 3, 32, 32)`` of ``dtype`` (pixel scale 0..255) and the
+        int64 labels ``y_train``, ``y_val``, ``y_test``.
+
+    Notes
+    -----
+    The CIFAR-10 tutorial (``docs/tutorials/04_cifar10_convnet.py``) loads a small subset with ``limit``.
     """
     X_train, y_train, X_test, y_test = load_cifar10_raw(path, limit=limit, cache_dir=cache_dir, verify=verify)
     if num_training < 1 or num_validation < 0 or num_training + num_validation > len(X_train):

@@ -60,8 +60,28 @@ def load_digits(val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int
     Pixels (0..16) are scaled to [0, 1]; with ``standardize`` the training split's per-feature mean is
     subtracted from every split (as CS231n's mean-image subtraction). Splits are stratified and seeded.
 
-    Returns ``X_train`` (N, 64), ``y_train`` (N,), ``X_val``, ``y_val``, ``X_test``, ``y_test``
-    (about 70/10/20 %).
+    Parameters
+    ----------
+    val_fraction, test_fraction : float
+        Fractions of the 1797 images held out for validation and test.
+    seed : int or None
+        Seed of the stratified split (None: NumPy's global RNG).
+    dtype : dtype
+        Float dtype of the images; labels are int64.
+    standardize : bool
+        Subtract the training split's per-feature mean from every split.
+
+    Returns
+    -------
+    dict
+        ``X_train`` (N, 64), ``y_train`` (N,), ``X_val``, ``y_val``, ``X_test``, ``y_test`` (about 70/10/20 %).
+
+    Examples
+    --------
+    >>> from nnlab.data import load_digits
+    >>> data = load_digits()
+    >>> data["X_train"].shape, data["X_test"].shape, data["y_train"].dtype.name
+    ((1259, 64), (359, 64), 'int64')
     """
     pixels, target = _bundled_digits()
     X = (pixels / 16.0).astype(dtype)
