@@ -38,9 +38,15 @@ _CELLS = {"rnn": RNN, "lstm": LSTM}
 class CharRNN(Module):
     """Character language model: embedding, one recurrent layer, linear read-out to the vocabulary.
 
-    Inputs of the constructor: vocab_size V, embedding_dim E (spec: 256), hidden_size H (spec: 128), cell
-    ``'rnn'`` or ``'lstm'``, seq_loss (see the module docstring), seed (None = NumPy's global RNG), dtype
-    (float32 default), vocab (optional string of the V characters in index order, kept for sampling).
+    Inputs of the constructor:
+    - vocab_size: V, the number of characters.
+    - embedding_dim: E (spec: 256).
+    - hidden_size: H (spec: 128).
+    - cell: ``'rnn'`` or ``'lstm'``.
+    - seq_loss: train on the next character after every prefix (see the module docstring).
+    - seed: None = NumPy's global RNG.
+    - dtype: float32 by default.
+    - vocab: optional string of the V characters in index order, kept for sampling.
     """
 
     def __init__(self, vocab_size: int, embedding_dim: int = 256, hidden_size: int = 128, cell: str = "rnn",

@@ -27,7 +27,8 @@ class ThreeLayerConvNet:
 
     Inputs of the constructor:
     - input_dim: (C, H, W) of one image.
-    - num_filters F, filter_size fs (odd for "same" padding): conv stride 1, pad ``(fs - 1) // 2``.
+    - num_filters, filter_size: F filters of size fs x fs (fs odd for "same" padding); stride 1, pad
+      ``(fs - 1) // 2``.
     - hidden_dim, num_classes: sizes of the two affine layers.
     - weight_scale: std of the Gaussian weights; biases start at zero.
     - reg: L2 strength, ``0.5 * reg * (sum(W1**2) + sum(W2**2) + sum(W3**2))`` (mutable attribute).

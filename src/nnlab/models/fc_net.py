@@ -61,7 +61,7 @@ class TwoLayerNet:
     """affine - relu - affine - softmax, with L2 ``0.5 * reg * (sum(W1**2) + sum(W2**2))``.
 
     Inputs of the constructor:
-    - input_dim D, hidden_dim H, num_classes C.
+    - input_dim, hidden_dim, num_classes: the sizes D, H and C.
     - weight_scale: std of the Gaussian weights (biases start at zero).
     - reg: L2 strength (a mutable attribute).
     - dtype: dtype of every parameter.

@@ -66,11 +66,22 @@ class _TiedHead(Module):
 class CharTransformer(Module):
     """Decoder-only character transformer.
 
-    Constructor: vocab_size V; d_model (divisible by nhead); nhead; num_layers; dim_feedforward; max_len (the
-    longest window, the size of the positional table); dropout; tie_weights; activation ``'gelu'``/``'relu'``;
-    norm_first (pre-norm, default True); seed (None = NumPy's global RNG); dtype (float32 default); vocab
-    (optional string of the V characters in index order, kept for sampling). Embeddings start ~ N(0, 0.02^2),
-    the linear layers as torch's.
+    Inputs of the constructor:
+    - vocab_size: V, the number of characters.
+    - d_model: width of the embeddings and blocks (divisible by ``nhead``).
+    - nhead: attention heads per block.
+    - num_layers: transformer blocks (causal self-attention + feed-forward).
+    - dim_feedforward: hidden width of each block's feed-forward layer.
+    - max_len: the longest window, the size of the positional table.
+    - dropout: drop probability inside the blocks.
+    - tie_weights: the read-out reuses the token embedding.
+    - activation: ``'gelu'`` or ``'relu'``.
+    - norm_first: pre-norm blocks (default True).
+    - seed: None = NumPy's global RNG.
+    - dtype: float32 by default.
+    - vocab: optional string of the V characters in index order, kept for sampling.
+
+    Embeddings start ~ N(0, 0.02^2), the linear layers as torch's.
     """
 
     seq_loss = True  # trained on every position, like CharRNN(seq_loss=True): y is (N, T)
