@@ -33,6 +33,8 @@ from nnlab.layers import (  # noqa: E402
     max_pool_forward_fast,
     relu_backward,
     relu_forward,
+    scaled_dot_product_attention_backward,
+    scaled_dot_product_attention_forward,
     spatial_batchnorm_backward,
     spatial_batchnorm_forward,
 )
@@ -103,6 +105,17 @@ def _relu(xs):
     return step
 
 
+def _attention(shape):
+    rng = np.random.default_rng(0)
+    q, k, v, dout = (rng.standard_normal(shape).astype(np.float32) for _ in range(4))
+
+    def step():
+        out, cache = scaled_dot_product_attention_forward(q, k, v, is_causal=True)
+        return (out, *scaled_dot_product_attention_backward(dout, cache))
+
+    return step
+
+
 KERNELS = {
     "conv": [("MRI conv C8->32 im2col, x(32,8,84,84)", lambda: _conv((32, 8, 84, 84), (32, 8, 3, 3), 1, "im2col")),
              ("7x7 C3->32 MEC, x(50,3,32,32)", lambda: _conv((50, 3, 32, 32), (32, 3, 7, 7), 3, "mec")),
@@ -119,6 +132,7 @@ KERNELS = {
              ("layer norm x(32,256,512)", lambda: _ln((32, 256, 512)))],
     "pool": [("max pool 2x2 x(64,32,32,32)", lambda: _pool((64, 32, 32, 32)))],
     "act": [("ReLU x(64,32,32,32)", lambda: _relu((64, 32, 32, 32)))],
+    "attention": [("causal attention q(8,8,128,64)", lambda: _attention((8, 8, 128, 64)))],
 }
 
 

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+import nnlab.layers.attention as attention
 import nnlab.layers.conv as conv
 import nnlab.layers.normalization as norm
 import nnlab.layers.pooling as pooling
@@ -372,6 +373,43 @@ def test_layernorm_rows_are_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch
     monkeypatch.setattr(norm, "_BLOCK_BYTES", 1 << 40)  # one piece
     for name, a, r in zip(("out", "dx", "dgamma", "dbeta"), one, run()):
         assert a.shape == r.shape and np.allclose(a, r, rtol=1e-12, atol=1e-12), name
+
+
+@pytest.mark.parametrize("mask", ["none", "causal", "padding", "float", "dropout"])
+def test_attention_in_sample_blocks_equals_one_block_bitwise(rng, monkeypatch, mask):
+    """Blocks of samples (no sum across samples): the same bits at 1 and 2 threads and as one block, with
+    every kind of mask, and dropout drawn once for all the scores (the RNG stream of one call)."""
+    N, h, L, S, E = 7, 2, 5, 6, 4
+    q, k, v = (rng.standard_normal((N, h, T, E)).astype(np.float32) for T in (L, S, S))
+    dout = rng.standard_normal((N, h, L, E)).astype(np.float32)
+    kwargs = {"causal": {"is_causal": True},
+              "padding": {"attn_mask": np.arange(S) < rng.integers(1, S + 1, size=(N, 1, 1, 1))},  # >= 1 key
+              "float": {"attn_mask": rng.standard_normal((L, S)).astype(np.float32)},
+              "dropout": {"dropout_p": 0.3, "seed": 5}}.get(mask, {})
+
+    def run():
+        out, cache = attention.scaled_dot_product_attention_forward(q, k, v, **kwargs)
+        return (out, cache["weights"], *attention.scaled_dot_product_attention_backward(dout, cache))
+
+    monkeypatch.setattr(attention, "_BLOCK_BYTES", 2 * h * L * S * 4)  # 2 samples per block: 4 blocks
+    assert len(attention._batch_blocks(q, (N, h, L, S), np.float32)) == 4
+    one, two = _at(1, run), _at(2, run)
+    monkeypatch.setattr(attention, "_BLOCK_BYTES", 1 << 40)
+    whole = run()
+    for name, a, c, w in zip(("out", "weights", "dq", "dk", "dv"), one, two, whole):
+        _same_bits(a, c, name)
+        _same_bits(a, w, name + " (one block)")
+    if mask != "dropout":  # and the values of softmax(q k^T / sqrt(E) + mask) v, written out
+        scores = q.astype(float) @ k.astype(float).swapaxes(-1, -2) / np.sqrt(E)
+        if mask == "causal":
+            scores = np.where(np.tril(np.ones((L, S), bool)), scores, -np.inf)
+        elif mask == "padding":
+            scores = np.where(kwargs["attn_mask"], scores, -np.inf)
+        elif mask == "float":
+            scores = scores + kwargs["attn_mask"]
+        e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        ref = (e / e.sum(axis=-1, keepdims=True)) @ v.astype(float)
+        assert np.abs(one[0] - ref).max() < 1e-5
 
 
 @pytest.mark.parametrize("fwd, bwd", [(relu_forward, relu_backward), (sigmoid_forward, sigmoid_backward),

@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_rng, uniform, xp_of
+from ..backend import get_rng, parallel_for, split, uniform, xp_of
 from ..validation import check_array, check_probability
 
 __all__ = ["scaled_dot_product_attention_forward", "scaled_dot_product_attention_backward"]
+
+_BLOCK_BYTES = 1 << 20  # attention scores per block of samples run on one thread (see _batch_blocks)
 
 
 def _check_qkv(fn: str, q: Any, k: Any, v: Any) -> None:
@@ -72,38 +74,73 @@ def scaled_dot_product_attention_forward(q: Any, k: Any, v: Any, attn_mask: Any 
     L, S, E = q.shape[-2], k.shape[-2], q.shape[-1]
     scores_shape = tuple(q.shape[:-2]) + (L, S)
     scale = 1.0 / np.sqrt(E) if scale is None else float(scale)
-    q_scaled = q * q.dtype.type(scale)
-    s = q_scaled @ k.swapaxes(-1, -2)
-    allowed = None
+    allowed = add = None
     if attn_mask is not None:
         _check_mask(fn, attn_mask, scores_shape)
         if attn_mask.dtype == bool:
             allowed = attn_mask
         else:
-            s = s + attn_mask.astype(s.dtype, copy=False)
+            add = attn_mask
     if is_causal:
         causal = xp.tril(xp.ones((L, S), dtype=bool))
         allowed = causal if allowed is None else allowed & causal
-    if allowed is not None:
-        xp.copyto(s, -xp.inf, where=~allowed)
-    # softmax over keys, in place in s; a row with every key masked (max = -inf) gets exp(-inf) = 0 everywhere
-    m = s.max(axis=-1, keepdims=True)
-    s -= xp.where(xp.isfinite(m), m, 0)
-    p = xp.exp(s, out=s)
-    denom = p.sum(axis=-1, keepdims=True)
-    p /= xp.where(denom == 0, 1, denom)
-    drop = None
-    if dropout_p > 0:
-        keep = 1.0 - float(dropout_p)
+    s_dtype = np.result_type(q.dtype, k.dtype)
+    u = None
+    if dropout_p > 0:  # one draw for every score, whatever the blocks: the RNG stream of one call
         u = xp.asarray(uniform(get_rng(seed), scores_shape))
-        drop = (u < keep).astype(p.dtype)
-        drop /= p.dtype.type(keep)
-        weights = p * drop
-    else:
-        weights = p
-    out = weights @ v
+    q_scaled = xp.empty(q.shape, dtype=q.dtype)
+    p = xp.empty(scores_shape, dtype=s_dtype)
+    drop = xp.empty(scores_shape, dtype=s_dtype) if u is not None else None
+    weights = xp.empty(scores_shape, dtype=s_dtype) if u is not None else p
+    out = xp.empty(tuple(q.shape[:-1]) + (v.shape[-1],), dtype=np.result_type(s_dtype, v.dtype))
+    keep = 1.0 - float(dropout_p)
+
+    def block(bounds: tuple[int, int] | None) -> None:
+        r = slice(*bounds) if bounds is not None else slice(None)
+        qs, sc = q_scaled[r], p[r]
+        xp.multiply(q[r], q.dtype.type(scale), out=qs)
+        xp.matmul(qs, k[r].swapaxes(-1, -2), out=sc)
+        if add is not None:
+            sc += _rows(add, r, q.ndim).astype(s_dtype, copy=False)
+        if allowed is not None:
+            xp.copyto(sc, -xp.inf, where=~_rows(allowed, r, q.ndim))
+        # softmax over keys, in place; a row with every key masked (max = -inf) gets exp(-inf) = 0 everywhere
+        m = sc.max(axis=-1, keepdims=True)
+        sc -= xp.where(xp.isfinite(m), m, 0)
+        xp.exp(sc, out=sc)
+        denom = sc.sum(axis=-1, keepdims=True)
+        sc /= xp.where(denom == 0, 1, denom)
+        if u is not None:
+            d = drop[r]
+            d[...] = u[r] < keep
+            d /= d.dtype.type(keep)
+            xp.multiply(sc, d, out=weights[r])
+        xp.matmul(weights[r], v[r], out=out[r])
+
+    blocks = _batch_blocks(q, scores_shape, s_dtype)
+    parallel_for(block, blocks) if xp is np else [block(bd) for bd in blocks]
     cache = {"q_scaled": q_scaled, "k": k, "v": v, "p": p, "weights": weights, "drop": drop, "scale": scale}
     return out, cache
+
+
+def _rows(mask: Any, r: slice, ndim: int) -> Any:
+    """The part of a mask (broadcastable to the scores) for the samples ``r`` of the first axis: the mask
+    itself when it has fewer axes than the scores or one sample (it broadcasts), else ``mask[r]``."""
+    return mask[r] if mask.ndim == ndim and mask.shape[0] != 1 else mask
+
+
+def _batch_blocks(q: Any, scores_shape: tuple, dtype: Any) -> list:
+    """Blocks of samples (the first axis of q, k, v) attended one per task on nnlab's threads: about
+    ``_BLOCK_BYTES`` of scores each, from the shapes only; ``[None]`` (everything at once) for 2-D inputs,
+    ``[(0, N)]`` for non-NumPy arrays. Every sample's attention is computed by the same operations whatever
+    the blocks (no sum across samples), so the split changes nothing in the results."""
+    if len(scores_shape) < 3:
+        return [None]
+    n = scores_shape[0]
+    if not isinstance(q, np.ndarray):
+        return [(0, n)]
+    per_sample = int(np.prod(scores_shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize
+    return split(n, per_sample, _BLOCK_BYTES) or [(0, n)]
 
 
 def scaled_dot_product_attention_backward(dout: Any, cache: dict) -> tuple[Any, Any, Any]:
@@ -119,11 +156,23 @@ def scaled_dot_product_attention_backward(dout: Any, cache: dict) -> tuple[Any, 
     expected = tuple(weights.shape[:-1]) + (v.shape[-1],)
     if tuple(dout.shape) != expected:
         raise ValueError(f"{fn}: dout must have the output's shape {expected}, got {tuple(dout.shape)}")
-    dv = weights.swapaxes(-1, -2) @ dout
-    dp = dout @ v.swapaxes(-1, -2)
-    if drop is not None:
-        dp *= drop
-    ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
-    dq = (ds @ k) * q_scaled.dtype.type(cache["scale"])
-    dk = ds.swapaxes(-1, -2) @ q_scaled
+    xp = xp_of(dout, v)
+    dv = xp.empty(v.shape, dtype=np.result_type(weights.dtype, dout.dtype))
+    dq = xp.empty(q_scaled.shape, dtype=np.result_type(p.dtype, dout.dtype, v.dtype, k.dtype, q_scaled.dtype))
+    dk = xp.empty(k.shape, dtype=np.result_type(p.dtype, dout.dtype, v.dtype, q_scaled.dtype))
+    scale = q_scaled.dtype.type(cache["scale"])
+
+    def block(bounds: tuple[int, int] | None) -> None:
+        r = slice(*bounds) if bounds is not None else slice(None)
+        d, pr = dout[r], p[r]
+        xp.matmul(weights[r].swapaxes(-1, -2), d, out=dv[r])
+        dp = d @ v[r].swapaxes(-1, -2)
+        if drop is not None:
+            dp *= drop[r]
+        ds = pr * (dp - (dp * pr).sum(axis=-1, keepdims=True))
+        dq[r] = (ds @ k[r]) * scale
+        xp.matmul(ds.swapaxes(-1, -2), q_scaled[r], out=dk[r])
+
+    blocks = _batch_blocks(q_scaled, p.shape, p.dtype)
+    parallel_for(block, blocks) if xp is np else [block(bd) for bd in blocks]
     return dq, dk, dv
