@@ -118,9 +118,18 @@ def scaled_dot_product_attention_forward(q: Any, k: Any, v: Any, attn_mask: Any 
         xp.matmul(weights[r], v[r], out=out[r])
 
     blocks = _batch_blocks(q, scores_shape, s_dtype)
-    parallel_for(block, blocks) if xp is np else [block(bd) for bd in blocks]
+    _run(block, blocks, xp)
     cache = {"q_scaled": q_scaled, "k": k, "v": v, "p": p, "weights": weights, "drop": drop, "scale": scale}
     return out, cache
+
+
+def _run(block, blocks: list, xp) -> None:
+    """The blocks on nnlab's threads for NumPy arrays, one after another for CuPy (one GPU stream)."""
+    if xp is np:
+        parallel_for(block, blocks)
+    else:
+        for bounds in blocks:
+            block(bounds)
 
 
 def _rows(mask: Any, r: slice, ndim: int) -> Any:
@@ -174,5 +183,5 @@ def scaled_dot_product_attention_backward(dout: Any, cache: dict) -> tuple[Any, 
         xp.matmul(ds.swapaxes(-1, -2), q_scaled[r], out=dk[r])
 
     blocks = _batch_blocks(q_scaled, p.shape, p.dtype)
-    parallel_for(block, blocks) if xp is np else [block(bd) for bd in blocks]
+    _run(block, blocks, xp)
     return dq, dk, dv
