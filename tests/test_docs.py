@@ -148,6 +148,16 @@ def test_cs231n_docstrings_become_fields():
     assert nnlab_api.cs231n_to_fields(numpy_style) == numpy_style
 
 
+def test_api_summaries_keep_markup_and_escape_plain_text():
+    def documented():
+        """Clip ``|g|`` to max_norm as a :class:`Sequential` does, |g| and plot_*.
+
+        Second paragraph, not in the summary."""
+
+    assert nnlab_api._summary(documented) == (
+        "Clip ``|g|`` to max\\_norm as a :class:`Sequential` does, \\|g\\| and plot\\_\\*.")
+
+
 def test_benchmark_charts_come_from_the_csv(tmp_path):
     groups = nnlab_bench.read_rows(DOCS / "data" / "benchmarks.csv")
     assert set(groups) == {"training steps", "conv float32", "conv float64", "tools"}

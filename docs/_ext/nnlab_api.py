@@ -265,12 +265,11 @@ def _summary(obj: Any) -> str:
     # keep inline markup balanced after truncation, and plain text plain (``|x|``, ``plot_*`` outside literals)
     if first.count("``") % 2:
         first = first.replace("``", "")
-    parts = first.split("``")
+    parts = re.split(r"(``.+?``|:[\w:]+:`[^`]+`)", first)  # literals and roles stay as they are
     for i in range(0, len(parts), 2):
         text = parts[i].replace("\\", "\\\\")
-        text = re.sub(r"([|*_`])", r"\\\1", text)
-        parts[i] = text
-    first = "``".join(parts)
+        parts[i] = re.sub(r"([|*_`])", r"\\\1", text)
+    first = "".join(parts)
     return first or "\\ "
 
 
