@@ -148,6 +148,16 @@ def test_cs231n_docstrings_become_fields():
     assert nnlab_api.cs231n_to_fields(numpy_style) == numpy_style
 
 
+def test_numpy_sections_with_prose_are_made_parseable():
+    lines = ["Do it.", "", "Parameters", "----------", "logdir : folder of the event files; created if missing.",
+             "bins : int", "    How many.", "", "Read the result with ``tensorboard``.", "", "Returns the folder",
+             "as a Path."]
+    assert nnlab_api.numpy_prose_entries(lines) == [
+        "Do it.", "", "Parameters", "----------", "logdir", "    folder of the event files; created if missing.",
+        "bins : int", "    How many.", "", "Notes", "-----", "Read the result with ``tensorboard``.", "",
+        "Returns", "-------", "The folder as a Path.", ""]
+
+
 def test_api_summaries_keep_markup_and_escape_plain_text():
     def documented():
         """Clip ``|g|`` to max_norm as a :class:`Sequential` does, |g| and plot_*.

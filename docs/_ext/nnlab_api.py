@@ -354,6 +354,8 @@ def cs231n_to_fields(lines: list[str]) -> list[str]:
 
 
 _SECTION = re.compile(r"^(Parameters|Other Parameters|Attributes|Returns|Yields|Raises|Warns|Keyword Arguments)$")
+_ENTRY_SECTIONS = ("Parameters", "Other Parameters", "Attributes", "Raises", "Keyword Arguments")
+_ENTRY = re.compile(r"^\*{0,2}[A-Za-z_][\w.]*(?:, *\*{0,2}[A-Za-z_][\w.]*)*(?: : .*)?$")
 _PROSE_ENTRY = re.compile(r"^(\*{0,2}[A-Za-z_][\w.]*(?:, *\*{0,2}[A-Za-z_][\w.]*)*) : (.+)$")
 
 
@@ -371,11 +373,13 @@ def numpy_prose_entries(lines: list[str]) -> list[str]:
         return lines
     out: list[str] = []
     in_section = False
+    section = ""
     i = 0
     while i < len(lines):
         line = lines[i]
         if _SECTION.match(line.strip()) and i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
             in_section = True
+            section = line.strip()
             out += [line, lines[i + 1]]
             i += 2
             continue
@@ -395,9 +399,14 @@ def numpy_prose_entries(lines: list[str]) -> list[str]:
             out += ["Returns", "-------", text[0].upper() + text[1:], ""]
             in_section = True
             continue
-        if not line.strip() and i + 1 < len(lines) and lines[i + 1] and not lines[i + 1][0].isspace() \
-                and not _PROSE_ENTRY.match(lines[i + 1]) and not _SECTION.match(lines[i + 1].strip()):
-            in_section = False  # a paragraph after the section (napoleon would swallow it; keep it apart)
+        if (in_section and not line.strip() and i + 1 < len(lines) and lines[i + 1]
+                and not lines[i + 1][0].isspace() and section in _ENTRY_SECTIONS
+                and not _ENTRY.match(lines[i + 1]) and not _SECTION.match(lines[i + 1].strip())):
+            # a paragraph after an entry section: napoleon would read it as one more entry; make it a Notes
+            out += [line, "Notes", "-----"]
+            in_section = False
+            i += 1
+            continue
         out.append(line)
         i += 1
     return out
