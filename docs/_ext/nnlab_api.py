@@ -15,6 +15,7 @@ napoleon reads the NumPy-style ones, so both render as parameter tables.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -95,9 +96,15 @@ def public_names(mod: ModuleType) -> list[str]:
     return names
 
 
+def _is_code(obj: Any) -> bool:
+    """A class or a function (what interrogate counts and autodoc documents as code); type aliases such as
+    ``Callable[...]`` and other values are data."""
+    return inspect.isclass(obj) or inspect.isroutine(obj) or isinstance(obj, functools.partial)
+
+
 def _key(modname: str, name: str, obj: Any) -> Any:
     """One key per documented object: the object itself for functions/classes, the place for plain values."""
-    if inspect.isclass(obj) or inspect.isroutine(obj) or callable(obj):
+    if _is_code(obj):
         return ("obj", id(obj))
     return ("data", modname, name)
 
@@ -116,7 +123,7 @@ def attribute_docs(modname: str) -> dict[str, list[str]]:
 def _has_doc(owner: ModuleType, name: str, obj: Any) -> bool:
     if inspect.isclass(obj):
         return bool((obj.__dict__.get("__doc__") or "").strip())
-    if inspect.isroutine(obj) or callable(obj):
+    if _is_code(obj):
         return bool((getattr(obj, "__doc__", None) or "").strip())
     # a plain value (a constant): not counted, as interrogate counts only modules, classes and functions; its
     # API entry shows the value and its ``#:`` comment where it has one
@@ -206,7 +213,7 @@ def _directive(target: str, obj: Any) -> str:
         if issubclass(obj, BaseException):
             return f".. autoexception:: {target}\n"
         return f".. autoclass:: {target}\n   :members:\n   :show-inheritance:\n"
-    if inspect.isroutine(obj) or callable(obj):
+    if _is_code(obj):
         return f".. autofunction:: {target}\n"
     return f".. autodata:: {target}\n   :annotation:\n"
 
@@ -257,7 +264,7 @@ def render(pages) -> dict[str, str]:
 
 
 def _summary(obj: Any) -> str:
-    doc = inspect.getdoc(obj) if (inspect.isclass(obj) or callable(obj)) else ""
+    doc = inspect.getdoc(obj) if _is_code(obj) else ""
     first = (doc or "").strip().split("\n\n", 1)[0].replace("\n", " ")
     first = re.sub(r"\s+", " ", first)
     if len(first) > 160:
@@ -413,7 +420,7 @@ def numpy_prose_entries(lines: list[str]) -> list[str]:
 
 
 def _process_docstring(app, what, name, obj, options, lines) -> None:
-    if what in ("data", "attribute") and not (inspect.isclass(obj) or callable(obj)):
+    if what in ("data", "attribute") and not _is_code(obj):
         # a value without a ``#:`` comment gets its type's docstring (dict's, str's): drop that
         type_doc = inspect.cleandoc(type(obj).__doc__ or "")
         if type_doc and "\n".join(lines).strip() == type_doc.strip():
