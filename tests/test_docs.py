@@ -128,7 +128,8 @@ def test_every_public_name_has_an_api_entry():
     assert "index.rst" in rst and all(f"   {p}" in rst["index.rst"] for p in nnlab_api.public_modules())
 
 
-@pytest.mark.parametrize("module", ["nnlab.gradcheck", "nnlab.kernels.svm", "nnlab.data.datasets"])
+@pytest.mark.parametrize("module", ["nnlab.gradcheck", "nnlab.kernels.svm", "nnlab.kernels.matrices",
+                                    "nnlab.data.datasets"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

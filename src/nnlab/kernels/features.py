@@ -120,7 +120,10 @@ def is_separable_1d(z: np.ndarray, y: np.ndarray) -> bool:
 
     Parameters
     ----------
-    z : (N,) values; y : (N,) two-class labels.
+    z : ndarray
+        (N,) values.
+    y : ndarray
+        (N,) two-class labels.
 
     Returns
     -------

@@ -96,7 +96,10 @@ def linear_kernel(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
 
     Parameters
     ----------
-    X : (N, D); Y : (M, D) or None (then ``Y = X``).
+    X : ndarray
+        (N, D) rows.
+    Y : ndarray or None
+        (M, D) rows; None means ``Y = X``.
 
     Returns
     -------
@@ -112,7 +115,10 @@ def polynomial_kernel(X: np.ndarray, Y: np.ndarray | None = None, degree: int = 
 
     Parameters
     ----------
-    X : (N, D); Y : (M, D) or None (then ``Y = X``).
+    X : ndarray
+        (N, D) rows.
+    Y : ndarray or None
+        (M, D) rows; None means ``Y = X``.
     degree : non-negative integer power.
     gamma : positive scale of the inner product; None means ``1 / D``.
     coef0 : additive constant (>= 0 keeps the kernel positive semi-definite).
@@ -140,7 +146,10 @@ def squared_distances(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
 
     Parameters
     ----------
-    X : (N, D); Y : (M, D) or None (then ``Y = X``).
+    X : ndarray
+        (N, D) rows.
+    Y : ndarray or None
+        (M, D) rows; None means ``Y = X``.
 
     Returns
     -------
@@ -171,12 +180,23 @@ def rbf_kernel(X: np.ndarray, Y: np.ndarray | None = None, gamma: float | None =
 
     Parameters
     ----------
-    X : (N, D); Y : (M, D) or None (then ``Y = X``).
+    X : ndarray
+        (N, D) rows.
+    Y : ndarray or None
+        (M, D) rows; None means ``Y = X``.
     gamma : positive width parameter; None means ``1 / D``.
 
     Returns
     -------
     K : (N, M) in the input dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlab.kernels import rbf_kernel
+    >>> rbf_kernel(np.array([[0.0, 0.0], [1.0, 0.0]]), gamma=0.5).round(4)
+    array([[1.    , 0.6065],
+           [0.6065, 1.    ]])
     """
     X, Y = _check_pair("rbf_kernel", X, Y)
     g = _resolve_gamma("rbf_kernel", gamma, X.shape[1])
@@ -207,7 +227,10 @@ def kernel_matrix(X: np.ndarray, Y: np.ndarray | None = None,
 
     Parameters
     ----------
-    X : (N, D); Y : (M, D) or None (then ``Y = X``).
+    X : ndarray
+        (N, D) rows.
+    Y : ndarray or None
+        (M, D) rows; None means ``Y = X``.
     kernel : "linear", "poly"/"polynomial", "rbf", or a callable ``kernel(X, Y) -> (N, M)`` (as accepted by
         ``sklearn.svm.SVC``).
     **params : the kernel's parameters (``gamma``, ``degree``, ``coef0``); parameters the kernel does not take
