@@ -23,6 +23,11 @@ except Exception:  # pragma: no cover - exercised only where CuPy is missing or 
 
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 
+# Decide the thread policy when the kernels load, so that BLAS is at its one thread before the first GEMM: a
+# GEMM run before any splitting kernel asked would otherwise use OpenBLAS's default threads and round
+# differently (results must not depend on which kernel ran first, nor on the thread count).
+get_num_threads()
+
 
 def xp_of(*arrays: Any):
     """Return the array namespace (``numpy`` or ``cupy``) of the first array argument that is a CuPy array."""
