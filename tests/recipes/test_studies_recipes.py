@@ -64,9 +64,12 @@ def test_optimizers_quick_every_rule_learns_from_the_same_start(tmp_path, data_d
         # 10 steps bring the last-epoch mean loss far below the first (measured 2.98 -> 2.29 for plain sgd, the
         # slowest); a net that does not learn stays within ~0.1 of it
         assert m["summary"][rule]["final_loss"] < m["summary"][rule]["first_loss"] - 0.5, rule
-    # the figures of the pre-contract recipe, unchanged (seed 231, one BLAS thread)
-    assert m["summary"]["sgd"]["final_loss"] == pytest.approx(2.288363, abs=1e-6)
-    assert m["summary"]["rmsprop"]["final_train_acc"] == 0.438 and m["summary"]["adam"]["final_train_acc"] == 0.376
+    # the figures of the pre-contract recipe (seed 231, one BLAS thread), within BLAS rounding: the last bits of
+    # the GEMMs differ between OpenBLAS kernels (Haswell vs others), and one of 500 training images can flip
+    # (adam measured 0.376 on one machine, 0.374 on another; the same code, bitwise, before and after issue 21)
+    assert m["summary"]["sgd"]["final_loss"] == pytest.approx(2.288363, abs=1e-5)
+    assert m["summary"]["rmsprop"]["final_train_acc"] == pytest.approx(0.438, abs=0.0041)
+    assert m["summary"]["adam"]["final_train_acc"] == pytest.approx(0.376, abs=0.0041)
     assert m["claims"]["sgd_momentum_beats_sgd_final_loss"] and m["claims"]["adam_beats_sgd_final_train_acc"]
     _assert_png(run_dir / "optimizers.png")
     for rule in rules:
