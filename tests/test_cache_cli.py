@@ -125,8 +125,9 @@ def test_without_nnlab_cache_the_cache_goes_to_the_user_cache_folder_not_the_dat
     home = tmp_path / "home"
     home.mkdir()
     before = snapshot(tmp_path / "data")
-    proc = nnlab_cached("train", "mri-cnn", "--quick", "--set", f"data_path={data}", "--set", "num_epochs=1", "--out",
-                 str(tmp_path / "runs"), cwd=tmp_path, cache=None, home=home)
+    # 4 images per class: 16 training images, so a batch of 8 (a batch above the training set is refused)
+    proc = nnlab_cached("train", "mri-cnn", "--quick", "--set", f"data_path={data}", "--set", "num_epochs=1",
+                        "--set", "batch_size=8", "--out", str(tmp_path / "runs"), cwd=tmp_path, cache=None, home=home)
     assert proc.returncode == 0, proc.stderr
     assert snapshot(tmp_path / "data") == before, "the run changed the data folder"
     cached = sorted((home / ".cache" / "nnlab").glob("dataset.*.npz"))
