@@ -245,16 +245,51 @@ def _rational(t: Any, num: tuple, den: tuple) -> Any:
     return n
 
 
+# erf(x) ~ x P(x^2) / Q(x^2) on |x| <= 4 (x clipped there: 1 - erf(4) = 1.5e-8), P of degree 6 and Q of degree 5:
+# nnlab's own fit (linearised least squares, reweighted towards the largest errors, on 10,000 points of [0, 4]);
+# 5.7e-8 from math.erf evaluated in float64, 3.8e-7 evaluated in float32 (measured on 400,001 points of [-6, 6]).
+_ERF32_P = (1.1283791696566794, 0.18408992196510596, 0.053650032387632614, 0.0037380244371624186,
+            0.00035604749087005984, 4.069977772948319e-06, -9.876308909584353e-09)
+_ERF32_Q = (1.0, 0.4964788292214044, 0.1130387486956645, 0.015154717858149315, 0.001253483545369788,
+            5.733178513992951e-05)
+
+
+def _erf_float32(x: Any) -> Any:
+    """erf of a float32 array by one rational in x^2 (no branches, no exp): 2.5x faster than Cody's pair of
+    rationals + exp on 1M values, 3.8e-7 from the exact value (Cody's in float32: 1.6e-7; float32's spacing at
+    1 is 1.2e-7)."""
+    xp = xp_of(x)
+    one = x.dtype.type
+    xc = xp.clip(x, one(-4), one(4))
+    t = xc * xc
+    p = xp.full_like(t, one(_ERF32_P[-1]))
+    for c in _ERF32_P[-2::-1]:
+        p *= t
+        p += one(c)
+    q = t * one(_ERF32_Q[-1])
+    q += one(_ERF32_Q[-2])
+    for c in _ERF32_Q[-3::-1]:
+        q *= t
+        q += one(c)
+    p *= xc
+    p /= q
+    return xp.clip(p, one(-1), one(1), out=p)  # the rational overshoots 1 by one float32 step near |x| = 4
+
+
 def erf(x: Any) -> Any:
     """Error function ``erf(x) = 2/sqrt(pi) * int_0^x exp(-t^2) dt``, elementwise, in x's dtype.
 
-    Cody's rational Chebyshev approximations (the SPECFUN ``calerf`` the C libraries descend from):
-    ``erf(x) = x R1(x^2)`` for ``|x| <= 0.46875``, else ``sign(x) (1 - exp(-x^2) R(|x|))`` with ``R = R2(|x|)``
-    up to 4 and a rational in ``1/x^2`` beyond. (Cody splits ``exp(-x^2)`` further to get erfc's tiny values to
-    full relative precision; erf itself only needs them to an absolute 1e-16.) Agrees with ``math.erf`` to
-    2.2e-16 (absolute, float64) over the real line, measured in the tests; float32 to 2e-7.
+    float64 (and float16): Cody's rational Chebyshev approximations (the SPECFUN ``calerf`` the C libraries
+    descend from): ``erf(x) = x R1(x^2)`` for ``|x| <= 0.46875``, else ``sign(x) (1 - exp(-x^2) R(|x|))`` with
+    ``R = R2(|x|)`` up to 4 and a rational in ``1/x^2`` beyond. (Cody splits ``exp(-x^2)`` further to get
+    erfc's tiny values to full relative precision; erf itself only needs them to an absolute 1e-16.) Agrees
+    with ``math.erf`` to 2.2e-16 (absolute, float64) over the real line, measured in the tests.
+    float32: one rational ``x P(x^2)/Q(x^2)`` on ``[-4, 4]`` (:func:`_erf_float32`), 3.8e-7 absolute -- GELU's
+    erf is the largest pass of a transformer step, and this is 2.5x faster.
     """
     check_array("erf", "x", x, float_only=True)
+    if x.dtype == np.float32:
+        return _erf_float32(x)
     xp = xp_of(x)
     y = xp.abs(x)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
