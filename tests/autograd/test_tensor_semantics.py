@@ -398,3 +398,29 @@ def test_leaf_gradients_never_alias_each_other_or_the_callers_gradient():
     assert x.grad is not g
     g[0] = 7.0
     np.testing.assert_array_equal(x.grad, [1.0, 1.0, 1.0])
+
+
+def test_unbind_and_chunk_match_torch_and_pass_gradcheck():
+    import numpy as np
+    import torch
+
+    from nnlab import autograd as ag
+
+    x = np.random.default_rng(0).standard_normal((3, 4, 6))
+    t = ag.tensor(x, requires_grad=True)
+    tt = torch.tensor(x, requires_grad=True)
+    a, _, c, _ = t.unbind(1)  # two slices unused: their gradient is zero
+    ta, _, tc, _ = tt.unbind(1)
+    p, q = t.chunk(2, dim=-1)
+    tp, tq = tt.chunk(2, dim=-1)
+    ((a * 2 + c).sum() + (p * q).sum()).backward()
+    ((ta * 2 + tc).sum() + (tp * tq).sum()).backward()
+    np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    (only,) = ag.tensor(x, requires_grad=True).chunk(1, dim=0)  # a one-output node still gets an array back
+    assert only.shape == (3, 4, 6)
+    assert ag.gradcheck(lambda z: z.chunk(1, 2)[0] * 1.5, ag.tensor(x[:2, :2, :2].copy(), requires_grad=True))
+    assert ag.gradcheck(lambda z: z.unbind(-1)[1].exp(), ag.tensor(x[:2, :3, :3].copy(), requires_grad=True))
+    import pytest
+
+    with pytest.raises(ValueError, match="chunk: chunks must be a positive integer dividing dim 2 of length 6"):
+        t.chunk(4, dim=2)

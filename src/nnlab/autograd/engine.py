@@ -249,7 +249,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
         if node.released:
             raise _released_error(node)
         edges = node.edges
-        if len(slot) == 1:
+        if node.out_dtypes is None:  # a single output (record passes out_dtypes only for a tuple of outputs)
             dout = slot[0]
         else:
             dout = tuple(g if g is not None else np.zeros(s, dtype=d)

@@ -426,10 +426,30 @@ class Tensor:
             shape = self.shape if self.shape[d] != 1 else self.shape[:d] + self.shape[d + 1:]
         return self.reshape(shape)
 
+    def unbind(self, dim: int = 0) -> tuple:
+        """The slices along ``dim`` as a tuple of Tensors (one node; the backward stacks their gradients,
+        with zeros for unused slices) -- e.g. ``q, k, v = qkv.unbind(0)``."""
+        out, cache = ops.unbind_forward(self.data, dim)
+        return record("unbind", ops.unbind_backward, out, cache, _unbind_bwd, (self,))
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple:
+        """``chunks`` equal pieces along ``dim`` (its length must divide evenly), as torch's ``chunk`` of an
+        evenly divisible axis: a reshape and :meth:`unbind`."""
+        n = self.shape[dim]
+        if not isinstance(chunks, int) or chunks < 1 or n % chunks:
+            raise ValueError(f"Tensor.chunk: chunks must be a positive integer dividing dim {dim} of length {n}, "
+                             f"got {chunks!r}")
+        d = dim % self.ndim
+        return self.reshape(self.shape[:d] + (chunks, n // chunks) + self.shape[d + 1:]).unbind(d)
+
     def unsqueeze(self, dim: int) -> Tensor:
         """Insert an axis of length 1 at ``dim``."""
         d = dim % (self.ndim + 1)
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+
+
+def _unbind_bwd(g: tuple, c: int, n: tuple) -> tuple:
+    return (ops.unbind_backward(g, c),)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:

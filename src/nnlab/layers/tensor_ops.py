@@ -29,7 +29,8 @@ __all__ = [
     "sqrt_forward", "sqrt_backward", "abs_forward", "abs_backward", "clip_forward", "clip_backward",
     "sum_forward", "sum_backward", "mean_forward", "mean_backward", "reshape_forward", "reshape_backward",
     "permute_forward", "permute_backward", "getitem_forward", "getitem_backward", "cat_forward", "cat_backward",
-    "stack_forward", "stack_backward", "where_forward", "where_backward", "maximum_forward", "maximum_backward",
+    "stack_forward", "stack_backward", "unbind_forward", "unbind_backward",
+    "where_forward", "where_backward", "maximum_forward", "maximum_backward",
     "minimum_forward", "minimum_backward", "normalize_axes",
 ]
 
@@ -341,6 +342,21 @@ def stack_forward(arrays: list, axis: int = 0) -> tuple[Any, int]:
 def stack_backward(dout: Any, cache: int) -> tuple:
     """The slices of ``g`` along the stacked axis."""
     return tuple(xp_of(dout).moveaxis(dout, cache, 0))
+
+
+def unbind_forward(a: Any, axis: int = 0) -> tuple[tuple, int]:
+    """The slices of ``a`` along ``axis`` (views; the axis removed), as torch's ``unbind``."""
+    if a.ndim == 0:
+        raise ValueError("unbind: a 0-d tensor has no axis to unbind")
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"unbind: dim {axis} is out of range for a tensor of shape {tuple(a.shape)}")
+    axis %= a.ndim
+    return tuple(xp_of(a).moveaxis(a, axis, 0)), axis
+
+
+def unbind_backward(douts: tuple, cache: int) -> Any:
+    """The slices' gradients stacked back along the axis (the tape passes zeros for unused slices)."""
+    return xp_of(douts[0]).stack(douts, axis=cache)
 
 
 def where_forward(cond: Any, a: Any, b: Any) -> tuple[Any, Any]:

@@ -115,9 +115,8 @@ class CharTransformerTape(Module):
         N, T, E = x.shape
         h = mha.num_heads
         qkv = F.linear(x, mha.param("in_proj_weight"), _optional(mha, "in_proj_bias"))
-        qkv = qkv.reshape(N, T, 3, h, E // h).permute(2, 0, 3, 1, 4)  # (3, N, h, T, d)
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=True,
-                                             dropout_p=mha.dropout if mha.training else 0.0)
+        q, k, v = qkv.reshape(N, T, 3, h, E // h).permute(2, 0, 3, 1, 4).unbind(0)  # each (N, h, T, d)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=mha.dropout if mha.training else 0.0)
         out = out.permute(0, 2, 1, 3).reshape(N, T, E)
         return F.linear(out, mha.out_proj.param("weight"), _optional(mha.out_proj, "bias"))
 
