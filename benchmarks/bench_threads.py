@@ -38,6 +38,7 @@ from nnlab.layers import (  # noqa: E402
     spatial_batchnorm_backward,
     spatial_batchnorm_forward,
 )
+from nnlab.optim import adam, sgd_momentum  # noqa: E402
 from nnlab.threads import set_num_threads  # noqa: E402
 
 
@@ -116,6 +117,23 @@ def _attention(shape):
     return step
 
 
+def _update(shape, rule):
+    """One update of a float32 weight of ``shape`` from a fixed state (Adam: the moments are copied first, since
+    the rule updates them in place, so each call does the same arithmetic)."""
+    rng = np.random.default_rng(0)
+    w, dw, m, v = (rng.standard_normal(shape).astype(np.float32) for _ in range(4))
+    v = np.abs(v)
+
+    def step():
+        if rule == "adam":
+            out, config = adam(w, dw, {"m": m.copy(), "v": v.copy(), "t": 5})
+            return out, config["m"], config["v"]
+        out, config = sgd_momentum(w, dw, {"velocity": m})
+        return out, config["velocity"]
+
+    return step
+
+
 KERNELS = {
     "conv": [("MRI conv C8->32 im2col, x(32,8,84,84)", lambda: _conv((32, 8, 84, 84), (32, 8, 3, 3), 1, "im2col")),
              ("7x7 C3->32 MEC, x(50,3,32,32)", lambda: _conv((50, 3, 32, 32), (32, 3, 7, 7), 3, "mec")),
@@ -132,6 +150,9 @@ KERNELS = {
              ("layer norm x(32,256,512)", lambda: _ln((32, 256, 512)))],
     "pool": [("max pool 2x2 x(64,32,32,32)", lambda: _pool((64, 32, 32, 32)))],
     "act": [("ReLU x(64,32,32,32)", lambda: _relu((64, 32, 32, 32)))],
+    "optim": [("Adam w(3136,256) (MRI FC1; + state copy)", lambda: _update((3136, 256), "adam")),
+              ("Adam w(4096,1024) (+ state copy)", lambda: _update((4096, 1024), "adam")),
+              ("SGD momentum w(4096,1024)", lambda: _update((4096, 1024), "sgd_momentum"))],
     "attention": [("causal attention q(8,8,128,64)", lambda: _attention((8, 8, 128, 64)))],
 }
 

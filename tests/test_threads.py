@@ -13,6 +13,7 @@ import nnlab.layers.conv as conv
 import nnlab.layers.normalization as norm
 import nnlab.layers.pooling as pooling
 import nnlab.layers.winograd as winograd
+import nnlab.optim.rules as rules
 import nnlab.threads as threads
 from nnlab import runner
 from nnlab.layers import (
@@ -424,6 +425,56 @@ def test_activations_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, f
         out, cache = fwd(x)
         _same_bits(out, whole[0], f"{fwd.__name__} at {n}")
         _same_bits(bwd(dout, cache), whole[1], f"{bwd.__name__} at {n}")
+
+
+@pytest.mark.parametrize("rule", ["adam", "adamw", "sgd_momentum"])
+def test_update_rules_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, rule):
+    update = getattr(rules, rule)
+    w0 = rng.standard_normal((13, 77)).astype(np.float32)  # 1001 values: the last chunk is short
+    grads = [rng.standard_normal(w0.shape).astype(np.float32) for _ in range(3)]
+
+    def three_steps():
+        w, config = w0, {"learning_rate": 1e-2}
+        for dw in grads:
+            w, config = update(w, dw, config)
+        return w, config
+
+    whole, whole_config = three_steps()
+    assert not rules._chunkable(w0)  # 4 KB: one piece at the real chunk size
+    monkeypatch.setattr(rules, "_UPDATE_CHUNK_BYTES", 256)  # 64 values a chunk: 16 chunks
+    assert len(threads.split(w0.size, 4, rules._UPDATE_CHUNK_BYTES)) == 16
+    for n in (1, 2):
+        set_num_threads(n)
+        w, config = three_steps()
+        _same_bits(w, whole, f"{rule} at {n} threads")
+        for key in ("m", "v", "velocity"):
+            if key in whole_config:
+                _same_bits(config[key], whole_config[key], f"{rule} state {key} at {n} threads")
+    # and the values are the rule's formula (float64 reference)
+    w, m, v = w0.astype(float), 0.0, 0.0
+    for t, dw in enumerate(grads, 1):
+        dw = dw.astype(float)
+        if rule == "sgd_momentum":
+            v = 0.9 * v - 1e-2 * dw
+            w = w + v
+            continue
+        m, v = 0.9 * m + 0.1 * dw, 0.999 * v + 0.001 * dw * dw
+        decay = 1 - 1e-2 * 1e-2 if rule == "adamw" else 1.0
+        w = w * decay - 1e-2 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    np.testing.assert_allclose(whole, w, rtol=0, atol=1e-6)
+
+
+def test_update_rules_with_mixed_dtypes_go_in_one_piece(rng, monkeypatch):
+    monkeypatch.setattr(rules, "_UPDATE_CHUNK_BYTES", 256)
+    w = rng.standard_normal((40, 40)).astype(np.float32)
+    dw = rng.standard_normal(w.shape)  # float64 gradient: not chunked, still w's dtype out
+    velocity = rng.standard_normal(w.shape)  # a float64 state (a checkpoint's, say)
+    out, config = rules.sgd_momentum(w, dw, {"velocity": velocity, "learning_rate": 0.1})
+    expected_v = (0.9 * velocity - 0.1 * dw).astype(np.float32)
+    _same_bits(config["velocity"], expected_v, "velocity")
+    _same_bits(out, w + expected_v, "w")
+    out, _ = rules.adam(w, dw, {})
+    assert out.dtype == np.float32 and np.abs(out - w).max() <= 1e-3 + 1e-7
 
 
 # ------------------------------------------------------------------- training: bitwise at 1 and 2 threads
