@@ -13,10 +13,15 @@ import numpy as np
 
 
 def check_array(fn: str, name: str, x: Any, ndim: int | tuple[int, ...] | None = None,
-                shape_hint: str = "", float_only: bool = False) -> None:
-    """Require ``x`` to be an array (``.shape``/``.dtype``), optionally of given rank(s) and a float dtype."""
+                shape_hint: str = "", float_only: bool = False, numeric: bool = False) -> None:
+    """Require ``x`` to be an array (``.shape``/``.dtype``), optionally of given rank(s) and a float dtype.
+
+    ``numeric=True`` refuses strings, bytes and objects (``"{fn}: {name} must have a numeric dtype, got <U1"``)
+    while letting bool, integer, float and complex arrays through. Every check is O(1): attributes only."""
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise TypeError(f"{fn}: {name} must be an array, got {type(x).__name__}")
+    if numeric and x.dtype.kind not in "biufc":
+        raise TypeError(f"{fn}: {name} must have a numeric dtype, got {x.dtype}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:
@@ -27,9 +32,9 @@ def check_array(fn: str, name: str, x: Any, ndim: int | tuple[int, ...] | None =
         raise TypeError(f"{fn}: {name} must have a floating-point dtype, got {x.dtype}")
 
 
-def check_min_ndim(fn: str, name: str, x: Any, min_ndim: int, shape_hint: str = "") -> None:
-    """Require ``x`` to be an array with at least ``min_ndim`` dimensions."""
-    check_array(fn, name, x)
+def check_min_ndim(fn: str, name: str, x: Any, min_ndim: int, shape_hint: str = "", numeric: bool = False) -> None:
+    """Require ``x`` to be an array with at least ``min_ndim`` dimensions (and a numeric dtype with ``numeric``)."""
+    check_array(fn, name, x, numeric=numeric)
     if x.ndim < min_ndim:
         hint = f" {shape_hint}" if shape_hint else ""
         raise ValueError(f"{fn}: {name} must have at least {min_ndim} dimensions{hint}, got shape {tuple(x.shape)}")

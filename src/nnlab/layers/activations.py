@@ -47,7 +47,7 @@ def _check_axis(fn: str, x: Any, axis: int) -> int:
 
 def relu_forward(x: Any) -> tuple[Any, Any]:
     """ReLU forward: ``out = max(0, x)``, any shape. Returns ``(out, cache)`` with ``cache = x``."""
-    check_array("relu_forward", "x", x)
+    check_array("relu_forward", "x", x, numeric=True)
     xp = xp_of(x)
     return elementwise(lambda a, out=None: xp.maximum(a, 0, out=out), x), x
 
@@ -68,7 +68,7 @@ def leaky_relu_forward(x: Any, negative_slope: float = 0.01) -> tuple[Any, tuple
 
     Returns ``(out, cache)`` with ``cache = (x, negative_slope)``.
     """
-    check_array("leaky_relu_forward", "x", x)
+    check_array("leaky_relu_forward", "x", x, numeric=True)
     xp = xp_of(x)
     if 0 <= negative_slope <= 1:  # then max(x, slope * x) is the same function, and ~10x faster than where
         slope = x.dtype.type(negative_slope)
@@ -97,7 +97,7 @@ def sigmoid_forward(x: Any) -> tuple[Any, Any]:
     Stable form: with ``e = exp(-|x|)`` (never overflows), ``out = 1/(1+e)`` for ``x >= 0`` and ``e/(1+e)``
     otherwise.
     """
-    check_array("sigmoid_forward", "x", x)
+    check_array("sigmoid_forward", "x", x, numeric=True)
     xp = xp_of(x)
 
     def sigmoid(a, out=None):
@@ -128,7 +128,7 @@ def sigmoid_backward(dout: Any, cache: Any) -> Any:
 
 def tanh_forward(x: Any) -> tuple[Any, Any]:
     """Hyperbolic tangent ``out = tanh(x)``, any shape; ``cache = out``."""
-    check_array("tanh_forward", "x", x)
+    check_array("tanh_forward", "x", x, numeric=True)
     out = elementwise(lambda a, out=None: xp_of(a).tanh(a, out=out), x)
     return out, out
 
@@ -148,7 +148,7 @@ def tanh_backward(dout: Any, cache: Any) -> Any:
 
 def softsign_forward(x: Any) -> tuple[Any, Any]:
     """Softsign ``out = x / (1 + |x|)``, any shape; ``cache = x`` (the input is not modified)."""
-    check_array("softsign_forward", "x", x)
+    check_array("softsign_forward", "x", x, numeric=True)
     xp = xp_of(x)
     return x / (1 + xp.abs(x)), x
 
@@ -169,7 +169,7 @@ def softmax_forward(x: Any, axis: int = -1) -> tuple[Any, tuple]:
     Returns ``(out, cache)`` with ``cache = (out, axis)``.
     """
     fn = "softmax_forward"
-    check_array(fn, "x", x)
+    check_array(fn, "x", x, numeric=True)
     axis = _check_axis(fn, x, axis)
     xp = xp_of(x)
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
@@ -190,7 +190,7 @@ def log_softmax_forward(x: Any, axis: int = -1) -> tuple[Any, tuple]:
     Returns ``(out, cache)`` with ``cache = (out, axis)``.
     """
     fn = "log_softmax_forward"
-    check_array(fn, "x", x)
+    check_array(fn, "x", x, numeric=True)
     axis = _check_axis(fn, x, axis)
     xp = xp_of(x)
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -386,6 +386,7 @@ def selu_forward(x: Any) -> tuple[Any, tuple]:
 
 def selu_backward(dout: Any, cache: tuple) -> Any:
     """SELU backward: ``scale * elu_backward(dout)``."""
+    check_array("selu_backward", "dout", dout)
     return elu_backward(dout, cache) * dout.dtype.type(_SELU_SCALE)
 
 

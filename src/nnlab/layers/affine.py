@@ -20,7 +20,7 @@ def affine_forward(x: Any, w: Any, b: Any) -> tuple[Any, tuple]:
     Returns ``(out, cache)``: ``out = x.reshape(N, D) @ w + b`` of shape (N, M), and ``cache = (x, w, b)``.
     """
     fn = "affine_forward"
-    check_min_ndim(fn, "x", x, 2, "(N, d_1, ..., d_k)")
+    check_min_ndim(fn, "x", x, 2, "(N, d_1, ..., d_k)", numeric=True)
     check_array(fn, "w", w, ndim=2, shape_hint="(D, M)")
     check_array(fn, "b", b, ndim=1, shape_hint="(M,)")
     n = x.shape[0]

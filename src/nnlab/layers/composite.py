@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..validation import check_array
 from .activations import relu_backward, relu_forward
 from .affine import affine_backward, affine_forward
 from .normalization import batchnorm_backward_alt, batchnorm_forward, layernorm_backward, layernorm_forward
@@ -25,6 +26,7 @@ def affine_relu_forward(x: Any, w: Any, b: Any) -> tuple[Any, tuple]:
 
     Inputs: x (N, d_1, ..., d_k), w (D, M), b (M,). Returns ``(out, cache)``, out (N, M).
     """
+    check_array("affine_relu_forward", "x", x, numeric=True)
     a, fc_cache = affine_forward(x, w, b)
     out, relu_cache = relu_forward(a)
     return out, (fc_cache, relu_cache)
@@ -32,6 +34,7 @@ def affine_relu_forward(x: Any, w: Any, b: Any) -> tuple[Any, tuple]:
 
 def affine_relu_backward(dout: Any, cache: tuple) -> tuple[Any, Any, Any]:
     """Backward of :func:`affine_relu_forward`. Inputs: dout (N, M). Returns ``(dx, dw, db)``."""
+    check_array("affine_relu_backward", "dout", dout)
     fc_cache, relu_cache = cache
     da = relu_backward(dout, relu_cache)
     return affine_backward(da, fc_cache)
@@ -49,6 +52,7 @@ def affine_norm_relu_forward(x: Any, w: Any, b: Any, gamma: Any, beta: Any, norm
 
     Returns ``(out, cache)``, out (N, M).
     """
+    check_array("affine_norm_relu_forward", "x", x, numeric=True)
     if normalization not in _NORMS:
         raise ValueError(f"affine_norm_relu_forward: normalization must be 'batchnorm' or 'layernorm', "
                          f"got {normalization!r}")
@@ -64,6 +68,7 @@ def affine_norm_relu_backward(dout: Any, cache: tuple) -> tuple[Any, Any, Any, A
 
     Inputs: dout (N, M). Returns ``(dx, dw, db, dgamma, dbeta)`` shaped like x, w, b, gamma, beta.
     """
+    check_array("affine_norm_relu_backward", "dout", dout)
     fc_cache, norm_cache, relu_cache, normalization = cache
     _, norm_backward = _NORMS[normalization]
     dan = relu_backward(dout, relu_cache)

@@ -257,6 +257,9 @@ def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtyp
       8 <= C < 16 MEC when H'*W' <= 64*64, im2col above.
     - im2col otherwise (small kernels on few channels, strided 3x3, 1x1).
     """
+    for name, shape in (("x_shape", x_shape), ("w_shape", w_shape)):
+        if not isinstance(shape, (tuple, list)) or len(shape) != 4:
+            raise ValueError(f"choose_conv_algo: {name} must be a shape of 4 ints, got {shape!r}")
     _, C, H, W = x_shape
     F, _, KH, KW = w_shape
     OH, OW = H + 2 * pad - KH + 1, W + 2 * pad - KW + 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import xp_of
+from ..validation import check_array
 from .activations import relu_backward, relu_forward
 from .conv import conv_backward_fast, conv_forward_fast
 from .normalization import spatial_batchnorm_backward, spatial_batchnorm_forward
@@ -36,6 +37,7 @@ def conv_relu_forward(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
     Inputs: x (N, C, H, W), w (F, C, KH, KW), b (F,), conv_param ``{'stride', 'pad'}``.
     Returns ``out`` (N, F, H', W') and ``cache = (conv_cache, relu_cache)``.
     """
+    check_array("conv_relu_forward", "x", x, numeric=True)
     out, conv_cache = conv_forward_fast(x, w, b, conv_param)
     xp_of(out).maximum(out, 0, out=out)  # ReLU in place; relu_backward's mask out > 0 is the same as a > 0
     return out, (conv_cache, out)
@@ -44,6 +46,7 @@ def conv_relu_forward(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
 def conv_relu_backward(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, Any, Any]:
     """Backward pass of :func:`conv_relu_forward`. Returns ``(dx, dw, db)`` shaped like x, w, b
     (``dx = None`` with ``need_dx=False``, see :func:`conv_backward_fast`)."""
+    check_array("conv_relu_backward", "dout", dout)
     conv_cache, relu_cache = cache
     return conv_backward_fast(relu_backward(dout, relu_cache), conv_cache, need_dx=need_dx)
 
@@ -55,6 +58,7 @@ def conv_relu_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple
     Returns ``out`` (N, F, H'', W'') (pooled) and ``cache = (conv_cache, out, pool_cache)``; the full-size
     activation is not kept (the backward's ReLU mask is ``out > 0``, see the module docstring).
     """
+    check_array("conv_relu_pool_forward", "x", x, numeric=True)
     a, conv_cache = conv_forward_fast(x, w, b, conv_param)
     xp_of(a).maximum(a, 0, out=a)  # ReLU in place
     out, pool_cache = max_pool_forward_fast(a, pool_param)
@@ -65,6 +69,7 @@ def conv_relu_pool_backward(dout, cache: tuple, need_dx: bool = True) -> tuple[A
     """Backward pass of :func:`conv_relu_pool_forward`: the pool's backward of ``relu_backward(dout, out)``
     (ReLU's mask applied before the pool, on the pooled size), then the convolution's. Returns ``(dx, dw,
     db)`` shaped like x, w, b (``dx = None`` with ``need_dx=False``, see :func:`conv_backward_fast`)."""
+    check_array("conv_relu_pool_backward", "dout", dout)
     conv_cache, out, pool_cache = cache
     da = max_pool_backward_fast(relu_backward(dout, out), pool_cache)
     return conv_backward_fast(da, conv_cache, need_dx=need_dx)
@@ -77,6 +82,7 @@ def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param: dict, bn_param: dict)
     ``eps``, ``momentum``, running statistics written back as in :func:`spatial_batchnorm_forward`).
     Returns ``out`` (N, F, H', W') and ``cache = (conv_cache, bn_cache, relu_cache)``.
     """
+    check_array("conv_bn_relu_forward", "x", x, numeric=True)
     a, conv_cache = conv_forward_fast(x, w, b, conv_param)
     an, bn_cache = spatial_batchnorm_forward(a, gamma, beta, bn_param)
     out, relu_cache = relu_forward(an)
@@ -86,6 +92,7 @@ def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param: dict, bn_param: dict)
 def conv_bn_relu_backward(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, Any, Any, Any, Any]:
     """Backward pass of :func:`conv_bn_relu_forward`. Returns ``(dx, dw, db, dgamma, dbeta)``
     (``dx = None`` with ``need_dx=False``, see :func:`conv_backward_fast`)."""
+    check_array("conv_bn_relu_backward", "dout", dout)
     conv_cache, bn_cache, relu_cache = cache
     dan = relu_backward(dout, relu_cache)
     da, dgamma, dbeta = spatial_batchnorm_backward(dan, bn_cache)

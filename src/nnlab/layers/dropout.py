@@ -43,7 +43,7 @@ def dropout_forward(x: Any, dropout_param: dict) -> tuple[Any, tuple]:
     test ``out = x``. ``cache = (dropout_param, mask)`` (``mask`` is None in test mode or when p == 0).
     """
     fn = "dropout_forward"
-    check_array(fn, "x", x)
+    check_array(fn, "x", x, numeric=True)
     mode = _mode_of(fn, dropout_param)
     if "p" in dropout_param or mode == "train":
         if "p" not in dropout_param:

@@ -66,6 +66,8 @@ def _reduce(losses: Any, reduction: str) -> Any:
 def _upstream(fn: str, dout: Any, reduction: str, shape: tuple, dtype: Any) -> Any:
     """The upstream gradient of a reduced loss, broadcastable against the per-element losses of ``shape``
     (divided by their count for 'mean')."""
+    if isinstance(dout, (str, bytes)) or getattr(getattr(dout, "dtype", None), "kind", "f") not in "biufc":
+        raise TypeError(f"{fn}: dout must be a number or a numeric array, got {type(dout).__name__}")
     xp = xp_of(dout) if hasattr(dout, "shape") else np
     d = xp.asarray(dout, dtype=dtype)
     want = tuple(shape) if reduction == "none" else ()

@@ -297,7 +297,7 @@ def batchnorm_forward(x: Any, gamma: Any, beta: Any, bn_param: dict) -> tuple[An
     test: the same with the running statistics. Returns ``(out, cache)``, out (N, D).
     """
     fn = "batchnorm_forward"
-    check_array(fn, "x", x, ndim=2, shape_hint="(N, D)")
+    check_array(fn, "x", x, ndim=2, shape_hint="(N, D)", numeric=True)
     d = x.shape[1]
     _check_param(fn, "gamma", gamma, ((d,),))
     _check_param(fn, "beta", beta, ((d,),))
@@ -358,7 +358,7 @@ def layernorm_forward(x: Any, gamma: Any, beta: Any, ln_param: dict) -> tuple[An
     biased variance over the last axis.
     """
     fn = "layernorm_forward"
-    check_array(fn, "x", x)
+    check_array(fn, "x", x, numeric=True)
     if x.ndim < 1:
         raise ValueError(f"{fn}: x must have at least 1 dimension (..., D), got shape {tuple(x.shape)}")
     if ln_param is not None and not isinstance(ln_param, dict):
@@ -465,7 +465,7 @@ def spatial_batchnorm_forward(x: Any, gamma: Any, beta: Any, bn_param: dict) -> 
     Returns ``(out, cache)``, out (N, C, H, W): ``gamma * (x - mean_c) / sqrt(var_c + eps) + beta``.
     """
     fn = "spatial_batchnorm_forward"
-    check_array(fn, "x", x, ndim=4, shape_hint="(N, C, H, W)")
+    check_array(fn, "x", x, ndim=4, shape_hint="(N, C, H, W)", numeric=True)
     gamma_b, beta_b = _channel_params(fn, x, gamma, beta)
     out, cache = _batchnorm_over(fn, x, gamma_b, beta_b, bn_param, (0, 2, 3), x.shape[1])
     cache["param_shape"] = tuple(gamma.shape)
@@ -497,7 +497,7 @@ def spatial_groupnorm_forward(x: Any, gamma: Any, beta: Any, G: int, gn_param: d
     ``out = gamma * xhat + beta`` (N, C, H, W).
     """
     fn = "spatial_groupnorm_forward"
-    check_array(fn, "x", x, ndim=4, shape_hint="(N, C, H, W)")
+    check_array(fn, "x", x, ndim=4, shape_hint="(N, C, H, W)", numeric=True)
     n, c, h, w = x.shape
     try:
         G = operator.index(G)

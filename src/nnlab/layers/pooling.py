@@ -99,6 +99,7 @@ def max_pool_backward_naive(dout, cache: tuple):
 
     Returns ``dx`` (N, C, H, W).
     """
+    check_array("max_pool_backward_naive", "dout", dout)
     x, pool_param = cache
     PH, PW, S, OH, OW = _pool_geometry("max_pool_backward_naive", x, pool_param)
     N, C = x.shape[:2]
@@ -182,6 +183,7 @@ def max_pool_backward_fast(dout, cache: tuple):
 
     Returns ``dx`` (N, C, H, W).
     """
+    check_array("max_pool_backward_fast", "dout", dout)
     x_shape, argmax, pool_param = cache
     PH, PW, S = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
     N, C = x_shape[:2]
@@ -230,6 +232,7 @@ def avg_pool_backward(dout, cache: tuple):
 
     Returns ``dx`` (N, C, H, W).
     """
+    check_array("avg_pool_backward", "dout", dout)
     x_shape, pool_param = cache
     PH, PW, S = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
     N, C, H, W = x_shape
@@ -302,6 +305,7 @@ def adaptive_avg_pool_backward(dout, cache: tuple):
 
     Returns ``dx`` (N, C, H, W).
     """
+    check_array("adaptive_avg_pool_backward", "dout", dout)
     x_shape, A_h, A_w = cache
     N, C, H, W = x_shape
     oh, ow = A_h.shape[0], A_w.shape[0]

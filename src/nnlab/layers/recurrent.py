@@ -359,6 +359,7 @@ def lstm_backward_with_state(dh: Any, cache: LSTMCache, dc_last: Any = None) -> 
     into ``dh[:, -1]``); optional dc_last (N, H), upstream gradient of the final cell state ``cache.c[:, -1]``.
     Returns ``(dx (N, T, D), dh0 (N, H), dc0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,))``.
     """
+    check_array("lstm_backward_with_state", "dh", dh)
     fn = "lstm_backward"
     x, h0, c0, Wx, Wh, h, c, tanh_c, gates = cache
     _check_upstream(fn, "dh", dh, h.shape, h.dtype)
@@ -397,6 +398,7 @@ def lstm_backward(dh: Any, cache: LSTMCache) -> tuple[Any, Any, Any, Any, Any]:
     Returns ``(dx (N, T, D), dh0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,))``. For the gradient of the
     initial cell state or an upstream gradient of the final cell state use :func:`lstm_backward_with_state`.
     """
+    check_array("lstm_backward", "dh", dh)
     dx, dh0, _, dWx, dWh, db = lstm_backward_with_state(dh, cache)
     return dx, dh0, dWx, dWh, db
 
