@@ -367,14 +367,17 @@ def test_adaptive_avg_pool_uneven_bins(size, out):
     np.testing.assert_allclose(nxo.load(proto)(batch), net(batch), atol=1e-6)
 
 
-def test_flip_tta_classifier_exports_the_flip_averaged_scores():
+@pytest.mark.parametrize("old_class", [False, True])
+def test_flip_tta_classifier_exports_the_flip_averaged_scores(old_class):
+    """The exporter reads the model's ``tta`` option (Classifier(tta='flip')); the recipe's old
+    FlipTTAClassifier name builds the same model."""
     from nnlab.models import resnet
     from nnlab.recipes.resnet import FlipTTAClassifier
 
     rng = np.random.default_rng(16)
     net = resnet.resnet_fast(widths=(8, 16), residual=(True, False), image_size=16, seed=0)
     _randomize_batchnorm(net, rng)
-    clf = FlipTTAClassifier(net, tta=True)
+    clf = FlipTTAClassifier(net, tta=True) if old_class else Classifier(net, tta="flip")
     batch = _images(rng, 6, (3, 16, 16))
     reference = clf.loss(batch)
     assert np.abs(reference - Classifier(net).loss(batch)).max() > 1e-3  # the flip matters

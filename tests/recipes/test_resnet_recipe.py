@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from nnlab import cli, runner
-from nnlab.models import resnet_fast
-from nnlab.recipes import SettingError
+from nnlab.models import Classifier, resnet_fast
+from nnlab.recipes import SettingError, get_recipe
+from nnlab.recipes.contract import resolve_settings
 from nnlab.recipes.resnet import INPUT_DIVISOR, FlipTTAClassifier
 from nnlab.runs import load_run, predict_scores
 from tests.recipes.recipe_helpers import KeepModel, one_blas_thread
@@ -96,6 +97,29 @@ def test_flip_tta_scores_average_the_mirror_images_and_are_flip_invariant(rng):
     np.testing.assert_allclose(tta.loss(X), (a + b) / 2, rtol=1e-14, atol=1e-15)
     np.testing.assert_array_equal(tta.loss(X), tta.loss(np.ascontiguousarray(X[..., ::-1])))
     assert not net.training  # scores are computed in eval mode
+    # the option of nnlab.models.Classifier that the old recipe class now only spells
+    option = Classifier(net, tta="flip")
+    np.testing.assert_array_equal(option.loss(X), tta.loss(X))
+    assert (option.tta, tta.tta, plain.tta) == ("flip", "flip", None)
+
+
+def test_classifier_options_refuse_bad_values():
+    net = resnet_fast(widths=(4,), stem_width=4, image_size=8, seed=0, dtype=np.float64)
+    with pytest.raises(ValueError, match="Classifier: tta must be None or one of 'flip', got 'rotate'"):
+        Classifier(net, tta="rotate")
+    with pytest.raises(ValueError, match="Classifier: label_smoothing must be in"):
+        Classifier(net, label_smoothing=1.5)
+    with pytest.raises(ValueError, match="softmax loss only"):
+        Classifier(net, loss="svm", label_smoothing=0.1)
+
+
+def test_the_recipe_builds_a_classifier_with_the_tta_option():
+    recipe = get_recipe("cifar10-resnet")
+    cfg = resolve_settings(recipe, {"widths": [4], "residual": [0], "stem_width": 4}, quick=True)
+    model = recipe.model(cfg, {"input_shape": [3, 16, 16], "num_classes": 10})
+    assert type(model) is Classifier and model.tta == "flip" and model.label_smoothing == cfg["label_smoothing"]
+    off = recipe.model({**cfg, "tta": False}, {"input_shape": [3, 16, 16], "num_classes": 10})
+    assert off.tta is None
 
 
 def test_label_smoothed_loss_and_weight_decay_match_torch(rng):

@@ -7,6 +7,9 @@
   train mode, runs forward, the loss (``softmax_loss`` or ``svm_loss``) plus ``0.5 * reg * sum(W**2)`` over the
   weights of ``Linear`` and ``Conv2d`` layers (never biases or normalization parameters; DESIGN.md L2 for nets),
   then backward, and returns ``(loss, grads)`` with ``grads`` keyed like ``params``.
+- options: ``label_smoothing`` (softmax cross-entropy against smoothed targets) and ``tta='flip'`` (test-time
+  augmentation: eval-mode scores are the mean ``(f(X) + f(X[..., ::-1])) / 2`` of X (N, C, H, W) and its
+  horizontal mirror, so accuracy checks, ``evaluate``, ``predict`` and the ONNX export all use the same scores).
 - ``model.buffer_arrays()`` / ``model.load_buffer_arrays(d)`` expose the module's buffers (batch-norm running
   statistics), so the Solver restores them together with its best parameters and checkpoints them (named so as
   not to clash with :meth:`nnlab.nn.Module.buffers`).
@@ -23,9 +26,11 @@ from .. import layers as F
 from ..backend import xp_of
 from ..nn import Conv2d, Linear, Module, ParameterView, Sequential
 
-__all__ = ["Classifier", "ParameterView"]  # ParameterView lives in nnlab.nn; re-exported here
+__all__ = ["Classifier", "ParameterView", "TTA_MODES"]  # ParameterView lives in nnlab.nn; re-exported here
 
 _LOSSES = {"softmax": "softmax_loss", "svm": "svm_loss"}
+#: test-time augmentations of :class:`Classifier` (``tta=``): ``'flip'``, the mean over x and its horizontal mirror
+TTA_MODES = ("flip",)
 
 
 def _first_layer(module: Module) -> Module:
@@ -46,18 +51,29 @@ class Classifier:
       ``Linear``/``Conv2d`` layer; its gradient ``reg * W`` is added to those weights' gradients.
     - input_grad: training never needs the gradient of the loss with respect to X, so by default (False) a
       ``Conv2d`` that is the first layer of a ``Sequential`` skips it (``Conv2d.input_grad = False``).
+    - label_smoothing: in [0, 1], softmax only: the targets are ``(1 - eps) * onehot + eps / C``.
+    - tta: None, or ``'flip'``: eval-mode scores (N, C) are ``(f(X) + f(X[..., ::-1])) / 2`` for images X
+      (N, C, H, W), the mean over X and its horizontal mirror (training is unchanged).
     """
 
-    def __init__(self, module: Module, loss: str = "softmax", reg: float = 0.0, input_grad: bool = False) -> None:
+    def __init__(self, module: Module, loss: str = "softmax", reg: float = 0.0, input_grad: bool = False,
+                 label_smoothing: float = 0.0, tta: str | None = None) -> None:
         if not isinstance(module, Module):
             raise TypeError(f"Classifier: module must be an nnlab.nn.Module, got {type(module).__name__}")
         if loss not in _LOSSES:
             raise ValueError(f"Classifier: loss must be one of {sorted(_LOSSES)}, got {loss!r}")
         if not float(reg) >= 0:
             raise ValueError(f"Classifier: reg must be >= 0, got {reg!r}")
+        if not 0.0 <= float(label_smoothing) <= 1.0 or (label_smoothing and loss != "softmax"):
+            raise ValueError(f"Classifier: label_smoothing must be in [0, 1] (softmax loss only), got "
+                             f"{label_smoothing!r} with loss {loss!r}")
+        if tta is not None and tta not in TTA_MODES:
+            raise ValueError(f"Classifier: tta must be None or one of {', '.join(map(repr, TTA_MODES))}, got {tta!r}")
         self.module = module
         self.loss_name = loss
         self.reg = float(reg)
+        self.label_smoothing = float(label_smoothing)
+        self.tta = tta
         self._params = ParameterView(module, "Classifier.params")
         first = _first_layer(module)
         if isinstance(first, Conv2d):
@@ -85,12 +101,18 @@ class Classifier:
         return names
 
     def eval_scores(self, X: Any) -> Any:
-        """Scores (N, C) of ``X`` in eval mode (the module is already in eval mode); subclasses may average
-        augmented views here (test-time augmentation)."""
-        return self.module(X)
+        """Scores (N, C) of ``X`` in eval mode (the module is already in eval mode); with ``tta='flip'`` the mean
+        of the scores of X and of its horizontal mirror."""
+        scores = self.module(X)
+        if self.tta == "flip":
+            mirrored = self.module(np.ascontiguousarray(X[..., ::-1]))
+            scores = (scores + mirrored) * scores.dtype.type(0.5)
+        return scores
 
     def data_loss(self, scores: Any, y: Any) -> tuple[Any, Any]:
-        """``(loss, dscores)`` of the data term; subclasses may change it (e.g. label smoothing)."""
+        """``(loss, dscores)`` of the data term (with ``label_smoothing`` for the softmax loss)."""
+        if self.label_smoothing:
+            return F.softmax_loss(scores, y, label_smoothing=self.label_smoothing)
         return getattr(F, _LOSSES[self.loss_name])(scores, y)
 
     def loss(self, X: Any, y: Any = None) -> Any:
@@ -147,4 +169,6 @@ class Classifier:
         return self.module.load_state_dict(state_dict, strict=strict)
 
     def __repr__(self) -> str:
-        return f"Classifier(loss={self.loss_name!r}, reg={self.reg:g}, module={self.module!r})"
+        options = (f", label_smoothing={self.label_smoothing:g}" if self.label_smoothing else "") + (
+            f", tta={self.tta!r}" if self.tta else "")
+        return f"Classifier(loss={self.loss_name!r}, reg={self.reg:g}{options}, module={self.module!r})"

@@ -74,10 +74,10 @@ def _sequential(g: GraphBuilder, m: Sequential, x: Traced, scope: str) -> Traced
 
 @CONVERTERS.add(Classifier)
 def _classifier(g: GraphBuilder, m: Classifier, x: Traced, scope: str) -> Traced:
-    """The wrapped module; a Classifier with a true ``tta`` attribute (flip test-time augmentation, as the
-    cifar10-resnet recipe's ``FlipTTAClassifier``: scores ``(f(X) + f(X[..., ::-1])) / 2``) exports exactly that:
-    ``X`` and its mirror (``Slice`` with step -1 on the last axis) as one batch of 2N, the two halves averaged."""
-    if not getattr(m, "tta", False):
+    """The wrapped module; a Classifier with ``tta='flip'`` (its test-time augmentation option: scores
+    ``(f(X) + f(X[..., ::-1])) / 2``) exports exactly that: ``X`` and its mirror (``Slice`` with step -1 on the last
+    axis) as one batch of 2N, the two halves averaged."""
+    if getattr(m, "tta", None) != "flip":
         return convert(g, m.module, x, scope)
     last = x.value.ndim - 1
     flipped = g.node("Slice", [x.name, g.int64s("tta.start", [-1]), g.int64s("tta.end", [np.iinfo(np.int64).min]),

@@ -15,7 +15,7 @@ the airbench speedruns) to a NumPy CPU implementation, where time goes almost en
   conv/linear weights (``Classifier(reg=...)``), one-cycle learning rate (linear up to 0.4 over the first 25 % of
   the steps, linear down to ~0, fixed momentum: ``OneCycleLR(..., cycle_momentum=False)``; ``schedule='cosine'``:
   linear warm-up then cosine annealing), label smoothing 0.2;
-- test-time augmentation: with ``tta`` the model's scores are the mean of the scores of x and of its mirror image,
+- test-time augmentation: with ``tta`` the model (``Classifier(..., tta="flip")``) scores the mean of x and its mirror,
   inside ``model.loss(X)``, so the Solver's accuracy checks, ``metrics.json``, ``Run.evaluate`` and
   ``nnlab predict`` all use the same scores;
 - the reported figure is the accuracy on all 10,000 test images (``num_test=10000``), with the weights at the end
@@ -55,33 +55,13 @@ _ACTIVATIONS = ("relu", "gelu", "silu")
 
 
 class FlipTTAClassifier(Classifier):
-    """:class:`nnlab.models.Classifier` with label smoothing and flip test-time augmentation.
-
-    ``loss(X, y)`` (train mode): ``softmax_loss(scores, y, label_smoothing)`` + ``0.5 * reg * sum W^2``, backward,
-    ``(loss, grads)``. ``loss(X)`` (eval mode): scores (N, C); with ``tta`` the mean
-    ``(f(X) + f(X[..., ::-1])) / 2`` of the scores of X (N, C, H, W) and of its horizontal mirror.
-    """
+    """Kept for old imports: ``FlipTTAClassifier(module, reg, label_smoothing, tta=True)`` is
+    ``nnlab.models.Classifier(module, reg=reg, label_smoothing=label_smoothing, tta="flip")`` (test-time
+    augmentation and label smoothing are options of the model now)."""
 
     def __init__(self, module: Any, reg: float = 0.0, label_smoothing: float = 0.0, tta: bool = False) -> None:
-        super().__init__(module, loss="softmax", reg=reg)
-        if not 0.0 <= float(label_smoothing) <= 1.0:
-            raise ValueError(f"FlipTTAClassifier: label_smoothing must be in [0, 1], got {label_smoothing!r}")
-        self.label_smoothing = float(label_smoothing)
-        self.tta = bool(tta)
-
-    def eval_scores(self, X: Any) -> Any:
-        """Scores (N, C) in eval mode, with ``tta`` averaged with those of the horizontal mirror of X."""
-        scores = self.module(X)
-        if self.tta:
-            mirrored = self.module(np.ascontiguousarray(X[..., ::-1]))
-            scores = (scores + mirrored) * scores.dtype.type(0.5)
-        return scores
-
-    def data_loss(self, scores: Any, y: Any) -> tuple[Any, Any]:
-        """Softmax cross-entropy with ``label_smoothing``."""
-        from nnlab import layers as F
-
-        return F.softmax_loss(scores, y, label_smoothing=self.label_smoothing)
+        super().__init__(module, loss="softmax", reg=reg, label_smoothing=label_smoothing,
+                         tta="flip" if tta else None)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -101,7 +81,7 @@ def _data(cfg: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _model(cfg: dict[str, Any], info: dict[str, Any]) -> FlipTTAClassifier:
+def _model(cfg: dict[str, Any], info: dict[str, Any]) -> Classifier:
     from nnlab.models import resnet_fast
     from nnlab.models.tape_twins import ResNetFastTape
 
@@ -117,7 +97,7 @@ def _model(cfg: dict[str, Any], info: dict[str, Any]) -> FlipTTAClassifier:
                 in_channels=shape[0], activation=cfg["activation"], head_scale=cfg["head_scale"],
                 image_size=shape[-1], seed=cfg["seed"], dtype=np.float32)
     reg = 0.0 if cfg["update_rule"] == "adamw" else cfg["weight_decay"]
-    return FlipTTAClassifier(net, reg=reg, label_smoothing=cfg["label_smoothing"], tta=cfg["tta"])
+    return Classifier(net, reg=reg, label_smoothing=cfg["label_smoothing"], tta="flip" if cfg["tta"] else None)
 
 
 class _EpochClock:
