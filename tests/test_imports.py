@@ -36,7 +36,8 @@ LAYERS: dict[str, int] = {
     "nnlab.recipes": 8,  # one declaration per experiment
     "nnlab.run_format": 9, "nnlab.runs": 9, "nnlab.runner": 9, "nnlab.runhooks": 9,  # the run format, reading
     # runs back, running a recipe, the run hooks
-    "nnlab.tune": 10, "nnlab.sweep": 10, "nnlab.search_space": 10,  # hyperparameter search
+    "nnlab.sweep": 9,  # kept for old imports: the runner runs sweeps
+    "nnlab.tune": 10, "nnlab.search_space": 10,  # hyperparameter search
     "nnlab.api": 11, "nnlab.cli": 11, "nnlab": 11,  # the entry points (nnlab.train, the nnlab command)
 }
 

@@ -9,7 +9,7 @@ The Python counterpart of the command line (Keras' ``fit``, Lightning's ``Traine
     run.path, run.status, run.metrics                   # the run folder, 'finished', metrics.json
 
 It goes through the same two steps as the CLI (:func:`nnlab.runner.prepare` for the typed, checked settings,
-then :func:`nnlab.runner.train`, or the recipe's sweep exactly when the CLI sweeps) and returns what
+then :func:`nnlab.runner.train`, which sweeps the recipe's grid exactly when the CLI's run does) and returns what
 :func:`nnlab.load_run` returns for the run folder, so a run trained here and one trained by the CLI with the
 same settings give the same figures. This module sits at the top of the layering, beside ``cli``.
 """
@@ -66,12 +66,7 @@ def train(recipe: str, *, quick: bool = False, out: str | Path = "runs", progres
     else:
         get_num_threads()  # the policy's first decision sets BLAS to its one thread (OpenBLAS's own split
         # changes the last bits of a GEMM with its thread count: the CLI's figures are at one BLAS thread)
-    # the CLI's rule (cli._cmd_train): sweep the recipe's grid unless a swept setting is given or sweep=False
-    grid = (recipe_obj.quick_sweep or recipe_obj.sweep) if quick else recipe_obj.sweep
-    if grid and cfg.get("sweep", True) and not set(settings) & set(grid):
-        from .sweep import run_sweep
-
-        outcome = run_sweep(recipe_obj, cfg, grid, quick=quick, out=out, progress=progress)
-    else:
-        outcome = runner.train(recipe_obj, cfg, quick=quick, out=out, progress=progress, callbacks=callbacks)
+    # given: the runner sweeps the recipe's grid by the CLI's rule (unless a swept setting is given or sweep=False)
+    outcome = runner.train(recipe_obj, cfg, quick=quick, out=out, progress=progress, callbacks=callbacks,
+                           given=set(settings))
     return load_run(outcome.run_dir)

@@ -211,17 +211,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     check_out_dir("--out", args.out)
     hooks = _hooks(args, recipe.name)
-    overrides = {parse_setting(s)[0] for s in args.set}
-    grid = (recipe.quick_sweep or recipe.sweep) if args.quick else recipe.sweep
-    if grid and cfg.get("sweep", True) and not overrides & set(grid):
-        from .sweep import run_sweep
-
-        print(f"nnlab train {recipe.name}{' --quick' if args.quick else ''}: sweeping "
-              + ", ".join(f"{k} over {v}" for k, v in grid.items()))
-        outcome = run_sweep(recipe, cfg, grid, quick=args.quick, out=args.out, progress=args.progress)
-        return _finish(outcome, args)
-    print(f"nnlab train {recipe.name}{' --quick' if args.quick else ''}: writing to {args.out}/")
-    outcome = runner.train(recipe, cfg, quick=args.quick, out=args.out, progress=args.progress, hooks=hooks)
+    given = {parse_setting(s)[0] for s in args.set}
+    grid = runner.sweep_grid(recipe, cfg, quick=args.quick, given=given)  # the runner sweeps exactly then
+    print(f"nnlab train {recipe.name}{' --quick' if args.quick else ''}: "
+          + ("sweeping " + ", ".join(f"{k} over {v}" for k, v in grid.items()) if grid else f"writing to {args.out}/"))
+    outcome = runner.train(recipe, cfg, quick=args.quick, out=args.out, progress=args.progress, hooks=hooks,
+                           given=given)
     return _finish(outcome, args)
 
 

@@ -12,7 +12,7 @@ Every recipe run writes one folder (by :mod:`nnlab.runner`; read back by :mod:`n
 ``model.npz`` holds what is needed to rebuild the model: the recipe's name and settings; the recipe's ``model``
 function rebuilds the architecture, then the arrays are loaded into it. A study (several variants) writes one
 such folder per variant under its own folder, plus a summary ``config.json`` / ``metrics.json``; a sweep keeps
-its trials under ``tune-sweep/``.
+its configurations under ``sweep/NNNN/``.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ CHECKPOINT = f"{CHECKPOINT_STEM}_latest.npz"
 CURVES_PLOT = "curves.png"
 CONFUSION_PLOT = "confusion.png"
 SWEEP_PLOT = "sweep.png"
-#: a sweep's tune study (``study.db``) and trial runs, under the sweep's run folder
-SWEEP_DIR = "tune-sweep"
+#: a sweep's configurations, each a complete run (``sweep/0000/`` ...), under the sweep's run folder
+SWEEP_DIR = "sweep"
 
 
 class RunError(ValueError):

@@ -1,8 +1,14 @@
 """The one place that runs a recipe: settings -> seed -> data -> model -> Solver -> run folder -> plots.
 
 :func:`prepare` resolves and validates the settings (nothing is loaded or written); :func:`train` does the rest
-for every recipe, writing the run format of :mod:`nnlab.run_format`; :func:`resume` continues an interrupted run in its
-own folder from ``checkpoint_latest.npz``. ``nnlab train``, ``nnlab tune`` and Python callers all come here.
+for every recipe, writing the run format of :mod:`nnlab.run_format`: one run, a study (every variant, then the
+recipe's summary) or a sweep (every configuration of the recipe's grid, then the best kept as the run; the runner
+decides to sweep, :func:`sweep_grid`); :func:`resume` continues an interrupted run in its own folder from
+``checkpoint_latest.npz``. ``nnlab train``, ``nnlab tune``'s trials and ``nnlab.train`` all come here.
+
+After training, the recipe's hooks receive one :class:`~nnlab.recipes.contract.RunResult` (``score``, ``plots``)
+or :class:`~nnlab.recipes.contract.StudyResult` (``summarize``): the model, data, info, settings, the Solver's
+histories, iterations per epoch and records, and the run folder.
 
 Failure handling: a bad setting raises :class:`~nnlab.recipes.contract.SettingError` before anything is read;
 data errors are raised before the run folder exists; once the folder exists, any error marks ``metrics.json``
@@ -12,35 +18,26 @@ data errors are raised before the run folder exists; once the folder exists, any
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import run_format as fmt
 from .io import load_arrays, make_run_dir
 from .recipes import get_recipe
-from .recipes.contract import Recipe, resolve_settings
-from .run_format import (
-    CHECKPOINT,
-    CHECKPOINT_STEM,
-    CONFIG,
-    CONFUSION_PLOT,
-    CURVES_PLOT,
-    METRICS,
-    RunError,
-    process_marks,
-    read_json,
-    save_model,
-    write_config,
-    write_metrics,
-)
+from .recipes.contract import Recipe, RunResult, StudyResult, resolve_settings
+from .run_format import RunError, process_marks, read_json, save_model, write_config, write_metrics
 from .scores import predict_scores
 
 __all__ = ["prepare", "train", "resume", "Outcome", "solver_options", "classifier_metrics", "TrainingInterrupted",
-           "draw_plots", "Heartbeat"]
+           "draw_plots", "Heartbeat", "sweep_grid", "run_sweep", "sweep_command", "grid_texts"]
 
 # Settings the runner passes to the Solver itself (declared by standard_solver_settings).
 _SOLVER_KEYS = ("update_rule", "lr_decay", "num_epochs", "batch_size", "num_train_samples", "batch_order",
@@ -80,10 +77,12 @@ class Heartbeat:
 
 @dataclass
 class Outcome:
-    """What :func:`train` returns: the run folder, its metrics (as written) and its status."""
+    """What :func:`train` returns: the run folder, its metrics (as written) and its status; ``result``: the
+    trained run in memory (a :class:`~nnlab.recipes.contract.RunResult`; None for a study or an interrupted run)."""
 
     run_dir: Path
     metrics: dict[str, Any]
+    result: RunResult | None = field(default=None, repr=False)
 
     @property
     def status(self) -> str:
@@ -147,10 +146,10 @@ def classifier_metrics(model: Any, data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _score(recipe: Recipe, model: Any, data: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, Any]:
+def _score(recipe: Recipe, result: RunResult) -> dict[str, Any]:
     if recipe.score is not None:
-        return dict(recipe.score(model, dict(data), dict(cfg)))
-    return classifier_metrics(model, data)
+        return dict(recipe.score(result))
+    return classifier_metrics(result.model, result.data)
 
 
 def _histories(solver: Any) -> dict[str, Any]:
@@ -161,45 +160,42 @@ def _histories(solver: Any) -> dict[str, Any]:
             "iterations": len(solver.loss_history)}
 
 
-def draw_plots(recipe: Recipe, run_dir: Path, model: Any, data: Mapping[str, Any], metrics: Mapping[str, Any],
-           info: Mapping[str, Any]) -> None:
-    """The run's figures: ``curves.png`` (loss, train/val accuracy), ``confusion.png`` (a classifier's test split)
-    and the recipe's own (``recipe.plots``). Nothing inside ``viz.plots_disabled()``."""
+def draw_plots(recipe: Recipe, result: RunResult) -> None:
+    """The run's figures in ``result.run_dir``: ``curves.png`` (loss, train/val accuracy), ``confusion.png`` (a
+    classifier's test split) and the recipe's own (``recipe.plots(result)``). Nothing inside
+    ``viz.plots_disabled()``."""
     from . import viz
 
     if not viz.plots_enabled():
         return
+    run_dir, data, metrics = result.run_dir, result.data, result.metrics
     if metrics.get("loss_history"):
-        viz.plot_training_curves(metrics, run_dir / CURVES_PLOT, title=recipe.name)
+        viz.plot_training_curves(metrics, run_dir / fmt.CURVES_PLOT, title=recipe.name)
     if recipe.task == "classification" and data.get("X_test") is not None and len(data["y_test"]):
-        pred = np.argmax(predict_scores(model, data["X_test"]), axis=1)
-        viz.plot_confusion_matrix(data["y_test"], pred, run_dir / CONFUSION_PLOT,
-                                  class_names=info.get("class_names"), normalize="true", split="test")
+        pred = np.argmax(predict_scores(result.model, data["X_test"]), axis=1)
+        viz.plot_confusion_matrix(data["y_test"], pred, run_dir / fmt.CONFUSION_PLOT,
+                                  class_names=result.info.get("class_names"), normalize="true", split="test")
     if recipe.plots is not None:
-        recipe.plots(_Artifacts(model, dict(data), dict(metrics), dict(info)), run_dir)
-
-
-@dataclass
-class _Artifacts:
-    """What a recipe's ``plots`` hook receives: the trained model, the data, the metrics and the info."""
-
-    model: Any
-    data: dict[str, Any]
-    metrics: dict[str, Any]
-    info: dict[str, Any]
+        recipe.plots(result)
 
 
 def train(name: str | Recipe, cfg: Mapping[str, Any] | None = None, *, quick: bool = False, out: str | Path = "runs",
           run_dir: Path | None = None, progress: bool | None = None, callbacks: Sequence[Any] = (),
-          data: dict[str, Any] | None = None, variant: str | None = None, hooks: Sequence[Any] = ()) -> Outcome:
+          data: dict[str, Any] | None = None, variant: str | None = None, hooks: Sequence[Any] = (),
+          given: Collection[str] | None = None) -> Outcome:
     """Train recipe ``name`` with the resolved settings ``cfg`` (see :func:`prepare`; None = defaults) into a new
     folder under ``out`` (or ``run_dir``, created if missing). Returns the :class:`Outcome`.
 
     callbacks: extra Solver callbacks. hooks: run hooks (:mod:`nnlab.runhooks`: emissions, TensorBoard, MLflow)
     with ``start(run_dir, config)``, ``callback()`` (a Solver callback or None) and ``finish(run_dir, metrics)``
-    (extra metrics)."""
+    (extra metrics). given: the names of the settings the caller set explicitly (``--set``, ``nnlab.train``'s
+    keywords): then a recipe with a sweep sweeps it (:func:`sweep_grid`, :func:`run_sweep`; callbacks and hooks
+    are not used by a sweep); None (a tune trial, a study's variant): this one configuration."""
     recipe = name if isinstance(name, Recipe) else get_recipe(name)
     cfg = dict(cfg) if cfg is not None else resolve_settings(recipe, quick=quick)
+    grid = sweep_grid(recipe, cfg, quick=quick, given=given) if given is not None and variant is None else None
+    if grid:
+        return run_sweep(recipe, cfg, grid, quick=quick, out=out, run_dir=run_dir, progress=progress)
     if recipe.variants is not None and variant is None:
         return _train_study(recipe, cfg, quick=quick, out=out, run_dir=run_dir, progress=progress,
                             callbacks=callbacks, hooks=hooks)
@@ -210,11 +206,7 @@ def train(name: str | Recipe, cfg: Mapping[str, Any] | None = None, *, quick: bo
         data = dict(data)
     info = _info(data)
     _check_batch_size(cfg, data)
-    if run_dir is None:
-        run_dir = make_run_dir(out, recipe.name)
-    else:
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = _open_run_dir(out, run_dir, recipe.name)
     config = write_config(run_dir, recipe.name, cfg, info, quick, variant=variant, extra={"task": recipe.task})
     write_metrics(run_dir, {"status": "running", "started": time.time(), **process_marks()})
 
@@ -223,7 +215,7 @@ def train(name: str | Recipe, cfg: Mapping[str, Any] | None = None, *, quick: bo
             metrics = dict(recipe.fit(dict(cfg), data, run_dir, progress))
             metrics.setdefault("status", "finished")
             write_metrics(run_dir, metrics)
-            return Outcome(run_dir, metrics)
+            return Outcome(run_dir, metrics, RunResult(None, data, info, dict(cfg), run_dir, metrics=metrics))
         np.random.seed(int(cfg.get("seed", 0)))  # models with seed=None draw their weights from the global RNG
         model = recipe.model(dict(cfg), info)
         return _fit(recipe, cfg, model, data, info, config, run_dir, progress, all_callbacks, resume_from=None)
@@ -272,7 +264,7 @@ def _mark_failed(run_dir: Path, exc: BaseException | None, signum: int | None = 
     """metrics.json says ``failed`` with the reason (``stopped`` when ``exc`` is None: an interrupt by Ctrl-C or
     the signal ``signum``), unless the run already ended with its own status."""
     try:
-        previous = read_json(run_dir / METRICS)
+        previous = read_json(run_dir / fmt.METRICS)
     except RunError:
         previous = {}
     if previous.get("status") in ("finished", "diverged"):
@@ -294,16 +286,16 @@ def _fit(recipe: Recipe, cfg: Mapping[str, Any], model: Any, data: dict[str, Any
     opts = solver_options(recipe, cfg, data)
     rng_sources = dict(opts.pop("rng_sources", {}) or {})
     rng_sources.update(_module_rngs(model))
-    heartbeat = Heartbeat(run_dir, read_json(run_dir / METRICS))
+    heartbeat = Heartbeat(run_dir, read_json(run_dir / fmt.METRICS))
     opts.update(progress=progress, verbose=bool(opts.get("verbose", False)),
                 callbacks=[*(opts.get("callbacks") or []), *callbacks, heartbeat],
-                checkpoint_name=str(run_dir / CHECKPOINT_STEM), checkpoint_per_epoch=False)
+                checkpoint_name=str(run_dir / fmt.CHECKPOINT_STEM), checkpoint_per_epoch=False)
     if rng_sources:
         opts["rng_sources"] = rng_sources
     start = time.perf_counter()
     previous_seconds = 0.0
     if resume_from is not None:
-        old = read_json(run_dir / METRICS)
+        old = read_json(run_dir / fmt.METRICS)
         previous_seconds = float(old.get("train_seconds") or 0.0)
         solver = Solver.resume(resume_from, model, data, **{k: v for k, v in opts.items()
                                                               if k not in ("update_rule", "optim_config", "seed")})
@@ -327,13 +319,19 @@ def _fit(recipe: Recipe, cfg: Mapping[str, Any], model: Any, data: dict[str, Any
         metrics["reason"] = solver.stop_reason
     if status == "diverged":
         metrics["diverged_iteration"] = getattr(solver, "diverged_iteration", None)
-    metrics.update(_score(recipe, model, data, cfg))
+    result = RunResult(model, data, info, dict(cfg), run_dir, loss_history=[float(v) for v in solver.loss_history],
+                       train_acc_history=[float(v) for v in solver.train_acc_history],
+                       val_acc_history=[float(v) for v in solver.val_acc_history],
+                       iterations_per_epoch=int(solver.iterations_per_epoch), epochs_done=int(solver.epoch),
+                       records={k: list(v) for k, v in solver.records.items()}, metrics=dict(metrics))
+    metrics.update(_score(recipe, result))
     metrics.update(_histories(solver))
     metrics["train_seconds"] = seconds
+    result.metrics = metrics
     save_model(run_dir, model, config, info)
     write_metrics(run_dir, metrics)
-    draw_plots(recipe, run_dir, model, data, metrics, info)
-    return Outcome(run_dir, metrics)
+    draw_plots(recipe, result)
+    return Outcome(run_dir, metrics, result)
 
 
 def resume(run_dir: str | Path, progress: bool | None = None, callbacks: Sequence[Any] = (),
@@ -341,11 +339,11 @@ def resume(run_dir: str | Path, progress: bool | None = None, callbacks: Sequenc
     """Continue an interrupted run in its own folder from ``checkpoint_latest.npz`` (same settings, same data, all
     RNG states restored), so that it ends with the parameters an uninterrupted run would have."""
     run_dir = Path(run_dir).expanduser()
-    config = read_json(run_dir / CONFIG)
-    metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
+    config = read_json(run_dir / fmt.CONFIG)
+    metrics = read_json(run_dir / fmt.METRICS) if (run_dir / fmt.METRICS).exists() else {}
     if metrics.get("status") == "finished":
         raise RunError(f"{run_dir}: the run already finished; nothing to resume")
-    checkpoint = run_dir / CHECKPOINT
+    checkpoint = run_dir / fmt.CHECKPOINT
     if not checkpoint.is_file():
         raise RunError(f"{checkpoint}: not found; the run stopped before its first checkpoint — train it again")
     from .solver.state import CHECKPOINT_FORMAT
@@ -362,7 +360,7 @@ def resume(run_dir: str | Path, progress: bool | None = None, callbacks: Sequenc
     try:
         recipe = get_recipe(str(config["recipe"]))
     except KeyError as exc:
-        raise RunError(f"{run_dir / CONFIG}: {exc.args[0]}") from None
+        raise RunError(f"{run_dir / fmt.CONFIG}: {exc.args[0]}") from None
     if recipe.fit is not None or recipe.model is None:
         raise RunError(f"{run_dir}: recipe {recipe.name!r} does not train through the Solver; it cannot resume")
     cfg = resolve_settings(recipe, config["settings"])
@@ -376,29 +374,44 @@ def resume(run_dir: str | Path, progress: bool | None = None, callbacks: Sequenc
         recipe, cfg, model, data, info, config, run_dir, progress, all_callbacks, resume_from=checkpoint))
 
 
-def _train_study(recipe: Recipe, cfg: dict[str, Any], *, quick: bool, out: str | Path, run_dir: Path | None,
-                 progress: bool | None, callbacks: Sequence[Any], hooks: Sequence[Any]) -> Outcome:
-    """A study: every variant ``(name, overrides)`` trained into ``<run_dir>/<name>/`` (a complete run each), then
-    the recipe's ``summarize(results, cfg)`` gives the study's metrics and plots."""
-    variants = [(vname, resolve_settings(recipe, {**cfg, **overrides})) for vname, overrides in recipe.variants(
-        dict(cfg))]
-    data_memo: dict[str, Any] = {}
+def _data_loader(recipe: Recipe) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``data_of(cfg)``: the recipe's data for settings ``cfg``, loaded once for every run whose
+    ``recipe.data_settings`` agree (a study's variants, a sweep's configurations), each run given its own copy of
+    the top-level dict and of ``info``."""
+    memo: dict[str, Any] = {}
 
     def data_of(vcfg: dict[str, Any]) -> dict[str, Any]:
         key = repr(sorted((k, repr(v)) for k, v in vcfg.items() if k in recipe.data_settings))
-        if key not in data_memo:
-            data_memo.clear()
+        if key not in memo:
+            memo.clear()
             np.random.seed(int(vcfg.get("seed", 0)))
-            data_memo[key] = dict(recipe.data(dict(vcfg)))
-        return data_memo[key]
+            memo[key] = dict(recipe.data(dict(vcfg))) if recipe.data is not None else {}
+        data = dict(memo[key])
+        if "info" in data:
+            data["info"] = dict(data["info"])
+        return data
 
+    return data_of
+
+
+def _open_run_dir(out: str | Path, run_dir: Path | None, name: str) -> Path:
+    if run_dir is None:
+        return make_run_dir(out, name)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _train_study(recipe: Recipe, cfg: dict[str, Any], *, quick: bool, out: str | Path, run_dir: Path | None,
+                 progress: bool | None, callbacks: Sequence[Any], hooks: Sequence[Any]) -> Outcome:
+    """A study: every variant ``(name, overrides)`` trained into ``<run_dir>/<name>/`` (a complete run each), then
+    the recipe's ``summarize(StudyResult)`` gives the study's metrics and plots."""
+    variants = [(vname, resolve_settings(recipe, {**cfg, **overrides})) for vname, overrides in recipe.variants(
+        dict(cfg))]
+    data_of = _data_loader(recipe)
     if variants:
         data_of(variants[0][1])  # a data error before the study's folder exists
-    if run_dir is None:
-        run_dir = make_run_dir(out, recipe.name)
-    else:
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = _open_run_dir(out, run_dir, recipe.name)
     write_config(run_dir, recipe.name, cfg, {}, quick, extra={"task": "study",
                                                              "variants": [v for v, _ in variants]})
     write_metrics(run_dir, {"status": "running", "started": time.time(), **process_marks()})
@@ -406,13 +419,11 @@ def _train_study(recipe: Recipe, cfg: dict[str, Any], *, quick: bool, out: str |
     results: dict[str, Outcome] = {}
     try:
         for vname, vcfg in variants:
-            data = dict(data_of(vcfg))
-            if "info" in data:
-                data["info"] = dict(data["info"])
             results[vname] = train(recipe, vcfg, quick=quick, run_dir=run_dir / vname, progress=progress,
-                                   callbacks=callbacks, data=data, variant=vname, hooks=hooks)
-        summary = dict(recipe.summarize({k: v.metrics for k, v in results.items()}, {**cfg, "run_dir": run_dir})
-                       if recipe.summarize is not None else {})
+                                   callbacks=callbacks, data=data_of(vcfg), variant=vname, hooks=hooks)
+        study = StudyResult({k: v.result if v.result is not None else RunResult(
+            None, {}, {}, {}, v.run_dir, metrics=v.metrics) for k, v in results.items()}, dict(cfg), run_dir)
+        summary = dict(recipe.summarize(study) if recipe.summarize is not None else {})
     except KeyboardInterrupt:
         raise
     except Exception as exc:
@@ -426,3 +437,86 @@ def _train_study(recipe: Recipe, cfg: dict[str, Any], *, quick: bool, out: str |
     write_metrics(run_dir, metrics)
     return Outcome(run_dir, metrics)
 
+
+# ---- sweeps ---------------------------------------------------------------------------------------------------
+def sweep_grid(recipe: Recipe, cfg: Mapping[str, Any], *, quick: bool = False,
+               given: Collection[str] = ()) -> dict[str, list] | None:
+    """The grid ``{setting: [values]}`` a run of ``recipe`` sweeps: the recipe's ``sweep`` (``quick_sweep`` under
+    ``--quick``, else ``sweep``), unless ``cfg`` says ``sweep=False`` or one of the swept settings is among the
+    ``given`` ones (then that one configuration is trained). None: no sweep."""
+    grid = (recipe.quick_sweep or recipe.sweep) if quick else recipe.sweep
+    if not grid or not cfg.get("sweep", True) or set(given) & set(grid):
+        return None
+    return {k: list(v) for k, v in grid.items()}
+
+
+def grid_texts(grid: Mapping[str, list]) -> list[str]:
+    """``--param`` texts of a grid: ``name=grid:v1,v2``."""
+    return [f"{name}=grid:" + ",".join(repr(v) for v in values) for name, values in grid.items()]
+
+
+def sweep_command(name: str, grid: Mapping[str, list], quick: bool = False) -> str:
+    """The ``nnlab tune`` command line that runs the same grid as a study (Optuna, SQLite, pruning, workers)."""
+    params = " ".join(f"--param '{t}'" for t in grid_texts(grid))
+    return f"nnlab tune {name} --sampler grid --pruner none {params}{' --quick' if quick else ''}"
+
+
+def run_sweep(recipe: Recipe, cfg: Mapping[str, Any], grid: Mapping[str, list], *, quick: bool = False,
+              out: str | Path = "runs", run_dir: Path | None = None, progress: bool | None = None) -> Outcome:
+    """Every configuration of ``grid`` (in its loop order: the last setting varies fastest) trained by
+    :func:`train` as a complete run in ``<run_dir>/sweep/NNNN/`` (no plots); the run folder then holds the best
+    one — the strictly greatest validation accuracy, the first in the grid's order on ties (as the notebooks'
+    ``>``) — as a run of its own (weights, settings, figures, plots, straight from memory), plus the sweep's table
+    (``metrics["sweep"]``, ``best_settings``, ``best_trial``) and ``sweep.png``."""
+    from . import viz
+
+    grid = {k: list(v) for k, v in grid.items()}
+    fixed = {**cfg, "sweep": False} if "sweep" in cfg else dict(cfg)
+    configs = [resolve_settings(recipe, {**fixed, **dict(zip(grid, values))}, quick=quick)
+               for values in itertools.product(*grid.values())]
+    data_of = _data_loader(recipe)
+    for tcfg in configs:  # data errors and a too-large batch before the run folder exists
+        _check_batch_size(tcfg, data_of(tcfg))
+    run_dir = _open_run_dir(out, run_dir, recipe.name)
+    extra = {"task": recipe.task, "sweep_grid": grid, "equivalent_command": sweep_command(recipe.name, grid, quick)}
+    write_config(run_dir, recipe.name, cfg, {}, quick, extra=extra)
+    write_metrics(run_dir, {"status": "running", "started": time.time(), **process_marks()})
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    best: Outcome | None = None
+    best_number = -1
+    try:
+        with viz.plots_disabled():  # the trials draw no plots; the best one's are drawn once, below
+            for number, tcfg in enumerate(configs):
+                t0 = time.perf_counter()
+                trial = train(recipe, tcfg, quick=quick, run_dir=run_dir / fmt.SWEEP_DIR / f"{number:04d}",
+                              progress=False, data=data_of(tcfg))
+                m = trial.metrics
+                rows.append({**{k: tcfg[k] for k in grid}, "trial": number, "train_acc": m.get("train_acc"),
+                             "val_acc": m.get("val_acc"), "test_acc": m.get("test_acc"),
+                             "seconds": time.perf_counter() - t0})
+                if progress is not False:
+                    print(f"  trial {number + 1}/{len(configs)}: "
+                          + ", ".join(f"{k}={tcfg[k]!r}" for k in grid) + f" -> val_acc {m.get('val_acc')}",
+                          file=sys.stderr)
+                if trial.result is not None and isinstance(m.get("val_acc"), float) and (
+                        best is None or m["val_acc"] > best.metrics["val_acc"]):
+                    best, best_number = trial, number
+        if best is None or best.result is None:
+            raise RunError(f"{recipe.name}: no sweep configuration finished with a validation accuracy; see "
+                           f"{run_dir / fmt.SWEEP_DIR}")
+        seconds = time.perf_counter() - start
+        config = write_config(run_dir, recipe.name, best.result.cfg, best.result.info, quick, extra=extra)
+        metrics = {**best.metrics, "sweep": rows, "best_settings": {k: best.result.cfg[k] for k in grid},
+                   "best_trial": best_number, "sweep_seconds": seconds, "train_seconds": seconds}
+        save_model(run_dir, best.result.model, config, best.result.info)
+        write_metrics(run_dir, metrics)
+        viz.plot_sweep(rows, grid, run_dir / fmt.SWEEP_PLOT, title=f"{recipe.name}: grid sweep")
+        result = dataclasses.replace(best.result, run_dir=run_dir, metrics=metrics)
+        draw_plots(recipe, result)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        _mark_failed(run_dir, exc)
+        raise
+    return Outcome(run_dir, metrics, result)

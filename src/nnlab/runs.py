@@ -351,7 +351,9 @@ def evaluate_run(run: Run, split: str = "test", data: Mapping[str, Any] | None =
     X = check_inputs("evaluate", X, allow_nonfinite, name=f"X_{split}")
     part = {f"X_{split}": X, f"y_{split}": y}
     if recipe.score is not None:
-        return dict(recipe.score(run.model, part, run.settings))
+        from .recipes.contract import RunResult
+
+        return dict(recipe.score(RunResult(run.model, part, dict(run.info), dict(run.settings), run.path)))
     return {f"{split}_acc": float(np.mean(np.argmax(predict_scores(run.model, X), axis=1) == y))}
 
 

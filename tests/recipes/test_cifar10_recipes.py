@@ -7,7 +7,6 @@ the shared data plumbing equals ``get_CIFAR10_data``; presets and bad settings."
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import numpy as np
 import pytest
@@ -110,20 +109,27 @@ def test_cifar10_softmax_quick_sweep_and_predict_on_pngs_through_the_cli(tmp_pat
     with one_blas_thread():
         assert cli.main(["train", "cifar10-softmax", "--quick", "--out", str(out)]) == 0
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    # the quick grid (lr 1e-6, 3e-6 x reg 1e3): both configurations ran as COMPLETE trials of one SQLite study
-    with sqlite3.connect(run_dir / "tune-sweep" / "study.db") as db:
-        states = [s for (s,) in db.execute("SELECT state FROM trials")]
-    assert states == ["COMPLETE", "COMPLETE"]
+    # the quick grid (lr 1e-6, 3e-6 x reg 1e3): the runner trained both configurations, each a complete run of
+    # its own under sweep/NNNN/ (finished, with its settings and weights), in the grid's order
+    trials = sorted((run_dir / "sweep").iterdir())
+    assert [t.name for t in trials] == ["0000", "0001"]
+    trial_metrics = [json.loads((t / "metrics.json").read_text()) for t in trials]
+    assert [m["status"] for m in trial_metrics] == ["finished", "finished"]
+    assert [json.loads((t / "config.json").read_text())["settings"]["learning_rate"] for t in trials] == [1e-6, 3e-6]
+    assert all((t / "model.npz").is_file() for t in trials)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     rows = metrics["sweep"]
     assert [(r["learning_rate"], r["reg"]) for r in rows] == [(1e-6, 1e3), (3e-6, 1e3)]
+    assert [r["trial"] for r in rows] == [0, 1]
+    assert [r["val_acc"] for r in rows] == [m["val_acc"] for m in trial_metrics]
+    assert metrics["best_trial"] == max(range(2), key=lambda i: (rows[i]["val_acc"], -i))
     best = max(rows, key=lambda r: r["val_acc"])
     assert metrics["val_acc"] == best["val_acc"] and metrics["test_acc"] == best["test_acc"]
     assert metrics["best_settings"] == {"learning_rate": best["learning_rate"], "reg": 1e3}
     # 2500 images, 80 SGD steps of a linear classifier: measured best val 0.288 (lr 3e-6), test 0.266
     assert metrics["val_acc"] > 0.22 and metrics["test_acc"] > 0.2
     assert {p.name for p in run_dir.iterdir()} >= {"config.json", "metrics.json", "model.npz", "templates.png",
-                                                  "sweep.png", "curves.png", "confusion.png", "tune-sweep"}
+                                                  "sweep.png", "curves.png", "confusion.png", "sweep"}
     _assert_pngs(run_dir, ["curves.png", "confusion.png", "templates.png", "sweep.png"])
     config = json.loads((run_dir / "config.json").read_text())
     assert config["settings"]["learning_rate"] == best["learning_rate"]
@@ -158,7 +164,7 @@ def test_nnlab_tune_on_cifar10_two_layer_trains_the_single_given_configuration(t
     (trial,) = study.trials
     run_dir = tmp_path / "tune-s" / "trials" / "0000"
     # no nested sweep: one configuration trained, its settings, metrics and weights in the trial's run folder
-    assert not (run_dir / "tune-sweep").exists()
+    assert not (run_dir / "sweep").exists()
     assert {p.name for p in run_dir.iterdir()} >= {"config.json", "metrics.json", "model.npz"}
     settings = json.loads((run_dir / "config.json").read_text())["settings"]
     assert (settings["hidden_size"], settings["learning_rate"]) == (50, 2e-3)

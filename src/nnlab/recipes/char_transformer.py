@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from .contract import Recipe, Setting, standard_solver_settings
+from .contract import Recipe, RunResult, Setting, standard_solver_settings
 
 __all__ = ["RECIPES", "text_splits", "all_position_loss"]
 
@@ -165,24 +165,23 @@ def _spaced(n: int, k: int) -> np.ndarray:
 
 
 def _val_curve_callback(num_windows: int) -> Any:
-    """A Solver callback appending the held-out loss (on ``num_windows`` evenly spaced val windows) after every
-    epoch to ``solver.model.val_loss_history``, and the training seconds so far (this curve's own scoring
-    excluded) to ``solver.model.val_loss_seconds``."""
+    """A Solver callback recording the held-out loss (on ``num_windows`` evenly spaced val windows) after every
+    epoch in ``solver.records["val_loss_history"]``, and the training seconds so far (this curve's own scoring
+    excluded) in ``solver.records["val_loss_seconds"]``; the score hook reads them from ``run.records``."""
     from nnlab.callbacks import Callback
 
     class ValLossCurve(Callback):
         def on_train_begin(self, solver: Any) -> None:
             self.start, self.scoring = time.perf_counter(), 0.0
             for name in ("val_loss_history", "val_loss_seconds"):
-                if not hasattr(solver.model, name):
-                    object.__setattr__(solver.model, name, [])
+                solver.records.setdefault(name, [])
 
         def on_epoch_end(self, solver: Any, epoch: int) -> None:
             now = time.perf_counter()
             idx = _spaced(len(solver.X_val), num_windows)
             loss, _ = all_position_loss(solver.model, solver.X_val[idx], solver.y_val[idx])
-            solver.model.val_loss_history.append(loss)
-            solver.model.val_loss_seconds.append(now - self.start - self.scoring)  # this scoring not counted
+            solver.records["val_loss_history"].append(loss)
+            solver.records["val_loss_seconds"].append(now - self.start - self.scoring)  # this scoring not counted
             self.scoring += time.perf_counter() - now
 
     return ValLossCurve()
@@ -205,9 +204,10 @@ def _solver(cfg: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
             "callbacks": callbacks, "num_val_samples": cfg["num_curve_windows"]}
 
 
-def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+def _score(run: RunResult) -> dict[str, Any]:
     """``{split}_loss`` / ``{split}_acc`` over all positions of every split present (train: at most
     ``num_score_windows`` evenly spaced windows); at training time also the held-out curve and a sample."""
+    model, data, cfg = run.model, run.data, run.cfg
     out: dict[str, Any] = {}
     for split in ("train", "val", "test"):
         X, y = data.get(f"X_{split}"), data.get(f"y_{split}")
@@ -220,9 +220,9 @@ def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
             out["test_loss"], out["test_acc"] = out["val_loss"], out["val_acc"]
             continue
         out[f"{split}_loss"], out[f"{split}_acc"] = all_position_loss(model, X, y)
-    if getattr(model, "val_loss_history", None):
-        out["val_loss_history"] = [float(v) for v in model.val_loss_history]
-        out["val_loss_seconds"] = [round(float(v), 2) for v in model.val_loss_seconds]
+    if run.records.get("val_loss_history"):
+        out["val_loss_history"] = [float(v) for v in run.records["val_loss_history"]]
+        out["val_loss_seconds"] = [round(float(v), 2) for v in run.records["val_loss_seconds"]]
     if "text" in data:
         out["uniform_loss"] = math.log(model.vocab_size)
         if cfg["sample_length"] > 0:
@@ -234,21 +234,20 @@ def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
     return out
 
 
-def _plots(artifacts: Any, run_dir: Any) -> None:
+def _plots(run: RunResult) -> None:
     """``loss.png``: mean training loss per epoch (dropout on) and the held-out loss after each epoch."""
     from nnlab import viz
 
-    m = artifacts.metrics
-    history, held_out = m.get("loss_history") or [], m.get("val_loss_history") or []
-    epochs = len(held_out)
-    if not epochs or len(history) < epochs:
+    held_out = run.metrics.get("val_loss_history") or []
+    train = run.epoch_means()[:len(held_out)]
+    epochs = len(train)
+    if not epochs:
         return
-    ipe = len(history) // epochs
-    train = [float(np.mean(history[i * ipe:(i + 1) * ipe])) for i in range(epochs)]
+    held_out = held_out[:epochs]
     x = list(range(1, epochs + 1))
     viz.plot_loss_panels({"loss": {"x": x, "y": train, "ref_x": x, "ref_y": held_out,
                                    "title": "training (epoch mean) and held-out loss"}},
-                         run_dir / "loss.png", xlabel="Epoch", ylabel="Cross-entropy (nats/char)",
+                         run.run_dir / "loss.png", xlabel="Epoch", ylabel="Cross-entropy (nats/char)",
                          reference_label="held-out")
 
 

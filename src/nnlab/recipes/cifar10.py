@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .contract import Recipe, Setting, standard_solver_settings
+from .contract import Recipe, RunResult, Setting, standard_solver_settings
 
 __all__ = ["QUICK_DATA", "RECIPES", "cifar10_data", "cifar10_data_settings", "plot_first_layer", "sweep_setting"]
 
@@ -111,11 +111,11 @@ def cifar10_data(cfg: dict[str, Any], layout: str = "nchw", bias: bool = False) 
     return data
 
 
-def plot_first_layer(run: Any, run_dir: Any) -> None:
+def plot_first_layer(run: RunResult) -> None:
     """``weights.png``: the first-layer weights ``W1`` (3072, H) of a CIFAR-10 net as 32x32 RGB images."""
     from nnlab.viz import plot_weight_grid
 
-    plot_weight_grid(run.model.params["W1"], run_dir / "weights.png", image_shape=(3, 32, 32), padding=3,
+    plot_weight_grid(run.model.params["W1"], run.run_dir / "weights.png", image_shape=(3, 32, 32), padding=3,
                      title="first-layer weights")
 
 
@@ -129,10 +129,10 @@ def _softmax_model(cfg: dict[str, Any], info: dict[str, Any]) -> Any:
     return model
 
 
-def _softmax_plots(run: Any, run_dir: Any) -> None:
+def _softmax_plots(run: RunResult) -> None:
     from nnlab.viz import plot_class_templates
 
-    plot_class_templates(run.model.W, run_dir / "templates.png", run.info["class_names"])
+    plot_class_templates(run.model.W, run.run_dir / "templates.png", run.info["class_names"])
 
 
 RECIPES = [Recipe(

@@ -11,9 +11,15 @@ A :class:`Recipe` holds, as data:
 - the few functions only it can supply: ``data(cfg) -> dict`` (``X_train, y_train, X_val, y_val, X_test, y_test``
   and an optional ``info`` dict: class names, vocabulary, input preprocessing), ``model(cfg, info) -> model``
   (the CS231n model contract), ``solver(cfg, data) -> dict`` (Solver keywords beyond the standard settings),
-  ``plots(run, run_dir)`` (extra figures), ``variants(cfg)`` (a study: several models trained one after the other)
-  with ``summarize(results, cfg)``, ``fit(cfg, data, run_dir, progress) -> metrics`` for a recipe that does not
-  train by gradient (the kernel SVM).
+  ``score(result) -> dict`` (its figures; default: accuracy on every split), ``plots(result)`` (extra figures),
+  ``variants(cfg)`` (a study: several models trained one after the other) with ``summarize(study) -> dict``,
+  ``fit(cfg, data, run_dir, progress) -> metrics`` for a recipe that does not train by gradient (the kernel SVM).
+
+The hooks that come after training receive ONE object: a :class:`RunResult` (``score``, ``plots``) holds the
+trained model, the data and its info, the settings, the Solver's histories and iterations per epoch, what its
+callbacks recorded and the run folder; a :class:`StudyResult` (``summarize``) holds every variant's
+:class:`RunResult` and the study's folder. So no recipe re-records what the Solver keeps, and no setting
+carries a folder.
 
 Everything else — seeding, the Solver, the run folder, the weights file, the plots every classifier gets — is done
 once, by :mod:`nnlab.runner`.
@@ -26,10 +32,11 @@ import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Setting", "Recipe", "SettingError", "UnknownRecipeError", "resolve_settings", "standard_solver_settings",
-           "format_settings"]
+__all__ = ["Setting", "Recipe", "RunResult", "StudyResult", "SettingError", "UnknownRecipeError", "resolve_settings",
+           "standard_solver_settings", "format_settings"]
 
 _TYPES = ("int", "float", "str", "bool", "ints", "floats", "dict", "path")
 
@@ -174,6 +181,54 @@ def _literal(text: str, kind: str) -> Any:
 
 
 @dataclass
+class RunResult:
+    """A trained run, as the runner hands it to the recipe's ``score`` and ``plots`` hooks.
+
+    ``model``: the trained model; ``data``: the splits (``X_train`` ...) and ``info`` the data's info (class names,
+    vocabulary, input shape); ``cfg``: the typed settings; ``run_dir``: the run folder (figures go there);
+    ``loss_history`` (one loss per iteration), ``train_acc_history`` / ``val_acc_history`` (one per accuracy
+    check), ``iterations_per_epoch`` and ``epochs_done``: the Solver's; ``records``: the series its callbacks
+    recorded (``solver.records``, e.g. a held-out loss per epoch); ``metrics``: what ``metrics.json`` holds so far
+    (the scores once ``score`` has run, for ``plots``)."""
+
+    model: Any
+    data: dict[str, Any]
+    info: dict[str, Any]
+    cfg: dict[str, Any]
+    run_dir: Path
+    loss_history: list[float] = field(default_factory=list)
+    train_acc_history: list[float] = field(default_factory=list)
+    val_acc_history: list[float] = field(default_factory=list)
+    iterations_per_epoch: int = 1
+    epochs_done: int = 0
+    records: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def epoch_means(self) -> list[float]:
+        """The mean training loss of each completed epoch (``iterations_per_epoch`` losses each)."""
+        import numpy as np
+
+        ipe, log = max(int(self.iterations_per_epoch), 1), self.loss_history
+        return [float(np.mean(log[i:i + ipe])) for i in range(0, len(log) - len(log) % ipe, ipe)]
+
+
+@dataclass
+class StudyResult:
+    """A finished study, as the runner hands it to the recipe's ``summarize`` hook: ``variants`` maps each
+    variant's name to its :class:`RunResult` (in training order), ``cfg`` the study's settings and ``run_dir`` the
+    study's folder (its summary figures go there)."""
+
+    variants: dict[str, RunResult]
+    cfg: dict[str, Any]
+    run_dir: Path
+
+    @property
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """Each variant's ``metrics.json`` content, by variant name."""
+        return {name: run.metrics for name, run in self.variants.items()}
+
+
+@dataclass
 class Recipe:
     """A reproducible experiment, declared (see the module docstring for each field)."""
 
@@ -187,11 +242,11 @@ class Recipe:
     sweep: Mapping[str, list] | None = None
     task: str = "classification"  # 'classification' | 'language' | 'study' | 'analysis'
     solver: Callable[[dict, dict], dict] | None = None
-    plots: Callable[[Any, Any], None] | None = None
+    plots: Callable[[RunResult], None] | None = None
     variants: Callable[[dict], list[tuple[str, dict]]] | None = None
-    summarize: Callable[[dict, dict], dict] | None = None
+    summarize: Callable[[StudyResult], dict] | None = None
     fit: Callable[..., dict] | None = None
-    score: Callable[[Any, dict, dict], dict] | None = None
+    score: Callable[[RunResult], dict] | None = None
     data_settings: tuple[str, ...] = ()  # settings that change a study's data (variants share one load otherwise)
     quick_sweep: Mapping[str, list] | None = None  # the sweep of --quick (default: ``sweep``)
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .cifar10 import cifar10_data, cifar10_data_settings
-from .contract import Recipe, Setting, standard_solver_settings
+from .contract import Recipe, RunResult, Setting, standard_solver_settings
 
 __all__ = ["RECIPES", "downsample2", "stratified_subset"]
 
@@ -55,10 +55,16 @@ def stratified_subset(y: np.ndarray, total: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picks))
 
 
-def _plot_filters(W: Any, run_dir: Any, title: str) -> None:
-    from nnlab.viz import plot_weight_grid
+def _filter_plots(param: str, title: str) -> Any:
+    """A ``plots`` hook drawing the first-layer filters (parameter ``param``, NCHW) into ``filters.png``."""
 
-    plot_weight_grid(np.asarray(W), run_dir / "filters.png", layout="NCHW", title=title)
+    def plots(run: RunResult) -> None:
+        from nnlab.viz import plot_weight_grid
+
+        plot_weight_grid(np.asarray(run.model.params[param]), run.run_dir / "filters.png", layout="NCHW",
+                         title=title)
+
+    return plots
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -98,7 +104,7 @@ CIFAR10_CONVNET = Recipe(
     data=cifar10_data,
     model=_convnet_model,
     solver=_print_every,
-    plots=lambda run, run_dir: _plot_filters(run.model.params["W1"], run_dir, "ThreeLayerConvNet first-layer filters"),
+    plots=_filter_plots("W1", "ThreeLayerConvNet first-layer filters"),
 )
 
 
@@ -150,10 +156,12 @@ def _row_hashes(X: np.ndarray) -> list[str]:
     return [hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest() for x in X]
 
 
-def _mri_score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+def _mri_score(run: RunResult) -> dict[str, Any]:
     """Accuracy on the train and test splits present (val IS test: ``val_acc`` = ``test_acc``, scored once) and,
     with the training split at hand, on the test images that are not byte-duplicates of a training image."""
     from nnlab.scores import predict_scores
+
+    model, data = run.model, run.data
 
     def accuracy(X: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(np.argmax(predict_scores(model, X), axis=1) == y))
@@ -208,8 +216,7 @@ MRI_CNN = Recipe(
     model=_mri_model,
     solver=_mri_solver,
     score=_mri_score,
-    plots=lambda run, run_dir: _plot_filters(run.model.params["feature_extractor.0.weight"], run_dir,
-                                             "MRI CNN first-layer filters (3x3)"),
+    plots=_filter_plots("feature_extractor.0.weight", "MRI CNN first-layer filters (3x3)"),
 )
 
 RECIPES = [CIFAR10_CONVNET, MRI_CNN]

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .contract import Recipe, Setting, SettingError, standard_solver_settings
+from .contract import Recipe, RunResult, Setting, SettingError, StudyResult, standard_solver_settings
 
 __all__ = ["SETUPS", "SPEC_TEST_CE", "SPEC_LOSSES", "build_housing_net", "RECIPES"]
 
@@ -138,11 +138,12 @@ def _solver(cfg: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
             "num_train_samples": None}
 
 
-def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+def _score(run: RunResult) -> dict[str, Any]:
     """Eval-mode cross-entropy and accuracy on every split present; the test confusion matrix (rows = true)."""
     from nnlab.layers import softmax_loss
     from nnlab.scores import predict_scores
 
+    model, data = run.model, run.data
     out: dict[str, Any] = {}
     for split in ("train", "val", "test"):
         X, y = data.get(f"X_{split}"), data.get(f"y_{split}")
@@ -187,15 +188,17 @@ def _within_bound(setup: str, ce: float) -> bool:
     return ce <= value if kind == "<=" else abs(ce - SPEC_TEST_CE[setup]) <= value
 
 
-def _summarize(results: dict[str, dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any]:
-    """Per set-up: logged losses, their gap to the seed's, test CE / accuracy against the spec; the figures."""
+def _summarize(study: StudyResult) -> dict[str, Any]:
+    """Per set-up: logged losses (the first of each Solver epoch of ``log_every`` iterations), their gap to the
+    seed's, test CE / accuracy against the spec; the figures."""
     from nnlab import viz
     from nnlab.data.housing import HOUSING_CLASSES
 
-    log_every = cfg["log_every"]
+    log_every = study.cfg["log_every"]
     setups: dict[str, dict[str, Any]] = {}
-    for name, m in results.items():
-        losses = [float(v) for v in m["loss_history"][::log_every]]
+    for name, run in study.variants.items():
+        m = run.metrics
+        losses = [float(v) for v in run.loss_history[::run.iterations_per_epoch]]
         setups[name] = {"losses": losses, "test_ce": m["test_ce"], "test_acc": m["test_acc"],
                         "train_ce": m["train_ce"], "train_acc": m["train_acc"], "confusion": m["test_confusion"],
                         "seconds": m["train_seconds"], "spec_test_ce": SPEC_TEST_CE[name],
@@ -213,9 +216,9 @@ def _summarize(results: dict[str, dict[str, Any]], cfg: dict[str, Any]) -> dict[
                 "ref_x": np.arange(len(SPEC_LOSSES[name])) * SPEC_LOG_EVERY / 1000, "ref_y": SPEC_LOSSES[name],
                 "title": f"{TITLES[name]}: test CE {res['test_ce']:.3f} (spec {SPEC_TEST_CE[name]:.3f})"}
          for name, res in setups.items()},
-        cfg["run_dir"] / "losses.png", xlabel="Iteration (thousands)", reference_label="seed 003")
+        study.run_dir / "losses.png", xlabel="Iteration (thousands)", reference_label="seed 003")
     viz.plot_confusion_panels({name: res["confusion"] for name, res in setups.items()},
-                              cfg["run_dir"] / "confusion.png", list(HOUSING_CLASSES),
+                              study.run_dir / "confusion.png", list(HOUSING_CLASSES),
                               titles={name: f"{TITLES[name]} (acc {res['test_acc']:.3f})"
                                       for name, res in setups.items()})
     return metrics

@@ -33,13 +33,12 @@ epoch); metrics hold ``final_loss``, ``epoch_losses``, a temperature-0.75 ``samp
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
 import numpy as np
 
-from .contract import Recipe, Setting, standard_solver_settings
+from .contract import Recipe, RunResult, Setting, standard_solver_settings
 
 __all__ = ["RECIPES", "SPEC_LOSSES", "split_windows"]
 
@@ -88,27 +87,11 @@ def _data(cfg: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-@functools.lru_cache(maxsize=1)
-def _logged_char_rnn() -> type:
-    """``CharRNN`` that also records every training loss it returns (``train_losses``), so the score hook can
-    report the epoch losses (the runner passes it the model, not the Solver)."""
+def _model(cfg: dict[str, Any], info: dict[str, Any]) -> Any:
     from nnlab.models.char_rnn import CharRNN
 
-    class LoggedCharRNN(CharRNN):
-        def loss(self, X: Any, y: Any = None) -> Any:
-            out = super().loss(X, y)
-            if y is not None:
-                self.train_losses.append(float(out[0]))
-            return out
-
-    return LoggedCharRNN
-
-
-def _model(cfg: dict[str, Any], info: dict[str, Any]) -> Any:
-    model = _logged_char_rnn()(len(info["vocab"]), cfg["embedding_dim"], cfg["hidden_size"], cell=cfg["cell"],
-                               seq_loss=cfg["seq_loss"], seed=cfg["seed"], vocab=info["vocab"])
-    object.__setattr__(model, "train_losses", [])
-    return model
+    return CharRNN(len(info["vocab"]), cfg["embedding_dim"], cfg["hidden_size"], cell=cfg["cell"],
+                   seq_loss=cfg["seq_loss"], seed=cfg["seed"], vocab=info["vocab"])
 
 
 def _solver(cfg: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -125,11 +108,13 @@ def _cross_entropy(scores: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]))
 
 
-def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+def _score(run: RunResult) -> dict[str, Any]:
     """``{split}_loss`` (mean next-character cross-entropy, eval mode) and ``{split}_acc`` on every split present;
-    at training time also ``final_loss`` / ``epoch_losses`` (means of each epoch's batch losses) and a sample."""
+    at training time also ``final_loss`` / ``epoch_losses`` (means of each epoch's batch losses, from the Solver's
+    ``loss_history``) and a sample."""
     from nnlab.scores import predict_scores
 
+    model, data, cfg = run.model, run.data, run.cfg
     out: dict[str, Any] = {}
     for split in ("train", "val", "test"):
         X, y = data.get(f"X_{split}"), data.get(f"y_{split}")
@@ -138,12 +123,11 @@ def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
         scores = predict_scores(model, X)
         out[f"{split}_loss"] = _cross_entropy(scores, y)
         out[f"{split}_acc"] = float(np.mean(np.argmax(scores, axis=1) == y))
-    log = getattr(model, "train_losses", None)
-    if log and "X_train" in data:
-        ipe = -(-len(data["X_train"]) // int(cfg["batch_size"]))
-        epochs = [float(np.mean(log[i:i + ipe])) for i in range(0, len(log) - len(log) % ipe, ipe)]
+    log = run.loss_history
+    epochs = run.epoch_means()
+    if epochs and "X_train" in data:
         out.update(final_loss=epochs[-1], first_batch_loss=log[0], uniform_loss=math.log(len(model.vocab)))
-        if len(log) == ipe * cfg["num_epochs"]:
+        if len(log) == run.iterations_per_epoch * cfg["num_epochs"]:
             out["epoch_losses"] = epochs
     if "text" in data and cfg["sample_length"] > 0:
         from nnlab.generate import sample_from_text
@@ -154,12 +138,12 @@ def _score(model: Any, data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
     return out
 
 
-def _plots(artifacts: Any, run_dir: Any) -> None:
+def _plots(run: RunResult) -> None:
     from nnlab import viz
 
-    losses = artifacts.metrics.get("epoch_losses")
+    losses = run.metrics.get("epoch_losses")
     if losses:
-        viz.plot_epoch_losses(losses, run_dir / "loss.png", "Loss vs epochs")
+        viz.plot_epoch_losses(losses, run.run_dir / "loss.png", "Loss vs epochs")
 
 
 def _settings(cell: str) -> list[Setting]:

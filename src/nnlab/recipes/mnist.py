@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .contract import Recipe, Setting, standard_solver_settings
+from .contract import Recipe, Setting, StudyResult, standard_solver_settings
 
 __all__ = ["EXPERIMENTS", "SPEC_TEST_ACC", "SPEC_TRAIN_ACC", "kaiming_init", "RECIPES"]
 
@@ -115,7 +115,9 @@ def _variants(cfg: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
                                                   for k, v in EXPERIMENTS[e].items()}}) for e in chosen]
 
 
-def _summarize(results: dict[str, dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any]:
+def _summarize(study: StudyResult) -> dict[str, Any]:
+    """Each experiment's figures (prefixed ``exp1_`` ...) against the spec's test accuracy."""
+    results = study.metrics
     summary: dict[str, Any] = {}
     for name, metrics in results.items():
         exp = int(name[3:])

@@ -22,11 +22,12 @@ its figures are drawn into the study folder.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .contract import Recipe, Setting, SettingError, standard_solver_settings
+from .contract import Recipe, Setting, SettingError, StudyResult, standard_solver_settings
 
 __all__ = ["load_cifar10_subset", "RECIPES", "OPTIMIZERS_SPEC", "BATCHNORM_SPEC", "DROPOUT_SPEC"]
 
@@ -126,17 +127,17 @@ def _names(text: str, allowed: Sequence[str | None], setting: str) -> list[str]:
     return names
 
 
-def _group(results: Mapping[str, Mapping[str, Any]], plan: Sequence[tuple[str, str, int, dict[str, Any]]],
-           num_train: int) -> dict[str, list[dict[str, Any]]]:
-    """label -> [curves of seed, seed + 1, ...] from the variants' metrics.
+def _group(study: StudyResult, plan: Sequence[tuple[str, str, int, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """label -> [curves of seed, seed + 1, ...] from the variants' runs (their metrics and the Solver's iterations
+    per epoch).
 
     plan rows: ``(variant, label, seed offset, overrides)``."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for name, label, _k, overrides in plan:
-        ipe = max(num_train // int(overrides["batch_size"]), 1)
-        out.setdefault(label, []).append({**_curves(results[name], ipe),
-                                          **{k: results[name][k] for k in ("loss_history", "train_acc_history",
-                                                                           "val_acc_history")}})
+    for name, label, _k, _overrides in plan:
+        run = study.variants[name]
+        out.setdefault(label, []).append({**_curves(run.metrics, run.iterations_per_epoch),
+                                          **{k: run.metrics[k] for k in ("loss_history", "train_acc_history",
+                                                                         "val_acc_history")}})
     return out
 
 
@@ -229,13 +230,14 @@ def _optimizer_variants(cfg: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
     return [(name, overrides) for name, _, _, overrides in _optimizer_plan(cfg)]
 
 
-def _optimizer_summary(results: dict[str, dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any]:
+def _optimizer_summary(study: StudyResult) -> dict[str, Any]:
     from nnlab import viz
 
-    runs = _group(results, _optimizer_plan(cfg), cfg["num_train"])
+    cfg = study.cfg
+    runs = _group(study, _optimizer_plan(cfg))
     first = {rule: r[0] for rule, r in runs.items()}
     means = {rule: _mean_over_seeds(r) for rule, r in runs.items()}
-    viz.plot_run_comparison(first, cfg["run_dir"] / "optimizers.png",
+    viz.plot_run_comparison(first, study.run_dir / "optimizers.png",
                             f"Update rules: FC net {cfg['hidden_dims']}, {cfg['num_train']} CIFAR-10 images "
                             f"({_seeds_note(cfg['seed'], cfg['repeats'])})",
                             extra={rule: r[1:] for rule, r in runs.items()})
@@ -287,11 +289,11 @@ def _batchnorm_variants(cfg: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
             for name, _, _, overrides in _batchnorm_plan(cfg)]
 
 
-def _deep_summary(runs: dict[str, list[dict[str, Any]]], cfg: dict[str, Any]) -> dict[str, Any]:
+def _deep_summary(runs: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     from nnlab import viz
 
     first = {label: r[0] for label, r in runs.items()}
-    viz.plot_run_comparison(first, cfg["run_dir"] / "batchnorm_deep.png",
+    viz.plot_run_comparison(first, run_dir / "batchnorm_deep.png",
                             f"6-layer net {cfg['deep_hidden_dims']} with and without batch norm, {cfg['num_train']} "
                             f"images ({_seeds_note(cfg['seed'], cfg['deep_repeats'])})",
                             extra={lb: r[1:] for lb, r in runs.items()})
@@ -306,7 +308,7 @@ def _deep_summary(runs: dict[str, list[dict[str, Any]]], cfg: dict[str, Any]) ->
             "claims": claims({lb: _summary(c) for lb, c in first.items()}), "claims_mean_over_seeds": claims(means)}
 
 
-def _sweep_summary(runs: dict[str, list[dict[str, Any]]], cfg: dict[str, Any]) -> dict[str, Any]:
+def _sweep_summary(runs: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     from nnlab import viz
 
     scales = _weight_scales(cfg)
@@ -315,7 +317,7 @@ def _sweep_summary(runs: dict[str, list[dict[str, Any]]], cfg: dict[str, Any]) -
                        # the notebook's "final loss": the mean of the last 100 iterations
                        "final_loss": [float(np.mean(c["loss_history"][-100:])) for c in runs[label]],
                        "diverged": [c["diverged"] for c in runs[label]]} for label in ("baseline", "batchnorm")}
-    viz.plot_weight_scale_sweep(scales, results, cfg["run_dir"] / "batchnorm_weight_scale.png")
+    viz.plot_weight_scale_sweep(scales, results, run_dir / "batchnorm_weight_scale.png")
     trained = {label: int(sum(v > _TRAINS for v in res["best_val_acc"])) for label, res in results.items()}
     bn, base = results["batchnorm"], results["baseline"]
     return {"weight_scales": scales, "results": results, "scales_that_train": trained, "claims": {
@@ -326,7 +328,7 @@ def _sweep_summary(runs: dict[str, list[dict[str, Any]]], cfg: dict[str, Any]) -
     }}
 
 
-def _batch_size_summary(runs: dict[str, list[dict[str, Any]]], cfg: dict[str, Any]) -> dict[str, Any]:
+def _batch_size_summary(runs: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     from nnlab import viz
 
     smallest, sizes = min(cfg["batch_sizes"]), list(cfg["batch_sizes"])
@@ -338,7 +340,7 @@ def _batch_size_summary(runs: dict[str, list[dict[str, Any]]], cfg: dict[str, An
         by_size = dict(zip(sizes, runs[norm]))
         curves = {f"baseline_bs{smallest}": baseline, **{f"{norm}_bs{bs}": c for bs, c in by_size.items()}}
         name = "Batch Normalization" if norm == "batchnorm" else "Layer Normalization"
-        viz.plot_run_comparison(curves, cfg["run_dir"] / f"batch_size_{norm}.png",
+        viz.plot_run_comparison(curves, run_dir / f"batch_size_{norm}.png",
                                 f"Batch size ({name}), {cfg['num_train']} images", panels=("train", "val"),
                                 figsize=(12, 8), styles={f"baseline_bs{smallest}": "^-"})
         out[norm] = {f"{norm}_bs{bs}": _strip(c) for bs, c in by_size.items()}
@@ -357,16 +359,16 @@ def _batch_size_summary(runs: dict[str, list[dict[str, Any]]], cfg: dict[str, An
     return out
 
 
-def _batchnorm_summary(results: dict[str, dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any]:
-    plan = _batchnorm_plan(cfg)
-    grouped = _group(results, plan, cfg["num_train"])
+def _batchnorm_summary(study: StudyResult) -> dict[str, Any]:
+    cfg = study.cfg
+    grouped = _group(study, _batchnorm_plan(cfg))
     parts: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for label, runs in grouped.items():
         part, name = label.split("/")
         parts.setdefault(part, {})[name] = runs
-    metrics: dict[str, Any] = {"spec": BATCHNORM_SPEC, "deep": _deep_summary(parts["deep"], cfg),
-                               "weight_scale": _sweep_summary(parts["weight_scale"], cfg),
-                               "batch_size": _batch_size_summary(parts["batch_size"], cfg)}
+    metrics: dict[str, Any] = {"spec": BATCHNORM_SPEC, "deep": _deep_summary(parts["deep"], cfg, study.run_dir),
+                               "weight_scale": _sweep_summary(parts["weight_scale"], cfg, study.run_dir),
+                               "batch_size": _batch_size_summary(parts["batch_size"], cfg, study.run_dir)}
     metrics["claims"] = {k: v for part in ("deep", "weight_scale", "batch_size")
                          for k, v in metrics[part]["claims"].items()}
     return metrics
@@ -396,17 +398,18 @@ def _dropout_variants(cfg: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(name, overrides) for name, _, _, overrides in _dropout_plan(cfg)]
 
 
-def _dropout_summary(results: dict[str, dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any]:
+def _dropout_summary(study: StudyResult) -> dict[str, Any]:
     from nnlab import viz
 
-    runs = _group(results, _dropout_plan(cfg), cfg["num_train"])
+    cfg = study.cfg
+    runs = _group(study, _dropout_plan(cfg))
     keeps = [float(k) for k in cfg["keep_ratios"]]
     labels = [f"keep_{k:.2f}" for k in keeps]
     first = {lb: r[0] for lb, r in runs.items()}
     means = {lb: _mean_over_seeds(r) for lb, r in runs.items()}
     none, most = labels[int(np.argmax(keeps))], labels[int(np.argmin(keeps))]
     viz.plot_run_comparison({f"{k:.2f} dropout_keep_ratio": first[lb] for k, lb in zip(keeps, labels)},
-                            cfg["run_dir"] / "dropout.png",
+                            study.run_dir / "dropout.png",
                             f"Dropout on {cfg['num_train']} CIFAR-10 images "
                             f"({_seeds_note(cfg['seed'], cfg['repeats'])})", panels=("train", "val"), figsize=(12, 9),
                             extra={f"{k:.2f} dropout_keep_ratio": runs[lb][1:] for k, lb in zip(keeps, labels)})

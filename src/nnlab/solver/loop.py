@@ -231,6 +231,9 @@ class Solver:
         self.grad_norm_history: list[float] = []
         self.train_acc_history: list[float] = []
         self.val_acc_history: list[float] = []
+        # series that callbacks record (name -> values, e.g. a held-out loss per epoch); the runner hands them
+        # to the recipe's hooks with the histories (not checkpointed: a resumed run starts them afresh)
+        self.records: dict[str, list[float]] = {}
         self.optim_configs = {p: copy.deepcopy(self.optim_config) for p in self.model.params}
         self.stop_training = False
         self.stop_reason: str | None = None
