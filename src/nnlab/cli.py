@@ -501,6 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``nnlab`` command with ``argv`` (None: ``sys.argv[1:]``) and return its exit status (see the module
+    docstring: 0, 2 for a user mistake, 3 diverged, 128 + the signal when interrupted, 1 for a bug)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

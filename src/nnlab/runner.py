@@ -6,6 +6,11 @@ recipe's summary) or a sweep (every configuration of the recipe's grid, then the
 decides to sweep, :func:`sweep_grid`); :func:`resume` continues an interrupted run in its own folder from
 ``checkpoint_latest.npz``. ``nnlab train``, ``nnlab tune``'s trials and ``nnlab.train`` all come here.
 
+Where the run machinery lives (the names were kept, as ``nnlab.runs``/``nnlab.runner`` are imported by users and
+tools, and a docstring map costs less than a rename): :mod:`nnlab.run_format` names a run folder's files and
+writes them; :mod:`nnlab.runner` (here) runs recipes; :mod:`nnlab.runs` reads runs back (``load_run``,
+``list_runs``); :mod:`nnlab.runhooks` adds emissions / TensorBoard / MLflow around a run.
+
 After training, the recipe's hooks receive one :class:`~nnlab.recipes.contract.RunResult` (``score``, ``plots``)
 or :class:`~nnlab.recipes.contract.StudyResult` (``summarize``): the model, data, info, settings, the Solver's
 histories, iterations per epoch and records, and the run folder.
