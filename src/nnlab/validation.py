@@ -32,6 +32,19 @@ def check_array(fn: str, name: str, x: Any, ndim: int | tuple[int, ...] | None =
         raise TypeError(f"{fn}: {name} must have a floating-point dtype, got {x.dtype}")
 
 
+def check_numeric(fn: str, name: str, x: Any) -> None:
+    """Require numbers: a Python or NumPy number, a list, or anything with a ``dtype`` (array, Tensor) whose dtype
+    is bool, integer, float or complex. A string, ``None`` or an array of strings/objects is a ``TypeError``
+    ``"{fn}: {name} must be numbers (a Tensor, an array or a number), got str"``. O(1): never reads the data."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        if isinstance(x, (int, float, complex, np.number, list, tuple)):
+            return
+        raise TypeError(f"{fn}: {name} must be numbers (a Tensor, an array or a number), got {type(x).__name__}")
+    if np.dtype(dtype).kind not in "biufc":
+        raise TypeError(f"{fn}: {name} must have a numeric dtype, got {dtype}")
+
+
 def check_min_ndim(fn: str, name: str, x: Any, min_ndim: int, shape_hint: str = "", numeric: bool = False) -> None:
     """Require ``x`` to be an array with at least ``min_ndim`` dimensions (and a numeric dtype with ``numeric``)."""
     check_array(fn, name, x, numeric=numeric)

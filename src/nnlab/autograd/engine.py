@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import xp_of
+from ..validation import check_array
 
 __all__ = ["Node", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "sum_to", "run_backward",
            "cache_nbytes"]
@@ -41,6 +42,8 @@ def is_grad_enabled() -> bool:
 
 def set_grad_enabled(mode: bool) -> None:
     """Turn recording on (``True``) or off for this thread."""
+    if not isinstance(mode, (bool, np.bool_)):
+        raise TypeError(f"set_grad_enabled: mode must be a bool, got {type(mode).__name__}")
     _MODE.enabled = bool(mode)
 
 
@@ -141,6 +144,9 @@ _SEQ = itertools.count()
 def sum_to(grad: Any, shape: tuple) -> Any:
     """Sum ``grad`` (shaped as a broadcast result) down to ``shape``: the leading axes broadcasting added and
     every axis where ``shape`` has 1 are summed. The one place where broadcasting is undone."""
+    check_array("sum_to", "grad", grad)
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"sum_to: shape must be a tuple of ints, got {type(shape).__name__}")
     shape = tuple(shape)
     if grad.shape == shape:
         return grad

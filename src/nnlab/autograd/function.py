@@ -31,6 +31,9 @@ class FunctionCtx:
     ``needs_input_grad`` (one bool per forward argument), and any attribute you set."""
 
     def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
+        if not isinstance(needs_input_grad, tuple):
+            raise TypeError(f"FunctionCtx: needs_input_grad must be a tuple of bools (one per forward argument), "
+                            f"got {type(needs_input_grad).__name__}")
         self.needs_input_grad = needs_input_grad
         self._saved: tuple = ()
 

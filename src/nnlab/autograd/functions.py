@@ -31,6 +31,9 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     if create_graph:
         raise NotImplementedError("nnlab.autograd.grad: create_graph=True (double backward) is not supported")
     outs = _as_list(outputs)
+    for i, o in enumerate(outs):
+        if not isinstance(o, Tensor):
+            raise TypeError(f"nnlab.autograd.grad: outputs[{i}] must be a Tensor, got {type(o).__name__}")
     ins = _as_list(inputs)
     for i, t in enumerate(ins):
         if not isinstance(t, Tensor) or not t.requires_grad:
@@ -72,6 +75,8 @@ def gradcheck(fn: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, 
     rtol * |numerical|``. Returns True, or raises :class:`GradcheckError` naming the worst entry (returns
     False with ``raise_exception=False``).
     """
+    if not callable(fn):
+        raise TypeError(f"gradcheck: fn must be callable (Tensors -> Tensor), got {type(fn).__name__}")
     args = inputs if isinstance(inputs, tuple) else (inputs,)
     checked = [(i, t) for i, t in enumerate(args) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:

@@ -23,6 +23,7 @@ import numpy as np
 from ..backend import xp_of
 from ..layers import activations as act
 from ..layers import tensor_ops as ops
+from ..validation import check_array, check_numeric
 from .engine import Node, is_grad_enabled, run_backward
 
 __all__ = ["Tensor", "tensor", "record", "as_data", "cat", "stack", "where", "maximum", "minimum"]
@@ -55,6 +56,8 @@ def record(name: str, backward_kernel: Callable, out: Any, cache: Any, backward:
     -------
     A Tensor (a tuple of Tensors when ``out`` is a tuple) that requires grad when a node was recorded.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"record: name must be the operation's name (a str), got {type(name).__name__}")
     if is_grad_enabled():
         edges = [((t._node, t._index) if t._node is not None else (t, -1))
                  if isinstance(t, Tensor) and t.requires_grad else None for t in inputs]
@@ -148,6 +151,7 @@ class Tensor:
             data = data.data
         xp = xp_of(data) if _is_array(data) else np
         arr = xp.asarray(data, dtype=dtype)
+        check_array("Tensor", "data", arr, numeric=True)
         self.data = arr
         self.grad = None
         self.requires_grad = False
@@ -488,6 +492,7 @@ def stack(tensors: Sequence[Any], dim: int = 0, *, axis: int | None = None) -> T
 
 def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
     """``input`` where ``condition`` else ``other`` (broadcasting; ``condition`` is never differentiated)."""
+    check_numeric("where", "condition", condition)
     cond = as_data(condition)
     a = as_data(input)
     b = as_data(other)
@@ -497,11 +502,13 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
 
 def maximum(input: Any, other: Any) -> Tensor:  # noqa: A002
     """Elementwise maximum (ties share the gradient, as torch)."""
+    check_numeric("maximum", "input", input)
     return _binary("maximum", ops.maximum_forward, ops.maximum_backward, _tensorize(input, other), other)
 
 
 def minimum(input: Any, other: Any) -> Tensor:  # noqa: A002
     """Elementwise minimum (ties share the gradient, as torch)."""
+    check_numeric("minimum", "input", input)
     return _binary("minimum", ops.minimum_forward, ops.minimum_backward, _tensorize(input, other), other)
 
 

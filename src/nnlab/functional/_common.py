@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.tensor import Tensor, as_data, record
+from ..validation import check_array
 
 __all__ = ["Tensor", "as_data", "record", "unary_backward", "array_arg", "needs_grad", "pair", "single",
            "unsupported"]
@@ -33,6 +34,7 @@ def array_arg(fn: str, name: str, x: Any, ndim: tuple[int, ...] | None = None, h
     d = x.data if isinstance(x, Tensor) else x
     if not isinstance(d, np.ndarray):  # the hot path is a NumPy array: one isinstance
         d = _other_array(fn, name, x, d)
+    check_array(fn, name, d, numeric=True)  # strings, bytes, objects: O(1), never a pass over the data
     if ndim is not None and d.ndim not in ndim:
         want = " or ".join(f"{k}-D" for k in ndim)
         raise ValueError(f"{fn}: {name} must be {want}{' ' + hint if hint else ''}, got shape {tuple(d.shape)}")
