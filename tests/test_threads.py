@@ -427,11 +427,13 @@ def test_activations_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, f
         _same_bits(bwd(dout, cache), whole[1], f"{bwd.__name__} at {n}")
 
 
+@pytest.mark.parametrize("layout", ["C", "F"])
 @pytest.mark.parametrize("rule", ["adam", "adamw", "sgd_momentum"])
-def test_update_rules_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, rule):
+def test_update_rules_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, rule, layout):
     update = getattr(rules, rule)
     w0 = rng.standard_normal((13, 77)).astype(np.float32)  # 1001 values: the last chunk is short
-    grads = [rng.standard_normal(w0.shape).astype(np.float32) for _ in range(3)]
+    # "F": gradients as a layer's X^T @ dY gives them (transposed), chunked by rows (13 chunks), else flat (16)
+    grads = [np.asarray(rng.standard_normal(w0.shape).astype(np.float32), order=layout) for _ in range(3)]
 
     def three_steps():
         w, config = w0, {"learning_rate": 1e-2}
@@ -442,7 +444,8 @@ def test_update_rules_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, 
     whole, whole_config = three_steps()
     assert not rules._chunkable(w0)  # 4 KB: one piece at the real chunk size
     monkeypatch.setattr(rules, "_UPDATE_CHUNK_BYTES", 256)  # 64 values a chunk: 16 chunks
-    assert len(threads.split(w0.size, 4, rules._UPDATE_CHUNK_BYTES)) == 16
+    calls = []
+    monkeypatch.setattr(rules, "parallel_for", lambda fn, chunks: calls.append(len(chunks)) or parallel_for(fn, chunks))
     for n in (1, 2):
         set_num_threads(n)
         w, config = three_steps()
@@ -450,6 +453,7 @@ def test_update_rules_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, 
         for key in ("m", "v", "velocity"):
             if key in whole_config:
                 _same_bits(config[key], whole_config[key], f"{rule} state {key} at {n} threads")
+    assert calls == [16 if layout == "C" else 13] * 6
     # and the values are the rule's formula (float64 reference)
     w, m, v = w0.astype(float), 0.0, 0.0
     for t, dw in enumerate(grads, 1):

@@ -99,31 +99,34 @@ _UPDATE_CHUNK_BYTES = 1 << 20
 
 
 def _chunkable(*arrays: Any) -> bool:
-    """Whether an update of these arrays goes in chunks: NumPy arrays of one shape and dtype, C-contiguous, of at
-    least two chunks (:data:`_UPDATE_CHUNK_BYTES`)."""
+    """Whether an update of these arrays goes in chunks: NumPy arrays of one shape and dtype, of at least two
+    chunks (:data:`_UPDATE_CHUNK_BYTES`)."""
     first = arrays[0]
-    return (all(isinstance(a, np.ndarray) and a.flags.c_contiguous and a.dtype == first.dtype
-                and a.shape == first.shape for a in arrays) and first.nbytes >= 2 * _UPDATE_CHUNK_BYTES)
+    return (all(isinstance(a, np.ndarray) and a.dtype == first.dtype and a.shape == first.shape for a in arrays)
+            and first.ndim >= 1 and first.nbytes >= 2 * _UPDATE_CHUNK_BYTES)
 
 
 def _in_chunks(fn: Callable[..., None], *arrays: Any) -> None:
-    """``fn(*arrays)`` for an elementwise update (writing into some of the arrays), on chunks of the flattened
-    arrays on nnlab's threads; one call on the whole arrays unless :func:`_chunkable`.
+    """``fn(*arrays)`` for an elementwise update (writing into some of the arrays), on chunks of the arrays on
+    nnlab's threads; one call on the whole arrays unless :func:`_chunkable`.
 
-    The chunks are a function of the size only (never of the thread count) and every output element comes from
-    the same input elements by the same operations, so the result is bitwise that of one call on the whole
-    arrays, at any thread count.
+    Chunks of the flattened arrays when all are C-contiguous, else of their first axis (a layer's gradient
+    ``X^T dY`` comes transposed). The chunks are a function of the shape only (never of the thread count) and
+    every output element comes from the same input elements by the same operations, so the result is bitwise
+    that of one call on the whole arrays, at any thread count.
     """
     if not _chunkable(*arrays):
         fn(*arrays)
         return
-    flat = [a.reshape(-1) for a in arrays]
+    if all(a.flags.c_contiguous for a in arrays):
+        arrays = tuple(a.reshape(-1) for a in arrays)
+    first = arrays[0]
 
     def chunk(bounds: tuple[int, int]) -> None:
         a, b = bounds
-        fn(*(f[a:b] for f in flat))
+        fn(*(f[a:b] for f in arrays))
 
-    parallel_for(chunk, split(flat[0].size, flat[0].itemsize, _UPDATE_CHUNK_BYTES))
+    parallel_for(chunk, split(first.shape[0], first[:1].nbytes, _UPDATE_CHUNK_BYTES))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -378,7 +381,10 @@ def get_update_rule(rule: str | UpdateRule) -> UpdateRule:
     """The update rule named ``rule`` (a key of :data:`UPDATE_RULES`); a callable is returned unchanged."""
     if callable(rule):
         return rule
-    if isinstance(rule, str) and rule in UPDATE_RULES:
+    if not isinstance(rule, str):
+        raise TypeError(f"get_update_rule: rule must be an update rule's name (str) or a callable "
+                        f"rule(w, dw, config), got {type(rule).__name__}")
+    if rule in UPDATE_RULES:
         return UPDATE_RULES[rule]
     known = ", ".join(UPDATE_RULES)
     close = difflib.get_close_matches(str(rule), list(UPDATE_RULES), n=1)
@@ -405,6 +411,9 @@ def check_optim_config(rule: str | UpdateRule, config: Mapping[str, Any], fn: st
     Returns a dict of the rule's hyperparameters with defaults filled (e.g. ``{"learning_rate": 1e-3, ...}``);
     for an undeclared callable, the given scalar entries.
     """
+    if not (isinstance(rule, str) or callable(rule)):
+        raise TypeError(f"{fn}: update_rule must be an update rule's name (str) or a callable rule(w, dw, config), "
+                        f"got {type(rule).__name__}")
     update = get_update_rule(rule)
     name = rule if isinstance(rule, str) else getattr(update, "__name__", type(update).__name__)
     if not isinstance(config, Mapping):
