@@ -18,8 +18,9 @@ MAX_LINES = 700
 #: DESIGN.md's layering, lowest first; a module may import its own layer and those below. A package's entry
 #: covers its submodules unless they have their own.
 LAYERS: dict[str, int] = {
-    # backend: array namespace, threads, argument checks, file I/O, the version string
+    # backend: array namespace, threads, argument checks, file I/O, the version string, optional imports
     "nnlab.version": 0, "nnlab.backend": 0, "nnlab.threads": 0, "nnlab.validation": 0, "nnlab.io": 0,
+    "nnlab.optional": 0,  # optional dependencies, imported or named with their install command
     "nnlab.layers": 1,  # functional kernels
     "nnlab.autograd": 2, "nnlab.functional": 2,  # the tape over the kernels
     "nnlab.optim": 3, "nnlab.schedules": 3,  # update rules, optimizers, learning-rate schedules

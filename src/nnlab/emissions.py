@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .optional import require
+
 __all__ = ["EmissionsResult", "EmissionsUnavailableError", "require_codecarbon", "track_emissions",
            "CAR_KG_CO2E_PER_KM", "DEFAULT_COUNTRY"]
 
@@ -60,12 +62,7 @@ class EmissionsResult:
 
 def require_codecarbon() -> Any:
     """Import and return ``codecarbon``; :class:`EmissionsUnavailableError` naming the install command if absent."""
-    try:
-        import codecarbon
-    except ImportError as exc:
-        raise EmissionsUnavailableError(
-            f"emissions tracking needs codecarbon, which is not installed: {_INSTALL_HINT}") from exc
-    return codecarbon
+    return require(("codecarbon",), EmissionsUnavailableError, "emissions tracking", "codecarbon", _INSTALL_HINT)
 
 
 def _quiet_codecarbon() -> None:

@@ -35,6 +35,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .callbacks import Callback
+from .optional import require
 
 __all__ = ["TensorBoardLogger", "MLflowLogger", "EventFile", "crc32c_many", "TrackingUnavailableError",
            "require_tensorboardx", "require_mlflow", "flatten_settings", "final_metrics", "mlflow_uri",
@@ -50,24 +51,13 @@ class TrackingUnavailableError(ImportError):
 
 def require_tensorboardx() -> Any:
     """Import and return ``tensorboardX``; :class:`TrackingUnavailableError` with the install hint if absent."""
-    try:
-        import tensorboardX
-    except ImportError as exc:
-        raise TrackingUnavailableError(f"TensorBoard logging needs tensorboardX, which is not installed: "
-                                       f"{_INSTALL_HINT}") from exc
-    return tensorboardX
+    return require(("tensorboardX",), TrackingUnavailableError, "TensorBoard logging", "tensorboardX", _INSTALL_HINT)
 
 
 def require_mlflow() -> Any:
     """Import and return ``mlflow``; :class:`TrackingUnavailableError` with the install hint if absent."""
-    try:
-        import mlflow
-        import mlflow.entities
-        import mlflow.tracking
-    except ImportError as exc:
-        raise TrackingUnavailableError(f"MLflow logging needs mlflow-skinny, which is not installed: "
-                                       f"{_INSTALL_HINT}") from exc
-    return mlflow
+    return require(("mlflow", "mlflow.entities", "mlflow.tracking"), TrackingUnavailableError, "MLflow logging",
+                   "mlflow-skinny", _INSTALL_HINT)
 
 
 # ---- shared helpers -----------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """onnx and onnxruntime are optional dependencies: :func:`require_onnx` / :func:`require_onnxruntime` import
-them or raise :class:`OnnxUnavailableError` naming the install command. The lowest module of :mod:`nnlab.onnx`
-(everything else imports it; it imports nothing of nnlab)."""
+them or raise :class:`OnnxUnavailableError` naming the install command (through :func:`nnlab.optional.require`).
+The lowest module of :mod:`nnlab.onnx` (everything else imports it)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from ..optional import require
 
 __all__ = ["OnnxUnavailableError", "require_onnx", "require_onnxruntime"]
 
@@ -17,23 +19,10 @@ class OnnxUnavailableError(ImportError):
 
 def require_onnx() -> Any:
     """Import and return the ``onnx`` package; :class:`OnnxUnavailableError` with the install hint if absent."""
-    try:
-        import onnx
-        import onnx.checker
-        import onnx.helper
-        import onnx.numpy_helper
-        import onnx.shape_inference
-    except ImportError as exc:
-        raise OnnxUnavailableError(f"ONNX export/import needs the onnx package, which is not installed: "
-                                   f"{_INSTALL_HINT}") from exc
-    return onnx
+    return require(("onnx", "onnx.checker", "onnx.helper", "onnx.numpy_helper", "onnx.shape_inference"),
+                   OnnxUnavailableError, "ONNX export/import", "the onnx package", _INSTALL_HINT)
 
 
 def require_onnxruntime() -> Any:
     """Import and return ``onnxruntime``; :class:`OnnxUnavailableError` with the install hint if absent."""
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise OnnxUnavailableError(f"running ONNX graphs needs onnxruntime, which is not installed: "
-                                   f"{_INSTALL_HINT}") from exc
-    return onnxruntime
+    return require(("onnxruntime",), OnnxUnavailableError, "running ONNX graphs", "onnxruntime", _INSTALL_HINT)
