@@ -31,7 +31,7 @@ import bisect
 import copy
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -72,6 +72,17 @@ class Schedule:
     def lr_at(self, epoch: float) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _check_fields(self, positive: tuple[str, ...] = (), counts: tuple[str, ...] = ()) -> None:
+        """Every field a finite number >= 0 (> 0 for ``positive``, a positive integer for ``counts``), named in
+        the message with the class: ``"StepDecay: lr0 must be a number, got str 'a'"``."""
+        fn = type(self).__name__
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in counts:
+                check_count(fn, f.name, value)
+            else:
+                check_number(fn, f.name, value, low_open=f.name in positive)
+
 
 @dataclass(frozen=True)
 class StepDecay(Schedule):
@@ -80,6 +91,9 @@ class StepDecay(Schedule):
     lr0: float
     drop: float
     every: int
+
+    def __post_init__(self) -> None:
+        self._check_fields(positive=("drop",), counts=("every",))
 
     def lr_at(self, epoch: float) -> float:
         return self.lr0 * self.drop ** math.floor(epoch / self.every)
@@ -92,6 +106,9 @@ class ExponentialDecay(Schedule):
     lr0: float
     gamma: float
 
+    def __post_init__(self) -> None:
+        self._check_fields(positive=("gamma",))
+
     def lr_at(self, epoch: float) -> float:
         return self.lr0 * self.gamma**epoch
 
@@ -102,6 +119,9 @@ class InverseTimeDecay(Schedule):
 
     lr0: float
     decay_rate: float
+
+    def __post_init__(self) -> None:
+        self._check_fields()
 
     def lr_at(self, epoch: float) -> float:
         return self.lr0 / (1.0 + self.decay_rate * epoch)
@@ -114,6 +134,9 @@ class CosineDecay(Schedule):
     lr0: float
     total_epochs: float
     lr_min: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._check_fields(positive=("total_epochs",))
 
     def lr_at(self, epoch: float) -> float:
         progress = min(epoch, self.total_epochs) / self.total_epochs
@@ -160,6 +183,8 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
 
 def get_schedule(name: str, **kwargs: Any) -> Schedule:
     """Build the schedule ``name`` (a key of :data:`SCHEDULES`) from its keyword arguments."""
+    if not isinstance(name, str):
+        raise TypeError(f"get_schedule: name must be a schedule's name (str), got {type(name).__name__}")
     if name not in SCHEDULES:
         raise ValueError(f'Invalid schedule "{name}"; known schedules: {", ".join(SCHEDULES)}')
     return SCHEDULES[name](**kwargs)

@@ -28,7 +28,7 @@ from ..nn.linear import Linear
 from ..nn.module import Module
 from ..nn.parameter_view import ParameterView, ParamsAttribute
 from ..nn.recurrent import LSTM, RNN, Embedding
-from ..validation import check_array
+from ..validation import check_array, check_positive_int
 
 __all__ = ["CharRNN"]
 
@@ -53,6 +53,7 @@ class CharRNN(Module):
                  seq_loss: bool = False, seed: Any = None, dtype: Any = np.float32,
                  vocab: str | None = None) -> None:
         super().__init__()
+        vocab_size = check_positive_int("CharRNN", "vocab_size", vocab_size)
         if cell not in _CELLS:
             raise ValueError(f"CharRNN: cell must be 'rnn' or 'lstm', got {cell!r}")
         if vocab is not None and len(vocab) != vocab_size:

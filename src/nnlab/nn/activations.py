@@ -9,12 +9,13 @@ axis 1 as torch does.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from .. import layers as F
-from ..validation import check_float_dtype, check_int
+from ..validation import check_float_dtype, check_int, check_number
 from .helpers import ensure_forward
 from .module import Module
 
@@ -65,7 +66,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = check_number("LeakyReLU", "negative_slope", negative_slope, -math.inf)
 
     def forward(self, x: Any) -> Any:
         out, self._cache = F.leaky_relu_forward(x, self.negative_slope)
@@ -134,7 +135,7 @@ class ELU(Module):
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
-        self.alpha = float(alpha)
+        self.alpha = check_number("ELU", "alpha", alpha, -math.inf)
 
     def forward(self, x: Any) -> Any:
         out, self._cache = F.elu_forward(x, self.alpha)
@@ -152,9 +153,9 @@ class Softplus(Module):
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
-        if not float(beta) != 0:
+        if not check_number("Softplus", "beta", beta, -math.inf) != 0:
             raise ValueError(f"Softplus: beta must be non-zero, got {beta!r}")
-        self.beta, self.threshold = float(beta), float(threshold)
+        self.beta, self.threshold = float(beta), check_number("Softplus", "threshold", threshold, -math.inf)
 
     def forward(self, x: Any) -> Any:
         out, self._cache = F.softplus_forward(x, self.beta, self.threshold)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from ..validation import check_array
+from ..validation import check_array, check_int
 from .helpers import ensure_forward
 from .module import Module
 
@@ -16,7 +17,8 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
-        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+        self.start_dim, self.end_dim = (check_int("Flatten", name, value, -sys.maxsize, type_error=True)
+                                        for name, value in (("start_dim", start_dim), ("end_dim", end_dim)))
 
     def forward(self, x: Any) -> Any:
         fn = "Flatten.forward"

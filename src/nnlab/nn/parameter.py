@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd import Tensor
+from ..validation import check_numeric
 
 __all__ = ["Parameter", "BoundParameter"]
 
@@ -26,6 +27,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
+        check_numeric("Parameter", "data", data)
         super().__init__(data, requires_grad=requires_grad)
         if not hasattr(self.data, "ndim"):
             raise TypeError(f"Parameter: data must be an array, got {type(data).__name__}")
@@ -41,6 +43,9 @@ class BoundParameter(Parameter):
     __slots__ = ("_owner", "_pname")
 
     def __init__(self, owner: Any, name: str) -> None:  # noqa: D107 - set the slots first: .data reads them
+        if not hasattr(owner, "_parameters") or not isinstance(name, str):
+            raise TypeError(f"BoundParameter: owner must be a Module and name one of its parameters, got "
+                            f"owner={type(owner).__name__}, name={name!r}")
         self._owner = owner
         self._pname = name
         self.grad = None

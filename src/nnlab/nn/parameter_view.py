@@ -24,6 +24,8 @@ class ParameterView(MutableMapping):
     """
 
     def __init__(self, module: Module, name: str = "params") -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ParameterView: module must be a Module, got {type(module).__name__}")
         self._module = module
         self._name = name  # how errors name the view, e.g. "Classifier.params"
 

@@ -549,8 +549,8 @@ def gradient_descent(X: Any, y: Any, weights: Any, learning_rate: float, n_itera
     """
     fn = "gradient_descent"
     X, y, weights = np.asarray(X), np.asarray(y), np.asarray(weights)
-    check_array(fn, "X", X, ndim=2, shape_hint="(n, d)")
-    check_array(fn, "y", y, ndim=1, shape_hint="(n,)")
+    check_array(fn, "X", X, ndim=2, shape_hint="(n, d)", numeric=True)
+    check_array(fn, "y", y, ndim=1, shape_hint="(n,)", numeric=True)
     check_array(fn, "weights", weights, ndim=1, shape_hint="(d,)")
     n, d = X.shape
     if y.shape[0] != n:
