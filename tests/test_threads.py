@@ -427,6 +427,24 @@ def test_activations_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, f
         _same_bits(bwd(dout, cache), whole[1], f"{bwd.__name__} at {n}")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_in_chunks_equals_the_whole_array_expression_bitwise(rng, monkeypatch, dtype):
+    from nnlab.layers import dropout_backward, dropout_forward
+
+    x = rng.standard_normal((7, 5, 33)).astype(dtype)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    u = np.random.RandomState(3).rand(*x.shape)  # the draw dropout_param['seed'] = 3 makes
+    mask = ((u < 0.7) / 0.7).astype(dtype)  # the documented formula, whole array
+    monkeypatch.setattr(threads, "ELEMENTWISE_CHUNK_BYTES", 256)
+    for n in (1, 2):
+        set_num_threads(n)
+        out, cache = dropout_forward(x, {"mode": "train", "p": 0.3, "seed": 3})
+        _same_bits(cache[1], mask, f"mask at {n}")
+        _same_bits(out, x * mask, f"out at {n}")
+        _same_bits(dropout_backward(dout, cache), dout * mask, f"dx at {n}")
+    assert 0.5 < (mask > 0).mean() < 0.9 and set(np.unique(mask)) == {0, dtype(1 / 0.7)}
+
+
 @pytest.mark.parametrize("layout", ["C", "F"])
 @pytest.mark.parametrize("rule", ["adam", "adamw", "sgd_momentum"])
 def test_update_rules_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, rule, layout):

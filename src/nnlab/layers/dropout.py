@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backend import get_rng, uniform, xp_of
+import numpy as np
+
+from .. import threads
+from ..backend import elementwise, get_rng, parallel_for, split, uniform, xp_of
 from ..validation import check_array, check_probability, check_same_shape
 
 __all__ = ["dropout_forward", "dropout_backward"]
@@ -54,8 +57,33 @@ def dropout_forward(x: Any, dropout_param: dict) -> tuple[Any, tuple]:
     keep = 1.0 - float(dropout_param["p"])
     xp = xp_of(x)
     u = xp.asarray(uniform(get_rng(dropout_param.get("seed")), tuple(x.shape)))
-    mask = ((u < keep) / keep).astype(x.dtype, copy=False)
-    return x * mask, (dropout_param, mask)
+    if not (isinstance(x, np.ndarray) and isinstance(u, np.ndarray) and x.flags.c_contiguous):
+        mask = ((u < keep) / keep).astype(x.dtype, copy=False)
+        return x * mask, (dropout_param, mask)
+    return _masked(x, u, keep, dropout_param)
+
+
+def _masked(x: np.ndarray, u: np.ndarray, keep: float, dropout_param: dict) -> tuple[np.ndarray, tuple]:
+    """``x * mask`` with ``mask = ((u < keep) / keep)`` in x's dtype, in one pass per chunk of the flattened
+    arrays on nnlab's threads (the draw ``u`` stays one call, so the random stream is unchanged).
+
+    A mask entry is ``1 / keep`` rounded to x's dtype, or 0, exactly as the whole-array expression gives it
+    (``True / keep`` is the float64 ``1.0 / keep``), and ``x * mask`` is the same product, so the result is bitwise
+    that of the whole-array expression at any chunking and thread count. Chunks fixed by the size
+    (``threads.ELEMENTWISE_CHUNK_BYTES`` of x each). Returns ``(out, cache)`` as :func:`dropout_forward`.
+    """
+    scale = np.asarray(1.0 / keep).astype(x.dtype)
+    mask, out = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
+    flat = x.reshape(-1), u.reshape(-1), mask.reshape(-1), out.reshape(-1)
+
+    def chunk(bounds: tuple[int, int]) -> None:
+        a, b = bounds
+        xs, us, ms, os_ = (f[a:b] for f in flat)
+        np.multiply(us < keep, scale, out=ms)
+        np.multiply(xs, ms, out=os_)
+
+    parallel_for(chunk, split(x.size, x.itemsize, threads.ELEMENTWISE_CHUNK_BYTES))
+    return out, (dropout_param, mask)
 
 
 def dropout_backward(dout: Any, cache: tuple) -> Any:
@@ -68,4 +96,4 @@ def dropout_backward(dout: Any, cache: tuple) -> Any:
     if mask is None:
         return dout
     check_same_shape("dropout_backward", "dout", dout, "mask", mask)
-    return dout * mask
+    return elementwise(np.multiply, dout, mask)  # in chunks on the threads where large (bitwise dout * mask)
