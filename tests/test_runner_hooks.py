@@ -156,3 +156,21 @@ def test_nothing_is_written_when_a_sweep_configuration_is_refused(tmp_path):
     with pytest.raises(Exception, match="batch_size"):
         runner.train(recipe, resolve_settings(recipe), out=tmp_path / "runs", progress=False, given=())
     assert not Path(tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("order, drop_last, expected", [("sample", False, 3), ("cyclic", False, 3),
+                                                         ("shuffle", False, 4), ("sequential", False, 4),
+                                                         ("shuffle", True, 3)])
+def test_the_epoch_length_recipes_size_schedules_with_is_the_solvers(order, drop_last, expected):
+    """One rule for iterations per epoch (100 samples, batch 30): the Solver's property and the recipes that size a
+    schedule before the Solver exists (cifar10-resnet, the char transformers) read it from one function."""
+    from nnlab.models import FullyConnectedNet
+    from nnlab.solver import Solver
+    from nnlab.solver.options import epoch_length
+
+    rng = np.random.default_rng(0)
+    data = {"X_train": rng.standard_normal((100, 4)), "y_train": rng.integers(0, 3, 100),
+            "X_val": rng.standard_normal((10, 4)), "y_val": rng.integers(0, 3, 10)}
+    model = FullyConnectedNet([5], input_dim=4, num_classes=3, seed=0, dtype=np.float64)
+    solver = Solver(model, data, batch_size=30, batch_order=order, drop_last=drop_last, progress=False)
+    assert epoch_length(100, 30, order, drop_last) == solver.iterations_per_epoch == expected

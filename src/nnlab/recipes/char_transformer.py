@@ -190,8 +190,9 @@ def _val_curve_callback(num_windows: int) -> Any:
 def _solver(cfg: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     from nnlab.callbacks import TimeBudget
     from nnlab.schedules import CosineAnnealingLR, LinearWarmup
+    from nnlab.solver.options import epoch_length
 
-    total = cfg["num_epochs"] * -(-len(data["X_train"]) // cfg["batch_size"])
+    total = cfg["num_epochs"] * epoch_length(len(data["X_train"]), cfg["batch_size"], cfg["batch_order"])
     warmup = min(cfg["warmup_iters"], max(total - 1, 1))
     lr = cfg["learning_rate"]
     schedule = LinearWarmup(warmup, CosineAnnealingLR(max(total - warmup - 1, 1), eta_min=lr * cfg["min_lr_ratio"],

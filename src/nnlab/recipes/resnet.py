@@ -122,9 +122,9 @@ def _solver(cfg: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """Augmentation (crop + flip), the lr schedule per iteration, full batches, final weights, epoch clock."""
     from nnlab.data.augment import Compose, RandomCrop, RandomHorizontalFlip, augment_batches
     from nnlab.schedules import CosineAnnealingLR, LinearWarmup, OneCycleLR
+    from nnlab.solver.options import epoch_length
 
-    n = len(data["y_train"])
-    steps_per_epoch = max(n // cfg["batch_size"], 1)
+    steps_per_epoch = epoch_length(len(data["y_train"]), cfg["batch_size"], cfg["batch_order"], drop_last=True)
     total = steps_per_epoch * cfg["num_epochs"]
     warmup = max(int(round(cfg["warmup"] * total)), 1)
     lr = cfg["learning_rate"]

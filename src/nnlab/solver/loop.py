@@ -52,6 +52,7 @@ from .options import (
     check_model,
     check_rng_sources,
     check_seed,
+    epoch_length,
 )
 from .progress import ProgressLines
 from .signals import DeferredSignals, signal_name
@@ -263,9 +264,7 @@ class Solver:
         the ``iterations_per_epoch`` option when given."""
         if self._ipe is not None:
             return self._ipe
-        if self.batch_order in ("shuffle", "sequential") and not self.drop_last:
-            return -(-self.num_train // self.batch_size)
-        return max(self.num_train // self.batch_size, 1)
+        return epoch_length(self.num_train, self.batch_size, self.batch_order, self.drop_last)
 
     @property
     def num_iterations(self) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 from .. import validation
 from ..validation import check_array
 
-__all__ = ["DEFAULTS", "SAVED_SETTINGS", "BATCH_ORDERS", "REQUIRED_DATA", "check_int", "check_float",
+__all__ = ["DEFAULTS", "SAVED_SETTINGS", "BATCH_ORDERS", "REQUIRED_DATA", "epoch_length", "check_int", "check_float",
            "check_seed", "check_data", "check_model", "check_rng_sources", "bind_schedule"]
 
 REQUIRED_DATA = ("X_train", "y_train", "X_val", "y_val")
@@ -53,6 +53,15 @@ SAVED_SETTINGS = ("lr_decay", "batch_size", "num_epochs", "num_train_samples", "
                   "checkpoint_name", "print_every", "verbose", "seed", "progress", "checkpoint_every",
                   "checkpoint_per_epoch", "divergence_guard", "divergence_factor", "divergence_val_collapse",
                   "batch_order", "drop_last", "grad_clip", "keep_best", "iterations_per_epoch")
+
+
+def epoch_length(num_train: int, batch_size: int, batch_order: str = "sample", drop_last: bool = False) -> int:
+    """Iterations per epoch of the Solver: ``max(N // batch_size, 1)`` (CS231n; also 'cyclic' and any order with
+    ``drop_last``), ``ceil(N / batch_size)`` for 'shuffle' and 'sequential' without ``drop_last`` (a short last
+    batch). Recipes that size a learning-rate schedule before the Solver exists use it too."""
+    if batch_order in ("shuffle", "sequential") and not drop_last:
+        return -(-int(num_train) // int(batch_size))
+    return max(int(num_train) // int(batch_size), 1)
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
