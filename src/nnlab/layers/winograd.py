@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import as_strided, parallel_for, scratch, xp_of
+from ..backend import as_strided, parallel_for, scratch, split, xp_of
 from ..validation import check_array
 
 __all__ = ["conv_forward_winograd", "conv_backward_winograd", "winograd_matrices", "WINOGRAD_TILES"]
@@ -250,6 +250,25 @@ def _run(chunk, chunks: list, xp) -> list:
     """The chunks on nnlab's threads (``parallel_for``) for NumPy arrays; one after another for CuPy (its
     kernels queue on one GPU stream anyway). The results in chunk order."""
     return parallel_for(chunk, chunks) if xp is np else [chunk(c) for c in chunks]
+
+
+def _sum_in_order(terms: list, xp):
+    """``terms[0] + terms[1] + ...`` added in list order into ``terms[0]`` (the same bits at any thread count), in
+    slices of the flattened arrays on nnlab's threads (each element's additions keep their order; the dU of
+    C256->256 is 9.4 MB per chunk of tile rows)."""
+    total = terms[0]
+    if len(terms) == 1:
+        return total
+    flat = [t.reshape(-1) for t in terms]
+
+    def part(bounds: tuple[int, int]) -> None:
+        a, b = bounds
+        acc = flat[0][a:b]
+        for t in flat[1:]:
+            acc += t[a:b]
+
+    _run(part, split(flat[0].size, flat[0].itemsize * len(terms), _CHUNK_BYTES // 2), xp)
+    return total
 
 
 def _scratch(buf, *shape):
@@ -511,14 +530,16 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
         return dU_chunk, (None if th1 == TH else xp.array(acc[kk * m:kk * m + 2, P:P + W]))
 
     parts = _run(chunk, chunks, xp)
-    dU = parts[0][0]
-    for (th0, th1), (dU_chunk, carry) in zip(chunks, parts):  # in chunk order: the same at any thread count
-        if th0:
-            dU += dU_chunk
-        for r in range(2 if carry is not None else 0):  # the rows a chunk adds onto the next one's first two
+    dU = _sum_in_order([dU_chunk for dU_chunk, _ in parts], xp)
+
+    def add_carry(item) -> None:  # the two rows a chunk adds onto the next one's first two (disjoint rows)
+        th1, carry = item
+        for r in range(2):
             row = th1 * m + r - P
             if 0 <= row < H:
                 dx[:, :, row, :] += carry[r].transpose(1, 2, 0)
+
+    _run(add_carry, [(th1, carry) for (_, th1), (_, carry) in zip(chunks, parts) if carry is not None], xp)
     clock.lap("reduce")
     dw = _filter_transform_adjoint(dU, G, tuple(w.shape)).astype(w.dtype, copy=False)
     clock.lap("filter transform adjoint")
