@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .backend import to_numpy
+from .validation import check_path
 
 __all__ = [
     "SUFFIXES",
@@ -68,6 +69,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     The file gets mode ``0o644 & ~umask``. On any failure the temporary file is removed and an existing file at
     ``path`` is left untouched.
     """
+    check_path("atomic_write_bytes", "path", path)
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = _create_temp(directory, path.name)
@@ -89,6 +91,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
     """:func:`atomic_write_bytes` of ``text`` encoded with ``encoding``."""
+    check_path("atomic_write_text", "path", path)
     if not isinstance(text, str):
         raise TypeError(f"atomic_write_text: text must be a str, got {type(text).__name__}")
     return atomic_write_bytes(path, text.encode(encoding))
@@ -116,6 +119,7 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int | None = 2)
     """Write ``obj`` as JSON (through :func:`jsonable`, then ``json.dumps(indent=indent)`` plus a newline)
     atomically to ``path``; returns the path. Non-finite floats are written as ``NaN``/``Infinity``, which
     Python's ``json`` reads back."""
+    check_path("write_json_atomic", "path", path)
     return atomic_write_text(path, json.dumps(jsonable(obj), indent=indent) + "\n")
 
 
@@ -126,6 +130,7 @@ def make_run_dir(root: str | os.PathLike, name: str) -> Path:
     Race-free: each candidate is claimed with ``mkdir(exist_ok=False)``, so processes creating folders at the same
     instant each get their own, and none raises ``FileExistsError``.
     """
+    check_path("make_run_dir", "root", root)
     if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or os.sep in name:
         raise ValueError(f"make_run_dir: name must be a non-empty folder name without separators, got {name!r}")
     root = Path(root).expanduser()
@@ -197,6 +202,7 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], metadata: dict 
     -------
     The destination as a ``Path``.
     """
+    check_path("save_arrays", "path", path)
     fn = "save_arrays"
     path = Path(path)
     suffix = _suffix(fn, path)
@@ -225,6 +231,7 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     ``ValueError`` for a truncated, corrupt or foreign one (including an ``.npz`` that would need pickle: the
     message never suggests loading it anyway).
     """
+    check_path("load_arrays", "path", path)
     fn = "load_arrays"
     path = Path(path)
     suffix = _suffix(fn, path)

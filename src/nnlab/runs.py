@@ -32,6 +32,7 @@ from .run_format import (
     write_metrics,
 )
 from .scores import PREDICT_BATCH, predict_scores  # noqa: F401  (re-exported: nnlab.runs.predict_scores)
+from .validation import check_path
 
 __all__ = ["RUN_FORMAT", "RunError", "Run", "load_run", "list_runs", "write_config", "write_metrics",
            "read_json", "save_model", "predict_scores", "STATUSES", "NonFiniteInputError", "check_inputs"]
@@ -225,7 +226,7 @@ def load_run(path: str | os.PathLike) -> Run:
     its variants), a run that saved no model, or corrupt files."""
     from .recipes import get_recipe
 
-    path = Path(path).expanduser()
+    path = check_path("load_run", "path", path).expanduser()
     if not path.is_dir():
         raise RunError(f"{path}: {'is a file, not a run folder' if path.exists() else 'no such run folder'}")
     config = read_json(path / CONFIG)

@@ -7,6 +7,9 @@ got and what was expected, e.g. ``"affine_forward: w must be 2-D (D, M), got sha
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -161,3 +164,31 @@ def check_float_dtype(fn: str, dtype: Any, name: str = "dtype") -> np.dtype:
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"{fn}: {name} must be a floating-point type, got {dtype}")
     return dtype
+
+
+def check_path(fn: str, name: str, value: Any, allow_none: bool = False) -> Path | None:
+    """Return ``value`` as a ``Path`` after requiring a non-empty ``str`` or ``os.PathLike`` (``None`` passes
+    through with ``allow_none``). Anything else is a ``TypeError``
+    ``"{fn}: {name} must be a file or folder path (str or os.PathLike), got int 123"``; ``""`` a ``ValueError``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{fn}: {name} must be a file or folder path (str or os.PathLike), got "
+                        f"{type(value).__name__} {value!r}")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"{fn}: {name} must be a file or folder path, got an empty string")
+    return Path(value)
+
+
+def check_mapping(fn: str, name: str, value: Any, what: str = "a dict") -> Mapping:
+    """Require a mapping (``dict``): a ``TypeError`` ``"{fn}: {name} must be {what}, got int"`` otherwise."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{fn}: {name} must be {what}, got {type(value).__name__}")
+    return value
+
+
+def check_callable(fn: str, name: str, value: Any, what: str = "a callable") -> Any:
+    """Require a callable: a ``TypeError`` ``"{fn}: {name} must be {what}, got str"`` otherwise."""
+    if not callable(value):
+        raise TypeError(f"{fn}: {name} must be {what}, got {type(value).__name__}")
+    return value

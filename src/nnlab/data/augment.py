@@ -8,13 +8,14 @@ parameters from ``rng`` (a ``Generator``, a ``RandomState`` or the ``np.random``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..backend import get_rng
-from ..validation import check_array
+from ..validation import check_array, check_callable, check_number
 
 __all__ = ["Compose", "RandomCrop", "RandomHorizontalFlip", "RandomRotation", "augment_batches", "rotate"]
 
@@ -34,6 +35,7 @@ def _select(rng, n: int, p: float) -> np.ndarray:
 
 
 def _check_p(cls: str, p: float) -> float:
+    p = check_number(cls, "p", p, -math.inf)  # a number (a string is a TypeError naming p)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{cls}: p must be a probability in [0, 1], got {p}")
     return float(p)
@@ -64,7 +66,13 @@ class RandomRotation:
 
     def __init__(self, degrees: float | tuple[float, float], p: float = 1.0, fill: float = 0.0,
                  interpolation: str = "bilinear") -> None:
-        lo, hi = (-abs(degrees), abs(degrees)) if np.isscalar(degrees) else degrees
+        if np.isscalar(degrees):
+            d = check_number("RandomRotation", "degrees", degrees, -math.inf)
+            lo, hi = -abs(d), abs(d)
+        elif isinstance(degrees, (tuple, list)) and len(degrees) == 2:
+            lo, hi = (check_number("RandomRotation", "degrees", v, -math.inf) for v in degrees)
+        else:
+            raise TypeError(f"RandomRotation: degrees must be a number or (low, high), got {degrees!r}")
         if not lo <= hi:
             raise ValueError(f"RandomRotation: degrees must be a number or (low, high) with low <= high, got {degrees}")
         if interpolation not in ("bilinear", "nearest"):
@@ -117,7 +125,10 @@ class RandomCrop:
     (uniform over all positions) from each image: the standard CIFAR "random crop with padding 4"."""
 
     def __init__(self, size: int | tuple[int, int], padding: int = 0, fill: float = 0.0) -> None:
-        self.size = (size, size) if np.isscalar(size) else tuple(size)
+        self.size = (size, size) if np.isscalar(size) else tuple(size) if isinstance(size, (tuple, list)) else ()
+        if len(self.size) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                          for v in self.size):
+            raise TypeError(f"RandomCrop: size must be an int or a pair of ints (height, width), got {size!r}")
         if padding < 0 or min(self.size) < 1:
             raise ValueError(f"RandomCrop: size must be positive and padding >= 0, got size={size}, padding={padding}")
         self.padding, self.fill = int(padding), fill
@@ -144,7 +155,10 @@ class Compose:
     """Apply ``transforms`` in order, all drawing from the same ``rng``."""
 
     def __init__(self, transforms: Sequence[Callable]) -> None:
-        self.transforms = list(transforms)
+        if not isinstance(transforms, (list, tuple)):
+            raise TypeError(f"Compose: transforms must be a list of transforms, got {type(transforms).__name__}")
+        self.transforms = [check_callable("Compose", f"transforms[{i}]", t, "a transform t(X, rng)")
+                           for i, t in enumerate(transforms)]
 
     def __call__(self, X: np.ndarray, rng=None) -> np.ndarray:
         rng = _rng(rng)
@@ -161,6 +175,7 @@ def augment_batches(transform: Callable, seed=None) -> Callable[[np.ndarray, np.
     ``Solver(batch_transform=...)``; the Solver calls it on training minibatches only, so validation and test
     data are never augmented. ``seed``: as :func:`nnlab.backend.get_rng` (an int makes the stream reproducible).
     """
+    check_callable("augment_batches", "transform", transform, "a callable transform(X, rng)")
     rng = get_rng(seed)
 
     def batch_transform(X_batch: np.ndarray, y_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ..validation import check_int, check_path
 from .cache import cached_arrays
 from .paths import DataFormatError, dataset_folders, missing_data, verify_sha256
 
@@ -260,6 +261,7 @@ def load_cifar10_raw(path: str | os.PathLike | None = None, limit: int | None = 
     cache folder, never the data folder; see :mod:`nnlab.data.cache`).
     ``verify``: check the sha256 of files whose official bytes are known (:data:`CIFAR10_SHA256`).
     """
+    check_path("load_cifar10_raw", "path", path, allow_none=True)
     source = _resolve(path)
     if verify and source.is_file() and source.name in CIFAR10_SHA256:
         verify_sha256("load_cifar10", source, CIFAR10_SHA256[source.name], "cifar10")
@@ -283,6 +285,7 @@ def load_cifar10_raw(path: str | os.PathLike | None = None, limit: int | None = 
 def load_CIFAR10(root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The course's ``load_CIFAR10(root)``: ``X_train`` (50000, 32, 32, 3) float64, ``y_train`` (50000,),
     ``X_test`` (10000, 32, 32, 3) float64, ``y_test`` (10000,) (seed 004 §2.1)."""
+    check_path("load_CIFAR10", "root", root, allow_none=True)
     X_train, y_train, X_test, y_test = load_cifar10_raw(root)
     return X_train.astype(np.float64), y_train, X_test.astype(np.float64), y_test
 
@@ -322,6 +325,7 @@ def load_cifar10(path: str | os.PathLike | None = None, num_training: int = 4900
     -----
     The CIFAR-10 tutorial (``docs/tutorials/04_cifar10_convnet.py``) loads a small subset with ``limit``.
     """
+    check_path("load_cifar10", "path", path, allow_none=True)
     X_train, y_train, X_test, y_test = load_cifar10_raw(path, limit=limit, cache_dir=cache_dir, verify=verify)
     if num_training < 1 or num_validation < 0 or num_training + num_validation > len(X_train):
         raise ValueError(
@@ -347,5 +351,6 @@ def get_CIFAR10_data(num_training: int = 49000, num_validation: int = 1000, num_
                      subtract_mean: bool = True, path: str | os.PathLike | None = None,
                      **kwargs) -> dict[str, np.ndarray]:
     """The course's ``get_CIFAR10_data`` (seed 004 §2.3): :func:`load_cifar10` with the same defaults."""
+    check_int("get_CIFAR10_data", "num_training", num_training, 1)
     return load_cifar10(path, num_training=num_training, num_validation=num_validation, num_test=num_test,
                         subtract_mean=subtract_mean, **kwargs)

@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from ..validation import check_int, check_number
 
 __all__ = ["load_digits", "split_indices"]
 
@@ -15,6 +19,7 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int |
 
     With ``stratify`` (labels, shape (n,)), each class is split in the same proportions.
     """
+    check_int("split_indices", "n", n, 0, type_error=True)
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError(
             f"split_indices: val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be in [0, 1) "
@@ -83,6 +88,7 @@ def load_digits(val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int
     >>> data["X_train"].shape, data["X_test"].shape, data["y_train"].dtype.name
     ((1259, 64), (359, 64), 'int64')
     """
+    check_number("load_digits", "val_fraction", val_fraction, -math.inf)
     pixels, target = _bundled_digits()
     X = (pixels / 16.0).astype(dtype)
     y = target

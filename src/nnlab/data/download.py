@@ -131,6 +131,9 @@ def download(name: str, dest: str | os.PathLike | None = None, mirror: str | Non
              progress: bool = False) -> list[Path]:
     """Fetch every file of dataset ``name`` (a key of :data:`DATASETS`) into ``dest`` (default
     ``data_root() / <folder>``); returns the paths."""
+    if not isinstance(name, str):
+        raise TypeError(f"download: name must be a dataset name (str), one of {', '.join(DATASETS)}; "
+                        f"got {type(name).__name__} {name!r}")
     if name not in DATASETS and isinstance(name, str) and name.lower() in DATASETS:
         name = name.lower()  # MNIST -> mnist
     if name not in DATASETS:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..validation import check_path
 from .paths import DataFormatError, find_data_file, verify_sha256
 from .preprocessing import min_max_scale, standardize, train_val_test_split
 
@@ -119,6 +120,7 @@ def load_california_housing(path: str | os.PathLike | None = None, val_fraction:
     """The regression dataset as the DESIGN.md dict: shuffled split (seeded), features scaled with statistics of
     the training split (``scale``: ``"standardize"``, ``"minmax"`` or None). ``y_*`` are float targets (100k USD).
     ``read_kw`` go to :func:`read_california_housing`."""
+    check_path("load_california_housing", "path", path, allow_none=True)
     X, y = read_california_housing(path, **read_kw)
     data = train_val_test_split(X.astype(dtype), y.astype(dtype), val_fraction, test_fraction, seed=seed,
                                 stratify=False)
@@ -158,6 +160,7 @@ def load_housing_3class(path: str | os.PathLike | None = None, n_samples: int | 
     of 8 features. Seed 003 has no validation split: ``X_val``/``y_val`` are the test split (its "val" curves
     are test curves). Labels are int64; use :func:`nnlab.data.preprocessing.one_hot` for the seed's one-hot y.
     """
+    check_path("load_housing_3class", "path", path, allow_none=True)
     X, y = read_california_housing(path, **read_kw)
     if n_samples is not None:
         if not 3 <= n_samples <= len(y):

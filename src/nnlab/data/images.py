@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ..validation import check_path
 from .cache import cached_arrays
 from .paths import DataFormatError, DataNotFoundError, find_data_file, verify_sha256
 from .preprocessing import train_val_test_split
@@ -114,6 +115,7 @@ def load_image_folder(path: str | os.PathLike, splits: tuple[str, ...] = ("Train
     Returns ``({split: (X, y)}, classes)`` with ``X`` (N, C, size, size) uint8, ``y`` (N,) int64 and ``classes``
     the class names in label order.
     """
+    check_path("load_image_folder", "path", path)
     source = Path(path).expanduser()
     if not source.exists():
         raise DataNotFoundError(
@@ -163,6 +165,7 @@ def load_brain_mri(path: str | os.PathLike | None = None, size: int = 84, graysc
     ``path``: the zip/folder or a folder holding ``brain_tumor_mri_224.zip`` (default
     ``$NNLAB_DATA/brain_tumor_mri``).
     """
+    check_path("load_brain_mri", "path", path, allow_none=True)
     if path is not None and Path(path).expanduser().is_dir() and (Path(path).expanduser() / "Training").is_dir():
         file = Path(path).expanduser()  # an extracted copy of the dataset
     else:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..validation import check_path
 from .paths import DataFormatError, find_data_file, verify_sha256
 
 __all__ = ["MNIST_FILES", "load_mnist", "read_idx"]
@@ -35,6 +36,7 @@ def read_idx(file: str | os.PathLike) -> np.ndarray:
     Returns an array of shape ``(n,)`` (labels) or ``(n, rows, cols)`` (images). A wrong magic number, a size
     that disagrees with the header, or a broken gzip stream raises :class:`DataFormatError`.
     """
+    check_path("read_idx", "file", file)
     file = Path(file)
     try:
         if file.suffix == ".gz":

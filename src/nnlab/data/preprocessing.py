@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import check_array
+from ..validation import check_array, check_mapping, check_numeric
 from .datasets import split_indices
 
 __all__ = ["min_max_scale", "one_hot", "standardize", "subtract_mean_image", "train_val_test_split"]
@@ -41,6 +41,7 @@ def subtract_mean_image(data: dict) -> tuple[dict, np.ndarray]:
 
     Returns the new dict and the mean image (shape ``X_train.shape[1:]``, float64).
     """
+    check_mapping("subtract_mean_image", "data", data, "a dict of splits (X_train, X_val, ...)")
     mean = _train("subtract_mean_image", data).mean(axis=0, dtype=np.float64)
     return _apply(data, lambda X: X - mean.astype(X.dtype)), mean
 
@@ -62,6 +63,7 @@ def standardize(data: dict, per: str = "feature", eps: float = 1e-8) -> tuple[di
     (N, C, H, W) images. Returns the new dict and ``(mu, sigma)`` (float64, broadcastable against one sample
     batch).
     """
+    check_mapping("standardize", "data", data, "a dict of splits (X_train, X_val, ...)")
     X = _train("standardize", data)
     axes = _stat_axes("standardize", X, per)
     mu = X.mean(axis=axes, dtype=np.float64, keepdims=True)[0]
@@ -76,6 +78,7 @@ def min_max_scale(data: dict, feature_range: tuple[float, float] = (0.0, 1.0)) -
     Val/test values outside the training range map outside ``feature_range``. Returns the new dict and
     ``(min, max)`` of the training split (float64).
     """
+    check_mapping("min_max_scale", "data", data, "a dict of splits (X_train, X_val, ...)")
     lo, hi = feature_range
     if not lo < hi:
         raise ValueError(f"min_max_scale: feature_range must be (low, high) with low < high, got {feature_range}")
@@ -106,6 +109,7 @@ def train_val_test_split(X: np.ndarray, y: np.ndarray, val_fraction: float = 0.1
     """Shuffle and split ``X`` (N, ...), ``y`` (N,) into the DESIGN.md dict (rows keep their original relative
     order inside each split). With ``stratify`` every class is split in the same proportions. Uses
     :func:`nnlab.data.datasets.split_indices`."""
+    check_numeric("train_val_test_split", "X", X)
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"train_val_test_split: X has {len(X)} rows but y has {len(y)}")

@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from ..validation import check_path
 from .paths import DataFormatError, data_root, find_data_file, missing_data
 
 __all__ = [
@@ -121,6 +122,8 @@ def build_vocab(text: str) -> tuple[dict[str, int], dict[int, str]]:
 def encode_text(text: str, char_indices: dict[str, int], fn: str = "encode_text") -> np.ndarray:
     """Token ids (len(text),) int64 of ``text``; a character missing from ``char_indices`` raises ``ValueError``
     naming it."""
+    if not isinstance(text, str):
+        raise TypeError(f"{fn}: text must be a str, got {type(text).__name__}")
     unknown = sorted(set(text) - set(char_indices))
     if unknown:
         raise ValueError(f"{fn}: text has characters outside the vocabulary: {''.join(unknown)!r} "
@@ -159,6 +162,8 @@ def preprocess_text_data(text: str, sequence_len: int = SEQUENCE_LEN, step: int 
     Returns a dict with ``x`` (N, T) int64, ``y`` (N, 1) int64, ``text`` (cleaned), ``char_indices``,
     ``indices_char``, ``vocab`` (list of characters), ``vocab_size`` and ``sequence_len``.
     """
+    if not isinstance(text, str):
+        raise TypeError(f"preprocess_text_data: text must be a str, got {type(text).__name__}")
     text = clean_text(text)
     if len(text) <= sequence_len:
         raise ValueError(f"preprocess_text_data: the cleaned text has {len(text)} characters; it must be longer "
@@ -192,6 +197,7 @@ def load_macbeth(path: str | Path | None = None, sequence_len: int = SEQUENCE_LE
     ``"text"`` (``sorted(set(text))``).
     Returns the dict of :func:`preprocess_text_data`.
     """
+    check_path("load_macbeth", "path", path, allow_none=True)
     if vocab not in ("spec", "text"):
         raise ValueError(f"load_macbeth: vocab must be 'spec' or 'text', got {vocab!r}")
     if path is not None and not Path(path).expanduser().is_dir():
