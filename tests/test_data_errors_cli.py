@@ -100,7 +100,7 @@ def test_mnist_mlp_with_a_file_as_data_folder_names_it(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------- CIFAR-10
-# cifar10-softmax declares a grid: its --quick run is a sweep (trials through nnlab.tune) unless sweep=False.
+# cifar10-softmax declares a grid: its --quick run is a sweep (the runner's trials) unless sweep=False.
 SWEEP_OR_NOT = pytest.mark.parametrize("extra", [(), ("--set", "sweep=False")], ids=["sweep", "single-run"])
 
 

@@ -16,8 +16,8 @@ check (once per epoch of 163 batches), where the notebook keeps the last ones. T
 (quality 75) re-encoding of the official images; on it the spec's best configuration (3e-7, 8.5e3, 12 epochs =
 1956 steps) gives val 0.379 / test 0.364, short of 0.388. Weaker regularization with twice the steps does better
 (e.g. 5e-7, 2.5e3: 0.395 / 0.372), so the declared sweep is shifted to lr {3e-7, 5e-7, 1e-6} x reg
-{1e3, 2.5e3, 5e3}, 24 epochs (3912 steps). ``nnlab train cifar10-softmax`` runs that grid (through
-``nnlab.tune``; ``--set sweep=False`` or an explicit ``learning_rate``/``reg`` trains one configuration). The
+{1e3, 2.5e3, 5e3}, 24 epochs (3912 steps). ``nnlab train cifar10-softmax`` runs that grid (the runner trains
+every configuration; ``--set sweep=False`` or an explicit ``learning_rate``/``reg`` trains one). The
 spec's grid exactly::
 
     nnlab tune cifar10-softmax --sampler grid --pruner none --set num_epochs=12 \\
@@ -63,8 +63,8 @@ def cifar10_data_settings(num_training: int = 49000, num_validation: int = 1000,
 
 def sweep_setting() -> Setting:
     """The ``sweep`` switch of a recipe that declares a grid."""
-    return Setting("sweep", "bool", True, "run the declared grid (through nnlab.tune) unless a swept setting is "
-                   "given explicitly; False trains one configuration")
+    return Setting("sweep", "bool", True, "run the declared grid (every configuration, the best kept) unless a "
+                   "swept setting is given explicitly; False trains one configuration")
 
 
 def _centered(X: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -137,7 +137,7 @@ def _softmax_plots(run: RunResult) -> None:
 
 RECIPES = [Recipe(
     name="cifar10-softmax",
-    summary="linear softmax on raw CIFAR-10 pixels, SGD, the spec's lr x reg grid via nnlab tune (004 §4)",
+    summary="linear softmax on raw CIFAR-10 pixels, SGD, the spec's lr x reg grid swept (004 §4)",
     expected="spec: best val 0.388, test 0.367 (official CIFAR-10; the shared data is JPEG q75)",
     settings=[
         Setting("reg", "float", 2.5e3, "L2 strength (reg * sum W^2, no 0.5)", low=0),

@@ -3,8 +3,8 @@
 
 One configuration: ``TwoLayerNet(3072, hidden_size, 10, weight_scale=1e-3, reg)`` trained by the Solver with
 SGD, batches of 100, float32, the learning rate multiplied by ``lr_decay`` after every epoch. The declared sweep
-(run by ``nnlab train cifar10-two-layer`` through ``nnlab.tune`` unless ``--set sweep=False`` or a swept setting
-is given) reports the best configuration by validation accuracy.
+(run by ``nnlab train cifar10-two-layer``, every configuration by the runner, unless ``--set sweep=False`` or a
+swept setting is given) reports the best configuration by validation accuracy.
 
 The spec's grid (:data:`SPEC_GRID`) is hidden size {50, 100} x lr {7e-4, 1e-3, 1.5e-3} x reg {0, 0.25, 0.5},
 10 epochs, lr_decay 0.95. On the shared JPEG-q75 CIFAR-10 its best configuration (100, 1.5e-3, 0.5) reached val
@@ -44,7 +44,7 @@ def _model(cfg: dict[str, Any], info: dict[str, Any]) -> Any:
 
 RECIPES = [Recipe(
     name="cifar10-two-layer",
-    summary="TwoLayerNet + Solver (SGD) on CIFAR-10, the 18-configuration sweep via nnlab tune (004 §5.9)",
+    summary="TwoLayerNet + Solver (SGD) on CIFAR-10, the 18-configuration sweep (004 §5.9)",
     expected="spec: best val 0.524, test 0.51 (official CIFAR-10; the shared data is JPEG q75)",
     settings=[
         Setting("hidden_size", "int", 200, "hidden layer width", low=1),

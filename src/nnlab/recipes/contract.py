@@ -7,7 +7,7 @@ A :class:`Recipe` holds, as data:
   ``--set`` values (text) and Python values are parsed to the declared type and checked against the declared range
   by :func:`resolve_settings` **before any data is loaded**;
 - ``quick``: the overrides of ``--quick`` (a short run for CI);
-- ``sweep``: an optional grid ``{setting: [values]}`` that its full run explores (executed by ``nnlab.tune``);
+- ``sweep``: an optional grid ``{setting: [values]}`` that its full run explores (run by :mod:`nnlab.runner`);
 - the few functions only it can supply: ``data(cfg) -> dict`` (``X_train, y_train, X_val, y_val, X_test, y_test``
   and an optional ``info`` dict: class names, vocabulary, input preprocessing), ``model(cfg, info) -> model``
   (the CS231n model contract), ``solver(cfg, data) -> dict`` (Solver keywords beyond the standard settings),
@@ -301,7 +301,7 @@ def format_settings(recipe: Recipe) -> str:
     if recipe.quick:
         lines += ["", "--quick sets: " + ", ".join(f"{k}={v!r}" for k, v in recipe.quick.items())]
     if recipe.sweep:
-        lines += ["", "full run sweeps (nnlab tune): " + ", ".join(f"{k} in {v!r}" for k, v in recipe.sweep.items())]
+        lines += ["", "full run sweeps: " + ", ".join(f"{k} in {v!r}" for k, v in recipe.sweep.items())]
     return "\n".join(lines)
 
 
