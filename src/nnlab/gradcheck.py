@@ -14,6 +14,8 @@ from random import randrange
 
 import numpy as np
 
+from .validation import check_callable, check_numeric
+
 __all__ = ["eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse", "rel_error"]
 
 
@@ -63,6 +65,7 @@ def rel_error(x, y) -> float:
     >>> rel_error([1.0, 2.0], [1.0, 3.0])  # |2 - 3| / (2 + 3)
     0.2
     """
+    check_numeric("rel_error", "x", x)
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
@@ -97,6 +100,7 @@ def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, ver
     >>> eval_numerical_gradient(lambda v: np.sum(v ** 2), np.array([1.0, -2.0]), verbose=False).round(6)
     array([ 2., -4.])
     """
+    check_callable("eval_numerical_gradient", "f", f, "a callable f(x)")
     _warn_if_low_precision("eval_numerical_gradient", x)
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
@@ -142,6 +146,7 @@ def eval_numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.n
     >>> eval_numerical_gradient_array(lambda v: relu_forward(v)[0], x, dout).round(6)
     array([0., 7.])
     """
+    check_callable("eval_numerical_gradient_array", "f", f, "a callable f(x)")
     _warn_if_low_precision("eval_numerical_gradient_array", x)
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
@@ -187,6 +192,7 @@ def grad_check_sparse(f: Callable[[np.ndarray], float], x: np.ndarray, analytic_
     >>> max(grad_check_sparse(lambda v: np.sum(v ** 2), x, 2 * x, num_checks=3, verbose=False)) < 1e-8
     True
     """
+    check_callable("grad_check_sparse", "f", f, "a callable f(x)")
     _warn_if_low_precision("grad_check_sparse", x)
     if tuple(analytic_grad.shape) != tuple(x.shape):
         raise ValueError(

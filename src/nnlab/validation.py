@@ -192,3 +192,12 @@ def check_callable(fn: str, name: str, value: Any, what: str = "a callable") -> 
     if not callable(value):
         raise TypeError(f"{fn}: {name} must be {what}, got {type(value).__name__}")
     return value
+
+
+def check_sequence(fn: str, name: str, value: Any, what: str = "a list") -> Any:
+    """Require a list, tuple, range or 1-or-more-D array (not a string, a mapping or a single number): a
+    ``TypeError`` ``"{fn}: {name} must be {what}, got int"`` otherwise."""
+    ok = isinstance(value, (list, tuple, range)) or (hasattr(value, "shape") and len(getattr(value, "shape", ())) > 0)
+    if not ok:
+        raise TypeError(f"{fn}: {name} must be {what}, got {type(value).__name__}")
+    return value

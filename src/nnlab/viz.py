@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .backend import to_numpy
-from .validation import check_array
+from .validation import check_array, check_mapping, check_numeric, check_sequence
 from .viz_tape import draw_graph  # noqa: F401  (nnlab.viz.draw_graph: the tape as a picture)
 
 __all__ = ["visualize_grid", "confusion_matrix", "plot_training_curves", "plot_weight_grid",
@@ -146,8 +146,8 @@ def _histories(source: Any) -> tuple[list[float], list[float], list[float]]:
         return tuple(list(map(float, source[k])) for k in keys)  # type: ignore[return-value]
     if all(hasattr(source, k) for k in keys):
         return tuple(list(map(float, getattr(source, k))) for k in keys)  # type: ignore[return-value]
-    raise TypeError("plot_training_curves: expected a Solver or a dict with loss_history, train_acc_history "
-                    f"and val_acc_history, got {type(source).__name__}")
+    raise TypeError("plot_training_curves: solver_or_histories must be a Solver or a dict with loss_history, "
+                    f"train_acc_history and val_acc_history, got {type(source).__name__}")
 
 
 @_skipped_when_disabled
@@ -227,6 +227,7 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, path: str | os.PathLike,
     Rows are true classes, columns predicted ones; ``class_names`` labels both axes. ``split`` (e.g. ``'test'``)
     is named in the title, so the figure says which data it shows.
     """
+    check_numeric("plot_confusion_matrix", "y_true", y_true)
     fn = "plot_confusion_matrix"
     if normalize not in (None, "true"):
         raise ValueError(f"{fn}: normalize must be None or 'true', got {normalize!r}")
@@ -270,6 +271,7 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], grid: Mapping[str, Sequence[An
     rows: one dict per configuration with the swept settings, ``train_acc`` and ``val_acc``. A setting of 0 (or
     missing) is drawn half a decade below the smallest positive value of its axis.
     """
+    check_sequence("plot_sweep", "rows", rows, "a list of dicts (one per trial)")
     others = [k for k in grid if k not in ("learning_rate", "reg")]
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for r in rows:
@@ -308,6 +310,7 @@ def plot_class_templates(W: Any, path: str | os.PathLike, class_names: Sequence[
     W: (D [+1], C) with D = prod(image_shape) in CHW order (rows of ``X.reshape(N, -1)`` for NCHW images); a
     bias row beyond D is ignored. image_shape: (C, H, W) with 1 or 3 channels.
     """
+    check_numeric("plot_class_templates", "W", W)
     fn = "plot_class_templates"
     W = np.asarray(to_numpy(W), dtype=np.float64)
     D = int(np.prod(image_shape))
@@ -346,6 +349,7 @@ def plot_run_comparison(runs: Mapping[str, Mapping[str, Any]], path: str | os.Pa
     / ``'val'`` (accuracy vs epoch, ``'-o'``). runs: label -> dict with ``loss_history``, ``train_acc_history``,
     ``val_acc_history``; extra: label -> more runs of that label (other seeds), drawn thin in its colour;
     styles: label -> matplotlib format string of the accuracy panels."""
+    check_mapping("plot_run_comparison", "runs", runs, "a dict name -> histories")
     unknown = [p for p in panels if p not in _RUN_PANELS]
     if unknown:
         raise ValueError(f"plot_run_comparison: panels must be among {list(_RUN_PANELS)}, got {unknown}")
@@ -374,6 +378,7 @@ def plot_weight_scale_sweep(scales: Sequence[float], results: Mapping[str, Mappi
     """CS231n notebook 05's three semilogx panels: best val accuracy, best train accuracy and final training loss
     against the weight initialization scale. results: label -> ``best_val_acc``, ``best_train_acc``,
     ``final_loss`` (one value per scale)."""
+    check_sequence("plot_weight_scale_sweep", "scales", scales, "a list of weight scales")
     fig = _new_figure((12, 12))
     axes = fig.subplots(3, 1)
     panels = (("best_val_acc", "Best val accuracy"), ("best_train_acc", "Best train accuracy"),
@@ -396,6 +401,7 @@ def plot_loss_panels(curves: Mapping[str, Mapping[str, Any]], path: str | os.Pat
                      ylabel: str = "Training loss", reference_label: str = "reference") -> Path:
     """One panel per curve (two columns, shared y): ``x``, ``y`` drawn solid, an optional ``ref_x``, ``ref_y``
     dashed (``reference_label``), and the panel's ``title``."""
+    check_mapping("plot_loss_panels", "curves", curves, "a dict title -> {label: losses}")
     names = list(curves)
     if not names:
         raise ValueError("plot_loss_panels: curves is empty")
@@ -422,6 +428,7 @@ def plot_loss_panels(curves: Mapping[str, Mapping[str, Any]], path: str | os.Pat
 def plot_confusion_panels(confusions: Mapping[str, Any], path: str | os.PathLike, class_names: Sequence[str],
                           titles: Mapping[str, str] | None = None) -> Path:
     """Confusion matrices side by side (counts (K, K), rows = true class), each row normalized to fractions."""
+    check_mapping("plot_confusion_panels", "confusions", confusions, "a dict name -> confusion matrix")
     if not confusions:
         raise ValueError("plot_confusion_panels: confusions is empty")
     K = len(class_names)
@@ -444,6 +451,7 @@ def plot_confusion_panels(confusions: Mapping[str, Any], path: str | os.PathLike
 @_skipped_when_disabled
 def plot_epoch_losses(losses: Sequence[float], path: str | os.PathLike, title: str | None = None) -> Path:
     """Loss per epoch (epochs numbered from 1), ``'-o'``."""
+    check_sequence("plot_epoch_losses", "losses", losses, "a list of losses (one per epoch)")
     fig = _new_figure((5, 3.5))
     ax = fig.subplots()
     ax.plot(range(1, len(losses) + 1), list(losses), marker="o", label="mean training loss of the epoch")
@@ -464,6 +472,7 @@ def plot_decision_boundary(X: Any, y: Any, decision: Callable[[np.ndarray], np.n
 
     Inputs: X (N, 2); y (N,) two labels; decision: (M, 2) grid points -> (M,) decision values; support: indices of
     the support vectors; steps: grid resolution per axis."""
+    check_numeric("plot_decision_boundary", "X", X)
     X, y = np.asarray(X, dtype=float), np.asarray(y)
     check_array("plot_decision_boundary", "X", X, ndim=2, shape_hint="(N, 2)")
     lo, hi = X.min(axis=0), X.max(axis=0)
@@ -494,6 +503,7 @@ def plot_feature_strips(features: Mapping[str, Any], y: Any, path: str | os.Path
                         titles: Mapping[str, str] | None = None) -> Path:
     """One strip per 1-D feature map: the values ``features[name]`` (N,) of the points, coloured by the sign of
     ``y`` (N,), to see which maps separate the classes."""
+    check_mapping("plot_feature_strips", "features", features, "a dict name -> feature values")
     y = np.asarray(y)
     fig = _new_figure((6, 4.5))
     axes = np.atleast_1d(fig.subplots(len(features), 1))

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nnlab.validation import check_array, check_finite
+from nnlab.validation import check_array, check_finite, check_numeric
 
 __all__ = [
     "CANDIDATE_FUNCTIONS",
@@ -85,28 +85,38 @@ def artificial_data() -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------- candidate maps (§6.1)
+def _check_features(fn: str, feature_1: np.ndarray, feature_2: np.ndarray) -> None:
+    check_numeric(fn, "feature_1", feature_1)
+    check_numeric(fn, "feature_2", feature_2)
+
+
 def f1(feature_1: np.ndarray, feature_2: np.ndarray) -> np.ndarray:
     """Squared radius ``x1^2 + x2^2``."""
+    _check_features("f1", feature_1, feature_2)
     return feature_1**2 + feature_2**2
 
 
 def f2(feature_1: np.ndarray, feature_2: np.ndarray) -> np.ndarray:
     """``x1^2`` (ignores x2)."""
+    _check_features("f2", feature_1, feature_2)
     return feature_1**2
 
 
 def f3(feature_1: np.ndarray, feature_2: np.ndarray) -> np.ndarray:
     """Gaussian of the radius ``exp(-(x1^2 + x2^2) / 2)``."""
+    _check_features("f3", feature_1, feature_2)
     return np.exp(-(feature_1**2 + feature_2**2) / 2)
 
 
 def f4(feature_1: np.ndarray, feature_2: np.ndarray) -> np.ndarray:
     """Distance of x2 from 1, ``|1 - x2|``."""
+    _check_features("f4", feature_1, feature_2)
     return np.abs(1 - feature_2)
 
 
 def f5(feature_1: np.ndarray, feature_2: np.ndarray) -> np.ndarray:
     """Difference ``x2 - x1``."""
+    _check_features("f5", feature_1, feature_2)
     return feature_2 - feature_1
 
 
@@ -141,6 +151,8 @@ def is_separable_1d(z: np.ndarray, y: np.ndarray) -> bool:
 def separable_candidates(x_1: np.ndarray, x_2: np.ndarray, y: np.ndarray,
                          candidates: dict[str, Callable] | None = None) -> dict[str, bool]:
     """Which maps ``f(x_1, x_2) -> R`` make the data separable by a threshold: ``{name: bool}``."""
+    check_numeric("separable_candidates", "x_1", x_1)
+    check_numeric("separable_candidates", "x_2", x_2)
     candidates = CANDIDATE_FUNCTIONS if candidates is None else candidates
     return {name: is_separable_1d(np.asarray(f(x_1, x_2), dtype=np.float64), y) for name, f in candidates.items()}
 
@@ -171,6 +183,7 @@ def feature_construction(X: np.ndarray) -> np.ndarray:
 
 def phi_degree2(datum: np.ndarray) -> np.ndarray:
     """The degree-2 feature map of spec §6.3 for one point: (2,) -> ``[x1, x2, x1 x2, x1^2, x2^2]`` (5,)."""
+    check_numeric("phi_degree2", "datum", datum)
     projected = np.zeros((5,))
     projected[0] = datum[0]
     projected[1] = datum[1]

@@ -38,12 +38,12 @@ __all__ = [
 
 def _check_pair(fn: str, X: Any, Y: Any | None) -> tuple[Any, Any]:
     """Validate ``X`` (N, D) and ``Y`` (M, D) (``Y=None`` means ``X``); return them as float arrays."""
-    check_array(fn, "X", X, ndim=2, shape_hint="(N, D)")
+    check_array(fn, "X", X, ndim=2, shape_hint="(N, D)", numeric=True)
     if not np.issubdtype(X.dtype, np.floating):
         X = X.astype(np.float64)
     if Y is None:
         return X, X
-    check_array(fn, "Y", Y, ndim=2, shape_hint="(M, D)")
+    check_array(fn, "Y", Y, ndim=2, shape_hint="(M, D)", numeric=True)
     if Y.shape[1] != X.shape[1]:
         raise ValueError(f"{fn}: X has {X.shape[1]} features but Y has {Y.shape[1]}; they must match")
     if not np.issubdtype(Y.dtype, np.floating):
@@ -79,7 +79,7 @@ def kernel_construction(X: np.ndarray, phi: Callable[[np.ndarray], np.ndarray]) 
     -------
     K : (N, N) float64 symmetric Gram matrix, usable with ``SVC(kernel="precomputed")``.
     """
-    check_array("kernel_construction", "X", X, ndim=2, shape_hint="(N, D)")
+    check_array("kernel_construction", "X", X, ndim=2, shape_hint="(N, D)", numeric=True)
     if not callable(phi):
         raise TypeError(f"kernel_construction: phi must be callable (D,) -> (D',), got {type(phi).__name__}")
     n = X.shape[0]
@@ -240,6 +240,7 @@ def kernel_matrix(X: np.ndarray, Y: np.ndarray | None = None,
     -------
     K : (N, M) matrix.
     """
+    check_array("kernel_matrix", "X", X, numeric=True)
     fn = "kernel_matrix"
     if callable(kernel):
         X2, Y2 = _check_pair(fn, X, Y)

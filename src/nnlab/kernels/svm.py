@@ -109,6 +109,8 @@ def smo_solve(rows: Any, y: np.ndarray, C: float, tol: float = 1e-3,
     ``I_low = {y=+1, a>0} u {y=-1, a<C}``: ``i = argmax_{I_up} v``, ``m = v_i``, ``M = min_{I_low} v`` and
     ``j = argmax_{t in I_low, v_t < m} (m - v_t)^2 / (K_ii + K_tt - 2 K_it)``.
     """
+    if not hasattr(rows, "diag") or not hasattr(rows, "row"):
+        raise TypeError(f"smo_solve: rows must provide diag (N,) and row(i) -> (N,), got {type(rows).__name__}")
     n = y.shape[0]
     C = float(C)
     limit = max(10_000_000, 100 * n) if max_iter is None or max_iter < 0 else int(max_iter)
@@ -277,6 +279,7 @@ class KernelSVM:
         self.max_iter = max_iter
         self.multiclass = multiclass
         self.cache_size = cache_size
+        self._check_params()  # at construction, and again by fit (parameters may be set in between)
 
     # ----------------------------------------------------------------------------------------- checks
     def _check_params(self) -> None:
