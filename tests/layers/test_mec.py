@@ -57,6 +57,26 @@ def test_mec_equals_naive_float64(rng, monkeypatch, case, row_chunks):
     np.testing.assert_array_equal(dw, conv_backward_mec(dout, cache)[1])
 
 
+@pytest.mark.parametrize("case", [(2, 4, 7, 5, 4, 3, 1, 0), (3, 5, 6, 8, 3, 3, 1, 1), (2, 3, 5, 6, 3, 3, 1, 2),
+                                  (1, 4, 9, 7, 2, 5, 1, 2), (2, 4, 6, 6, 5, 3, 1, 1), (2, 4, 6, 6, 4, 3, 2, 1)],
+                         ids=lambda c: "N{}C{}H{}W{}F{}K{}S{}P{}".format(*c))
+def test_mec_dx_by_the_transposed_convolution_where_f_le_c(rng, case):
+    """Stride 1, F <= C, P <= K - 1: dx is the forward MEC of dout with the flipped, transposed filters ("dx conv");
+    otherwise (F > C, stride 2) the dL fold. Both equal the naive kernel in float64."""
+    N, C, H, W, F, K, S, P = case
+    x, w, b = _inputs(rng, N, C, H, W, F, K)
+    out, cache = conv_forward_mec(x, w, b, {"stride": S, "pad": P})
+    _, cache_n = conv_forward_naive(x, w, b, {"stride": S, "pad": P})
+    dout = rng.standard_normal(out.shape)
+    stages: dict = {}
+    dx, dw, db = conv_backward_mec(dout, cache, profile=stages)
+    assert ("dx conv" in stages) == (S == 1 and F <= C)
+    assert ("fold" in stages) == (not (S == 1 and F <= C))
+    for name, ours, theirs in zip(("dx", "dw", "db"), (dx, dw, db), conv_backward_naive(dout, cache_n)):
+        assert ours.shape == theirs.shape and ours.dtype == np.float64
+        assert _rel(ours, theirs) < 1e-13, name
+
+
 @pytest.mark.parametrize("case", [(2, 2, 6, 5, 3, 5, 1, 2), (1, 3, 7, 6, 2, 4, 2, 1), (2, 1, 5, 5, 2, 7, 1, 3)])
 def test_mec_gradients_match_numerical(rng, case):
     N, C, H, W, F, K, S, P = case

@@ -150,6 +150,13 @@ def conv_backward_mec(dout, cache: tuple, need_dx: bool = True, profile: dict | 
     ``i*S + p`` of dL, then ``dx[n, c, h, j*S + q - P] += dL[h + P, c, q, n, j]`` ("fold"). ``need_dx=False``
     skips dL and dx and returns ``dx = None``.
 
+    With stride 1, a square kernel, ``P <= KH - 1`` and ``F <= C``, dx is instead the forward MEC convolution of
+    dout with the flipped, transposed filters (``dx = conv(dout, w[:, :, ::-1, ::-1]^T, pad KH - 1 - P)``, "dx
+    conv"): the same multiply-adds without the dL accumulation and its fold. Measured (CPU time, 1 thread,
+    float32, the batch groups ``conv_forward_fast`` runs): C16->16 x(14,16,32,32) backward 1.81 -> 1.62 ms,
+    x(8,16,64,64) 4.96 -> 4.30 ms; with F = 2C it measured equal (lowering dout costs more than the fold saves)
+    and with C8 -> 16 slower, hence ``F <= C``.
+
     Returns ``(dx, dw, db)`` shaped like x, w, b.
     """
     x_shape, w, L, Wm, S, P = cache
@@ -172,7 +179,9 @@ def conv_backward_mec(dout, cache: tuple, need_dx: bool = True, profile: dict | 
     dYbuf = scratch(xp, "mec.Y", k * F * N * OW, dt)
     dWbuf = scratch(xp, "mec.dW", k * K * F, dt)
     dWt = xp.zeros((K, F), dtype=dt)
-    if need_dx:
+    transposed = need_dx and S == 1 and KH == KW and P <= KH - 1 and F <= C
+    fold = need_dx and not transposed
+    if fold:
         dL = xp.zeros(L.shape, dtype=dt).reshape(L.shape[0], C * KW, N * OW)
         dLbuf = scratch(xp, "mec.dL", k * K * N * OW, dt)
     clock.lap("setup")
@@ -185,7 +194,7 @@ def conv_backward_mec(dout, cache: tuple, need_dx: bool = True, profile: dict | 
         xp.matmul(Lw[i0:i1], dY.transpose(0, 2, 1), out=dWc)
         dWt += dWc.sum(axis=0)
         clock.lap("dw gemm")
-        if not need_dx:
+        if not fold:
             continue
         dLc = dLbuf[:(i1 - i0) * K * N * OW].reshape(i1 - i0, KH, C * KW, N * OW)
         xp.matmul(Wm.T, dY, out=dLc.reshape(i1 - i0, K, N * OW))
@@ -197,6 +206,11 @@ def conv_backward_mec(dout, cache: tuple, need_dx: bool = True, profile: dict | 
     dw = xp.ascontiguousarray(dWt.T.reshape(F, KH, C, KW).transpose(0, 2, 1, 3)).astype(w.dtype, copy=False)
     if not need_dx:
         return None, dw, db
+    if transposed:
+        w_t = xp.ascontiguousarray(w.astype(dt, copy=False).transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+        dx = conv_forward_mec(dout, w_t, xp.zeros(C, dtype=dt), {"stride": 1, "pad": KH - 1 - P})[0]
+        clock.lap("dx conv")
+        return dx, dw, db
     dL = dL.reshape(L.shape)
     dx = xp.zeros((N, C, H, W), dtype=dt)
     dxt = dx.transpose(2, 1, 0, 3)  # (H, C, N, W), a view
