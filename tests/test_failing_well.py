@@ -274,12 +274,13 @@ def test_kill_9_shows_interrupted_resumable(tmp_path, capsys):
 def test_progress_lines_without_a_terminal(tmp_path):
     done = nnlab("train", "digits-mlp", "--quick", "--out", str(tmp_path), cwd=tmp_path, env=ONE_THREAD)
     assert done.returncode == 0, done.stderr
-    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("epoch ")]
-    assert [ln.split(":")[0] for ln in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"], done.stderr
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("epoch ")]  # logs on stdout, errors on stderr
+    assert [ln.split(":")[0] for ln in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"], done.stdout
+    assert not [ln for ln in done.stderr.splitlines() if ln.startswith("epoch ")], done.stderr
     for ln in lines:
         assert "loss " in ln and "train acc " in ln and "val acc " in ln and "ETA " in ln
     quiet = nnlab("train", "digits-mlp", "--quick", "--no-progress", "--out", str(tmp_path), cwd=tmp_path)
-    assert "epoch 1/3" not in quiet.stderr
+    assert "epoch 1/3" not in quiet.stdout + quiet.stderr
 
 
 def test_progress_lines_inside_a_long_epoch(monkeypatch):

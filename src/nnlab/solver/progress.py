@@ -1,7 +1,8 @@
 """Progress without a terminal: what a Solver prints when stderr is a file or a pipe (a batch job's log).
 
 A terminal gets tqdm's bar. Without one, a bar would write nothing readable until the end, so
-:class:`ProgressLines` writes plain lines on stderr instead, as Keras' ``fit(verbose=2)`` does: one per epoch
+:class:`ProgressLines` writes plain lines on stdout instead, as Keras' ``fit(verbose=2)`` does (stderr stays for
+errors: a failed run's log ends with one line there that names the cause): one per epoch
 (loss, train and validation accuracy, time, ETA) and, inside a long epoch, one at least every ``every_s``
 seconds (30 by default) so that a log never goes quiet for longer.
 """
@@ -35,7 +36,7 @@ class ProgressLines:
     start, total : the first iteration of this session and the run's number of iterations.
     num_epochs, iterations_per_epoch : to name epochs and iterations within them.
     every_s : the longest silence inside an epoch, in seconds.
-    stream : where lines go (default ``sys.stderr``, flushed after each line).
+    stream : where lines go (default ``sys.stdout``, flushed after each line).
     """
 
     def __init__(self, start: int, total: int, num_epochs: int, iterations_per_epoch: int, every_s: float = 30.0,
@@ -54,7 +55,7 @@ class ProgressLines:
         return format_seconds((time.monotonic() - self.t0) / ran * (self.total - done))
 
     def _write(self, text: str) -> None:
-        stream = self.stream if self.stream is not None else sys.stderr
+        stream = self.stream if self.stream is not None else sys.stdout
         print(text, file=stream, flush=True)
         self.last = time.monotonic()
 
