@@ -286,13 +286,21 @@ def _short(v: Any) -> str:
 TABLE_HEADER = f"{'trial':>5}  {'state':<8}  {'val_acc':>7}  {'epochs':>6}  {'time':>7}  settings"
 
 
+@contextlib.contextmanager
 def _thread_limit(threads: int | None) -> Any:
-    """Context limiting the loaded BLAS/OpenMP pools to ``threads`` (restored on exit); no-op for None."""
+    """Context giving a worker ``threads`` of nnlab's threads (its pool, through the thread policy; BLAS stays
+    at the policy's one thread), restored on exit; no-op for None. The workers divide the cores among them."""
     if threads is None:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
+        yield
+        return
+    from .threads import get_num_threads, set_num_threads
 
-    return threadpool_limits(threads)
+    before = get_num_threads()
+    set_num_threads(threads)
+    try:
+        yield
+    finally:
+        set_num_threads(before)
 
 
 def _blas_threads() -> int | None:
@@ -301,6 +309,13 @@ def _blas_threads() -> int | None:
 
     counts = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
     return max(counts) if counts else None
+
+
+def _nnlab_threads() -> int:
+    """nnlab's thread count in this worker (the policy's pool)."""
+    from .threads import get_num_threads
+
+    return get_num_threads()
 
 
 def _warm_report_imports() -> bool:
@@ -358,6 +373,7 @@ def _worker(job: _Job, storage: Any = None) -> int:
             return ran  # a grid whose trials keep failing: give up rather than loop
         with _thread_limit(job.threads):
             worker_info["blas_threads"] = _blas_threads()
+            worker_info["nnlab_threads"] = _nnlab_threads()
             study.optimize(objective, n_trials=1, callbacks=[show], catch=())
         last = study.get_trials(deepcopy=False)[-1]
         ran += 1
