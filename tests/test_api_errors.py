@@ -267,6 +267,43 @@ def test_a_wrong_first_argument_is_refused_naming_the_function_and_the_argument(
     assert "positional argument" not in message and "unexpected keyword" not in message, message
 
 
+# int-sized first arguments where a negative value is valid
+NEGATIVE_OK = {"nnlab.nn.Flatten": "start_dim=-1 counts from the last axis, as torch's"}
+
+
+def _size_cases() -> list[tuple[str, Callable, str]]:
+    cases = []
+    for qual, fn in PUBLIC.items():
+        if qual in EXCLUDED or qual in NEGATIVE_OK:
+            continue
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if params and str(params[0].annotation).startswith("int"):
+            cases.append((qual, fn, params[0].name))
+    return cases
+
+
+SIZE_CASES = _size_cases()
+
+
+@pytest.mark.parametrize("value", [-1, 0])
+@pytest.mark.parametrize(("qual", "fn", "arg"), SIZE_CASES, ids=[c[0] for c in SIZE_CASES])
+def test_a_negative_or_zero_size_is_refused_naming_the_argument(qual, fn, arg, value):
+    """A size (the first parameter typed ``int``) of -1 or 0, the other required arguments valid where a
+    later check could get there first (``num_classes=3``)."""
+    short = qual.rsplit(".", 1)[1]
+    required = [p for p in list(inspect.signature(fn).parameters.values())[1:]
+                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if value == 0 and qual in ("nnlab.data.split_indices",):
+        return  # n = 0 rows is a valid (empty) split
+    others = {"num_classes": 3} if "num_classes" in inspect.signature(fn).parameters and arg != "num_classes" \
+        and not required else {}
+    with pytest.raises(ValueError) as info:
+        fn(value, *[3] * len(required), **others)
+    message = str(info.value)
+    assert _names(message, short) and _names(message, arg), f"{qual}: {message}"
+
+
 def test_the_issue_probes_get_the_named_messages():
     """The calls issue 22 lists, with the exact messages."""
     from nnlab import Solver

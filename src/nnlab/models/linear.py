@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_rng, normal, xp_of
-from ..validation import check_array, check_labels
+from ..validation import check_array, check_labels, check_positive_int
 
 __all__ = [
     "softmax_loss_naive",
@@ -164,6 +164,9 @@ class LinearClassifier:
 
     def __init__(self, input_dim: int | None = None, num_classes: int | None = None, reg: float = 0.0,
                  weight_scale: float = 1e-3, seed: Any = None) -> None:
+        for name, value in (("input_dim", input_dim), ("num_classes", num_classes)):
+            if value is not None:
+                check_positive_int(type(self).__name__, name, value)
         self.params: dict[str, np.ndarray] = {}
         self.reg = float(reg)
         if (input_dim is None) != (num_classes is None):
