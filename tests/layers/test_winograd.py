@@ -138,6 +138,13 @@ def test_need_dx_false_gives_same_dw_db_and_no_dx(rng, monkeypatch, algo):
     ((48, 16, 22, 22), (32, 16, 3, 3), 1, 0, np.float32, "winograd4"),  # H' = 20 < 24
     ((192, 16, 16, 16), (32, 16, 3, 3), 1, 1, np.float32, "winograd4"),
     ((32, 24, 32, 32), (48, 24, 3, 3), 1, 1, np.float32, "winograd4"),  # from C = 24 on: Winograd
+    ((128, 16, 16, 16), (16, 16, 3, 3), 1, 1, np.float32, "mec"),      # F <= C, 16 <= C < 24: from 16x16
+    ((256, 16, 8, 8), (16, 16, 3, 3), 1, 1, np.float32, "winograd4"),
+    ((64, 24, 32, 32), (24, 24, 3, 3), 1, 1, np.float32, "mec"),       # F <= C, 24 <= C < 32: from 24x24
+    ((64, 31, 24, 24), (16, 31, 3, 3), 1, 1, np.float32, "mec"),
+    ((128, 24, 16, 16), (24, 24, 3, 3), 1, 1, np.float32, "winograd4"),
+    ((64, 32, 32, 32), (32, 32, 3, 3), 1, 1, np.float32, "winograd4"),  # C = 32: Winograd
+    ((64, 24, 32, 32), (8, 24, 3, 3), 1, 1, np.float32, "im2col"),     # 8 output channels
     ((128, 12, 16, 16), (24, 12, 3, 3), 1, 1, np.float32, "mec"),      # 8 <= C < 16, H'W' <= 64^2
     ((64, 8, 64, 64), (8, 8, 3, 3), 1, 1, np.float32, "mec"),
     ((64, 7, 32, 32), (16, 7, 3, 3), 1, 1, np.float32, "im2col"),      # C < 8

@@ -217,7 +217,8 @@ def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtyp
     Rule, measured at 1 thread with ``benchmarks/bench_conv.py --algos`` (README, Benchmarks):
 
     - Winograd for 3x3 kernels at stride 1 with at least 16 input and 16 output channels (but MEC for 16 to 23
-      input channels on outputs of at least 24x24: the few-channel table below). Below that its
+      input channels on outputs of at least 24x24, and with F <= C for 16 to 23 channels from 16x16 and 24 to 31
+      from 24x24: the few-channel tables below). Below that its
       GEMMs (inner dimension C) run far from the BLAS peak and the transforms (memory passes over the tiles)
       dominate: on 3x3 C3->32 F(2x2)/F(4x4) take 2.6x torch's time against im2col's 0.7-0.9x, on the MRI
       network's C8->32 at 84x84 1.4x against 1.1x.
@@ -255,6 +256,24 @@ def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtyp
 
       So: 3x3 stride 1 with 16 <= C < 24 (and F >= 16) takes MEC when min(H', W') >= 24, Winograd below; with
       8 <= C < 16 MEC when H'*W' <= 64*64, im2col above.
+
+      With F <= C, MEC's backward computes dx as a transposed convolution (``nnlab.layers.mec``), which moved
+      the line (issue 21, round two; same measure, float32, ms; load average 1.4-2 on the 2 CPUs):
+
+      ========================  ======  ======  =======  =========
+      layer (F = C)             im2col   MEC    F(4x4)   chosen
+      ========================  ======  ======  =======  =========
+      C16->16 x(128,16,32,32)    34.9    26.9    38.6    MEC (was 29.5 with the fold)
+      C16->16 x(32,16,64,64)     31.5    26.5    40.3    MEC
+      C16->16 x(128,16,16,16)    12.5     7.5     8.2    MEC (from min(H', W') >= 16 when F <= C)
+      C16->16 x(256,16,8,8)       8.6     4.0     3.0    F(4x4)
+      C24->24 x(16,24,64,64)     27.8    24.6    27.0    MEC
+      C24->24 x(64,24,32,32)     31.6    25.8    29.4    MEC (24 <= C < 32 from min(H', W') >= 24 when F <= C)
+      C28->28 x(64,28,32,32)     40.4    34.9    36.6    MEC
+      C24->24 x(32,24,42,42)     27.1    23.1    23.2    MEC (~F(4x4))
+      C24->24 x(128,24,16,16)    22.2    13.4    12.2    F(4x4)
+      C32->32 x(64,32,32,32)     49.1    43.0    40.7    F(4x4) (from C = 32 on, Winograd)
+      ========================  ======  ======  =======  =========
     - im2col otherwise (small kernels on few channels, strided 3x3, 1x1).
     """
     for name, shape in (("x_shape", x_shape), ("w_shape", w_shape)):
@@ -264,6 +283,8 @@ def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtyp
     F, _, KH, KW = w_shape
     OH, OW = H + 2 * pad - KH + 1, W + 2 * pad - KW + 1
     if (KH, KW) == (3, 3) and stride == 1 and 16 <= C < 24 and F >= 16 and min(OH, OW) >= 24:
+        return "mec"
+    if (KH, KW) == (3, 3) and stride == 1 and 16 <= F <= C and min(OH, OW) >= (16 if C < 24 else 24) and C < 32:
         return "mec"
     if (KH, KW) == (3, 3) and stride == 1 and 8 <= C < 16 and OH * OW <= 64 * 64:
         return "mec"
