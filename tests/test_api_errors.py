@@ -141,7 +141,7 @@ BACKWARD_OF = {"batchnorm_backward_alt": "batchnorm_forward", "max_pool_backward
 def _layer_case(name: str, fn: Callable) -> tuple[Callable[[], Any], str, str] | None:
     import nnlab.layers as L
 
-    if name.endswith("_forward") or name in ("erf",):
+    if name.endswith("_forward") or name == "erf":
         args = FORWARD_ARGS.get(name, lambda: (r(N, D),))()
         first = inspect.signature(fn).parameters
         return (lambda: fn(s(args[0]), *args[1:])), name, next(iter(first))
