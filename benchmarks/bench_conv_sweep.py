@@ -2,9 +2,10 @@
 process CPU time at 1 thread (the work itself, robust to other processes' load), over input channels and sizes.
 
 Usage: ``python benchmarks/bench_conv_sweep.py [--channels 8 16 24 32 48 64 96 128] [--sizes 8 16 32 42 64 84]
-[--dtype float32] [--repeats 5] [--torch]``
+[--dtype float32] [--repeats 5] [--torch] [--same-width]``
 
-Each case is x(N, C, H, H) with F = 2C output channels (C for C >= 64), pad 1, and N chosen so that the input
+Each case is x(N, C, H, H) with F = 2C output channels (C for C >= 64; ``--same-width``: F = C always, the
+ResNet stages, where MEC's backward takes its transposed-convolution dx), pad 1, and N chosen so that the input
 holds about 48 * 16 * 32 * 32 values (8 <= N <= 256). Printed: ms per algorithm, the fastest, what ``auto``
 picks and how far it is from the fastest; ``--torch`` adds ``torch.nn.functional.conv2d`` fwd + bwd at 1 thread.
 """
@@ -39,10 +40,12 @@ def cpu_time(fn, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def sweep_case(rng: np.random.Generator, C: int, H: int, dtype: np.dtype, repeats: int, torch=None) -> str:
-    """One line of the sweep: x(N, C, H, H), F = 2C (C from 64 on), every algorithm (and torch when given)."""
+def sweep_case(rng: np.random.Generator, C: int, H: int, dtype: np.dtype, repeats: int, torch=None,
+               same_width: bool = False) -> str:
+    """One line of the sweep: x(N, C, H, H), F = 2C (C from 64 on, or always with ``same_width``), every
+    algorithm (and torch when given)."""
     N = int(min(256, max(8, 48 * 16 * 32 * 32 // (C * H * H))))
-    F = 2 * C if C < 64 else C
+    F = 2 * C if C < 64 and not same_width else C
     x = rng.standard_normal((N, C, H, H)).astype(dtype)
     w = (rng.standard_normal((F, C, 3, 3)) * 0.1).astype(dtype)
     b = np.zeros(F, dtype)
@@ -81,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--torch", action="store_true", help="also time torch at 1 thread")
+    parser.add_argument("--same-width", action="store_true", help="F = C output channels (default 2C below 64)")
     args = parser.parse_args(argv)
     steady_malloc()
     set_num_threads(1)
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     for C in args.channels:
         for H in args.sizes:
-            print(sweep_case(rng, C, H, dtype, args.repeats, torch), flush=True)
+            print(sweep_case(rng, C, H, dtype, args.repeats, torch, args.same_width), flush=True)
     return 0
 
 
