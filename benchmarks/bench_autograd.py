@@ -150,7 +150,7 @@ def training_step_fns(model: str) -> tuple[Callable[[], float], Callable[[], flo
 
         def forward(x):
             for i in range(1, depth + 1):
-                x = F.linear(x, P[f"W{i}"].T, P[f"b{i}"])
+                x = x @ P[f"W{i}"] + P[f"b{i}"]  # CS231n's (D, M) weights: a matmul node and a broadcast add
                 if i < depth:
                     x = F.relu(x)
             return x
@@ -169,8 +169,8 @@ def training_step_fns(model: str) -> tuple[Callable[[], float], Callable[[], flo
 
         def forward(x):
             x = F.max_pool2d(F.relu(F.conv2d(x, P["W1"], P["b1"], padding=3)), 2)
-            x = F.relu(F.linear(x.flatten(1), P["W2"].T, P["b2"]))
-            return F.linear(x, P["W3"].T, P["b3"])
+            x = F.relu(x.flatten(1) @ P["W2"] + P["b2"])
+            return x @ P["W3"] + P["b3"]
 
         auto = _tape_adam_step(forward, list(P.values()), X, y, 1e-3)
     elif model == "CharTransformer":
