@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_line, steady_malloc  # noqa: E402
+from common import blas_line, load_line, steady_malloc  # noqa: E402
 
 from nnlab.layers.conv import choose_conv_algo, conv_backward_fast, conv_forward_fast  # noqa: E402
 from nnlab.threads import set_num_threads  # noqa: E402
@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(1)
-    print(f"bench_conv_sweep: 3x3 stride 1 pad 1, {dtype.name}, fwd + bwd, CPU time at 1 thread (ms); {load_line()}")
+    print(f"bench_conv_sweep: 3x3 stride 1 pad 1, {dtype.name}, fwd + bwd, CPU time at 1 thread (ms); {load_line()}; "
+          f"{blas_line()}")
     rng = np.random.default_rng(0)
     for C in args.channels:
         for H in args.sizes:

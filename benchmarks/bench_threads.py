@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_line, steady_malloc, time_fn  # noqa: E402
+from common import blas_line, load_line, steady_malloc, time_fn  # noqa: E402
 
 from nnlab.layers import (  # noqa: E402
     conv_backward_fast,
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     steady_malloc()
     print(f"bench_threads: nnlab speed-up from {args.threads[0]} thread(s), fwd + bwd float32, median of "
-          f"{args.repeats} interleaved samples; {load_line()}")
+          f"{args.repeats} interleaved samples; {load_line()}; {blas_line()}")
     for family in args.kernels.split(","):
         for label, make in KERNELS[family]:
             step = make()
