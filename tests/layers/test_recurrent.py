@@ -403,3 +403,58 @@ def test_converters_reject_inconsistent_shapes(rng):
         rnn_weights_from_torch(np.ones((4, 3)), np.ones((3, 3)), np.ones(4), np.ones(4))
     with pytest.raises(ValueError, match="rnn_weights_to_torch: Wh must be"):
         rnn_weights_to_torch(np.ones((3, 4)), np.ones((4, 3)), np.ones(4))
+
+
+# ------------------------------------------------------------------ LSTM over embedded tokens (table lookup)
+
+
+@pytest.mark.parametrize("V, with_state", [(5, False), (5, True), (40, True)])  # N*T = 12: V = 40 composes
+def test_lstm_tokens_equal_embedding_then_lstm(V, with_state):
+    from nnlab.layers.recurrent import lstm_backward_tokens, lstm_forward_tokens
+
+    rng = np.random.default_rng(7)
+    N, T, D, H = 3, 4, 6, 5
+    ids = rng.integers(0, V, size=(N, T))
+    ids[0, :2] = 1  # a repeated id: its gradients add up
+    W_embed = rng.standard_normal((V, D))
+    h0 = rng.standard_normal((N, H))
+    Wx, Wh, b = rng.standard_normal((D, 4 * H)), rng.standard_normal((H, 4 * H)), rng.standard_normal(4 * H)
+    c0 = rng.standard_normal((N, H)) if with_state else None
+    dh = rng.standard_normal((N, T, H))
+    dc_last = rng.standard_normal((N, H)) if with_state else None
+
+    x, emb_cache = word_embedding_forward(ids, W_embed)
+    h_ref, cache_ref = lstm_forward(x, h0, Wx, Wh, b, c0)
+    dx, *grads_ref = lstm_backward_with_state(dh, cache_ref, dc_last)
+    grads_ref = [word_embedding_backward(dx, emb_cache), *grads_ref]
+
+    h, cache = lstm_forward_tokens(ids, W_embed, h0, Wx, Wh, b, c0)
+    assert (cache.lstm.x is None) == (V <= N * T)  # the table path where the vocabulary is the smaller
+    assert rel_error(h, h_ref) < 1e-12
+    np.testing.assert_allclose(cache.lstm.c[:, -1], cache_ref.c[:, -1], rtol=1e-12, atol=1e-14)
+    grads = lstm_backward_tokens(dh, cache, dc_last)
+    names = ("dW_embed", "dh0", "dc0", "dWx", "dWh", "db")
+    for name, ours, ref in zip(names, grads, grads_ref):
+        assert ours.shape == ref.shape and ours.dtype == np.float64, name
+        assert np.abs(ours - ref).max() <= 1e-12 * max(np.abs(ref).max(), 1.0), name
+
+
+def test_lstm_tokens_float32_keeps_dtype_and_rejects_bad_ids():
+    from nnlab.layers.recurrent import lstm_backward_tokens, lstm_forward_tokens
+
+    rng = np.random.default_rng(1)
+    W_embed = rng.standard_normal((4, 3)).astype(np.float32)
+    h0 = np.zeros((2, 2), np.float32)
+    Wx, Wh, b = (rng.standard_normal(s).astype(np.float32) for s in ((3, 8), (2, 8), (8,)))
+    ids = np.array([[0, 3, 3], [1, 2, 0]])
+    h, cache = lstm_forward_tokens(ids, W_embed, h0, Wx, Wh, b)
+    assert h.dtype == np.float32 and cache.lstm.x is None
+    assert all(g.dtype == np.float32 for g in lstm_backward_tokens(np.ones_like(h), cache))
+    with pytest.raises(TypeError, match="lstm_forward_tokens: ids must hold integer token ids"):
+        lstm_forward_tokens(ids.astype(np.float32), W_embed, h0, Wx, Wh, b)
+    with pytest.raises(ValueError, match=r"lstm_forward_tokens: ids must hold token ids in \[0, 4\)"):
+        lstm_forward_tokens(ids + 1, W_embed, h0, Wx, Wh, b)
+    with pytest.raises(ValueError, match="lstm_forward_tokens: Wx must have shape"):
+        lstm_forward_tokens(ids, W_embed, h0, Wx[:2], Wh, b)
+    with pytest.raises(TypeError, match="lstm_forward_tokens: h0 has dtype float64"):
+        lstm_forward_tokens(ids, W_embed, h0.astype(np.float64), Wx, Wh, b)

@@ -36,6 +36,9 @@ __all__ = [
     "lstm_backward",
     "lstm_backward_with_state",
     "LSTMCache",
+    "lstm_forward_tokens",
+    "lstm_backward_tokens",
+    "TokenLSTMCache",
     "word_embedding_forward",
     "word_embedding_backward",
     "temporal_affine_forward",
@@ -334,12 +337,20 @@ def lstm_forward(x: Any, h0: Any, Wx: Any, Wh: Any, b: Any, c0: Any = None) -> t
         if c0.shape != h0.shape:
             raise ValueError(f"{fn}: c0 must have the shape of h0 {tuple(h0.shape)}, got {tuple(c0.shape)}")
     N, T, _ = x.shape
-    Wh_s = _halve_ifo(Wh, H)
     gates = (x.reshape(N * T, D) @ _halve_ifo(Wx, H)).reshape(N, T, 4 * H)  # all input projections at once
     gates += _halve_ifo(b, H)
-    h = xp.empty((N, T, H), dtype=x.dtype)
-    c = xp.empty((N, T, H), dtype=x.dtype)
-    tanh_c = xp.empty((N, T, H), dtype=x.dtype)
+    h, c, tanh_c = _lstm_time_loop(gates, h0, c0, Wh, xp)
+    return h, LSTMCache(x, h0, c0, Wx, Wh, h, c, tanh_c, gates)
+
+
+def _lstm_time_loop(gates: Any, h0: Any, c0: Any, Wh: Any, xp) -> tuple[Any, Any, Any]:
+    """The recurrence of :func:`lstm_forward` from the input projections ``gates`` (N, T, 4H), i/f/o columns
+    already halved, bias added; activates ``gates`` in place. Returns ``(h, c, tanh_c)``, each (N, T, H)."""
+    N, T, H = gates.shape[0], gates.shape[1], h0.shape[1]
+    Wh_s = _halve_ifo(Wh, H)
+    h = xp.empty((N, T, H), dtype=gates.dtype)
+    c = xp.empty((N, T, H), dtype=gates.dtype)
+    tanh_c = xp.empty((N, T, H), dtype=gates.dtype)
     prev_h, prev_c = h0, c0
     for t in range(T):
         a = gates[:, t]
@@ -349,7 +360,7 @@ def lstm_forward(x: Any, h0: Any, Wx: Any, Wh: Any, b: Any, c0: Any = None) -> t
         xp.tanh(c[:, t], out=tanh_c[:, t])
         xp.multiply(a[:, 2 * H : 3 * H], tanh_c[:, t], out=h[:, t])
         prev_h, prev_c = h[:, t], c[:, t]
-    return h, LSTMCache(x, h0, c0, Wx, Wh, h, c, tanh_c, gates)
+    return h, c, tanh_c
 
 
 def lstm_backward_with_state(dh: Any, cache: LSTMCache, dc_last: Any = None) -> tuple[Any, ...]:
@@ -371,6 +382,18 @@ def lstm_backward_with_state(dh: Any, cache: LSTMCache, dc_last: Any = None) -> 
     else:
         _check_upstream(fn, "dc_last", dc_last, h0.shape, h0.dtype)
         dc_next = dc_last
+    da2, dh0, dc0 = _lstm_backward_time_loop(dh, cache, dc_next, xp)
+    h_prev = xp.concatenate([h0[:, None, :], h[:, :-1]], axis=1).reshape(N * T, H)
+    dx = (da2 @ Wx.T).reshape(N, T, D)
+    return dx, dh0, dc0, x.reshape(N * T, D).T @ da2, h_prev.T @ da2, da2.sum(axis=0)
+
+
+def _lstm_backward_time_loop(dh: Any, cache: LSTMCache, dc_next: Any, xp) -> tuple[Any, Any, Any]:
+    """The backward recurrence of :func:`lstm_backward_with_state`: ``(da (N*T, 4H), dh0, dc0)``, ``da`` the
+    gradients of the gate pre-activations (what the input projection, Wh and b gradients are GEMMs of)."""
+    _, h0, c0, _, Wh, h, c, tanh_c, gates = cache
+    N, T = h.shape[:2]
+    H = h0.shape[1]
     deriv = _activation_derivs(gates, H, xp)  # activation derivatives of every step, one pass
     dtanh_c = 1 - tanh_c * tanh_c
     da = xp.empty_like(gates)
@@ -385,10 +408,7 @@ def lstm_backward_with_state(dh: Any, cache: LSTMCache, dc_last: Any = None) -> 
         dc *= gates[:, t, H : 2 * H]
         dc_next = dc
         dh_next = da_t @ WhT
-    da2 = da.reshape(N * T, 4 * H)
-    h_prev = xp.concatenate([h0[:, None, :], h[:, :-1]], axis=1).reshape(N * T, H)
-    dx = (da2 @ Wx.T).reshape(N, T, D)
-    return dx, dh_next, dc_next, x.reshape(N * T, D).T @ da2, h_prev.T @ da2, da2.sum(axis=0)
+    return da.reshape(N * T, 4 * H), dh_next, dc_next
 
 
 def lstm_backward(dh: Any, cache: LSTMCache) -> tuple[Any, Any, Any, Any, Any]:
@@ -401,6 +421,84 @@ def lstm_backward(dh: Any, cache: LSTMCache) -> tuple[Any, Any, Any, Any, Any]:
     check_array("lstm_backward", "dh", dh)
     dx, dh0, _, dWx, dWh, db = lstm_backward_with_state(dh, cache)
     return dx, dh0, dWx, dWh, db
+
+
+class TokenLSTMCache(NamedTuple):
+    """What :func:`lstm_forward_tokens` keeps: the token ids, the embedding table and the LSTM's cache (whose
+    ``x`` is None when the input projection was a table lookup, else the embedded sequence)."""
+
+    ids: Any  # (N, T) integer token ids
+    W_embed: Any  # (V, D)
+    lstm: LSTMCache
+
+
+def lstm_forward_tokens(ids: Any, W_embed: Any, h0: Any, Wx: Any, Wh: Any, b: Any,
+                        c0: Any = None) -> tuple[Any, TokenLSTMCache]:
+    """An LSTM over embedded tokens: ``lstm_forward(W_embed[ids], h0, Wx, Wh, b, c0)`` (see :func:`lstm_forward`
+    and :func:`word_embedding_forward`), with the input projection as a table lookup where that is cheaper.
+
+    Every input row is a row of ``W_embed``, so ``x[n, t] @ Wx = (W_embed @ Wx)[ids[n, t]]``: with ``V <= N*T``
+    the (V, 4H) table ``W_embed @ Wx`` (V*D*4H multiply-adds) replaces the (N*T, D) x (D, 4H) GEMM, and the
+    backward's ``dx = da @ Wx^T`` and ``dWx = x^T @ da`` become ``dW_embed = G @ Wx^T`` and ``dWx = W_embed^T @ G``
+    with ``G[v] = sum of da[n, t] over ids[n, t] = v`` (V rows instead of N*T). CharRNN's step (N*T = 1920,
+    V = 37, D = 256, H = 128): three 0.5-GFLOP GEMMs become ~10 MFLOP each. The sums run in another order than
+    the composition's, so results agree to rounding (float64 1e-13, tested), not bitwise.
+
+    Inputs: ids (N, T) integer ids in [0, V); W_embed (V, D); h0 (N, H); Wx (D, 4H); Wh (H, 4H); b (4H,);
+    optional c0 (N, H); one floating dtype. Returns ``(h (N, T, H), cache)`` for :func:`lstm_backward_tokens`.
+    """
+    fn = "lstm_forward_tokens"
+    check_array(fn, "ids", ids, ndim=2, shape_hint="(N, T)")
+    check_array(fn, "W_embed", W_embed, ndim=2, shape_hint="(V, D)", float_only=True)
+    _check_ids(fn, "ids", ids, W_embed)
+    N, T = ids.shape
+    if W_embed.shape[0] > N * T:  # more vocabulary than tokens: the GEMM on the embedded rows is cheaper
+        h, cache = lstm_forward(W_embed[ids], h0, Wx, Wh, b, c0)
+        return h, TokenLSTMCache(ids, W_embed, cache)
+    xp = xp_of(W_embed, h0, Wx, Wh, b)
+    _, H = _check_cell(fn, xp.broadcast_to(W_embed[:1], (N, T, W_embed.shape[1])), h0, Wx, Wh, b, gates=4,
+                       x_ndim=3)
+    _check_dtypes(fn, W_embed=W_embed, h0=h0, Wx=Wx, Wh=Wh, b=b)
+    if c0 is None:
+        c0 = xp.zeros_like(h0)
+    else:
+        _check_dtypes(fn, h0=h0, c0=c0)
+        if c0.shape != h0.shape:
+            raise ValueError(f"{fn}: c0 must have the shape of h0 {tuple(h0.shape)}, got {tuple(c0.shape)}")
+    table = W_embed @ _halve_ifo(Wx, H)  # (V, 4H): every token's input projection
+    table += _halve_ifo(b, H)
+    gates = table[ids]  # (N, T, 4H), a fresh array
+    h, c, tanh_c = _lstm_time_loop(gates, h0, c0, Wh, xp)
+    return h, TokenLSTMCache(ids, W_embed, LSTMCache(None, h0, c0, Wx, Wh, h, c, tanh_c, gates))
+
+
+def lstm_backward_tokens(dh: Any, cache: TokenLSTMCache, dc_last: Any = None) -> tuple[Any, ...]:
+    """Backward of :func:`lstm_forward_tokens`.
+
+    Inputs: dh (N, T, H); the forward's cache; optional dc_last (N, H) as in :func:`lstm_backward_with_state`.
+    Returns ``(dW_embed (V, D), dh0 (N, H), dc0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,))``: the table
+    path sums the gate gradients per token (``G``, as :func:`word_embedding_backward` sums rows) and takes
+    ``dW_embed = G @ Wx^T``, ``dWx = W_embed^T @ G``.
+    """
+    ids, W_embed, inner = cache
+    if inner.x is not None:  # the composition ran
+        dx, dh0, dc0, dWx, dWh, db = lstm_backward_with_state(dh, inner, dc_last)
+        return word_embedding_backward(dx, (ids, W_embed.shape, W_embed.dtype)), dh0, dc0, dWx, dWh, db
+    fn = "lstm_backward_tokens"
+    check_array(fn, "dh", dh)
+    _, h0, _, Wx, _, h, _, _, _ = inner
+    _check_upstream(fn, "dh", dh, h.shape, h.dtype)
+    xp = xp_of(dh, h)
+    N, T, H = h.shape
+    if dc_last is None:
+        dc_next = xp.zeros_like(h0)
+    else:
+        _check_upstream(fn, "dc_last", dc_last, h0.shape, h0.dtype)
+        dc_next = dc_last
+    da2, dh0, dc0 = _lstm_backward_time_loop(dh, inner, dc_next, xp)
+    G = word_embedding_backward(da2.reshape(N, T, 4 * H), (ids, (W_embed.shape[0], 4 * H), da2.dtype))
+    h_prev = xp.concatenate([h0[:, None, :], h[:, :-1]], axis=1).reshape(N * T, H)
+    return G @ Wx.T, dh0, dc0, W_embed.T @ G, h_prev.T @ da2, da2.sum(axis=0)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -416,13 +514,19 @@ def word_embedding_forward(x: Any, W: Any) -> tuple[Any, tuple]:
     fn = "word_embedding_forward"
     check_array(fn, "x", x)
     check_array(fn, "W", W, ndim=2, shape_hint="(V, D)", float_only=True)
+    _check_ids(fn, "x", x, W)
+    return W[x], (x, W.shape, W.dtype)
+
+
+def _check_ids(fn: str, name: str, x: Any, W: Any) -> None:
+    """``x`` must hold integer token ids in [0, V) for the (V, D) table ``W``."""
     if not np.issubdtype(x.dtype, np.integer):
-        raise TypeError(f"{fn}: x must hold integer token ids, got dtype {x.dtype} (cast with x.astype(int))")
+        raise TypeError(f"{fn}: {name} must hold integer token ids, got dtype {x.dtype} "
+                        f"(cast with {name}.astype(int))")
     V = W.shape[0]
     if x.size and (int(x.min()) < 0 or int(x.max()) >= V):
-        raise ValueError(f"{fn}: x must hold token ids in [0, {V}) for W of shape {tuple(W.shape)}, "
+        raise ValueError(f"{fn}: {name} must hold token ids in [0, {V}) for W of shape {tuple(W.shape)}, "
                          f"got values from {int(x.min())} to {int(x.max())}")
-    return W[x], (x, W.shape, W.dtype)
 
 
 def word_embedding_backward(dout: Any, cache: tuple) -> Any:
