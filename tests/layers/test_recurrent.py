@@ -429,9 +429,9 @@ def test_lstm_tokens_equal_embedding_then_lstm(V, with_state):
     grads_ref = [word_embedding_backward(dx, emb_cache), *grads_ref]
 
     h, cache = lstm_forward_tokens(ids, W_embed, h0, Wx, Wh, b, c0)
-    assert (cache.lstm.x is None) == (V <= N * T)  # the table path where the vocabulary is the smaller
+    assert (cache.inner.x is None) == (V <= N * T)  # the table path where the vocabulary is the smaller
     assert rel_error(h, h_ref) < 1e-12
-    np.testing.assert_allclose(cache.lstm.c[:, -1], cache_ref.c[:, -1], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(cache.inner.c[:, -1], cache_ref.c[:, -1], rtol=1e-12, atol=1e-14)
     grads = lstm_backward_tokens(dh, cache, dc_last)
     names = ("dW_embed", "dh0", "dc0", "dWx", "dWh", "db")
     for name, ours, ref in zip(names, grads, grads_ref):
@@ -448,7 +448,7 @@ def test_lstm_tokens_float32_keeps_dtype_and_rejects_bad_ids():
     Wx, Wh, b = (rng.standard_normal(s).astype(np.float32) for s in ((3, 8), (2, 8), (8,)))
     ids = np.array([[0, 3, 3], [1, 2, 0]])
     h, cache = lstm_forward_tokens(ids, W_embed, h0, Wx, Wh, b)
-    assert h.dtype == np.float32 and cache.lstm.x is None
+    assert h.dtype == np.float32 and cache.inner.x is None
     assert all(g.dtype == np.float32 for g in lstm_backward_tokens(np.ones_like(h), cache))
     with pytest.raises(TypeError, match="lstm_forward_tokens: ids must hold integer token ids"):
         lstm_forward_tokens(ids.astype(np.float32), W_embed, h0, Wx, Wh, b)
@@ -458,3 +458,28 @@ def test_lstm_tokens_float32_keeps_dtype_and_rejects_bad_ids():
         lstm_forward_tokens(ids, W_embed, h0, Wx[:2], Wh, b)
     with pytest.raises(TypeError, match="lstm_forward_tokens: h0 has dtype float64"):
         lstm_forward_tokens(ids, W_embed, h0.astype(np.float64), Wx, Wh, b)
+
+
+@pytest.mark.parametrize("V", [5, 40])  # N*T = 12: V = 40 composes
+def test_rnn_tokens_equal_embedding_then_rnn(V):
+    from nnlab.layers.recurrent import rnn_backward_tokens, rnn_forward_tokens
+
+    rng = np.random.default_rng(8)
+    N, T, D, H = 3, 4, 6, 5
+    ids = rng.integers(0, V, size=(N, T))
+    ids[1, 1:] = 2  # repeated ids
+    W_embed, h0 = rng.standard_normal((V, D)), rng.standard_normal((N, H))
+    Wx, Wh, b = rng.standard_normal((D, H)) * 0.5, rng.standard_normal((H, H)) * 0.5, rng.standard_normal(H)
+    dh = rng.standard_normal((N, T, H))
+    x, emb_cache = word_embedding_forward(ids, W_embed)
+    h_ref, cache_ref = rnn_forward(x, h0, Wx, Wh, b)
+    dx, *grads_ref = rnn_backward(dh, cache_ref)
+    grads_ref = [word_embedding_backward(dx, emb_cache), *grads_ref]
+    h, cache = rnn_forward_tokens(ids, W_embed, h0, Wx, Wh, b)
+    assert (cache.inner[0] is None) == (V <= N * T)
+    assert rel_error(h, h_ref) < 1e-12
+    for name, ours, ref in zip(("dW_embed", "dh0", "dWx", "dWh", "db"), rnn_backward_tokens(dh, cache), grads_ref):
+        assert ours.shape == ref.shape and ours.dtype == np.float64, name
+        assert np.abs(ours - ref).max() <= 1e-12 * max(np.abs(ref).max(), 1.0), name
+    with pytest.raises(ValueError, match=r"rnn_forward_tokens: ids must hold token ids in \[0, "):
+        rnn_forward_tokens(ids + V, W_embed, h0, Wx, Wh, b)

@@ -38,7 +38,9 @@ __all__ = [
     "LSTMCache",
     "lstm_forward_tokens",
     "lstm_backward_tokens",
-    "TokenLSTMCache",
+    "TokenCache",
+    "rnn_forward_tokens",
+    "rnn_backward_tokens",
     "word_embedding_forward",
     "word_embedding_backward",
     "temporal_affine_forward",
@@ -151,13 +153,19 @@ def rnn_forward(x: Any, h0: Any, Wx: Any, Wh: Any, b: Any) -> tuple[Any, tuple]:
     N, T, _ = x.shape
     h = (x.reshape(N * T, D) @ Wx).reshape(N, T, H)  # input projection of every step in one GEMM
     h += b
+    _rnn_time_loop(h, h0, Wh, xp)
+    return h, (x, h0, Wx, Wh, h)
+
+
+def _rnn_time_loop(h: Any, h0: Any, Wh: Any, xp) -> None:
+    """The recurrence of :func:`rnn_forward`, in place: ``h`` (N, T, H) holds the input projections plus b on
+    entry and the hidden states on return."""
     prev_h = h0
-    for t in range(T):
+    for t in range(h.shape[1]):
         h_t = h[:, t]
         h_t += prev_h @ Wh
         xp.tanh(h_t, out=h_t)
         prev_h = h_t
-    return h, (x, h0, Wx, Wh, h)
 
 
 def rnn_backward(dh: Any, cache: tuple) -> tuple[Any, Any, Any, Any, Any]:
@@ -171,7 +179,15 @@ def rnn_backward(dh: Any, cache: tuple) -> tuple[Any, Any, Any, Any, Any]:
     _check_upstream("rnn_backward", "dh", dh, h.shape, h.dtype)
     xp = xp_of(dh, h)
     N, T, D = x.shape
-    H = h0.shape[1]
+    dz2, dh0, h_prev = _rnn_backward_time_loop(dh, h0, Wh, h, xp)
+    dx = (dz2 @ Wx.T).reshape(N, T, D)
+    return dx, dh0, x.reshape(N * T, D).T @ dz2, h_prev.T @ dz2, dz2.sum(axis=0)
+
+
+def _rnn_backward_time_loop(dh: Any, h0: Any, Wh: Any, h: Any, xp) -> tuple[Any, Any, Any]:
+    """The backward recurrence of :func:`rnn_backward`: ``(dz (N*T, H), dh0, h_prev (N*T, H))``, ``dz`` the
+    gradients of the pre-activations and ``h_prev`` the states each step started from."""
+    N, T, H = h.shape
     dtanh = 1 - h * h
     dz = dh * dtanh  # (N, T, H); the recurrent term dh_{t+1->t} * dtanh_t is added step by step below
     WhT = xp.ascontiguousarray(Wh.T)
@@ -182,10 +198,8 @@ def rnn_backward(dh: Any, cache: tuple) -> tuple[Any, Any, Any, Any, Any]:
             dprev *= dtanh[:, t]
             dz_t += dprev
         dprev = dz_t @ WhT
-    dz2 = dz.reshape(N * T, H)
     h_prev = xp.concatenate([h0[:, None, :], h[:, :-1]], axis=1).reshape(N * T, H)
-    dx = (dz2 @ Wx.T).reshape(N, T, D)
-    return dx, dprev, x.reshape(N * T, D).T @ dz2, h_prev.T @ dz2, dz2.sum(axis=0)
+    return dz.reshape(N * T, H), dprev, h_prev
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -423,17 +437,65 @@ def lstm_backward(dh: Any, cache: LSTMCache) -> tuple[Any, Any, Any, Any, Any]:
     return dx, dh0, dWx, dWh, db
 
 
-class TokenLSTMCache(NamedTuple):
-    """What :func:`lstm_forward_tokens` keeps: the token ids, the embedding table and the LSTM's cache (whose
-    ``x`` is None when the input projection was a table lookup, else the embedded sequence)."""
+class TokenCache(NamedTuple):
+    """What :func:`lstm_forward_tokens` / :func:`rnn_forward_tokens` keep: the token ids, the embedding table and
+    the recurrent kernel's cache (whose ``x``, its first field, is None when the input projection was a table
+    lookup, else the embedded sequence)."""
 
     ids: Any  # (N, T) integer token ids
     W_embed: Any  # (V, D)
-    lstm: LSTMCache
+    inner: Any  # LSTMCache, or rnn_forward's (x, h0, Wx, Wh, h)
+
+
+def _table_pays(fn: str, ids: Any, W_embed: Any) -> bool:
+    """Check the token ids and the embedding table; whether the input projection goes by table lookup: with at
+    most as many vocabulary rows as tokens (V <= N*T), the (V, D) x (D, G) table costs less than the
+    (N*T, D) x (D, G) GEMM on the embedded rows."""
+    check_array(fn, "ids", ids, ndim=2, shape_hint="(N, T)")
+    check_array(fn, "W_embed", W_embed, ndim=2, shape_hint="(V, D)", float_only=True)
+    _check_ids(fn, "ids", ids, W_embed)
+    return 0 < W_embed.shape[0] <= ids.size
+
+
+def rnn_forward_tokens(ids: Any, W_embed: Any, h0: Any, Wx: Any, Wh: Any, b: Any) -> tuple[Any, TokenCache]:
+    """A tanh RNN over embedded tokens: ``rnn_forward(W_embed[ids], h0, Wx, Wh, b)``, with the input projection
+    ``(W_embed @ Wx)[ids]`` by table lookup where the vocabulary is the smaller (as :func:`lstm_forward_tokens`).
+
+    Inputs: ids (N, T) integer ids in [0, V); W_embed (V, D); h0 (N, H); Wx (D, H); Wh (H, H); b (H,); one
+    floating dtype. Returns ``(h (N, T, H), cache)`` for :func:`rnn_backward_tokens`.
+    """
+    fn = "rnn_forward_tokens"
+    if not _table_pays(fn, ids, W_embed):
+        h, cache = rnn_forward(W_embed[ids], h0, Wx, Wh, b)
+        return h, TokenCache(ids, W_embed, cache)
+    N, T = ids.shape
+    xp = xp_of(W_embed, h0, Wx, Wh, b)
+    _check_cell(fn, xp.broadcast_to(W_embed[:1], (N, T, W_embed.shape[1])), h0, Wx, Wh, b, gates=1, x_ndim=3)
+    _check_dtypes(fn, W_embed=W_embed, h0=h0, Wx=Wx, Wh=Wh, b=b)
+    table = W_embed @ Wx  # (V, H): every token's input projection
+    table += b
+    h = table[ids]  # (N, T, H), a fresh array
+    _rnn_time_loop(h, h0, Wh, xp)
+    return h, TokenCache(ids, W_embed, (None, h0, Wx, Wh, h))
+
+
+def rnn_backward_tokens(dh: Any, cache: TokenCache) -> tuple[Any, Any, Any, Any, Any]:
+    """Backward of :func:`rnn_forward_tokens`: ``(dW_embed (V, D), dh0 (N, H), dWx (D, H), dWh (H, H),
+    db (H,))``, by ``G`` (the per-token sums of the pre-activation gradients) on the table path."""
+    ids, W_embed, inner = cache
+    if inner[0] is not None:  # the composition ran
+        dx, dh0, dWx, dWh, db = rnn_backward(dh, inner)
+        return word_embedding_backward(dx, (ids, W_embed.shape, W_embed.dtype)), dh0, dWx, dWh, db
+    _, h0, Wx, Wh, h = inner
+    _check_upstream("rnn_backward_tokens", "dh", dh, h.shape, h.dtype)
+    xp = xp_of(dh, h)
+    dz2, dh0, h_prev = _rnn_backward_time_loop(dh, h0, Wh, h, xp)
+    G = word_embedding_backward(dz2.reshape(h.shape), (ids, (W_embed.shape[0], h.shape[2]), dz2.dtype))
+    return G @ Wx.T, dh0, W_embed.T @ G, h_prev.T @ dz2, dz2.sum(axis=0)
 
 
 def lstm_forward_tokens(ids: Any, W_embed: Any, h0: Any, Wx: Any, Wh: Any, b: Any,
-                        c0: Any = None) -> tuple[Any, TokenLSTMCache]:
+                        c0: Any = None) -> tuple[Any, TokenCache]:
     """An LSTM over embedded tokens: ``lstm_forward(W_embed[ids], h0, Wx, Wh, b, c0)`` (see :func:`lstm_forward`
     and :func:`word_embedding_forward`), with the input projection as a table lookup where that is cheaper.
 
@@ -448,13 +510,10 @@ def lstm_forward_tokens(ids: Any, W_embed: Any, h0: Any, Wx: Any, Wh: Any, b: An
     optional c0 (N, H); one floating dtype. Returns ``(h (N, T, H), cache)`` for :func:`lstm_backward_tokens`.
     """
     fn = "lstm_forward_tokens"
-    check_array(fn, "ids", ids, ndim=2, shape_hint="(N, T)")
-    check_array(fn, "W_embed", W_embed, ndim=2, shape_hint="(V, D)", float_only=True)
-    _check_ids(fn, "ids", ids, W_embed)
-    N, T = ids.shape
-    if W_embed.shape[0] > N * T:  # more vocabulary than tokens: the GEMM on the embedded rows is cheaper
+    if not _table_pays(fn, ids, W_embed):
         h, cache = lstm_forward(W_embed[ids], h0, Wx, Wh, b, c0)
-        return h, TokenLSTMCache(ids, W_embed, cache)
+        return h, TokenCache(ids, W_embed, cache)
+    N, T = ids.shape
     xp = xp_of(W_embed, h0, Wx, Wh, b)
     _, H = _check_cell(fn, xp.broadcast_to(W_embed[:1], (N, T, W_embed.shape[1])), h0, Wx, Wh, b, gates=4,
                        x_ndim=3)
@@ -469,10 +528,10 @@ def lstm_forward_tokens(ids: Any, W_embed: Any, h0: Any, Wx: Any, Wh: Any, b: An
     table += _halve_ifo(b, H)
     gates = table[ids]  # (N, T, 4H), a fresh array
     h, c, tanh_c = _lstm_time_loop(gates, h0, c0, Wh, xp)
-    return h, TokenLSTMCache(ids, W_embed, LSTMCache(None, h0, c0, Wx, Wh, h, c, tanh_c, gates))
+    return h, TokenCache(ids, W_embed, LSTMCache(None, h0, c0, Wx, Wh, h, c, tanh_c, gates))
 
 
-def lstm_backward_tokens(dh: Any, cache: TokenLSTMCache, dc_last: Any = None) -> tuple[Any, ...]:
+def lstm_backward_tokens(dh: Any, cache: TokenCache, dc_last: Any = None) -> tuple[Any, ...]:
     """Backward of :func:`lstm_forward_tokens`.
 
     Inputs: dh (N, T, H); the forward's cache; optional dc_last (N, H) as in :func:`lstm_backward_with_state`.
@@ -481,7 +540,7 @@ def lstm_backward_tokens(dh: Any, cache: TokenLSTMCache, dc_last: Any = None) ->
     ``dW_embed = G @ Wx^T``, ``dWx = W_embed^T @ G``.
     """
     ids, W_embed, inner = cache
-    if inner.x is not None:  # the composition ran
+    if inner[0] is not None:  # the composition ran
         dx, dh0, dc0, dWx, dWh, db = lstm_backward_with_state(dh, inner, dc_last)
         return word_embedding_backward(dx, (ids, W_embed.shape, W_embed.dtype)), dh0, dc0, dWx, dWh, db
     fn = "lstm_backward_tokens"
