@@ -80,7 +80,7 @@ np.random.seed(0)
 model = FullyConnectedNet([128, 64], input_dim=64, num_classes=10, normalization="batchnorm",
                           dtype=np.float32)
 solver = nnlab.Solver(model, data, update_rule="adam", optim_config={"learning_rate": 2e-3},
-                      lr_decay=0.95, num_epochs=EPOCHS, batch_size=64, verbose=False)
+                      lr_decay=0.95, num_epochs=EPOCHS, batch_size=64, verbose=False, progress=False)
 solver.train()
 test_acc = solver.check_accuracy(data["X_test"], data["y_test"])
 print(f"best val {solver.best_val_acc:.3f}, test {test_acc:.3f}")

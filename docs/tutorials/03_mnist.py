@@ -30,6 +30,8 @@ import numpy as np
 import nnlab
 from nnlab.data import load_mnist
 from nnlab.models import FullyConnectedNet
+from nnlab.recipes.mnist import kaiming_init
+from nnlab.schedules import inverse_time_decay
 from nnlab.viz import confusion_matrix
 
 FULL = os.environ.get("NNLAB_TUTORIAL_FULL") == "1"
@@ -53,16 +55,18 @@ plt.show()
 # %% [markdown]
 # ## The network and the training loop
 #
-# `FullyConnectedNet` puts batch norm before each ReLU. The learning rate follows the notebook's inverse-time decay
-# only approximately here (`lr_decay` multiplies it after every epoch).
+# `FullyConnectedNet` puts batch norm before each ReLU. The weights are the notebook's
+# $W \sim \mathcal{N}(0, 1) \cdot 2/\sqrt{\text{fan\_in}}$ (`kaiming_init`), and the learning rate follows its
+# inverse-time decay $\text{lr}_e = \text{lr}_0 / (1 + 0.1\,e)$ at epoch $e$.
 
 # %%
 np.random.seed(1)
-model = FullyConnectedNet([100, 100], input_dim=784, num_classes=10, normalization="batchnorm",
-                          weight_scale=None if hasattr(FullyConnectedNet, "kaiming") else 2e-2, dtype=np.float32)
+model = FullyConnectedNet([100, 100], input_dim=784, num_classes=10, normalization="batchnorm", dtype=np.float32)
+model.params.update(kaiming_init([784, 100, 100, 10]))
 solver = nnlab.Solver(model, data, update_rule="adam",
                       optim_config={"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.99},
-                      lr_decay=1 / 1.1, num_epochs=3, batch_size=64, verbose=False)
+                      lr_schedule=inverse_time_decay(1e-3, 0.1), num_epochs=3, batch_size=64,
+                      verbose=False, progress=False)
 solver.train()
 test_acc = solver.check_accuracy(data["X_test"], data["y_test"])
 print(f"train {solver.train_acc_history[-1]:.4f}  val {solver.best_val_acc:.4f}  test {test_acc:.4f}")

@@ -56,7 +56,7 @@ np.random.seed(0)
 model = ThreeLayerConvNet(num_filters=32, filter_size=7, hidden_dim=100, weight_scale=1e-3, reg=1e-3,
                           dtype=np.float32)
 solver = nnlab.Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
-                      num_epochs=5 if FULL else 2, batch_size=50, verbose=False)
+                      num_epochs=5 if FULL else 2, batch_size=50, verbose=False, progress=False)
 solver.train()
 test_acc = solver.check_accuracy(data["X_test"], data["y_test"])
 print(f"best val {solver.best_val_acc:.3f}, test {test_acc:.3f} (chance 0.100)")

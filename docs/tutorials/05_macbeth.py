@@ -50,7 +50,7 @@ model = CharRNN(text["vocab_size"], embedding_dim=256 if FULL else 64, hidden_si
 solver = nnlab.Solver(model, data, update_rule="rmsprop",
                       optim_config={"learning_rate": 1e-3, "decay_rate": 0.99, "epsilon": 1e-8},
                       num_epochs=10 if FULL else 2, batch_size=64, batch_order="shuffle",
-                      num_train_samples=1000, verbose=False)
+                      num_train_samples=1000, verbose=False, progress=False)
 solver.train()
 print(f"first loss {solver.loss_history[0]:.3f}, last {np.mean(solver.loss_history[-20:]):.3f} "
       f"(uniform {np.log(text['vocab_size']):.3f})")
