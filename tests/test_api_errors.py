@@ -56,6 +56,7 @@ EXCLUDED = {
     # plain records (dataclasses / named tuples) that the kernels and the tape build, never a user
     "nnlab.layers.GRUCache": "a record gru_forward builds",
     "nnlab.layers.LSTMCache": "a record lstm_forward builds",
+    "nnlab.layers.TokenCache": "a record lstm_forward_tokens / rnn_forward_tokens build",
     "nnlab.nn.IncompatibleKeys": "a record load_state_dict returns",
     "nnlab.autograd.Node": "a record of the tape that record() builds",
     "nnlab.Run": "a record load_run and train build",
@@ -126,6 +127,10 @@ FORWARD_ARGS: dict[str, Callable[[], tuple]] = {
     "gru_step_forward": lambda: (r(N, D), r(N, M), r(D, 3 * M), r(M, 3 * M), r(3 * M), r(3 * M)),
     "gru_forward": lambda: (r(N, T, D), r(N, M), r(D, 3 * M), r(M, 3 * M), r(3 * M), r(3 * M)),
     "word_embedding_forward": lambda: (np.array([[0, 1], [2, 0]]), r(3, D)),
+    # (their own names end in _tokens: the entries give lstm/rnn_backward_tokens their caches)
+    "rnn_forward_tokens": lambda: (np.array([[0, 1], [2, 0]]), r(3, D), r(N, M), r(D, M), r(M, M), r(M)),
+    "lstm_forward_tokens": lambda: (np.array([[0, 1], [2, 0]]), r(3, D), r(N, M), r(D, 4 * M), r(M, 4 * M),
+                                    r(4 * M)),
     "scaled_dot_product_attention_forward": lambda: (r(N, T, D), r(N, T, D), r(N, T, D)),
     "softmax_cross_entropy_forward": lambda: (r(N, D), np.array([0, 2])),
     "nll_loss_forward": lambda: (r(N, D), np.array([0, 2])),

@@ -452,6 +452,8 @@ def _table_pays(fn: str, ids: Any, W_embed: Any) -> bool:
     most as many vocabulary rows as tokens (V <= N*T), the (V, D) x (D, G) table costs less than the
     (N*T, D) x (D, G) GEMM on the embedded rows."""
     check_array(fn, "ids", ids, ndim=2, shape_hint="(N, T)")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"{fn}: ids must hold integer token ids, got dtype {ids.dtype} (cast with ids.astype(int))")
     check_array(fn, "W_embed", W_embed, ndim=2, shape_hint="(V, D)", float_only=True)
     _check_ids(fn, "ids", ids, W_embed)
     return 0 < W_embed.shape[0] <= ids.size
