@@ -8,8 +8,9 @@ counts given are interleaved (``common.time_fn`` samples alternated, so a change
 counts alike); printed: median ms per count, the speed-up ``t(first) / t(count)``, and the load average.
 On a machine with more runnable jobs than CPUs the multi-thread times collapse and mean little: the thresholds
 in the kernels (``conv._GROUP_FLOPS``, ``normalization._BLOCK_BYTES``/``_MIN_RUN_BYTES``,
-``pooling._BLOCK_BYTES``, ``threads.ELEMENTWISE_CHUNK_BYTES``, ``winograd._CHUNK_BYTES``) were set from runs of
-this kind and of CPU-time comparisons at 1 thread.
+``pooling._BLOCK_BYTES``, ``threads.ELEMENTWISE_CHUNK_BYTES``, ``winograd._CHUNK_BYTES``,
+``optim.rules._UPDATE_CHUNK_BYTES``) were set from runs of this kind and of CPU-time comparisons at 1 thread.
+Families: conv, winograd, norm, pool, act, optim (Adam / SGD momentum updates), attention.
 """
 
 from __future__ import annotations
