@@ -304,11 +304,11 @@ def _thread_limit(threads: int | None) -> Any:
 
 
 def _blas_threads() -> int | None:
-    """Largest thread count among the loaded BLAS libraries (None when none is loaded)."""
-    from threadpoolctl import threadpool_info
+    """Threads of the BLAS nnlab's kernels call (NumPy's, which the thread policy keeps at one; None when
+    threadpoolctl finds none). Other BLAS libraries a process loads (torch's) are not nnlab's to size."""
+    from .threads import blas_num_threads
 
-    counts = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
-    return max(counts) if counts else None
+    return blas_num_threads()
 
 
 def _nnlab_threads() -> int:

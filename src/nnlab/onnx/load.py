@@ -337,18 +337,27 @@ class _TimeMajor:
 
 
 class TimeMajorRNN(_TimeMajor, RNN):
+    """An imported ONNX ``RNN`` node: :class:`nnlab.nn.RNN` called time-major, ``layer(X (T, N, D), ...)`` ->
+    ``(Y (T, 1, N, H), Y_h (1, N, H))``, ONNX's output layout."""
+
     def forward_time_major(self, x: Any, h0: Any = None) -> tuple[Any, Any]:
         out, h_n = RNN.forward(self, x.transpose(1, 0, 2), h0)
         return out.transpose(1, 0, 2)[:, None], h_n
 
 
 class TimeMajorLSTM(_TimeMajor, LSTM):
+    """An imported ONNX ``LSTM`` node: :class:`nnlab.nn.LSTM` called time-major, ``layer(X (T, N, D), ...)`` ->
+    ``(Y (T, 1, N, H), Y_h (1, N, H), Y_c (1, N, H))``, ONNX's output layout."""
+
     def forward_time_major(self, x: Any, h0: Any = None, c0: Any = None) -> tuple[Any, Any, Any]:
         out, (h_n, c_n) = LSTM.forward(self, x.transpose(1, 0, 2), (h0, c0))
         return out.transpose(1, 0, 2)[:, None], h_n, c_n
 
 
 class TimeMajorGRU(_TimeMajor, GRU):
+    """An imported ONNX ``GRU`` node: :class:`nnlab.nn.GRU` called time-major, ``layer(X (T, N, D), ...)`` ->
+    ``(Y (T, 1, N, H), Y_h (1, N, H))``, ONNX's output layout."""
+
     def forward_time_major(self, x: Any, h0: Any = None) -> tuple[Any, Any]:
         out, h_n = GRU.forward(self, x.transpose(1, 0, 2), h0)
         return out.transpose(1, 0, 2)[:, None], h_n
