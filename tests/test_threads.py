@@ -427,6 +427,51 @@ def test_activations_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, f
         _same_bits(bwd(dout, cache), whole[1], f"{bwd.__name__} at {n}")
 
 
+@pytest.mark.parametrize("shape", [(37, 11, 5), (5, 11, 37)])  # row chunks (M >= N), column chunks (M < N)
+@pytest.mark.parametrize("layout", ["plain", "transposed"])
+def test_matmul_in_chunks_is_the_same_at_1_and_2_threads(rng, monkeypatch, shape, layout):
+    M, K, N = shape
+    a, b = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+    if layout == "transposed":  # views, as affine_backward passes w.T and x.T
+        a, b = np.ascontiguousarray(a.T).T, np.ascontiguousarray(b.T).T
+    assert threads.matmul(a, b).tobytes() == (a @ b).tobytes()  # below two chunks: one a @ b
+    monkeypatch.setattr(threads, "GEMM_CHUNK_MACS", 1)
+    monkeypatch.setattr(threads, "GEMM_MIN_ROWS", 4)  # 4 rows (columns) a chunk: 10 chunks, the last short
+    calls = []
+    monkeypatch.setattr(threads, "parallel_for", lambda fn, chunks: calls.append(chunks) or parallel_for(fn, chunks))
+    one, two = _at(1, lambda: threads.matmul(a, b)), _at(2, lambda: threads.matmul(a, b))
+    assert calls[0] == [(i, min(37, i + 4)) for i in range(0, 37, 4)] == calls[1]
+    _same_bits(one, two, "matmul")
+    assert one.flags.c_contiguous and np.abs(one - a @ b).max() < 1e-12 * np.abs(a @ b).max()
+
+
+def test_matmul_falls_back_to_one_product(rng, monkeypatch):
+    monkeypatch.setattr(threads, "GEMM_CHUNK_MACS", 1)
+    monkeypatch.setattr(threads, "GEMM_MIN_ROWS", 1)
+    a32, b64 = rng.standard_normal((9, 3)).astype(np.float32), rng.standard_normal((3, 9))
+    out = threads.matmul(a32, b64)  # mixed dtypes: NumPy's promotion, one call
+    assert out.dtype == np.float64 and out.tobytes() == (a32 @ b64).tobytes()
+    ints = np.arange(12).reshape(4, 3)
+    assert threads.matmul(ints, ints.T).tobytes() == (ints @ ints.T).tobytes()
+    v = rng.standard_normal(3)
+    assert threads.matmul(b64.T, v).tobytes() == (b64.T @ v).tobytes()  # not 2-D
+
+
+def test_affine_gemms_in_chunks_are_the_same_at_1_and_2_threads(rng, monkeypatch):
+    from nnlab.layers import affine_backward, affine_forward
+
+    x, w, b = rng.standard_normal((20, 3, 4)), rng.standard_normal((12, 9)), rng.standard_normal(9)
+    dout = rng.standard_normal((20, 9))
+    monkeypatch.setattr(threads, "GEMM_CHUNK_MACS", 1)
+    monkeypatch.setattr(threads, "GEMM_MIN_ROWS", 3)
+    runs = [_at(n, lambda: (affine_forward(x, w, b)[0], *affine_backward(dout, (x, w, b)))) for n in (1, 2)]
+    for name, one, two in zip(("out", "dx", "dw", "db"), *runs):
+        _same_bits(one, two, name)
+    x2 = x.reshape(20, 12)
+    for got, ref in zip(runs[0], (x2 @ w + b, (dout @ w.T).reshape(x.shape), x2.T @ dout, dout.sum(0))):
+        assert np.abs(got - ref).max() < 1e-12 * np.abs(ref).max()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dropout_in_chunks_equals_the_whole_array_expression_bitwise(rng, monkeypatch, dtype):
     from nnlab.layers import dropout_backward, dropout_forward

@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from .threads import elementwise, get_num_threads, parallel_for, set_num_threads, split
+from .threads import elementwise, get_num_threads, matmul, parallel_for, set_num_threads, split
 
 __all__ = ["xp_of", "as_strided", "scratch", "to_numpy", "is_float_array", "get_rng", "uniform", "normal",
-           "FLOAT_DTYPES", "get_num_threads", "set_num_threads", "parallel_for", "split", "elementwise"]
+           "FLOAT_DTYPES", "get_num_threads", "set_num_threads", "parallel_for", "split", "elementwise",
+           "matmul"]
 
 try:  # CuPy is optional: present only on machines with a CUDA GPU.
     import cupy as _cupy  # type: ignore[import-not-found]

@@ -31,13 +31,22 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 __all__ = ["set_num_threads", "get_num_threads", "default_num_threads", "parallel_for", "split", "elementwise",
-           "blas_num_threads", "ENV_VAR", "ELEMENTWISE_CHUNK_BYTES"]
+           "matmul", "blas_num_threads", "ENV_VAR", "ELEMENTWISE_CHUNK_BYTES", "GEMM_CHUNK_MACS"]
 
 # Bytes of the first operand per chunk of :func:`elementwise`. Measured on the 2-vCPU machine (idle), a float32
 # ReLU over 1M values (4 MB): 4 chunks of 1 MiB on 2 threads 1.57x faster than 1 thread, 16 chunks of 256 KiB
 # 0.93x, 62 chunks of 64 KiB 0.5x at 256K values (the hand-off costs more than the pass); 4M values in 1 MiB
 # chunks 1.86x. A problem below two chunks runs in one call on the calling thread.
 ELEMENTWISE_CHUNK_BYTES = 1 << 20
+
+# Multiply-adds per chunk of :func:`matmul` (and at least GEMM_MIN_ROWS rows or columns a chunk, so that each
+# BLAS call still works on a panel it can block well). Measured on the 2-vCPU machine at load 0.7-1.1, float32,
+# one GEMM -> chunks at 1 thread -> at 2 threads (ms): (4096,512)x(512,2048) 67.7 -> 67.4 -> 42.8;
+# (2048,3136)x(3136,256) 25.8 -> 26.0 -> 13.2; (256,3136)x(3136,2048) (column chunks) 25.1 -> 25.9 -> 14.2;
+# (1920,256)x(256,512) 3.86 -> 3.95 -> 2.24. With 2^24 a chunk, the FC net's (3072,200)x(200,100) (4 chunks of
+# ~0.25 ms) measured no faster at 2 threads (0.96x): hence 2^25, as the conv batch groups.
+GEMM_CHUNK_MACS = 1 << 25
+GEMM_MIN_ROWS = 256
 
 ENV_VAR = "NNLAB_NUM_THREADS"
 _BLAS_THREADS = 1  # BLAS's threads under the policy (see the module docstring)
@@ -261,3 +270,40 @@ def elementwise(fn: Callable[..., Any], *arrays: Any) -> Any:
 
     parallel_for(chunk, chunks)
     return out.reshape(first.shape)
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` for 2-D arrays, one BLAS call per chunk of output rows (or columns) on nnlab's threads.
+
+    Parameters
+    ----------
+    a : (M, K) array
+    b : (K, N) array
+
+    Returns
+    -------
+    (M, N) array, ``out[i, j] = sum_k a[i, k] b[k, j]``.
+
+    The rows of ``a`` (when M >= N, else the columns of ``b``) go in chunks of :data:`GEMM_CHUNK_MACS`
+    multiply-adds and at least :data:`GEMM_MIN_ROWS` rows (columns), fixed by the shapes: every output element
+    is one BLAS dot product over the whole K in every chunking, no reduction across chunks, and the same
+    chunks run at any thread count, so the result does not depend on the thread count. A product below two
+    chunks, or of anything but 2-D NumPy arrays of one float dtype, is one ``a @ b``.
+    """
+    import numpy as np
+
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.ndim == 2 and b.ndim == 2
+            and a.dtype == b.dtype and a.dtype.kind == "f" and a.shape[1] == b.shape[0]):
+        return a @ b
+    (M, K), N = a.shape, b.shape[1]
+    by_rows = M >= N
+    per_item = K * (N if by_rows else M)  # multiply-adds of one output row (column)
+    chunks = split(M if by_rows else N, per_item, max(GEMM_CHUNK_MACS, GEMM_MIN_ROWS * per_item))
+    if len(chunks) < 2:
+        return a @ b
+    out = np.empty((M, N), dtype=a.dtype)
+    if by_rows:
+        parallel_for(lambda c: np.matmul(a[c[0]:c[1]], b, out=out[c[0]:c[1]]), chunks)
+    else:
+        parallel_for(lambda c: np.matmul(a, b[:, c[0]:c[1]], out=out[:, c[0]:c[1]]), chunks)
+    return out

@@ -1,9 +1,14 @@
-"""Affine (fully-connected) layer: ``out = x.reshape(N, D) @ w + b``."""
+"""Affine (fully-connected) layer: ``out = x.reshape(N, D) @ w + b``.
+
+The three GEMMs (forward, dx, dw) go through ``nnlab.threads.matmul``: a large product is split into chunks of
+output rows or columns fixed by the shapes, one BLAS call each on nnlab's threads (the same result at any thread
+count; each output element is still one dot product over the whole inner dimension)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..backend import matmul
 from ..validation import check_array, check_min_ndim
 
 __all__ = ["affine_forward", "affine_backward"]
@@ -33,7 +38,7 @@ def affine_forward(x: Any, w: Any, b: Any) -> tuple[Any, tuple]:
     if b.shape[0] != w.shape[1]:
         raise ValueError(f"{fn}: b has shape {tuple(b.shape)} but w has {w.shape[1]} outputs, expected "
                          f"({w.shape[1]},)")
-    out = x.reshape(n, d) @ w + b
+    out = matmul(x.reshape(n, d), w) + b
     return out, (x, w, b)
 
 
@@ -53,7 +58,7 @@ def affine_backward(dout: Any, cache: tuple) -> tuple[Any, Any, Any]:
         raise ValueError(f"affine_backward: dout must have shape {(x.shape[0], w.shape[1])}, "
                          f"got {tuple(dout.shape)}")
     x2 = x.reshape(x.shape[0], w.shape[0])
-    dx = (dout @ w.T).reshape(x.shape)
-    dw = x2.T @ dout
+    dx = matmul(dout, w.T).reshape(x.shape)
+    dw = matmul(x2.T, dout)
     db = dout.sum(axis=0)
     return dx, dw, db
