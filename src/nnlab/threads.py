@@ -13,9 +13,11 @@ gradients are bitwise identical at 1 and N threads.
 BLAS is owned by the policy and runs at ONE thread (threadpoolctl), set when the thread count is first decided
 and by every :func:`set_num_threads`: OpenBLAS's own split of a GEMM depends on its thread count and changes
 the last bits (measured: ``digits-mlp`` trained at OpenBLAS 2 threads ends with weights 2.7e-6 away from those
-at 1 thread), it splits the small batched GEMMs of the conv kernels badly, and on the 2-vCPU machine a GEMM
-split over two threads gains nothing (one float32 GEMM 97-99 GFLOP/s, two at once 48-49 each). nnlab splits
-the work itself, by shape, one GEMM per task. A ``parallel_for`` called from inside a chunk runs serially.
+at 1 thread) and it splits the small batched GEMMs of the conv kernels badly. nnlab splits the work itself, by
+shape, one GEMM per task (:func:`matmul` for one large product). On the 2-vCPU machine a GEMM split over two
+threads measured no faster while other jobs kept the second CPU busy (one float32 GEMM 97-99 GFLOP/s, two at
+once 48-49 each; row chunks at load 1.7: 0.98-0.99x), and 1.6-2.0x with the second CPU free (load 0.7-1.1; see
+GEMM_CHUNK_MACS). A ``parallel_for`` called from inside a chunk runs serially.
 
 This module sits at the backend layer: it imports nothing else from nnlab.
 """
