@@ -48,7 +48,7 @@ from ..validation import check_array
 __all__ = ["conv_forward_winograd", "conv_backward_winograd", "winograd_matrices", "WINOGRAD_TILES"]
 
 WINOGRAD_TILES = (2, 4)
-_CHUNK_BYTES = 1 << 21  # transformed data per chunk of tile rows (see _chunks)
+_CHUNK_BYTES = 1 << 22  # transformed data per chunk of tile rows (see _chunks)
 _TRANSPOSE_BLOCK = 512  # (n, c) pairs per block of the NCHW -> HWNC transpose (see _load_rows)
 _STRIDE_PAD = 16  # extra entries between the rows of the grids that are transposed to NCHW (see _padded)
 
@@ -237,6 +237,10 @@ def _chunks(n_rows: int, row_bytes: int) -> list[tuple[int, int]]:
     cache and small enough for the allocator to reuse: one big temporary per stage costs a page fault per 4 KiB
     (measured: two fresh 17 MB arrays take 5 ms, as long as the GEMM they feed). F(4x4) forward + backward
     on x(32,32,42,42), C32->64, CPU time: 80 ms in 2 MiB chunks, 130 ms in one piece; 1-4 MiB measure alike.
+    4 MiB rather than 2 (issue 21, round two; wall ms at 1 / 2 threads, load 0.5): the MRI network's C32->32 on
+    x(32,32,42,42), one tile row per chunk at 2 MiB, 32.3 / 27.6 -> 31.0 / 22.9 (fewer, larger NumPy calls:
+    less time holding the GIL per byte); C32->64 x(128,32,32,32), C64->64 x(128,64,16,16), C128->128
+    x(128,128,8,8) unchanged (8 MiB put the last in one piece: 1.0x at 2 threads).
     A problem of at most two chunks' worth goes in one piece (half the NumPy calls: C128->128 on x(32,128,8,8),
     2.4 MB, fwd + bwd 13.4 -> 11.7 ms).
     """
