@@ -15,7 +15,7 @@ versions are not interchangeable.
 
 - ``'im2col'``: receptive fields by strided views, one batched GEMM (any kernel, stride, pad).
 - ``'mec'``: memory-efficient convolution (``nnlab.layers.mec``): the input lowered along its columns only
-  (KW copies instead of KH*KW), one GEMM per output row on overlapping windows (any kernel, stride, pad).
+  (KW copies instead of ``KH*KW``), one GEMM per output row on overlapping windows (any kernel, stride, pad).
 - ``'winograd2'`` / ``'winograd4'``: Winograd F(2x2, 3x3) / F(4x4, 3x3) (``nnlab.layers.winograd``; 3x3
   kernels, stride 1, any pad), 2.25x / 4x fewer multiplications.
 - ``'auto'`` (the default): :func:`choose_conv_algo`, a rule measured with ``benchmarks/bench_conv.py``.
@@ -163,7 +163,7 @@ def _im2col(x, KH: int, KW: int, S: int, P: int, OH: int, OW: int, reuse: bool =
 
     Returns ``cols`` of shape (N, C*KH*KW + 1, H'*W'): ``cols[n, (c, p, q), (i, j)] = xpad[n, c, i*S + p,
     j*S + q]`` (rows ordered (c, p, q) like ``w.reshape(F, -1)``'s columns) and ``cols[n, -1] = 1``. Filled
-    by one strided copy per kernel offset (KH*KW copies, each of N*C*H'*W' values). This layout makes
+    by one strided copy per kernel offset (``KH*KW`` copies, each of N*C*H'*W' values). This layout makes
     ``[w | b] @ cols`` (a batched GEMM) land directly in NCHW order: no transpose of the output, no bias pass.
     ``reuse=True``: ``cols`` is the scratch buffer of the chunked path (valid until the next call), not a new array.
     """
@@ -226,12 +226,12 @@ def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtyp
       multiplications, 36 * ceil(H'/4) * ceil(W'/4) per image and channel pair, are at most 3/4 of F(2x2)'s
       16 * ceil(H'/2) * ceil(W'/2) (square outputs: 3, 4, 7, 8 and from 11 up; 1, 2, 5, 6, 9, 10 take F(2x2)).
       Measured F(4x4) vs F(2x2), fwd + bwd float32, ratio to torch: C64->64 x(64,64,16,16) 1.17 vs 1.40,
-      C32->64 1.19 vs 1.59, C128->128 x(32,128,8,8) 0.95 vs 0.98. Its float32 error, 6-9e-6 of max |out|
+      C32->64 1.19 vs 1.59, C128->128 x(32,128,8,8) 0.95 vs 0.98. Its float32 error, 6-9e-6 of ``max |out|``
       (15x im2col's, flat from C = 64 to 128), left the training of a 4-conv network unchanged
       (``nnlab.layers.winograd``, Accuracy), so float32 uses it too.
     - MEC for large kernels, when its lowered input is at least 3.5x smaller than the im2col matrix
       (KH / stride >= 3.5: 7x7 at stride 1 or 2, 5x5 and 4x4 at stride 1) and the GEMMs' inner dimension
-      C*KH*KW is at least 64. Measured fwd + bwd (float32, ms, im2col -> MEC): 7x7 C3->32 x(50,3,32,32)
+      ``C*KH*KW`` is at least 64. Measured fwd + bwd (float32, ms, im2col -> MEC): 7x7 C3->32 x(50,3,32,32)
       37.0 -> 24.6 (without dx, as a first layer: 23.3 -> 16.1), 7x7 stride 2 C3->64 x(8,3,112,112) 25.6 ->
       23.0, 5x5 C3->32 19.0 -> 14.9, 5x5 C16->32 31.4 -> 20.8; where the saving is smaller it loses: 3x3 C3->32
       (inner dimension 27) 18.2 -> 21.1 (float64), 3x3 stride 2 C16->32 14.7 -> 21.0, 5x5 C1->32 4.8 -> 5.9.
@@ -255,7 +255,7 @@ def choose_conv_algo(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtyp
       ========================  ======  ======  =======  =========
 
       So: 3x3 stride 1 with 16 <= C < 24 (and F >= 16) takes MEC when min(H', W') >= 24, Winograd below; with
-      8 <= C < 16 MEC when H'*W' <= 64*64, im2col above.
+      8 <= C < 16 MEC when ``H'*W' <= 64*64``, im2col above.
 
       With F <= C, MEC's backward computes dx as a transposed convolution (``nnlab.layers.mec``), which moved
       the line (issue 21, round two; same measure, float32, ms; load average 1.4-2 on the 2 CPUs):
@@ -336,9 +336,9 @@ def conv_forward_fast(x, w, b, conv_param: dict) -> tuple[Any, tuple]:
     (default, :func:`choose_conv_algo`), ``'im2col'``, ``'mec'``, ``'winograd2'`` or ``'winograd4'`` (3x3,
     stride 1 only).
 
-    im2col: with ``cols`` the (N, C*KH*KW + 1, H'*W') receptive fields of :func:`_im2col` (last row: ones),
+    im2col: with ``cols`` the ``(N, C*KH*KW + 1, H'*W')`` receptive fields of :func:`_im2col` (last row: ones),
     ``out[n] = [w.reshape(F, -1) | b] @ cols[n]`` — one GEMM per sample in a single ``matmul`` call, written
-    straight into (N, F, H'*W') = (N, F, H', W'), the bias added by the GEMM itself. MEC: see
+    straight into ``(N, F, H'*W') = (N, F, H', W')``, the bias added by the GEMM itself. MEC: see
     :func:`nnlab.layers.mec.conv_forward_mec`; Winograd: :func:`nnlab.layers.winograd.conv_forward_winograd`.
     Keeps the input dtype.
 
@@ -379,7 +379,7 @@ class _BatchGroups:
 def _batch_groups(x_shape: tuple, w_shape: tuple, OH: int, OW: int) -> list[tuple[int, int]]:
     """Groups of consecutive samples convolved one at a time (and on nnlab's threads), from the shapes only.
 
-    A group holds about ``_GROUP_FLOPS`` multiply-adds of a direct convolution (F*C*KH*KW*H'*W' per sample),
+    A group holds about ``_GROUP_FLOPS`` multiply-adds of a direct convolution (``F*C*KH*KW*H'*W'`` per sample),
     so a problem below two groups' worth stays in one piece. Measured at 1 thread (CPU time, fwd + bwd,
     float32, one piece -> groups of 2^25): the MRI layer C8->32 x(32,8,84,84) 40.7 -> 40.8 ms, 7x7 C3->32
     (MEC) 17.2 -> 16.9, 3x3 C3->32 x(128,3,32,32) 12.9 -> 12.6, 3x3 stride 2 C16->32 18.5 -> 17.2: the split
@@ -416,9 +416,9 @@ def _forward_one(algo: str, x, w, b, conv_param: dict, S: int, P: int, OH: int, 
 def conv_backward_fast(dout, cache: tuple, need_dx: bool = True) -> tuple[Any, Any, Any]:
     """Convolution backward pass for :func:`conv_forward_fast`, by the algorithm its cache records.
 
-    im2col: with ``g[n] = dout[n]`` as an (F, H'*W') matrix (a free reshape): ``[dw | db] = sum_n g[n] @
+    im2col: with ``g[n] = dout[n]`` as an ``(F, H'*W')`` matrix (a free reshape): ``[dw | db] = sum_n g[n] @
     cols[n].T`` (the ones row of ``cols`` gives ``db``), ``dcols[n] = w.reshape(F, -1).T @ g[n]`` and
-    ``dx = col2im(dcols)`` (a loop over the KH*KW kernel offsets), a few samples at a time. MEC: see
+    ``dx = col2im(dcols)`` (a loop over the ``KH*KW`` kernel offsets), a few samples at a time. MEC: see
     :func:`nnlab.layers.mec.conv_backward_mec`; Winograd: :func:`nnlab.layers.winograd.conv_backward_winograd`
     (all three gradients in the transformed domain).
 

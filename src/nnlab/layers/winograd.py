@@ -25,7 +25,7 @@ that the temporaries stay in the cache; only V (a*a/m^2 times the size of x) is 
 padding P; H' = H + 2P - 2 and W' need not be multiples of m (the last tiles are zero-padded, their extra
 outputs dropped).
 
-Accuracy, float32, as max |error| / max |reference| against a float64 direct convolution (measured by
+Accuracy, float32, as ``max |error| / max |reference|`` against a float64 direct convolution (measured by
 ``benchmarks/bench_conv.py``, section accuracy, C = 64 and 128, x and w at unit scale, He scale and
 x * 30, w * 0.03 — the relative error does not depend on the scale): im2col 5-6e-7 (out), 2-3e-7 (dx, dw);
 F(2x2) 3-5e-7 (out, dx), 5-7e-7 (dw); F(4x4) 6-9e-6 (out), 3-6e-6 (dx), 4-7e-6 (dw), about 15x im2col's,

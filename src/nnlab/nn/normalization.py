@@ -155,7 +155,7 @@ class LayerNorm(Module):
 
 
 class GroupNorm(Module):
-    """Group norm of (N, C, *) over each sample's groups of C/G channels (torch.nn.GroupNorm) via
+    """Group norm of ``(N, C, *)`` over each sample's groups of C/G channels (torch.nn.GroupNorm) via
     ``spatial_groupnorm_forward``.
 
     Parameters ``weight`` (ones) and ``bias`` (zeros) of shape (C,) (passed to the kernel as (1, C, 1, 1)).

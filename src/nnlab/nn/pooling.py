@@ -68,7 +68,7 @@ class AvgPool2d(_Pool2d):
 class AdaptiveAvgPool2d(Module):
     """Adaptive average pooling to ``output_size`` (int or pair; torch's bins, also when sizes do not divide).
 
-    Input (N, C, H, W), output (N, C, *output_size).
+    Input (N, C, H, W), output ``(N, C, *output_size)``.
     """
 
     def __init__(self, output_size: Any) -> None:

@@ -8,10 +8,10 @@
 - Self-attention (inference, no dropout), x (N, T, E): ``MatMul`` with ``in_proj_weight^T`` + bias, ``Split``
   into q, k, v, each ``Reshape`` (N, T, h, d) and ``Transpose`` to (N, h, T, d);
   ``Softmax(q k^T / sqrt(d) [+ causal mask])`` times v; heads merged back and ``out_proj``. The causal mask is
-  a (max_len, max_len) constant of 0 / -inf ``Slice``d to (T, T) at run time, so T stays dynamic.
+  a (max_len, max_len) constant of 0 / -inf, sliced (``Slice``) to (T, T) at run time, so T stays dynamic.
 - ``TransformerEncoderLayer``: post-norm ``norm1(x + sa(x))``, ``norm2(x + ff(x))`` or pre-norm
   ``x + sa(norm1(x))``, ``x + ff(norm2(x))`` with ``ff = linear2(act(linear1(.)))`` and ``LayerNormalization``.
-- ``CharTransformer``: ids (N, T) -> ``Gather`` (token table) + positions (the table ``Slice``d to T) -> causal
+- ``CharTransformer``: ids (N, T) -> ``Gather`` (token table) + positions (the table sliced to T by ``Slice``) -> causal
   layers -> the last position (``Gather`` index -1 on axis 1) -> ``LayerNormalization`` -> read-out (``Gemm``;
   with tied weights the token table itself, ``transB=1``): the (N, V) scores of ``model.loss(X)``.
 """

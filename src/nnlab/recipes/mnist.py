@@ -4,12 +4,12 @@ The setting ``experiment`` (``1``, ``2`` or ``None`` = both, the default) picks 
 complete run in ``<run>/exp1/``, ``<run>/exp2/`` (loadable with :func:`nnlab.load_run`), and the study's
 ``metrics.json`` sums them up (``exp1_test_acc``, ``exp2_test_acc``, ..., ``meets_spec``):
 
-=========  ==========================  ==================================  ======================
-experiment  network                     optimizer                           spec test accuracy
-=========  ==========================  ==================================  ======================
-1           [784, 100, 100, 64, 10]     Adam lr 1e-2, inverse-time decay 1   96.10 % (train 96.89)
-2           [784, 100, 100, 10]         Adam lr 1e-3, inverse-time decay 0.1 96.64 % (train 97.142)
-=========  ==========================  ==================================  ======================
+==========  =======================  ====================================  ======================
+experiment  network                  optimizer                             spec test accuracy
+==========  =======================  ====================================  ======================
+1           [784, 100, 100, 64, 10]  Adam lr 1e-2, inverse-time decay 1    96.10 % (train 96.89)
+2           [784, 100, 100, 10]      Adam lr 1e-3, inverse-time decay 0.1  96.64 % (train 97.142)
+==========  =======================  ====================================  ======================
 
 Both: batch norm on every hidden layer, ReLU, batch 64, 3 epochs, Adam beta1 0.9 / beta2 0.99, learning rate
 ``lr / (1 + decay_rate * epoch)`` (epoch 0-indexed), weights ``randn * 2 / sqrt(fan_in)`` drawn from

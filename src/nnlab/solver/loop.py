@@ -74,7 +74,9 @@ _NON_FINITE = "NaN or inf"  # what the kernels' check_finite errors say
 class Solver:
     """Train a classification model with minibatch updates (CS231n ``Solver`` API).
 
-    Parameters (keywords; the first block is CS231n's)
+    Keyword arguments; the first block is CS231n's, the second (Other Parameters) nnlab's additions.
+
+    Parameters
     ----------
     model : object with ``params`` (dict name -> array) and ``loss(X, y=None)``. Optionally also
         ``buffer_arrays() -> dict name -> array`` and ``load_buffer_arrays(dict)`` for state that the update
@@ -86,17 +88,19 @@ class Solver:
     optim_config : the rule's hyperparameters (copied once per parameter). Unknown keys, string numbers and
         out-of-range values are errors raised here (:func:`nnlab.optim.check_optim_config`). Default ``{}``.
     lr_decay : in (0, 1]; every ``learning_rate`` is multiplied by it after each epoch. Default 1.0.
-    batch_size (100), num_epochs (>= 1; 10).
+    batch_size : minibatch size (100).
+    num_epochs : epochs to train (>= 1; 10).
     num_train_samples : training accuracy on a random subsample of this size (1000; None = all).
     num_val_samples : likewise for validation (None = all).
     checkpoint_name : if set, ``f"{checkpoint_name}_epoch_{epoch}.npz"`` and ``f"{checkpoint_name}_latest.npz"``
         are written atomically every ``checkpoint_every`` epochs (and at the last); see :meth:`resume`.
-    print_every (10; 0 = never), verbose (True).
+    print_every : print the loss every this many iterations (10; 0 = never).
+    verbose : print progress (True).
     seed : None (NumPy's global RNG, so ``np.random.seed`` reproduces notebooks), a non-negative int (a private
         ``RandomState``) or a ``Generator``/``RandomState``: minibatches, shuffles and accuracy subsamples.
 
-    Additions
-    ---------
+    Other Parameters
+    ----------------
     batch_order : how minibatches are drawn.
         ``'sample'`` (default, CS231n): ``rng.choice(N, batch_size)`` with replacement, ``max(N // batch_size, 1)``
         iterations per epoch. ``'shuffle'``: a fresh ``permutation(N)`` each epoch (from a private
@@ -127,7 +131,8 @@ class Solver:
     progress : a tqdm bar with the live loss; None = a bar when stderr is a terminal, else plain lines (one per
         epoch and one at least every 30 s; :mod:`nnlab.solver.progress`); False = nothing.
     callbacks : objects with the hooks of :class:`nnlab.callbacks.Callback`.
-    checkpoint_every (1), checkpoint_per_epoch : also keep one file per epoch as CS231n does (True).
+    checkpoint_every : write a checkpoint every this many epochs (1).
+    checkpoint_per_epoch : also keep one file per epoch as CS231n does (True).
     divergence_guard : stop a run that diverges (True); see :meth:`train`.
     divergence_factor : a finite loss above ``divergence_factor * reference`` is divergence; the reference is
         ``ln(C)`` (the loss of a uniform guess) when the labels are integers with C >= 2 classes, else the mean
