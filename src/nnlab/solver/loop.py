@@ -114,8 +114,7 @@ class Solver:
     drop_last : see batch_order (False).
     iterations_per_epoch : the length of an epoch in iterations, for 'sample' and 'cyclic' (None: as above).
         Epoch ends are when the learning rate decays, accuracy is checked and checkpoints are written.
-    keep_best : put ``best_params`` (best validation accuracy) back into the model at the end (True, CS231n);
-        False keeps the final parameters.
+    keep_best : put ``best_params`` (best validation accuracy) back at the end (True, CS231n); False keeps the last.
     grad_clip : None, or the largest global L2 norm of all gradients together; larger gradients are scaled by
         ``grad_clip / (norm + 1e-6)`` (``torch.nn.utils.clip_grad_norm_``). The norm before clipping of every
         step is recorded in ``grad_norm_history`` (also without clipping) and ``last_grad_norm``.
