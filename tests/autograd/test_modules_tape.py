@@ -217,3 +217,14 @@ def test_torch_style_loop_follows_torch_step_by_step():
         assert rel(loss.item(), tloss.item()) <= 1e-12
     for name, p in m.named_parameter_tensors():
         assert rel(p.data, theirs[name].detach().numpy()) <= 1e-12, name
+
+
+def test_classifier_scores_of_a_forward_only_module_record_no_graph():
+    m = TwoLayer()
+    clf = Classifier(m)
+    X = np.random.default_rng(6).standard_normal((4, 4))
+    scores = clf.loss(X)
+    assert isinstance(scores, np.ndarray) and scores.shape == (4, 3)
+    assert m.__dict__.get("_tape") is None  # nothing kept for a backward
+    out = m(ag.tensor(X))
+    np.testing.assert_allclose(scores, out.data, rtol=1e-12)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .. import layers as F
+from ..autograd import no_grad
 from ..backend import xp_of
 from ..nn import Conv2d, Linear, Module, ParameterView, Sequential
 
@@ -120,7 +121,8 @@ class Classifier:
         :meth:`data_loss` + ``0.5 * reg * sum W^2`` over :meth:`regularized_names`, backward run)."""
         if y is None:
             self.module.eval()
-            return self.eval_scores(X)
+            with no_grad():  # a forward-only module records no graph for scores
+                return self.eval_scores(X)
         self.module.train()
         scores = self.module(X)
         loss, dscores = self.data_loss(scores, y)
