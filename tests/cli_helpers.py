@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["ONE_THREAD", "nnlab", "nnlab_command", "nnlab_env", "require_recipe"]
+__all__ = ["ONE_THREAD", "nnlab", "nnlab_command", "nnlab_env", "require_recipe", "wait_for_checkpoint"]
 
 #: One BLAS / OpenMP thread: runs whose figures are compared bit for bit across processes use it.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -83,3 +84,23 @@ def require_recipe(name: str) -> None:
     except KeyError:
         pytest.fail(f"recipe {name!r} is not registered (known: {sorted(r.name for r in list_recipes())}); "
                     "update or remove the test that needs it")
+
+
+def wait_for_checkpoint(proc: subprocess.Popen, out: Path, epochs: int = 1, timeout: float = 300) -> Path:
+    """The run folder under ``out`` once its checkpoint holds at least ``epochs`` epochs (a training process
+    ``proc`` still running); fails when the process ends first or nothing comes within ``timeout`` seconds."""
+    from nnlab.io import load_arrays
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for ckpt in out.glob("*/checkpoint_latest.npz"):
+            try:
+                _, meta = load_arrays(ckpt)
+            except (OSError, ValueError):
+                continue
+            if int(meta.get("epoch", 0)) >= epochs:
+                return ckpt.parent
+        if proc.poll() is not None:
+            raise AssertionError(f"training ended before a checkpoint: {proc.communicate()}")
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint in time")

@@ -20,7 +20,7 @@ from PIL import Image
 from nnlab.cli import main
 from nnlab.io import load_arrays
 from nnlab.runs import NonFiniteInputError, effective_status, list_runs, load_run
-from tests.cli_helpers import ONE_THREAD, nnlab, nnlab_command, nnlab_env
+from tests.cli_helpers import ONE_THREAD, nnlab, nnlab_command, nnlab_env, wait_for_checkpoint
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -204,20 +204,6 @@ def _start(out: Path, cwd: Path) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=nnlab_env(ONE_THREAD))
 
 
-def _wait_for_epoch(proc: subprocess.Popen, out: Path, epochs: int = 2, timeout: float = 300) -> Path:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for ckpt in out.glob("*/checkpoint_latest.npz"):
-            try:
-                _, meta = load_arrays(ckpt)
-            except (OSError, ValueError):
-                continue
-            if int(meta.get("epoch", 0)) >= epochs:
-                return ckpt.parent
-        assert proc.poll() is None, f"training ended before a checkpoint: {proc.communicate()}"
-        time.sleep(0.05)
-    raise AssertionError("no checkpoint in time")
-
 
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory) -> Path:
@@ -232,7 +218,7 @@ def reference_run(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("how,code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"])
 def test_signal_stops_like_ctrl_c_and_resumes_bitwise(tmp_path, reference_run, how, code):
     proc = _start(tmp_path / "runs", tmp_path)
-    run_dir = _wait_for_epoch(proc, tmp_path / "runs")
+    run_dir = wait_for_checkpoint(proc, tmp_path / "runs", epochs=2)
     live = json.loads((run_dir / "metrics.json").read_text())
     assert live["status"] == "running" and live["pid"] == proc.pid and live["host"] == socket.gethostname()
     assert effective_status(run_dir, live) == "running"
@@ -260,7 +246,7 @@ def test_signal_stops_like_ctrl_c_and_resumes_bitwise(tmp_path, reference_run, h
 
 def test_kill_9_shows_interrupted_resumable(tmp_path, capsys):
     proc = _start(tmp_path / "runs", tmp_path)
-    run_dir = _wait_for_epoch(proc, tmp_path / "runs", epochs=1)
+    run_dir = wait_for_checkpoint(proc, tmp_path / "runs", epochs=1)
     proc.kill()
     proc.communicate(timeout=60)
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "running"  # what the file says

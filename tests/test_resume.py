@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from nnlab.io import load_arrays
-from tests.cli_helpers import ONE_THREAD, nnlab, nnlab_command, nnlab_env
+from tests.cli_helpers import ONE_THREAD, nnlab, nnlab_command, nnlab_env, wait_for_checkpoint
 
 
 def _nnlab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -24,22 +24,6 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(nnlab_command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=nnlab_env(ONE_THREAD))
 
-
-def _wait_for_checkpoint(proc: subprocess.Popen, out: Path, epochs: int = 1, timeout: float = 300) -> Path:
-    """Wait until the run folder's checkpoint holds at least ``epochs`` epochs, then a little more (mid-epoch)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for ckpt in out.glob("*/checkpoint_latest.npz"):
-            try:
-                _, meta = load_arrays(ckpt)
-            except (OSError, ValueError):
-                continue
-            if int(meta.get("epoch", 0)) >= epochs:
-                return ckpt.parent
-        if proc.poll() is not None:
-            raise AssertionError(f"training ended before a checkpoint: {proc.communicate()}")
-        time.sleep(0.05)
-    raise AssertionError("no checkpoint in time")
 
 
 def _params(run_dir: Path) -> dict[str, np.ndarray]:
@@ -54,7 +38,7 @@ def _kill_and_resume(tmp_path: Path, train_args: list[str], how: signal.Signals,
 
     out = tmp_path / "killed"
     proc = _start(["train", *train_args, "--out", str(out)], cwd=tmp_path)
-    run_dir = _wait_for_checkpoint(proc, out, wait_epochs)
+    run_dir = wait_for_checkpoint(proc, out, wait_epochs)
     time.sleep(0.02)  # into the next epoch
     assert proc.poll() is None, "the run finished before it could be interrupted: make it longer"
     proc.send_signal(how)
