@@ -357,14 +357,20 @@ def _filter_transform(w, G):
     The batched GEMMs run fastest with a plain (not transposed) operand U: the forward's ``V @ U_cf`` and the
     backward's ``dM @ U_fc`` (measured, 1 thread, C32->64: 1.46 vs 2.08 ms and 1.44 vs 2.03 ms with the other
     order as a transposed operand). U_fc comes straight out of the GEMM; U_cf from w transposed to (9, C, F)
-    first (9 values per filter pair to move instead of a*a).
+    first (9 values per filter pair to move instead of a*a). U_cf serves the forward only, so it and the
+    transposed w live in this thread's scratch (``nnlab.backend.scratch``); U_fc is kept for the backward and is
+    a fresh array. Measured, C256->256 F(4x4) (U: 9.4 MB), 1 thread: 5.9 -> 2.1 ms (the fresh pages of a 9.4 MB
+    array cost more than the GEMM that fills them).
     """
     xp = xp_of(w)
     F, C = w.shape[:2]
-    K = xp.asarray(np.kron(G, G))
+    K = xp.asarray(np.kron(G, G)).astype(w.dtype, copy=False)
     w9 = w.reshape(F * C, 9)
     U_fc = (K @ w9.T).reshape(K.shape[0], F, C)
-    U_cf = (K @ xp.ascontiguousarray(w9.reshape(F, C, 9).transpose(2, 1, 0)).reshape(9, C * F))
+    wt = scratch(xp, "winograd.wt", 9 * C * F, w.dtype).reshape(9, C, F)
+    wt[...] = w9.reshape(F, C, 9).transpose(2, 1, 0)
+    U_cf = scratch(xp, "winograd.U", K.shape[0] * C * F, w.dtype).reshape(K.shape[0], C * F)
+    xp.matmul(K, wt.reshape(9, C * F), out=U_cf)
     return U_cf.reshape(K.shape[0], C, F), U_fc
 
 
