@@ -10,7 +10,8 @@ On a machine with more runnable jobs than CPUs the multi-thread times collapse a
 in the kernels (``conv._GROUP_FLOPS``, ``normalization._BLOCK_BYTES``/``_MIN_RUN_BYTES``,
 ``pooling._BLOCK_BYTES``, ``threads.ELEMENTWISE_CHUNK_BYTES``, ``winograd._CHUNK_BYTES``,
 ``optim.rules._UPDATE_CHUNK_BYTES``) were set from runs of this kind and of CPU-time comparisons at 1 thread.
-Families: conv, winograd, norm, pool, act, optim (Adam / SGD momentum updates), attention.
+Families: conv, winograd, norm, pool, act, optim (Adam / SGD momentum updates), attention, and ``gil`` (not
+a kernel: how two Python threads scale a stream of NumPy calls by the size of each call; see ``nnlab.threads``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 
 import numpy as np
 
@@ -158,16 +160,52 @@ KERNELS = {
 }
 
 
+def gil_line(kib: int, total_bytes: float = 3e9) -> str:
+    """How far two Python threads speed up a stream of NumPy calls of ``kib`` KiB each (``multiply`` then ``add``
+    on float32 arrays; ``total_bytes`` of operands in all), against one thread doing both streams: the GIL is
+    released inside each call and taken back after it, so calls of a few microseconds spend their time handing
+    the lock over and gain nothing, while calls of a millisecond scale with the cores (see ``nnlab.threads``)."""
+    import threading
+
+    size = kib * 256
+    n = max(1, int(total_bytes // (kib * 1024) // 8))
+
+    def stream(count: int) -> None:
+        a = np.random.default_rng(0).random(size, dtype=np.float32)
+        b = np.empty_like(a)
+        for _ in range(count):
+            np.multiply(a, 1.5, out=b)
+            np.add(b, a, out=b)
+
+    start = time.perf_counter()
+    stream(2 * n)
+    one = time.perf_counter() - start
+    workers = [threading.Thread(target=stream, args=(n,)) for _ in range(2)]
+    start = time.perf_counter()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    two = time.perf_counter() - start
+    return (f"  {kib:>6} KiB per call: {one / (4 * n) * 1e6:7.2f} us per call on 1 thread; 2 threads "
+            f"{one / two:4.2f}x  ({load_line()})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--kernels", default=",".join(KERNELS), help="comma-separated: " + ", ".join(KERNELS))
+    parser.add_argument("--kernels", default=",".join(KERNELS), help="comma-separated: " + ", ".join([*KERNELS, "gil"]))
     args = parser.parse_args(argv)
     steady_malloc()
     print(f"bench_threads: nnlab speed-up from {args.threads[0]} thread(s), fwd + bwd float32, median of "
           f"{args.repeats} interleaved samples; {load_line()}; {blas_line()}")
     for family in args.kernels.split(","):
+        if family == "gil":
+            print("NumPy calls on two Python threads (the GIL hand-over), one stream of calls vs two at once:")
+            for kib in (16, 64, 256, 1024, 4096):
+                print(gil_line(kib), flush=True)
+            continue
         for label, make in KERNELS[family]:
             step = make()
             results, times = {}, {n: [] for n in args.threads}
