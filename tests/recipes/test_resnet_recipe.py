@@ -152,7 +152,7 @@ def test_solver_hook_one_cycle_schedule_full_batches_and_checkpointed_augmentati
     assert opts["drop_last"] and opts["keep_best"] is False and opts["num_val_samples"] is None
     assert opts["optim_config"] == {"learning_rate": 0.4, "momentum": 0.9}
     schedule = opts["lr_schedule"]
-    total = 10 * (49000 // 512)  # 950 steps
+    total = 12 * (49000 // 512)  # 1140 steps: 12 epochs by default
     lrs = [schedule.lr_at(s) for s in range(total)]
     peak = int(np.argmax(lrs))
     assert lrs[peak] == pytest.approx(0.4) and peak == round(0.25 * total) - 1
