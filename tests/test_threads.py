@@ -254,6 +254,31 @@ def test_conv_outputs_and_grads_are_bitwise_the_same_at_1_and_2_threads(rng, mon
 
 
 @pytest.mark.parametrize("m", [2, 4])
+def test_winograd_position_groups_of_a_lone_chunk_keep_the_bits(rng, monkeypatch, m):
+    """A problem in one chunk of tile rows runs its three batched GEMMs in groups of tile positions on the
+    threads (``winograd._bmm``): several groups here, the bits those of one ``matmul`` per GEMM, at 1 and 2
+    threads."""
+    x, w, b = _conv_case(rng, np.float32, C=6, F=5, N=3, H=6)
+    conv_param = {"stride": 1, "pad": 1}
+    dout = rng.standard_normal((3, 5, 6, 6)).astype(np.float32)
+
+    def run():
+        out, cache = winograd.conv_forward_winograd(x, w, b, conv_param, m=m)
+        return (out, *winograd.conv_backward_winograd(dout, cache))
+
+    whole = _at(2, run)  # default GEMM_CHUNK_MACS: each GEMM is one matmul
+    calls = []
+    monkeypatch.setattr(winograd, "GEMM_CHUNK_MACS", 1)  # one position per group
+    monkeypatch.setattr(winograd, "parallel_for", lambda fn, items: calls.append(len(items)) or
+                        threads.parallel_for(fn, items))
+    one, two = _at(1, run), _at(2, run)
+    assert calls and max(calls) == (m + 2) ** 2
+    for name, a, c, d in zip(("out", "dx", "dw", "db"), whole, one, two):
+        _same_bits(a, c, name)
+        _same_bits(a, d, name)
+
+
+@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("pad, H", [(0, 11), (2, 7), (1, 6)])
 def test_winograd_tile_row_chunks_carry_rows_across_chunks(rng, monkeypatch, m, pad, H):
     """One tile row per chunk: every chunk's last two padded rows of dx are added onto the next chunk's first

@@ -20,7 +20,13 @@ adjoint input transform: ``B dV B^T`` scattered back onto the overlapping tiles)
 
 Layout: internally "HWNC" (rows, columns, samples, channels), so that every transform is a handful of
 elementwise passes over long contiguous runs of N*C values (NHWC's runs of C values measured 3-4x slower);
-x is transposed in and the output out once. The work goes a few tile rows at a time (see ``_chunks``), so
+x is transposed in and the output out once. Each pass of a transform is one NumPy call over all the a rows
+(or columns) of a chunk's tiles, not one per row: 3x fewer calls, each a times larger, which is what lets two
+threads share the work (a call of a few hundred KiB spends its time handing the GIL over; see
+``nnlab.threads``). Measured (issue 21, round three; wall ms fwd + bwd at 1 / 2 threads, load 1.0, before ->
+after): MRI C32->32 x(32,32,42,42) 23.2 / 23.0 -> 23.3 / 16.6; C16->16 x(128,16,32,32) 32.2 / 29.7 -> 30.4 /
+20.2; C32->32 x(128,32,16,16) 12.8 / 14.3 -> 12.9 / 9.7; C64->64 x(128,64,16,16) 34.2 / 24.8 -> 35.2 / 22.1;
+the bits are the same. The work goes a few tile rows at a time (see ``_chunks``), so
 that the temporaries stay in the cache; only V (a*a/m^2 times the size of x) is kept for the backward. Any
 padding P; H' = H + 2P - 2 and W' need not be multiples of m (the last tiles are zero-padded, their extra
 outputs dropped).
@@ -43,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import as_strided, parallel_for, scratch, split, xp_of
+from ..threads import GEMM_CHUNK_MACS
 from ..validation import check_array
 
 __all__ = ["conv_forward_winograd", "conv_backward_winograd", "winograd_matrices", "WINOGRAD_TILES"]
@@ -256,6 +263,29 @@ def _run(chunk, chunks: list, xp) -> list:
     return parallel_for(chunk, chunks) if xp is np else [chunk(c) for c in chunks]
 
 
+def _bmm(a, b, out=None):
+    """``a @ b`` for stacks of matrices (the a*a tile positions' GEMMs), groups of positions on nnlab's threads.
+
+    A chunk of tile rows that runs alone (small images: one tile row at 4x4 with F(4x4)) would otherwise keep
+    the second thread idle; inside a chunk that shares a region with others, ``parallel_for`` runs the groups
+    one after another. Each position is still one BLAS call on the same operands, so the bits are those of
+    one ``matmul`` at any thread count. Groups of at least ``GEMM_CHUNK_MACS`` multiply-adds (C256->256 at
+    4x4, batch 128: 9 groups of 4 positions). Measured (issue 21, round three, idle), that layer at 2 threads:
+    forward 9.1 -> 8.1 ms, backward 10.5 -> 8.3 ms (1 thread unchanged; the rest is the filter transforms and
+    passes of a few hundred KiB, which gain nothing on two threads: see ``nnlab.threads``).
+    """
+    if xp_of(a) is not np:
+        return xp_of(a).matmul(a, b, out=out)
+    P, M, K = a.shape
+    groups = split(P, M * K * b.shape[-1], GEMM_CHUNK_MACS)
+    if len(groups) < 2:
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((P, M, b.shape[-1]), dtype=np.result_type(a.dtype, b.dtype))
+    parallel_for(lambda g: np.matmul(a[g[0]:g[1]], b[g[0]:g[1]], out=out[g[0]:g[1]]), groups)
+    return out
+
+
 def _sum_in_order(terms: list, xp):
     """``terms[0] + terms[1] + ...`` added in list order into ``terms[0]`` (the same bits at any thread count), in
     slices of the flattened arrays on nnlab's threads (each element's additions keep their order; the dU of
@@ -427,20 +457,19 @@ def conv_forward_winograd(x, w, b, conv_param: dict, m: int = 2, profile: dict |
         tt = _scratch(t, a, kk, Wp, N, C)
         _transform("BT", BT, [xb[r:r + (kk - 1) * m + 1:m] for r in range(a)], tt, _scratch(tmp, kk, Wp, N, C))
         Vc = V[:, :, th0:th1]
-        for i in range(a):
-            _transform("BT", BT, [tt[i][:, c:c + (TW - 1) * m + 1:m] for c in range(a)], Vc[i],
-                       _scratch(tmp, kk, TW, N, C))
+        _transform("BT", BT, [tt[:, :, c:c + (TW - 1) * m + 1:m] for c in range(a)], [Vc[:, j] for j in range(a)],
+                   _scratch(tmp, a, kk, TW, N, C))
         clock.lap("input transform")
         M = scratch(xp, "winograd.M", a * a * Tc * F, dt).reshape(a * a, Tc, F)
-        xp.matmul(Vc.reshape(a * a, Tc, C), U, out=M)
+        _bmm(Vc.reshape(a * a, Tc, C), U, out=M)
         xp.add(M[a + 1], bias, out=M[a + 1])  # column 1 of A^T is all ones: M[1, 1] + b adds b to every output
         clock.lap("gemm")
         s = scratch(xp, "winograd.s", m * a * Tc * F, dt).reshape(m, a, kk, TW, N, F)
         _transform("AT", AT, M.reshape(a, a, kk, TW, N, F), s, _scratch(tmp, a, kk, TW, N, F))
         Y = _padded(scratch(xp, "winograd.Y", kk * m * TW * m * (N * F + _STRIDE_PAD), dt), kk * m, TW * m, N, F)
         Y = Y.reshape(kk, m, TW, m, N, F)
-        for r in range(m):
-            _transform("AT", AT, s[r], [Y[:, r, :, c] for c in range(m)], _scratch(tmp, kk, TW, N, F))
+        _transform("AT", AT, [s[:, j] for j in range(a)], [Y[:, :, :, c].transpose(1, 0, 2, 3, 4) for c in range(m)],
+                   _scratch(tmp, m, kk, TW, N, F))
         clock.lap("output transform")
         rows = min(kk * m, OH - th0 * m)
         _store_rows(Y.reshape(kk * m, TW * m, N, F)[:rows, :OW], out, th0 * m)
@@ -501,28 +530,27 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
         ds = _scratch(scratch(xp, "winograd.s", a * kk * TW * m * N * F, dt), a, kk, TW, m, N, F)
         _transform("A", A, [dY[:, r] for r in range(m)], ds, _scratch(tmp, kk, TW, m, N, F))
         dM = _scratch(scratch(xp, "winograd.M", a * a * Tc * F, dt), a, a, kk, TW, N, F)
-        for i in range(a):
-            _transform("A", A, [ds[i][:, :, c] for c in range(m)], dM[i], _scratch(tmp, kk, TW, N, F))
+        _transform("A", A, [ds[:, :, :, c] for c in range(m)], [dM[:, j] for j in range(a)],
+                   _scratch(tmp, a, kk, TW, N, F))
         clock.lap("output transform adjoint")
         dM = dM.reshape(a * a, Tc, F)
-        dU_chunk = xp.matmul(dM.transpose(0, 2, 1), V[:, :, th0:th1].reshape(a * a, Tc, C))
+        dU_chunk = _bmm(dM.transpose(0, 2, 1), V[:, :, th0:th1].reshape(a * a, Tc, C))
         clock.lap("dw gemm")
         if not need_dx:
             return dU_chunk, None
         dV = _scratch(scratch(xp, "winograd.dV", a * a * Tc * C, dt), a * a, Tc, C)
-        xp.matmul(dM, U_fc, out=dV)
+        _bmm(dM, U_fc, out=dV)
         clock.lap("dx gemm")
         dV = dV.reshape(a, a, kk, TW, N, C)
         dtt = _scratch(scratch(xp, "winograd.t", a * kk * Wp * N * C, dt), a, kk, Wp, N, C)
         dtt[:, :, TW * m:] = 0
-        partbuf = scratch(xp, "winograd.part", (a - m) * kk * max(TW, Wp) * N * C, dt)
-        part = _scratch(partbuf, a - m, kk, TW, N, C)
-        for i in range(a):
-            cols = [dtt[i][:, c:c + (TW - 1) * m + 1:m] for c in range(m)] + list(part)
-            _transform("B", B, dV[i], cols, _scratch(tmp, kk, TW, N, C))
-            for c in range(m, a):
-                view = dtt[i][:, c:c + (TW - 1) * m + 1:m]
-                xp.add(view, part[c - m], out=view)
+        partbuf = scratch(xp, "winograd.part", (a - m) * a * kk * max(TW, Wp) * N * C, dt)
+        part = _scratch(partbuf, a - m, a, kk, TW, N, C)
+        cols = [dtt[:, :, c:c + (TW - 1) * m + 1:m] for c in range(m)] + list(part)
+        _transform("B", B, [dV[:, j] for j in range(a)], cols, _scratch(tmp, a, kk, TW, N, C))
+        for c in range(m, a):
+            view = dtt[:, :, c:c + (TW - 1) * m + 1:m]
+            xp.add(view, part[c - m], out=view)
         acc = _padded(scratch(xp, "winograd.x", (kk * m + 2) * Wp * (N * C + _STRIDE_PAD), dt), kk * m + 2, Wp, N, C)
         acc[kk * m:] = 0
         part = _scratch(partbuf, a - m, kk, Wp, N, C)
