@@ -279,6 +279,32 @@ def test_winograd_position_groups_of_a_lone_chunk_keep_the_bits(rng, monkeypatch
 
 
 @pytest.mark.parametrize("m", [2, 4])
+def test_winograd_filter_blocks_and_bias_blocks_are_the_same_at_1_and_2_threads(rng, monkeypatch, m):
+    """The filter transform, its adjoint and db in blocks of filters / channels on the threads (one filter or
+    channel per block here): the same bits at 1 and 2 threads, the values of the naive convolution."""
+    monkeypatch.setattr(winograd, "_FILTER_CHUNK_BYTES", 1)
+    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 4)
+    x, w, b = _conv_case(rng, np.float64, C=4, F=5, N=2, H=7)
+    conv_param = {"stride": 1, "pad": 1}
+    out_n, cache_n = conv_forward_naive(x, w, b, conv_param)
+    dout = rng.standard_normal(out_n.shape)
+    refs = (out_n, *conv_backward_naive(dout, cache_n))
+    calls = []
+    monkeypatch.setattr(winograd, "_run", lambda fn, chunks, xp: calls.append(len(chunks)) or
+                        threads.parallel_for(fn, chunks))
+
+    def run():
+        out, cache = winograd.conv_forward_winograd(x, w, b, conv_param, m=m)
+        return (out, *winograd.conv_backward_winograd(dout, cache))
+
+    one, two = _at(1, run), _at(2, run)
+    assert {4, 5} <= set(calls)  # blocks of 5 filters, of 4 channels (and 5 filters for db)
+    for name, a, c, r in zip(("out", "dx", "dw", "db"), one, two, refs):
+        _same_bits(a, c, name)
+        assert np.abs(a - r).max() / np.abs(r).max() < 1e-12, name
+
+
+@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("pad, H", [(0, 11), (2, 7), (1, 6)])
 def test_winograd_tile_row_chunks_carry_rows_across_chunks(rng, monkeypatch, m, pad, H):
     """One tile row per chunk: every chunk's last two padded rows of dx are added onto the next chunk's first

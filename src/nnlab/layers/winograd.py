@@ -56,6 +56,7 @@ __all__ = ["conv_forward_winograd", "conv_backward_winograd", "winograd_matrices
 
 WINOGRAD_TILES = (2, 4)
 _CHUNK_BYTES = 1 << 22  # transformed data per chunk of tile rows (see _chunks)
+_FILTER_CHUNK_BYTES = 1 << 22  # transformed filters per block (see _filter_transform)
 _TRANSPOSE_BLOCK = 512  # (n, c) pairs per block of the NCHW -> HWNC transpose (see _load_rows)
 _STRIDE_PAD = 16  # extra entries between the rows of the grids that are transposed to NCHW (see _padded)
 
@@ -391,17 +392,36 @@ def _filter_transform(w, G):
     transposed w live in this thread's scratch (``nnlab.backend.scratch``); U_fc is kept for the backward and is
     a fresh array. Measured, C256->256 F(4x4) (U: 9.4 MB), 1 thread: 5.9 -> 2.1 ms (the fresh pages of a 9.4 MB
     array cost more than the GEMM that fills them).
+
+    Large filter banks go in blocks of filters (U_fc) and of channels (U_cf) of ``_FILTER_CHUNK_BYTES`` on
+    nnlab's threads: these run between the parallel chunks of the convolution, and were 5% of ``resnet_fast``'s
+    2-thread step on the calling thread alone (py-spy). The blocks depend on the shapes only; BLAS may round a
+    block's 9-term products differently from the whole matrix's (1e-6 relative in float32), so a bank that is
+    split gives other last bits than one piece, the same at any thread count. Measured, idle, ms at 1 / 2
+    threads: C256->256 transform 3.08 / 3.72 -> 3.08 / 1.73, adjoint 1.03 / 0.84 -> 0.86 / 0.49; banks below
+    two blocks (C128->128: 0.66 ms) stay in one piece.
     """
     xp = xp_of(w)
     F, C = w.shape[:2]
     K = xp.asarray(np.kron(G, G)).astype(w.dtype, copy=False)
+    a2, size = K.shape[0], w.dtype.itemsize
     w9 = w.reshape(F * C, 9)
-    U_fc = (K @ w9.T).reshape(K.shape[0], F, C)
+    U_fc = xp.empty((a2, F * C), dtype=w.dtype)
     wt = scratch(xp, "winograd.wt", 9 * C * F, w.dtype).reshape(9, C, F)
-    wt[...] = w9.reshape(F, C, 9).transpose(2, 1, 0)
-    U_cf = scratch(xp, "winograd.U", K.shape[0] * C * F, w.dtype).reshape(K.shape[0], C * F)
-    xp.matmul(K, wt.reshape(9, C * F), out=U_cf)
-    return U_cf.reshape(K.shape[0], C, F), U_fc
+    U_cf = scratch(xp, "winograd.U", a2 * C * F, w.dtype).reshape(a2, C * F)
+
+    def filters(bounds: tuple[int, int]) -> None:
+        f0, f1 = bounds
+        xp.matmul(K, w9[f0 * C:f1 * C].T, out=U_fc[:, f0 * C:f1 * C])
+
+    def channels(bounds: tuple[int, int]) -> None:
+        c0, c1 = bounds
+        wt[:, c0:c1] = w.reshape(F, C, 9)[:, c0:c1].transpose(2, 1, 0)
+        xp.matmul(K, wt.reshape(9, C * F)[:, c0 * F:c1 * F], out=U_cf[:, c0 * F:c1 * F])
+
+    _run(filters, split(F, a2 * C * size, _FILTER_CHUNK_BYTES), xp)
+    _run(channels, split(C, a2 * F * size, _FILTER_CHUNK_BYTES), xp)
+    return U_cf.reshape(a2, C, F), U_fc.reshape(a2, F, C)
 
 
 def _filter_transform_adjoint(dU, G, w_shape: tuple):
@@ -409,7 +429,16 @@ def _filter_transform_adjoint(dU, G, w_shape: tuple):
     ``dU^T @ kron(G, G)`` (a transposed operand, no copy) straight into (F*C, 9), dw's layout."""
     xp = xp_of(dU)
     F, C = w_shape[:2]
-    return (dU.reshape(dU.shape[0], F * C).T @ xp.asarray(np.kron(G, G))).reshape(w_shape)
+    K = xp.asarray(np.kron(G, G)).astype(dU.dtype, copy=False)
+    dU2 = dU.reshape(dU.shape[0], F * C)
+    dw = xp.empty((F * C, 9), dtype=np.result_type(dU.dtype, K.dtype))
+
+    def filters(bounds: tuple[int, int]) -> None:  # blocks of filters on the threads, as _filter_transform
+        f0, f1 = bounds
+        xp.matmul(dU2[:, f0 * C:f1 * C].T, K, out=dw[f0 * C:f1 * C])
+
+    _run(filters, split(F, dU.shape[0] * C * dU.dtype.itemsize, _FILTER_CHUNK_BYTES), xp)
+    return dw.reshape(w_shape)
 
 
 # ------------------------------------------------------------------------------------------ kernels
@@ -509,7 +538,13 @@ def conv_backward_winograd(dout, cache: tuple, need_dx: bool = True,
     TH, TW = V.shape[2], V.shape[3]
     Wp = TW * m + 2
     dout = dout.astype(dt, copy=False)
-    db = dout.sum(axis=(0, 2, 3)).astype(w.dtype, copy=False)
+    db = xp.empty(F, dtype=dt)
+
+    def bias(bounds: tuple[int, int]) -> None:  # blocks of filters on the threads (each sum as in one piece)
+        db[bounds[0]:bounds[1]] = dout[:, bounds[0]:bounds[1]].sum(axis=(0, 2, 3))
+
+    _run(bias, split(F, dout[:, 0].nbytes, _CHUNK_BYTES // 4), xp)
+    db = db.astype(w.dtype, copy=False)
     chunks = _chunks(TH, a * a * TW * N * max(C, F) * dt.itemsize)
     dx = xp.empty((N, C, H, W), dtype=dt) if need_dx else None
     clock.lap("setup")
