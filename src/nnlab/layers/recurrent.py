@@ -11,9 +11,12 @@ Conventions (CS231n ``rnn_layers.py``; DESIGN.md):
   transposed weights and two biases; ``torch_convert.lstm_weights_to_torch``/``lstm_weights_from_torch`` convert.
 - Every kernel keeps the input dtype; ``x``, states and weights must share one floating dtype.
 
-Speed: the input projection ``x Wx + b`` of every time step is one GEMM before the time loop, and all
-weight gradients are single GEMMs after the backward time loop; inside the loop there is one (N, H)x(H, ·)
-GEMM and a handful of in-place elementwise operations per step.
+Speed: the input projection ``x Wx + b`` of every time step is one GEMM (or a table lookup) before the time
+loop; inside the loop there is one (N, H)x(H, ·) GEMM and a handful of in-place elementwise operations per step;
+the weight gradients are one GEMM per block of steps. On two threads the work before and behind a recurrence runs
+beside it, block by block (:mod:`nnlab.layers._recurrent_pipeline`), bitwise the same at any thread count.
+CharRNN-LSTM's step (bench_rnn.py, 2-vCPU machine, load 1.0): 2 threads 9.6-9.9 -> 7.9-8.0 ms (torch 7.6-8.1),
+1 thread 9.8 -> 9.1-9.3 ms (torch 13.0-13.5); the CharRNN-RNN's backward is one block (no gain from two threads).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 
 from ..backend import xp_of
 from ..validation import check_array
+from ._recurrent_pipeline import backward_pipeline, gemm_rows, input_grads, pipeline, time_blocks, time_major
 
 __all__ = [
     "rnn_step_forward",
@@ -178,28 +182,50 @@ def rnn_backward(dh: Any, cache: tuple) -> tuple[Any, Any, Any, Any, Any]:
     x, h0, Wx, Wh, h = cache
     _check_upstream("rnn_backward", "dh", dh, h.shape, h.dtype)
     xp = xp_of(dh, h)
-    N, T, D = x.shape
-    dz2, dh0, h_prev = _rnn_backward_time_loop(dh, h0, Wh, h, xp)
-    dx = (dz2 @ Wx.T).reshape(N, T, D)
-    return dx, dh0, x.reshape(N * T, D).T @ dz2, h_prev.T @ dz2, dz2.sum(axis=0)
+    dx, write_dx = input_grads(x, Wx, xp)
+    _, W, dh0 = _rnn_backward_time_loop(dh, h0, Wh, h, xp, x=x, then=write_dx)
+    return dx, dh0, W[: x.shape[2]], W[x.shape[2] : -1], W[-1]
 
 
-def _rnn_backward_time_loop(dh: Any, h0: Any, Wh: Any, h: Any, xp) -> tuple[Any, Any, Any]:
-    """The backward recurrence of :func:`rnn_backward`: ``(dz (N*T, H), dh0, h_prev (N*T, H))``, ``dz`` the
-    gradients of the pre-activations and ``h_prev`` the states each step started from."""
+def _rnn_backward_time_loop(dh: Any, h0: Any, Wh: Any, h: Any, xp, x: Any = None, ids: Any = None, V: int = 0,
+                            then=None) -> tuple[Any, Any, Any]:
+    """The backward pass of :func:`rnn_backward` (``_recurrent_pipeline.backward_pipeline``): ``dz = dh * (1 - h**2)``,
+    the recurrence ``dz_t += (dz_{t+1} Wh^T) * (1 - h_t**2)`` from the last step down, the weight gradients ``Z^T dz``.
+    Returns ``(dz (T, N, H) time-major, W (K, H), dh0)``."""
     N, T, H = h.shape
-    dtanh = 1 - h * h
-    dz = dh * dtanh  # (N, T, H); the recurrent term dh_{t+1->t} * dtanh_t is added step by step below
+    dtanh, dz = xp.empty((T, N, H), dtype=h.dtype), xp.empty((T, N, H), dtype=h.dtype)  # time-major
     WhT = xp.ascontiguousarray(Wh.T)
-    dprev = None
-    for t in range(T - 1, -1, -1):
-        dz_t = dz[:, t]
-        if dprev is not None:
-            dprev *= dtanh[:, t]
-            dz_t += dprev
-        dprev = dz_t @ WhT
-    h_prev = xp.concatenate([h0[:, None, :], h[:, :-1]], axis=1).reshape(N * T, H)
-    return dz.reshape(N * T, H), dprev, h_prev
+    dprev = [None]
+
+    def local(t0: int, t1: int) -> None:
+        h_b, d = time_major(h, t0, t1), dtanh[t0:t1]
+        xp.multiply(h_b, h_b, out=d)
+        xp.subtract(1, d, out=d)
+        xp.multiply(time_major(dh, t0, t1), d, out=dz[t0:t1])
+
+    def recurrence(t0: int, t1: int) -> None:
+        for t in range(t1 - 1, t0 - 1, -1):
+            if dprev[0] is not None:
+                dprev[0] *= dtanh[t]
+                dz[t] += dprev[0]
+            dprev[0] = dz[t] @ WhT
+
+    def weight_grads(t0: int, t1: int, Z: Any) -> Any:
+        d = dz[t0:t1].reshape(-1, H)
+        if then is not None:
+            then(t0, t1, d)
+        return Z[t0:t1].reshape(-1, Z.shape[2]).T @ d
+
+    W = backward_pipeline(local, recurrence, weight_grads, lambda: gemm_rows(h0, h, xp, x, ids, V), T, N * H, xp)
+    return dz, W, dprev[0]
+
+
+def _token_grads(W: Any, d: Any, ids: Any, V: int) -> tuple[Any, Any]:
+    """``(G, [dWh; db])`` from the weight GEMMs on ``gemm_rows``: G (V, ·) their first rows where the rows
+    held one-hot columns (V <= _ONE_HOT_MAX_VOCAB), else the per-token sums of ``d`` (T, N, ·)."""
+    if V <= _ONE_HOT_MAX_VOCAB:
+        return W[:V], W[V:]
+    return word_embedding_backward(d, (ids.T, (V, d.shape[2]), d.dtype)), W
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -260,40 +286,37 @@ def lstm_step_forward(x: Any, prev_h: Any, prev_c: Any, Wx: Any, Wh: Any, b: Any
     return next_h, next_c, (x, prev_h, prev_c, Wx, Wh, gates, tanh_c)
 
 
-def _lstm_gate_grads(dh_t: Any, dc_t: Any, gates: Any, prev_c: Any, tanh_c: Any, dtanh_c: Any, H: int,
-                     da_out: Any, xp) -> Any:
-    """Gradients of one LSTM step with respect to the *activated* gates, written into ``da_out`` (N, 4H).
-
-    ``dc_t`` on entry is the gradient flowing into ``c_t`` from step t+1; it is updated in place to the total
-    ``dc = dc_t + dh_t * o * (1 - tanh(c_t)**2)``, which is returned. ``da_out`` receives
-    ``[dc * g, dc * prev_c, dh_t * tanh(c_t), dc * i]`` (still to be multiplied by the activation
-    derivatives).
-    """
-    i, o, g = gates[:, :H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
-    dc = dh_t * o
-    dc *= dtanh_c
-    dc += dc_t
-    xp.multiply(dc, g, out=da_out[:, :H])
-    xp.multiply(dc, prev_c, out=da_out[:, H : 2 * H])
-    xp.multiply(dh_t, tanh_c, out=da_out[:, 2 * H : 3 * H])
-    xp.multiply(dc, i, out=da_out[:, 3 * H :])
-    return dc
-
-
-def _activation_derivs(gates: Any, H: int, xp) -> Any:
-    """Activation derivatives ``[s (1 - s) for s = i, f, o | 1 - g**2]``, same shape as ``gates`` (..., 4H).
-
-    Computed as ``c - q**2`` with ``q = gates - [0.5 | 0]`` and ``c = [0.25 | 1]`` (since
-    ``s (1 - s) = 0.25 - (s - 0.5)**2``): three contiguous passes instead of strided per-gate ones.
-    """
+def _lstm_factors(gates: Any, prev_c: Any, tanh_c: Any, H: int, P: Any, Pc: Any, xp) -> None:
+    """The factors of LSTM steps' gradients that do not depend on the upstream gradients (any leading shape):
+    ``P`` (..., 4H) gets ``[i' g, f' prev_c, o' tanh_c, g' i]`` and ``Pc`` (..., H) ``o (1 - tanh_c**2)``, with
+    ``s' = s (1 - s) = 0.25 - (s - 0.5)**2`` for s = i, f, o and ``g' = 1 - g**2`` (three passes over all four
+    gates instead of strided per-gate ones); :func:`_lstm_step_grads` takes them."""
     offset = xp.zeros(4 * H, dtype=gates.dtype)
     offset[: 3 * H] = 0.5
-    peak = xp.ones(4 * H, dtype=gates.dtype)
-    peak[: 3 * H] = 0.25
-    q = gates - offset
-    q *= q
-    xp.subtract(peak, q, out=q)
-    return q
+    xp.subtract(gates, offset, out=P)
+    P *= P
+    xp.subtract(1 - 1.5 * offset, P, out=P)  # [0.25 | 1] - P
+    P[..., :H] *= gates[..., 3 * H :]
+    P[..., H : 2 * H] *= prev_c
+    P[..., 2 * H : 3 * H] *= tanh_c
+    P[..., 3 * H :] *= gates[..., :H]
+    xp.multiply(tanh_c, tanh_c, out=Pc)
+    xp.subtract(1, Pc, out=Pc)
+    Pc *= gates[..., 2 * H : 3 * H]
+
+
+def _lstm_step_grads(dh_t: Any, dc_t: Any, P: Any, Pc: Any, f: Any, H: int) -> Any:
+    """One LSTM step backward from the factors of :func:`_lstm_factors`: ``dh_t`` (N, H) the gradient of h_t,
+    ``dc_t`` the one flowing into c_t from step t+1. ``P`` (N, 4H) becomes the gate pre-activation gradients
+    ``[dc, dc, dh_t, dc] * P``, ``dc = dc_t + dh_t * Pc``, in place; returns ``dc * f``, the gradient of c_{t-1}."""
+    dc = dh_t * Pc
+    dc += dc_t
+    P[:, :H] *= dc
+    P[:, H : 2 * H] *= dc
+    P[:, 2 * H : 3 * H] *= dh_t
+    P[:, 3 * H :] *= dc
+    dc *= f
+    return dc
 
 
 def lstm_step_backward(dnext_h: Any, dnext_c: Any, cache: tuple) -> tuple[Any, Any, Any, Any, Any, Any]:
@@ -308,15 +331,14 @@ def lstm_step_backward(dnext_h: Any, dnext_c: Any, cache: tuple) -> tuple[Any, A
     _check_upstream(fn, "dnext_c", dnext_c, prev_c.shape, prev_c.dtype)
     xp = xp_of(dnext_h, gates)
     H = prev_h.shape[1]
-    da = xp.empty_like(gates)
-    dc = _lstm_gate_grads(dnext_h, dnext_c, gates, prev_c, tanh_c, 1 - tanh_c * tanh_c, H, da, xp)
-    da *= _activation_derivs(gates, H, xp)
-    dprev_c = dc * gates[:, H : 2 * H]
+    da, Pc = xp.empty_like(gates), xp.empty_like(tanh_c)
+    _lstm_factors(gates, prev_c, tanh_c, H, da, Pc, xp)
+    dprev_c = _lstm_step_grads(dnext_h, dnext_c, da, Pc, gates[:, H : 2 * H], H)
     return da @ Wx.T, da @ Wh.T, dprev_c, x.T @ da, prev_h.T @ da, da.sum(axis=0)
 
 
 class LSTMCache(NamedTuple):
-    """What :func:`lstm_forward` keeps for the backward pass (batch-first arrays).
+    """What :func:`lstm_forward` keeps for the backward pass (batch-first arrays, ``gates`` perhaps a view).
 
     ``c[:, -1]`` is the final cell state (N, H) and the forward output ``h[:, -1]`` the final hidden state.
     """
@@ -332,6 +354,16 @@ class LSTMCache(NamedTuple):
     gates: Any  # (N, T, 4H) activated gates i, f, o, g
 
 
+def _initial_cell(fn: str, h0: Any, c0: Any, xp) -> Any:
+    """``c0`` checked against ``h0``, zeros when None (CS231n's default)."""
+    if c0 is None:
+        return xp.zeros_like(h0)
+    _check_dtypes(fn, h0=h0, c0=c0)
+    if c0.shape != h0.shape:
+        raise ValueError(f"{fn}: c0 must have the shape of h0 {tuple(h0.shape)}, got {tuple(c0.shape)}")
+    return c0
+
+
 def lstm_forward(x: Any, h0: Any, Wx: Any, Wh: Any, b: Any, c0: Any = None) -> tuple[Any, LSTMCache]:
     """An LSTM over a whole sequence (gates i, f, o, g; see :func:`lstm_step_forward`).
 
@@ -341,40 +373,48 @@ def lstm_forward(x: Any, h0: Any, Wx: Any, Wh: Any, b: Any, c0: Any = None) -> t
     (an :class:`LSTMCache`).
     """
     fn = "lstm_forward"
-    D, H = _check_cell(fn, x, h0, Wx, Wh, b, gates=4, x_ndim=3)
+    _, H = _check_cell(fn, x, h0, Wx, Wh, b, gates=4, x_ndim=3)
     _check_dtypes(fn, x=x, h0=h0, Wx=Wx, Wh=Wh, b=b)
     xp = xp_of(x, h0, Wx, Wh, b)
-    if c0 is None:
-        c0 = xp.zeros_like(h0)
-    else:
-        _check_dtypes(fn, h0=h0, c0=c0)
-        if c0.shape != h0.shape:
-            raise ValueError(f"{fn}: c0 must have the shape of h0 {tuple(h0.shape)}, got {tuple(c0.shape)}")
-    N, T, _ = x.shape
+    c0 = _initial_cell(fn, h0, c0, xp)
+    N, T, D = x.shape
     gates = (x.reshape(N * T, D) @ _halve_ifo(Wx, H)).reshape(N, T, 4 * H)  # all input projections at once
     gates += _halve_ifo(b, H)
     h, c, tanh_c = _lstm_time_loop(gates, h0, c0, Wh, xp)
     return h, LSTMCache(x, h0, c0, Wx, Wh, h, c, tanh_c, gates)
 
 
-def _lstm_time_loop(gates: Any, h0: Any, c0: Any, Wh: Any, xp) -> tuple[Any, Any, Any]:
+def _lstm_time_loop(gates: Any, h0: Any, c0: Any, Wh: Any, xp, fill=None) -> tuple[Any, Any, Any]:
     """The recurrence of :func:`lstm_forward` from the input projections ``gates`` (N, T, 4H), i/f/o columns
-    already halved, bias added; activates ``gates`` in place. Returns ``(h, c, tanh_c)``, each (N, T, H)."""
+    halved, bias added, activated in place; ``fill(t0, t1)``, where given, writes those of steps t0..t1-1 first,
+    a block ahead on two threads (``_recurrent_pipeline.pipeline``). Returns ``(h, c, tanh_c)``, each (N, T, H)."""
     N, T, H = gates.shape[0], gates.shape[1], h0.shape[1]
     Wh_s = _halve_ifo(Wh, H)
-    h = xp.empty((N, T, H), dtype=gates.dtype)
-    c = xp.empty((N, T, H), dtype=gates.dtype)
-    tanh_c = xp.empty((N, T, H), dtype=gates.dtype)
-    prev_h, prev_c = h0, c0
-    for t in range(T):
-        a = gates[:, t]
-        a += prev_h @ Wh_s
-        _lstm_activate(a, H, xp)
-        _lstm_cell_state(a, prev_c, H, c[:, t], xp)
-        xp.tanh(c[:, t], out=tanh_c[:, t])
-        xp.multiply(a[:, 2 * H : 3 * H], tanh_c[:, t], out=h[:, t])
-        prev_h, prev_c = h[:, t], c[:, t]
+    h, c, tanh_c = (xp.empty((N, T, H), dtype=gates.dtype) for _ in range(3))
+    state = [h0, c0]
+
+    def recurrence(t0: int, t1: int) -> None:
+        prev_h, prev_c = state
+        for t in range(t0, t1):
+            a = gates[:, t]
+            a += prev_h @ Wh_s
+            _lstm_activate(a, H, xp)
+            _lstm_cell_state(a, prev_c, H, c[:, t], xp)
+            xp.tanh(c[:, t], out=tanh_c[:, t])
+            xp.multiply(a[:, 2 * H : 3 * H], tanh_c[:, t], out=h[:, t])
+            prev_h, prev_c = h[:, t], c[:, t]
+        state[:] = prev_h, prev_c
+
+    pipeline([fill, recurrence], time_blocks(T, N * 4 * H), xp)
     return h, c, tanh_c
+
+
+def _final_cell_grad(fn: str, dc_last: Any, h0: Any, xp) -> Any:
+    """``dc_last`` checked against the cell states, zeros when None."""
+    if dc_last is None:
+        return xp.zeros_like(h0)
+    _check_upstream(fn, "dc_last", dc_last, h0.shape, h0.dtype)
+    return dc_last
 
 
 def lstm_backward_with_state(dh: Any, cache: LSTMCache, dc_last: Any = None) -> tuple[Any, ...]:
@@ -386,43 +426,49 @@ def lstm_backward_with_state(dh: Any, cache: LSTMCache, dc_last: Any = None) -> 
     """
     check_array("lstm_backward_with_state", "dh", dh)
     fn = "lstm_backward"
-    x, h0, c0, Wx, Wh, h, c, tanh_c, gates = cache
+    x, h0, h = cache.x, cache.h0, cache.h
     _check_upstream(fn, "dh", dh, h.shape, h.dtype)
     xp = xp_of(dh, h)
-    N, T, D = x.shape
-    H = h0.shape[1]
-    if dc_last is None:
-        dc_next = xp.zeros_like(h0)
-    else:
-        _check_upstream(fn, "dc_last", dc_last, h0.shape, h0.dtype)
-        dc_next = dc_last
-    da2, dh0, dc0 = _lstm_backward_time_loop(dh, cache, dc_next, xp)
-    h_prev = xp.concatenate([h0[:, None, :], h[:, :-1]], axis=1).reshape(N * T, H)
-    dx = (da2 @ Wx.T).reshape(N, T, D)
-    return dx, dh0, dc0, x.reshape(N * T, D).T @ da2, h_prev.T @ da2, da2.sum(axis=0)
+    dx, write_dx = input_grads(x, cache.Wx, xp)
+    _, W, dh0, dc0 = _lstm_backward_time_loop(dh, cache, _final_cell_grad(fn, dc_last, h0, xp), xp,
+                                              then=write_dx)
+    return dx, dh0, dc0, W[: x.shape[2]], W[x.shape[2] : -1], W[-1]
 
 
-def _lstm_backward_time_loop(dh: Any, cache: LSTMCache, dc_next: Any, xp) -> tuple[Any, Any, Any]:
-    """The backward recurrence of :func:`lstm_backward_with_state`: ``(da (N*T, 4H), dh0, dc0)``, ``da`` the
-    gradients of the gate pre-activations (what the input projection, Wh and b gradients are GEMMs of)."""
-    _, h0, c0, _, Wh, h, c, tanh_c, gates = cache
-    N, T = h.shape[:2]
-    H = h0.shape[1]
-    deriv = _activation_derivs(gates, H, xp)  # activation derivatives of every step, one pass
-    dtanh_c = 1 - tanh_c * tanh_c
-    da = xp.empty_like(gates)
+def _lstm_backward_time_loop(dh: Any, cache: LSTMCache, dc_next: Any, xp, ids: Any = None, V: int = 0,
+                             then=None) -> tuple[Any, Any, Any, Any]:
+    """The backward pass of :func:`lstm_backward_with_state` (``_recurrent_pipeline.backward_pipeline``): the
+    factors of :func:`_lstm_factors`, the recurrence from the last step down, the weight gradients ``Z^T da``.
+    Returns ``(da (T, N, 4H) time-major, the gate pre-activation gradients, W (K, 4H), dh0, dc0)``."""
+    x, h0, c0, _, Wh, h, c, tanh_c, gates = cache
+    N, T, H = h.shape
+    da, Pc = xp.empty((T, N, 4 * H), dtype=h.dtype), xp.empty((T, N, H), dtype=h.dtype)  # da: P until the loop
     WhT = xp.ascontiguousarray(Wh.T)
-    dh_next = None
-    for t in range(T - 1, -1, -1):
-        dh_t = dh[:, t] if dh_next is None else dh[:, t] + dh_next
-        prev_c = c[:, t - 1] if t > 0 else c0
-        da_t = da[:, t]
-        dc = _lstm_gate_grads(dh_t, dc_next, gates[:, t], prev_c, tanh_c[:, t], dtanh_c[:, t], H, da_t, xp)
-        da_t *= deriv[:, t]
-        dc *= gates[:, t, H : 2 * H]
-        dc_next = dc
-        dh_next = da_t @ WhT
-    return da.reshape(N * T, 4 * H), dh_next, dc_next
+    state = [None, dc_next]  # the gradients flowing from step t into h_{t-1} and c_{t-1}
+
+    def local(t0: int, t1: int) -> None:
+        prev_c = time_major(c, max(t0 - 1, 0), t1 - 1)
+        if t0 == 0:
+            prev_c = xp.concatenate([c0[None], prev_c])
+        _lstm_factors(time_major(gates, t0, t1), prev_c, time_major(tanh_c, t0, t1), H, da[t0:t1], Pc[t0:t1], xp)
+
+    def recurrence(t0: int, t1: int) -> None:
+        dh_next, dc_next = state
+        for t in range(t1 - 1, t0 - 1, -1):
+            dh_t = dh[:, t] if dh_next is None else dh[:, t] + dh_next
+            dc_next = _lstm_step_grads(dh_t, dc_next, da[t], Pc[t], gates[:, t, H : 2 * H], H)
+            dh_next = da[t] @ WhT
+        state[:] = dh_next, dc_next
+
+    def weight_grads(t0: int, t1: int, Z: Any) -> Any:
+        d = da[t0:t1].reshape(-1, 4 * H)
+        if then is not None:
+            then(t0, t1, d)
+        return Z[t0:t1].reshape(-1, Z.shape[2]).T @ d
+
+    W = backward_pipeline(local, recurrence, weight_grads, lambda: gemm_rows(h0, h, xp, x, ids, V), T, N * 4 * H,
+                          xp)
+    return da, W, state[0], state[1]
 
 
 def lstm_backward(dh: Any, cache: LSTMCache) -> tuple[Any, Any, Any, Any, Any]:
@@ -490,10 +536,11 @@ def rnn_backward_tokens(dh: Any, cache: TokenCache) -> tuple[Any, Any, Any, Any,
         return word_embedding_backward(dx, (ids, W_embed.shape, W_embed.dtype)), dh0, dWx, dWh, db
     _, h0, Wx, Wh, h = inner
     _check_upstream("rnn_backward_tokens", "dh", dh, h.shape, h.dtype)
-    xp = xp_of(dh, h)
-    dz2, dh0, h_prev = _rnn_backward_time_loop(dh, h0, Wh, h, xp)
-    G = word_embedding_backward(dz2.reshape(h.shape), (ids, (W_embed.shape[0], h.shape[2]), dz2.dtype))
-    return G @ Wx.T, dh0, W_embed.T @ G, h_prev.T @ dz2, dz2.sum(axis=0)
+    V = W_embed.shape[0]
+    one_hot = ids if V <= _ONE_HOT_MAX_VOCAB else None  # then G comes from one-hot columns of the weight GEMMs
+    dz, W, dh0 = _rnn_backward_time_loop(dh, h0, Wh, h, xp_of(dh, h), ids=one_hot, V=V)
+    G, W = _token_grads(W, dz, ids, V)
+    return G @ Wx.T, dh0, W_embed.T @ G, W[:-1], W[-1]
 
 
 def lstm_forward_tokens(ids: Any, W_embed: Any, h0: Any, Wx: Any, Wh: Any, b: Any,
@@ -520,16 +567,16 @@ def lstm_forward_tokens(ids: Any, W_embed: Any, h0: Any, Wx: Any, Wh: Any, b: An
     _, H = _check_cell(fn, xp.broadcast_to(W_embed[:1], (N, T, W_embed.shape[1])), h0, Wx, Wh, b, gates=4,
                        x_ndim=3)
     _check_dtypes(fn, W_embed=W_embed, h0=h0, Wx=Wx, Wh=Wh, b=b)
-    if c0 is None:
-        c0 = xp.zeros_like(h0)
-    else:
-        _check_dtypes(fn, h0=h0, c0=c0)
-        if c0.shape != h0.shape:
-            raise ValueError(f"{fn}: c0 must have the shape of h0 {tuple(h0.shape)}, got {tuple(c0.shape)}")
+    c0 = _initial_cell(fn, h0, c0, xp)
     table = W_embed @ _halve_ifo(Wx, H)  # (V, 4H): every token's input projection
     table += _halve_ifo(b, H)
-    gates = table[ids]  # (N, T, 4H), a fresh array
-    h, c, tanh_c = _lstm_time_loop(gates, h0, c0, Wh, xp)
+    gates_tm = xp.empty((T, N, 4 * H), dtype=table.dtype)  # time-major: a block's rows are contiguous
+
+    def fill(t0: int, t1: int) -> None:  # the lookup, a block ahead of the recurrence on two threads
+        gates_tm[t0:t1] = table[ids[:, t0:t1].T]
+
+    gates = gates_tm.transpose(1, 0, 2)  # (N, T, 4H)
+    h, c, tanh_c = _lstm_time_loop(gates, h0, c0, Wh, xp, fill)
     return h, TokenCache(ids, W_embed, LSTMCache(None, h0, c0, Wx, Wh, h, c, tanh_c, gates))
 
 
@@ -538,8 +585,8 @@ def lstm_backward_tokens(dh: Any, cache: TokenCache, dc_last: Any = None) -> tup
 
     Inputs: dh (N, T, H); the forward's cache; optional dc_last (N, H) as in :func:`lstm_backward_with_state`.
     Returns ``(dW_embed (V, D), dh0 (N, H), dc0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,))``: the table
-    path sums the gate gradients per token (``G``, as :func:`word_embedding_backward` sums rows) and takes
-    ``dW_embed = G @ Wx^T``, ``dWx = W_embed^T @ G``.
+    path sums the gate gradients per token (``G``, from one-hot columns of the weight GEMMs or as
+    :func:`word_embedding_backward` sums rows) and takes ``dW_embed = G @ Wx^T``, ``dWx = W_embed^T @ G``.
     """
     ids, W_embed, inner = cache
     if inner[0] is not None:  # the composition ran
@@ -547,22 +594,17 @@ def lstm_backward_tokens(dh: Any, cache: TokenCache, dc_last: Any = None) -> tup
         return word_embedding_backward(dx, (ids, W_embed.shape, W_embed.dtype)), dh0, dc0, dWx, dWh, db
     fn = "lstm_backward_tokens"
     check_array(fn, "dh", dh)
-    _, h0, _, Wx, _, h, _, _, _ = inner
+    h0, h = inner.h0, inner.h
     _check_upstream(fn, "dh", dh, h.shape, h.dtype)
     xp = xp_of(dh, h)
-    N, T, H = h.shape
-    if dc_last is None:
-        dc_next = xp.zeros_like(h0)
-    else:
-        _check_upstream(fn, "dc_last", dc_last, h0.shape, h0.dtype)
-        dc_next = dc_last
-    da2, dh0, dc0 = _lstm_backward_time_loop(dh, inner, dc_next, xp)
-    G = word_embedding_backward(da2.reshape(N, T, 4 * H), (ids, (W_embed.shape[0], 4 * H), da2.dtype))
-    h_prev = xp.concatenate([h0[:, None, :], h[:, :-1]], axis=1).reshape(N * T, H)
-    return G @ Wx.T, dh0, dc0, W_embed.T @ G, h_prev.T @ da2, da2.sum(axis=0)
+    V = W_embed.shape[0]
+    one_hot = ids if V <= _ONE_HOT_MAX_VOCAB else None  # then G comes from one-hot columns of the weight GEMMs
+    dc_last = _final_cell_grad(fn, dc_last, h0, xp)
+    da, W, dh0, dc0 = _lstm_backward_time_loop(dh, inner, dc_last, xp, ids=one_hot, V=V)
+    G, W = _token_grads(W, da, ids, V)
+    return G @ inner.Wx.T, dh0, dc0, W_embed.T @ G, W[:-1], W[-1]
 
 
-# ----------------------------------------------------------------------------------------------------------
 # word embedding, temporal affine
 # ----------------------------------------------------------------------------------------------------------
 
