@@ -160,11 +160,12 @@ KERNELS = {
 }
 
 
-def gil_line(kib: int, total_bytes: float = 3e9) -> str:
+def gil_line(kib: int, total_bytes: float = 1e9, repeats: int = 7) -> str:
     """How far two Python threads speed up a stream of NumPy calls of ``kib`` KiB each (``multiply`` then ``add``
-    on float32 arrays; ``total_bytes`` of operands in all), against one thread doing both streams: the GIL is
+    on float32 arrays; ``total_bytes`` of operands per sample), against one thread doing both streams: the GIL is
     released inside each call and taken back after it, so calls of a few microseconds spend their time handing
-    the lock over and gain nothing, while calls of a millisecond scale with the cores (see ``nnlab.threads``)."""
+    the lock over and gain nothing, while calls of a millisecond scale with the cores (see ``nnlab.threads``).
+    The median of ``repeats`` interleaved pairs (one thread, two threads)."""
     import threading
 
     size = kib * 256
@@ -177,18 +178,22 @@ def gil_line(kib: int, total_bytes: float = 3e9) -> str:
             np.multiply(a, 1.5, out=b)
             np.add(b, a, out=b)
 
-    start = time.perf_counter()
-    stream(2 * n)
-    one = time.perf_counter() - start
-    workers = [threading.Thread(target=stream, args=(n,)) for _ in range(2)]
-    start = time.perf_counter()
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
-    two = time.perf_counter() - start
-    return (f"  {kib:>6} KiB per call: {one / (4 * n) * 1e6:7.2f} us per call on 1 thread; 2 threads "
-            f"{one / two:4.2f}x  ({load_line()})")
+    ones, ratios = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        stream(2 * n)
+        one = time.perf_counter() - start
+        workers = [threading.Thread(target=stream, args=(n,)) for _ in range(2)]
+        start = time.perf_counter()
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        ones.append(one)
+        ratios.append(one / (time.perf_counter() - start))
+    return (f"  {kib:>6} KiB per call: {statistics.median(ones) / (4 * n) * 1e6:7.2f} us per call on 1 thread; "
+            f"2 threads {statistics.median(ratios):4.2f}x (min {min(ratios):.2f}, max {max(ratios):.2f})  "
+            f"({load_line()})")
 
 
 def main(argv: list[str] | None = None) -> int:

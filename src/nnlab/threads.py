@@ -22,11 +22,11 @@ GEMM_CHUNK_MACS). A ``parallel_for`` called from inside a chunk runs serially.
 What limits the speed-up is the GIL, not the cores. NumPy releases it inside each call and takes it back after,
 so two threads making calls of a few microseconds spend their time handing the lock over. Measured on the
 idle 2-vCPU machine (``benchmarks/bench_threads.py --kernels gil``: a stream of float32 ``multiply``/``add``
-calls, one thread doing two streams vs two threads one each): 16 KiB per call 0.59x, 64 KiB 0.69x, 256 KiB
-0.83x, 1 MiB 1.73x, 4 MiB 1.93x. Two PROCESSES running the same Winograd convolution at once each take
+calls, one thread doing two streams vs two threads one each, medians of 7 pairs, two runs): 16 KiB per call
+0.69-0.74x, 64 KiB 0.66-0.83x, 256 KiB 1.46-1.71x, 1 MiB 1.69x, 4 MiB 1.35-1.42x. Two PROCESSES running the same Winograd convolution at once each take
 their one-process time (33.6 vs 32.8 ms), while inside the MRI network's training step its Winograd chunks
-(calls of ~90 KiB) take twice as long on two threads as on one: 61 ms of chunk time becomes 117, and the
-layer gains nothing. So a split pays where each task's calls are large (GEMMs of a millisecond, passes over
+(calls of ~90 KiB, one per row of tiles) took twice as long on two threads as on one: 61 ms of chunk time
+became 117, and the layer gained nothing (one call over all the rows since: 1.4x). So a split pays where each task's calls are large (GEMMs of a millisecond, passes over
 MiBs: the 32x32 convolutions of batch 128 reach 1.5-1.6x), not where a kernel works in many small calls.
 
 This module sits at the backend layer: it imports nothing else from nnlab.
