@@ -19,15 +19,16 @@ threads measured no faster while other jobs kept the second CPU busy (one float3
 once 48-49 each; row chunks at load 1.7: 0.98-0.99x), and 1.6-2.0x with the second CPU free (load 0.7-1.1; see
 GEMM_CHUNK_MACS). A ``parallel_for`` called from inside a chunk runs serially.
 
-What limits the speed-up is the GIL, not the cores. NumPy releases it inside each call and takes it back after,
-so two threads making calls of a few microseconds spend their time handing the lock over. Measured on the
-idle 2-vCPU machine (``benchmarks/bench_threads.py --kernels gil``: a stream of float32 ``multiply``/``add``
-calls, one thread doing two streams vs two threads one each, medians of 7 pairs, two runs): 16 KiB per call
-0.69-0.74x, 64 KiB 0.66-0.83x, 256 KiB 1.46-1.71x, 1 MiB 1.69x, 4 MiB 1.35-1.42x. Two PROCESSES running the same Winograd convolution at once each take
-their one-process time (33.6 vs 32.8 ms), while inside the MRI network's training step its Winograd chunks
-(calls of ~90 KiB, one per row of tiles) took twice as long on two threads as on one: 61 ms of chunk time
-became 117, and the layer gained nothing (one call over all the rows since: 1.4x). So a split pays where each task's calls are large (GEMMs of a millisecond, passes over
-MiBs: the 32x32 convolutions of batch 128 reach 1.5-1.6x), not where a kernel works in many small calls.
+What limits the speed-up is the GIL, not the cores. NumPy releases it inside each call and takes it back after, so
+two threads making calls of a few microseconds spend their time handing the lock over. Measured on the idle 2-vCPU
+machine (``benchmarks/bench_threads.py --kernels gil``: a stream of float32 ``multiply``/``add`` calls, one thread
+doing two streams vs two threads one each, medians of 7 pairs, two runs): 16 KiB per call 0.69-0.74x, 64 KiB
+0.66-0.83x, 256 KiB 1.46-1.71x, 1 MiB 1.69x, 4 MiB 1.35-1.42x. Two PROCESSES running the same Winograd convolution
+at once each take their one-process time (33.6 vs 32.8 ms), while inside the MRI network's training step its
+Winograd chunks (calls of ~90 KiB, one per row of tiles) took twice as long on two threads as on one: 61 ms of chunk
+time became 117, and the layer gained nothing (one call over all the rows since: 1.4x). So a split pays where each
+task's calls are large (GEMMs of a millisecond, passes over MiBs: the 32x32 convolutions of batch 128 reach
+1.5-1.6x), not where a kernel works in many small calls.
 
 This module sits at the backend layer: it imports nothing else from nnlab.
 """
