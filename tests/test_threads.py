@@ -41,6 +41,7 @@ from nnlab.threads import (
     set_num_threads,
     split,
 )
+from tests.cli_helpers import nnlab
 
 
 @pytest.fixture(autouse=True)
@@ -122,6 +123,19 @@ def test_cli_threads_flag_and_env_var_bad_values_exit_2(tmp_path, monkeypatch, c
     monkeypatch.delenv(ENV_VAR)
     assert cli.main(["train", "digits-mlp", "--quick", "--threads", "2", "--out", str(out), "--no-progress"]) == 0
     assert get_num_threads() == 2
+
+
+@pytest.mark.parametrize("command", [["train", "digits-mlp", "--quick"], ["runs"]])
+@pytest.mark.parametrize("value", ["many", "0"])
+def test_a_bad_env_var_exits_2_in_one_line_from_a_fresh_process(tmp_path, command, value):
+    """In a new process the kernels decide the thread count when they load: a bad NNLAB_NUM_THREADS must still be
+    one line and exit 2 before anything is written (it was a traceback and exit 1 from the import of the runner)."""
+    out = tmp_path / "runs"
+    extra = ["--out", str(out)] if command[0] == "train" else [str(tmp_path)]
+    proc = nnlab(*command, *extra, cwd=tmp_path, env={ENV_VAR: value}, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == f"nnlab {command[0]}: {ENV_VAR} must be a positive integer, got {value!r}"
+    assert not out.exists()
 
 
 # ------------------------------------------------------------------------------------- split, parallel_for

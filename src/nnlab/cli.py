@@ -515,6 +515,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser._subparsers._group_actions[0].choices["train"].print_help()  # type: ignore[union-attr]
         return 0
     prog = f"nnlab {args.command}"
+    from .threads import default_num_threads
+
+    try:  # a bad NNLAB_NUM_THREADS is a usage error of every command, said before anything loads or is written
+        default_num_threads()
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     warnings.filterwarnings("ignore", "Solver: diverged", RuntimeWarning)  # said once, in _finish's line
     warnings.filterwarnings("ignore", "(overflow|invalid value|divide by zero) encountered", RuntimeWarning)  # ditto
     previous = _install_signal_handlers()
