@@ -42,13 +42,7 @@ from nnlab.threads import (
     split,
 )
 from tests.cli_helpers import nnlab
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = get_num_threads()
-    yield
-    set_num_threads(before)
+from tests.thread_helpers import assert_same_bits, restore_threads  # noqa: F401 (autouse fixture)
 
 
 def _at(n: int, fn):
@@ -56,9 +50,6 @@ def _at(n: int, fn):
     return fn()
 
 
-def _same_bits(a, b, name: str) -> None:
-    assert a.dtype == b.dtype and a.shape == b.shape, name
-    assert a.tobytes() == b.tobytes(), f"{name}: differs between 1 and 2 threads (max diff {np.abs(a - b).max()})"
 
 
 # ------------------------------------------------------------------------------------------------ policy
@@ -259,7 +250,7 @@ def test_conv_outputs_and_grads_are_bitwise_the_same_at_1_and_2_threads(rng, mon
         assert len(conv._batch_groups(x.shape, w.shape, 9, 9)) == 3
     one, two = _at(1, run), _at(2, run)
     for name, a, c in zip(("out", "dx", "dw", "db"), one, two):
-        _same_bits(a, c, f"{algo} {name}")
+        assert_same_bits(a, c, f"{algo} {name}")
     ref_out, cache_n = conv_forward_naive(x.astype(float), w.astype(float), b.astype(float), conv_param)
     refs = (ref_out, *conv_backward_naive(dout.astype(float), cache_n))
     tol = 1e-12 if dtype == np.float64 else 5e-5
@@ -288,8 +279,8 @@ def test_winograd_position_groups_of_a_lone_chunk_keep_the_bits(rng, monkeypatch
     one, two = _at(1, run), _at(2, run)
     assert calls and max(calls) == (m + 2) ** 2
     for name, a, c, d in zip(("out", "dx", "dw", "db"), whole, one, two):
-        _same_bits(a, c, name)
-        _same_bits(a, d, name)
+        assert_same_bits(a, c, name)
+        assert_same_bits(a, d, name)
 
 
 @pytest.mark.parametrize("m", [2, 4])
@@ -314,7 +305,7 @@ def test_winograd_filter_blocks_and_bias_blocks_are_the_same_at_1_and_2_threads(
     one, two = _at(1, run), _at(2, run)
     assert {4, 5} <= set(calls)  # blocks of 5 filters, of 4 channels (and 5 filters for db)
     for name, a, c, r in zip(("out", "dx", "dw", "db"), one, two, refs):
-        _same_bits(a, c, name)
+        assert_same_bits(a, c, name)
         assert np.abs(a - r).max() / np.abs(r).max() < 1e-12, name
 
 
@@ -337,7 +328,7 @@ def test_winograd_tile_row_chunks_carry_rows_across_chunks(rng, monkeypatch, m, 
 
     one, two = _at(1, run), _at(2, run)
     for name, a, c, r in zip(("out", "dx", "dw", "db"), one, two, refs):
-        _same_bits(a, c, name)
+        assert_same_bits(a, c, name)
         assert np.abs(a - r).max() / np.abs(r).max() < 1e-12, name
 
 
@@ -365,10 +356,10 @@ def test_max_pool_is_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, pool_
 
     assert len(pooling._sample_blocks(x)) > 1
     for name, a, c in zip(("out", "argmax", "dx"), _at(1, run), _at(2, run)):
-        _same_bits(a, c, name)
+        assert_same_bits(a, c, name)
     monkeypatch.setattr(pooling, "_BLOCK_BYTES", 1 << 40)  # one block: the same values
     for name, a, c in zip(("out", "argmax", "dx"), _at(2, run), _at(1, run)):
-        _same_bits(a, c, name)
+        assert_same_bits(a, c, name)
 
 
 @pytest.mark.parametrize("shape, split_by", [((8, 6, 5, 5), "channels"), ((8, 6, 5, 5), "samples"),
@@ -395,7 +386,7 @@ def test_batchnorm_is_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch, shap
     assert len(norm._channel_blocks(x) if split_by == "channels" else norm._bn_sample_blocks(x)) > 1
     one, two = _at(1, run), _at(2, run)
     for name, a, c in zip(("out", "dx", "dgamma", "dbeta", "running_mean", "running_var"), one, two):
-        _same_bits(a, c, name)
+        assert_same_bits(a, c, name)
     monkeypatch.setattr(norm, "_BLOCK_BYTES", 1 << 40)  # one piece
     for name, a, r in zip(("out", "dx", "dgamma", "dbeta", "running_mean", "running_var"), one, run()):
         assert np.allclose(a, r, rtol=1e-12, atol=1e-12), name
@@ -415,7 +406,7 @@ def test_groupnorm_samples_are_bitwise_the_same_at_1_and_2_threads(rng, monkeypa
     assert len(norm._sample_blocks(x)) == 4
     one, two = _at(1, run), _at(2, run)
     for name, a, c in zip(("out", "dx", "dgamma", "dbeta"), one, two):
-        _same_bits(a, c, name)
+        assert_same_bits(a, c, name)
     monkeypatch.setattr(norm, "_BLOCK_BYTES", 1 << 40)  # one piece
     for name, a, r in zip(("out", "dx", "dgamma", "dbeta"), one, run()):
         assert a.shape == r.shape and np.allclose(a, r, rtol=1e-12, atol=1e-12), name
@@ -435,7 +426,7 @@ def test_layernorm_rows_are_bitwise_the_same_at_1_and_2_threads(rng, monkeypatch
     assert len(norm._row_blocks(x)) == 14
     one, two = _at(1, run), _at(2, run)
     for name, a, c in zip(("out", "dx", "dgamma", "dbeta"), one, two):
-        _same_bits(a, c, name)
+        assert_same_bits(a, c, name)
     monkeypatch.setattr(norm, "_BLOCK_BYTES", 1 << 40)  # one piece
     for name, a, r in zip(("out", "dx", "dgamma", "dbeta"), one, run()):
         assert a.shape == r.shape and np.allclose(a, r, rtol=1e-12, atol=1e-12), name
@@ -463,8 +454,8 @@ def test_attention_in_sample_blocks_equals_one_block_bitwise(rng, monkeypatch, m
     monkeypatch.setattr(attention, "_BLOCK_BYTES", 1 << 40)
     whole = run()
     for name, a, c, w in zip(("out", "weights", "dq", "dk", "dv"), one, two, whole):
-        _same_bits(a, c, name)
-        _same_bits(a, w, name + " (one block)")
+        assert_same_bits(a, c, name)
+        assert_same_bits(a, w, name + " (one block)")
     if mask != "dropout":  # and the values of softmax(q k^T / sqrt(E) + mask) v, written out
         scores = q.astype(float) @ k.astype(float).swapaxes(-1, -2) / np.sqrt(E)
         if mask == "causal":
@@ -488,8 +479,8 @@ def test_activations_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, f
     for n in (1, 2):
         set_num_threads(n)
         out, cache = fwd(x)
-        _same_bits(out, whole[0], f"{fwd.__name__} at {n}")
-        _same_bits(bwd(dout, cache), whole[1], f"{bwd.__name__} at {n}")
+        assert_same_bits(out, whole[0], f"{fwd.__name__} at {n}")
+        assert_same_bits(bwd(dout, cache), whole[1], f"{bwd.__name__} at {n}")
 
 
 @pytest.mark.parametrize("shape", [(37, 11, 5), (5, 11, 37)])  # row chunks (M >= N), column chunks (M < N)
@@ -506,7 +497,7 @@ def test_matmul_in_chunks_is_the_same_at_1_and_2_threads(rng, monkeypatch, shape
     monkeypatch.setattr(threads, "parallel_for", lambda fn, chunks: calls.append(chunks) or parallel_for(fn, chunks))
     one, two = _at(1, lambda: threads.matmul(a, b)), _at(2, lambda: threads.matmul(a, b))
     assert calls[0] == [(i, min(37, i + 4)) for i in range(0, 37, 4)] == calls[1]
-    _same_bits(one, two, "matmul")
+    assert_same_bits(one, two, "matmul")
     assert one.flags.c_contiguous and np.abs(one - a @ b).max() < 1e-12 * np.abs(a @ b).max()
 
 
@@ -531,7 +522,7 @@ def test_affine_gemms_in_chunks_are_the_same_at_1_and_2_threads(rng, monkeypatch
     monkeypatch.setattr(threads, "GEMM_MIN_ROWS", 3)
     runs = [_at(n, lambda: (affine_forward(x, w, b)[0], *affine_backward(dout, (x, w, b)))) for n in (1, 2)]
     for name, one, two in zip(("out", "dx", "dw", "db"), *runs):
-        _same_bits(one, two, name)
+        assert_same_bits(one, two, name)
     x2 = x.reshape(20, 12)
     for got, ref in zip(runs[0], (x2 @ w + b, (dout @ w.T).reshape(x.shape), x2.T @ dout, dout.sum(0))):
         assert np.abs(got - ref).max() < 1e-12 * np.abs(ref).max()
@@ -549,9 +540,9 @@ def test_dropout_in_chunks_equals_the_whole_array_expression_bitwise(rng, monkey
     for n in (1, 2):
         set_num_threads(n)
         out, cache = dropout_forward(x, {"mode": "train", "p": 0.3, "seed": 3})
-        _same_bits(cache[1], mask, f"mask at {n}")
-        _same_bits(out, x * mask, f"out at {n}")
-        _same_bits(dropout_backward(dout, cache), dout * mask, f"dx at {n}")
+        assert_same_bits(cache[1], mask, f"mask at {n}")
+        assert_same_bits(out, x * mask, f"out at {n}")
+        assert_same_bits(dropout_backward(dout, cache), dout * mask, f"dx at {n}")
     assert 0.5 < (mask > 0).mean() < 0.9 and set(np.unique(mask)) == {0, dtype(1 / 0.7)}
 
 
@@ -577,10 +568,10 @@ def test_update_rules_in_chunks_equal_the_whole_array_bitwise(rng, monkeypatch, 
     for n in (1, 2):
         set_num_threads(n)
         w, config = three_steps()
-        _same_bits(w, whole, f"{rule} at {n} threads")
+        assert_same_bits(w, whole, f"{rule} at {n} threads")
         for key in ("m", "v", "velocity"):
             if key in whole_config:
-                _same_bits(config[key], whole_config[key], f"{rule} state {key} at {n} threads")
+                assert_same_bits(config[key], whole_config[key], f"{rule} state {key} at {n} threads")
     assert calls == [16 if layout == "C" else 13] * 6
     # and the values are the rule's formula (float64 reference)
     w, m, v = w0.astype(float), 0.0, 0.0
@@ -603,8 +594,8 @@ def test_update_rules_with_mixed_dtypes_go_in_one_piece(rng, monkeypatch):
     velocity = rng.standard_normal(w.shape)  # a float64 state (a checkpoint's, say)
     out, config = rules.sgd_momentum(w, dw, {"velocity": velocity, "learning_rate": 0.1})
     expected_v = (0.9 * velocity - 0.1 * dw).astype(np.float32)
-    _same_bits(config["velocity"], expected_v, "velocity")
-    _same_bits(out, w + expected_v, "w")
+    assert_same_bits(config["velocity"], expected_v, "velocity")
+    assert_same_bits(out, w + expected_v, "w")
     out, _ = rules.adam(w, dw, {})
     assert out.dtype == np.float32 and np.abs(out - w).max() <= 1e-3 + 1e-7
 
@@ -625,7 +616,7 @@ def _trained_params(name: str, n: int, tmp_path, overrides: dict) -> dict:
 def _assert_same_weights(one: dict, two: dict) -> None:
     assert one.keys() == two.keys()
     for k in one:
-        _same_bits(one[k], two[k], k)
+        assert_same_bits(one[k], two[k], k)
 
 
 def test_digits_mlp_trains_to_the_same_weights_at_1_and_2_threads(tmp_path):

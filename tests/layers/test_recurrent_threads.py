@@ -19,19 +19,8 @@ from nnlab.layers.recurrent import (
     rnn_forward,
     rnn_forward_tokens,
 )
-from nnlab.threads import get_num_threads, set_num_threads
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = get_num_threads()
-    yield
-    set_num_threads(before)
-
-
-def _same_bits(ours, ref, name):
-    assert ours.dtype == ref.dtype and ours.shape == ref.shape, name
-    assert ours.tobytes() == ref.tobytes(), f"{name}: differs between 1 and 2 threads"
+from nnlab.threads import set_num_threads
+from tests.thread_helpers import assert_same_bits, restore_threads  # noqa: F401 (autouse fixture)
 
 
 def _at_1_and_2_threads(run):
@@ -41,7 +30,7 @@ def _at_1_and_2_threads(run):
         set_num_threads(n)
         results.append(run())
     for k, (one, two) in enumerate(zip(*results)):
-        _same_bits(two, one, f"output {k}")
+        assert_same_bits(two, one, f"output {k}")
 
 
 def _numerical(f, x, dout):
